@@ -1,0 +1,18 @@
+//! memproof's measuring spine.
+//!
+//! A *case* (scenario, variant, size) runs in a fresh child process: memory a finished case freed stays in the
+//! allocator's hands, so cases never share a process. In the child, [`alloc`] counts the heap and [`probe`] streams
+//! heap samples, phase marks, metrics and final figures to the parent over a pipe ([`wire`]). In the parent,
+//! [`runner`] starts the child through the small `memproof-launch` process (so `wait4`'s `ru_maxrss` is clean),
+//! samples its resident set from `/proc` ([`procfs`]), enforces the memory limit and the timeout, and records the
+//! outcome into [`results`]. [`spec`] reads the scenario specs that say which cases to run.
+
+pub mod alloc;
+pub mod host;
+pub mod probe;
+pub mod procfs;
+pub mod results;
+pub mod runner;
+pub mod spec;
+pub mod units;
+pub mod wire;

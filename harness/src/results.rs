@@ -1,0 +1,320 @@
+//! `results.json`, schema `memproof.results/v1`: the one record of a run that every report is rendered from.
+//!
+//! The field names are a contract with other tools (CI dashboards, `cargo xtask compare`, our own checks), so they
+//! are spelled out here once and documented field by field, in the manner of dhat's `HeapStats`. A figure that
+//! cannot be known is `null`, never zero: an external command run under `cargo xtask measure` has no heap figures,
+//! and a case killed before it reported its totals has none either.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The schema tag written into every results file.
+pub const SCHEMA: &str = "memproof.results/v1";
+
+/// The file name of the results inside a run's output directory.
+pub const RESULTS_FILE: &str = "results.json";
+
+/// A whole run: what ran, where, and what it measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    pub run: RunInfo,
+    pub cases: Vec<Case>,
+    /// Verdicts judged on the cases; empty until the judge has run.
+    #[serde(default)]
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Where and when a run happened.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    /// RFC 3339 UTC time at which the run started.
+    pub started_at: String,
+    /// The profile the cases were sized for (`smoke`, `ci`, `full`), or `measure` for an external command.
+    pub profile: String,
+    /// `git rev-parse HEAD` of the working tree, with `-dirty` appended when it had uncommitted changes; `null`
+    /// outside a git checkout.
+    pub git_commit: Option<String>,
+    pub host: Host,
+}
+
+/// The machine a run happened on; memory figures only compare between runs on like machines.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Host {
+    /// Operating system name and version, e.g. `Debian GNU/Linux 12`.
+    pub os: String,
+    /// Kernel release, e.g. `6.1.0-18-amd64`.
+    pub kernel: String,
+    /// Logical CPUs the run could use.
+    pub cpus: u32,
+    /// Physical memory in bytes.
+    pub memory_bytes: u64,
+    /// `rustc --version` of the toolchain that built the cases.
+    pub rustc: String,
+}
+
+/// How a case ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Exited with status 0 and reported its final figures.
+    Ok,
+    /// Non-zero exit, a panic, a signal other than the watchdog's, or no final figures.
+    Failed,
+    /// Went over the case's memory limit: killed by the watchdog, or its kernel high-water mark ended above it.
+    OomKilled,
+    /// Still running when its timeout ran out, and killed.
+    TimedOut,
+}
+
+impl Outcome {
+    /// The word used in results.json, reports and verdict expressions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::OomKilled => "oom-killed",
+            Outcome::TimedOut => "timed-out",
+        }
+    }
+
+    /// Parses the word [`Outcome::as_str`] writes.
+    pub fn parse(word: &str) -> Option<Outcome> {
+        [
+            Outcome::Ok,
+            Outcome::Failed,
+            Outcome::OomKilled,
+            Outcome::TimedOut,
+        ]
+        .into_iter()
+        .find(|outcome| outcome.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One case: a scenario's variant at one size, run in a process of its own.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Case {
+    /// `scenario/variant/size-name=value`, unique within a run, stable across runs (baselines key on it).
+    pub id: String,
+    pub scenario: String,
+    /// The role the case plays (`before`, `after`, `best`, …), as the scenario's spec names it.
+    pub variant: String,
+    /// The technique behind the role (`parse_all`, `raw_prefix_scan`, …), or `null` for external commands.
+    #[serde(default)]
+    pub technique: Option<String>,
+    pub size: Size,
+    pub outcome: Outcome,
+    pub exit: Exit,
+    /// The memory limit the watchdog enforced, in bytes; `null` for none.
+    pub limit_bytes: Option<u64>,
+    /// How the limit was enforced and how far the case went past it; `null` when no limit was set.
+    #[serde(default)]
+    pub limit: Option<LimitReport>,
+    /// The kernel's high-water mark of the case's resident set, in bytes: `ru_maxrss` of the case process as
+    /// `wait4` returned it to memproof's small launcher (so a large parent cannot inflate it). It counts every
+    /// page the process ever had resident at once: heap, stacks, code, and memory the allocator kept after a
+    /// free. It does not count pages swapped out (none here) or the launcher itself. `null` only when the
+    /// launcher itself failed.
+    pub peak_rss_bytes: Option<u64>,
+    /// The most bytes the case's program held live on the heap at one moment, as requested (not as rounded up by
+    /// the allocator): every Rust allocation and, where a case routes it, a linked C library's (SQLite's). It
+    /// leaves out stacks, code, and the allocator's own overhead and retained free memory. From the counting
+    /// allocator of the timeline run; `null` for external commands and for cases killed before they reported.
+    pub peak_heap_bytes: Option<u64>,
+    /// Bytes requested over the whole case, freed or not (each `realloc` counts its new size).
+    pub total_alloc_bytes: Option<u64>,
+    /// Number of allocations over the whole case (each `realloc` counts as one).
+    pub alloc_count: Option<u64>,
+    /// Bytes still live when the case reported its totals, just before exit.
+    pub end_heap_bytes: Option<u64>,
+    /// Wall time from spawn to exit, in milliseconds, of the timeline run.
+    pub wall_ms: f64,
+    /// Samples taken while the case ran: RSS by the parent, heap by the child, merged on one clock.
+    pub timeline: Vec<Sample>,
+    /// Phase marks the case made, in order.
+    pub phases: Vec<Phase>,
+    /// The scenario's own figures (messages sent, trims in flight, events lost, …).
+    #[serde(default)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    /// Path of the dhat profile of this case, relative to the output directory; `null` when no profile run was made
+    /// or it did not finish. DHAT's viewer (`dh_view.html`) opens it.
+    pub profile_file: Option<String>,
+    /// Figures of the dhat profile run of the same case, when one was made: a cross-check of the heap figures.
+    #[serde(default)]
+    pub profile: Option<ProfileRun>,
+}
+
+/// The size a case was run at.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Size {
+    /// What is being sized: `records`, `log_bytes`, `concurrency`, …
+    pub name: String,
+    pub value: f64,
+    /// The unit of `value`: `records`, `bytes`, `workflows`, …
+    pub unit: String,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Exit {
+    /// Exit status, when it exited.
+    pub code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+    /// What went wrong, in words: the panic message, the error chain, the last lines of stderr. `null` when ok.
+    pub message: Option<String>,
+}
+
+/// How a memory limit was enforced on a case.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LimitReport {
+    /// `watchdog` (the parent polls RSS and sends SIGKILL, as the OOM killer would).
+    pub mechanism: String,
+    /// How often the watchdog polled, in milliseconds.
+    pub poll_interval_ms: f64,
+    /// How far the kernel high-water mark went past the limit, in bytes; 0 when it stayed under.
+    pub overshoot_bytes: u64,
+    /// True when the watchdog sent the kill; false when only the high-water mark showed the breach.
+    pub killed_by_watchdog: bool,
+}
+
+/// One point of a case's timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sample {
+    /// Milliseconds since the case was spawned.
+    pub t_ms: f64,
+    /// Resident set at that moment, read by the parent from `/proc/PID/statm`; `null` in a heap-only sample.
+    pub rss_bytes: Option<u64>,
+    /// Live heap bytes at that moment, read by the child from its allocator; `null` in an RSS-only sample.
+    pub heap_bytes: Option<u64>,
+}
+
+/// A phase mark: from `t_ms` until the next mark the case was in phase `name`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub t_ms: f64,
+}
+
+/// The figures of a case's separate dhat profile run. dhat serialises every allocation, so the run's RSS and time
+/// are not comparable with the real program (MEASURED.md); its heap figures are exact.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProfileRun {
+    pub outcome: Outcome,
+    /// dhat's `max_bytes`: bytes live at the global peak.
+    pub peak_heap_bytes: Option<u64>,
+    /// dhat's `total_bytes`.
+    pub total_alloc_bytes: Option<u64>,
+    /// dhat's `total_blocks`.
+    pub alloc_count: Option<u64>,
+    pub wall_ms: f64,
+}
+
+/// A judgement on the cases.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    /// Unique within a run: `scenario/verdict-id`.
+    pub id: String,
+    /// `budget`, `claim`, `outcome`, `growth`, `regression`, `calibration`, or `case` (a case that did not end
+    /// the way its spec expects).
+    pub kind: String,
+    /// What is judged: a case id, a scenario, or `variant.metric`.
+    pub subject: String,
+    /// The claim in words, as a person reads it; on failure, the failure text.
+    pub text: String,
+    /// The bound or the expected result, as written.
+    pub expected: String,
+    /// The measured figure, with its unit.
+    pub measured: String,
+    pub pass: bool,
+}
+
+impl Results {
+    /// Reads and checks a results file, naming the file in any error.
+    pub fn read(path: &Path) -> anyhow::Result<Results> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let results: Results = serde_json::from_str(&text).map_err(|error| {
+            anyhow::anyhow!(
+                "{}:{}:{}: not a memproof results file: {error}",
+                path.display(),
+                error.line(),
+                error.column()
+            )
+        })?;
+        if results.schema != SCHEMA {
+            anyhow::bail!(
+                "{}: schema is {:?}, expected {SCHEMA:?}",
+                path.display(),
+                results.schema
+            );
+        }
+        Ok(results)
+    }
+
+    /// Writes the results, pretty-printed, replacing the file atomically.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let text = serde_json::to_string_pretty(self)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).with_context(|| format!("{}: cannot write", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
+        Ok(())
+    }
+
+    /// The cases of one scenario, in run order.
+    pub fn scenario_cases<'a>(&'a self, scenario: &'a str) -> impl Iterator<Item = &'a Case> + 'a {
+        self.cases
+            .iter()
+            .filter(move |case| case.scenario == scenario)
+    }
+}
+
+impl Case {
+    /// The case id for a scenario, variant and size, as results.json spells it.
+    pub fn make_id(scenario: &str, variant: &str, size: &Size) -> String {
+        format!("{scenario}/{variant}/{}={}", size.name, size.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_words_round_trip_through_json() {
+        for outcome in [
+            Outcome::Ok,
+            Outcome::Failed,
+            Outcome::OomKilled,
+            Outcome::TimedOut,
+        ] {
+            let json = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(json, format!("\"{}\"", outcome.as_str()));
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+        }
+        assert_eq!(Outcome::parse("killed"), None);
+    }
+
+    #[test]
+    fn case_ids_name_scenario_variant_and_size() {
+        let size = Size {
+            name: "records".into(),
+            value: 400.0,
+            unit: "records".into(),
+        };
+        assert_eq!(
+            Case::make_id("syslog-rate", "after", &size),
+            "syslog-rate/after/records=400"
+        );
+    }
+}

@@ -1,0 +1,499 @@
+//! Scenario specs: one TOML file per scenario in `scenarios/`, read by a reviewer as much as by memproof.
+//!
+//! TOML because a spec is reviewed in pull requests: it takes comments (the verdicts carry the PR's own words
+//! beside the numbers), it has no significant indentation, and the `toml` crate reports every error with its
+//! byte span, which becomes the `file:line:col` of the message.
+//!
+//! A spec names the roles (`before`, `after`, `best`) and the technique that plays each, the sizes and parameters of
+//! each profile, the memory limit, and the verdicts. This module checks the shape; the verdict expressions are
+//! checked by the judge (`memproof-reports`), which knows the metric names.
+//!
+//! ```toml
+//! scenario = "syslog-rate"
+//! seed = "A"
+//! title = "Execution-history trim under syslog load"
+//! summary = "Every 5th message fired a trim that JSON-parsed every stored record …"
+//! variants = [
+//!   { role = "before", technique = "parse_all" },
+//!   { role = "after", technique = "raw_prefix_scan" },
+//! ]
+//! [profiles.ci]
+//! limit = "1GiB"
+//! timeout = "60s"
+//! size = { name = "records", unit = "records", values = [200, 400, 800] }
+//! params = { record_bytes = 300000 }
+//!
+//! [[verdicts]]
+//! id = "prefix-scan-cuts-peak"
+//! kind = "claim"
+//! text = "the raw prefix scan cuts the trim's peak heap"
+//! check = "before.peak_heap_bytes / after.peak_heap_bytes >= 10"
+//! ```
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The profiles every scenario may define; `ci` is the default of `cargo xtask load-test`.
+pub const PROFILES: [&str; 3] = ["smoke", "ci", "full"];
+
+/// A scenario spec, checked.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Where it was read from, for error messages.
+    pub path: PathBuf,
+    pub scenario: String,
+    /// The seed letter (A–D) the scenario replays, if any.
+    pub seed: Option<String>,
+    /// One line for headings.
+    pub title: String,
+    /// What the seed's bug was, in two lines, for the report.
+    pub summary: String,
+    /// Roles in the order reports list them, each with the technique that plays it.
+    pub variants: Vec<Variant>,
+    pub profiles: BTreeMap<String, Profile>,
+    pub verdicts: Vec<VerdictSpec>,
+}
+
+/// A role and the technique that plays it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub role: String,
+    pub technique: String,
+}
+
+/// What one profile runs.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The memory limit of every case, enforced as the OOM killer would.
+    pub limit_bytes: Option<u64>,
+    /// How long a case may run before it is killed.
+    pub timeout: Duration,
+    pub size: SizeSweep,
+    /// Parameters handed to every case of the profile.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Whether each variant at the largest size also gets a dhat profile run.
+    pub profile_runs: bool,
+    /// Roles to run in this profile; all when absent.
+    pub roles: Option<Vec<String>>,
+}
+
+/// The sizes a profile sweeps.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SizeSweep {
+    pub name: String,
+    pub unit: String,
+    pub values: Vec<f64>,
+}
+
+/// A verdict as written in a spec; the judge parses `check`.
+#[derive(Debug, Clone)]
+pub struct VerdictSpec {
+    pub id: String,
+    /// `budget`, `claim`, `outcome` or `growth`.
+    pub kind: String,
+    /// The claim in words, quoted in reports.
+    pub text: String,
+    /// The expression, e.g. `before.peak_heap_bytes / after.peak_heap_bytes >= 30`.
+    pub check: String,
+    /// Where `check` stands in the spec, for error messages.
+    pub check_line: usize,
+    pub check_col: usize,
+    /// At which size the verdict is judged; growth verdicts use the whole sweep.
+    pub at: At,
+    /// Profiles the verdict applies to; all when absent.
+    pub profiles: Option<Vec<String>>,
+    /// `true` for a finding: a claim recorded as refuted, which passes while it stays refuted.
+    pub expect_refuted: bool,
+}
+
+/// The size a verdict is judged at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum At {
+    Largest,
+    Smallest,
+    /// Every size of the sweep must satisfy it.
+    All,
+    Value(f64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    scenario: String,
+    seed: Option<String>,
+    title: String,
+    summary: String,
+    variants: Vec<Variant>,
+    profiles: BTreeMap<String, RawProfile>,
+    #[serde(default)]
+    verdicts: Vec<RawVerdict>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    limit: Option<String>,
+    timeout: Option<String>,
+    size: SizeSweep,
+    #[serde(default)]
+    params: toml::Table,
+    #[serde(default = "default_true")]
+    profile_runs: bool,
+    roles: Option<Vec<String>>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerdict {
+    id: String,
+    kind: String,
+    text: String,
+    check: toml::Spanned<String>,
+    at: Option<toml::Value>,
+    profiles: Option<Vec<String>>,
+    expect: Option<String>,
+}
+
+/// `line:col` (1-based) of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    (line, col)
+}
+
+impl Spec {
+    /// Reads and checks one spec file.
+    pub fn read(path: &Path) -> anyhow::Result<Spec> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        Spec::parse(path, &text)
+    }
+
+    /// Checks a spec's text; errors read `{path}:{line}:{col}: {what was expected}`.
+    pub fn parse(path: &Path, text: &str) -> anyhow::Result<Spec> {
+        let shown = path.display();
+        let raw: RawSpec = toml::from_str(text).map_err(|error| {
+            let (line, col) = error
+                .span()
+                .map_or((1, 1), |span| line_col(text, span.start));
+            anyhow::anyhow!("{shown}:{line}:{col}: {}", error.message().trim_end())
+        })?;
+        // Errors about a whole table point at its header; find it by text.
+        let locate = |needle: &str| -> (usize, usize) {
+            text.find(needle)
+                .map_or((1, 1), |offset| line_col(text, offset))
+        };
+        if raw.variants.is_empty() {
+            let (line, col) = locate("variants");
+            bail!("{shown}:{line}:{col}: expected at least one variant");
+        }
+        let mut roles = Vec::new();
+        for variant in &raw.variants {
+            if roles.contains(&variant.role) {
+                let (line, col) = locate(&format!("\"{}\"", variant.role));
+                bail!(
+                    "{shown}:{line}:{col}: role {:?} is given twice",
+                    variant.role
+                );
+            }
+            roles.push(variant.role.clone());
+        }
+        let mut profiles = BTreeMap::new();
+        for (name, profile) in raw.profiles {
+            let (line, col) = locate(&format!("[profiles.{name}"));
+            if !PROFILES.contains(&name.as_str()) {
+                bail!(
+                    "{shown}:{line}:{col}: unknown profile {name:?}: expected one of {}",
+                    PROFILES.join(", ")
+                );
+            }
+            let limit_bytes = profile
+                .limit
+                .as_deref()
+                .map(crate::units::parse_size)
+                .transpose()
+                .map_err(|error| {
+                    anyhow::anyhow!("{shown}:{line}:{col}: profile {name}: {error}")
+                })?;
+            let timeout =
+                crate::units::parse_duration(profile.timeout.as_deref().unwrap_or("120s"))
+                    .map_err(|error| {
+                        anyhow::anyhow!("{shown}:{line}:{col}: profile {name}: {error}")
+                    })?;
+            if profile.size.values.is_empty() {
+                bail!("{shown}:{line}:{col}: profile {name}: expected at least one size value");
+            }
+            if let Some(wanted) = &profile.roles {
+                if let Some(unknown) = wanted.iter().find(|role| !roles.contains(role)) {
+                    bail!(
+                        "{shown}:{line}:{col}: profile {name}: unknown role {unknown:?}: expected one of {}",
+                        roles.join(", ")
+                    );
+                }
+            }
+            let params = serde_json::to_value(&profile.params)?
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            profiles.insert(
+                name,
+                Profile {
+                    limit_bytes,
+                    timeout,
+                    size: profile.size,
+                    params,
+                    profile_runs: profile.profile_runs,
+                    roles: profile.roles,
+                },
+            );
+        }
+        let mut verdicts = Vec::new();
+        for verdict in raw.verdicts {
+            let (check_line, check_col) = line_col(text, verdict.check.span().start + 1);
+            let here = format!("{shown}:{check_line}:{check_col}");
+            if verdicts
+                .iter()
+                .any(|seen: &VerdictSpec| seen.id == verdict.id)
+            {
+                bail!("{here}: verdict id {:?} is given twice", verdict.id);
+            }
+            let at = match &verdict.at {
+                None => At::Largest,
+                Some(toml::Value::String(word)) => match word.as_str() {
+                    "largest" => At::Largest,
+                    "smallest" => At::Smallest,
+                    "all" => At::All,
+                    other => bail!(
+                        "{here}: verdict {}: at = {other:?}: expected \"largest\", \"smallest\", \"all\" or a size value",
+                        verdict.id
+                    ),
+                },
+                Some(toml::Value::Integer(value)) => At::Value(*value as f64),
+                Some(toml::Value::Float(value)) => At::Value(*value),
+                Some(other) => bail!(
+                    "{here}: verdict {}: at = {other}: expected \"largest\", \"smallest\", \"all\" or a size value",
+                    verdict.id
+                ),
+            };
+            let expect_refuted = match verdict.expect.as_deref() {
+                None | Some("holds") => false,
+                Some("refuted") => true,
+                Some(other) => {
+                    bail!(
+                        "{here}: verdict {}: expect = {other:?}: expected \"holds\" or \"refuted\"",
+                        verdict.id
+                    )
+                }
+            };
+            if let Some(wanted) = &verdict.profiles {
+                if let Some(unknown) = wanted.iter().find(|p| !PROFILES.contains(&p.as_str())) {
+                    bail!(
+                        "{here}: verdict {}: unknown profile {unknown:?}: expected one of {}",
+                        verdict.id,
+                        PROFILES.join(", ")
+                    );
+                }
+            }
+            verdicts.push(VerdictSpec {
+                id: verdict.id,
+                kind: verdict.kind,
+                text: verdict.text,
+                check: verdict.check.into_inner(),
+                check_line,
+                check_col,
+                at,
+                profiles: verdict.profiles,
+                expect_refuted,
+            });
+        }
+        Ok(Spec {
+            path: path.to_path_buf(),
+            scenario: raw.scenario,
+            seed: raw.seed,
+            title: raw.title,
+            summary: raw.summary,
+            variants: raw.variants,
+            profiles,
+            verdicts,
+        })
+    }
+
+    /// The technique that plays `role`.
+    pub fn technique(&self, role: &str) -> Option<&str> {
+        self.variants
+            .iter()
+            .find(|v| v.role == role)
+            .map(|v| v.technique.as_str())
+    }
+
+    /// The roles that run in `profile`, in spec order.
+    pub fn roles_in(&self, profile: &Profile) -> Vec<&Variant> {
+        self.variants
+            .iter()
+            .filter(|v| {
+                profile
+                    .roles
+                    .as_ref()
+                    .is_none_or(|roles| roles.contains(&v.role))
+            })
+            .collect()
+    }
+
+    /// The verdicts that apply to `profile`.
+    pub fn verdicts_for<'a>(
+        &'a self,
+        profile: &'a str,
+    ) -> impl Iterator<Item = &'a VerdictSpec> + 'a {
+        self.verdicts.iter().filter(move |v| {
+            v.profiles
+                .as_ref()
+                .is_none_or(|p| p.iter().any(|name| name == profile))
+        })
+    }
+}
+
+/// Reads every `*.toml` spec in `dir`, sorted by scenario name.
+pub fn read_dir(dir: &Path) -> anyhow::Result<Vec<Spec>> {
+    let mut specs = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read the spec directory", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "toml")
+            && path.file_name().is_some_and(|n| n != "Cargo.toml")
+        {
+            specs.push(Spec::read(&path)?);
+        }
+    }
+    specs.sort_by(|a, b| a.scenario.cmp(&b.scenario));
+    for pair in specs.windows(2) {
+        if pair[0].scenario == pair[1].scenario {
+            bail!(
+                "{}: scenario {:?} is also defined in {}",
+                pair[1].path.display(),
+                pair[1].scenario,
+                pair[0].path.display()
+            );
+        }
+    }
+    Ok(specs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+scenario = "toy"
+title = "A toy"
+summary = "It allocates."
+variants = [
+  { role = "before", technique = "copy_all" },
+  { role = "after", technique = "stream" },
+]
+[profiles.ci]
+limit = "64MiB"
+timeout = "10s"
+size = { name = "items", unit = "items", values = [10, 20, 40] }
+params = { item_bytes = 1000 }
+
+[[verdicts]]
+id = "cuts"
+kind = "claim"
+text = "streaming cuts the peak"
+check = "before.peak_heap_bytes / after.peak_heap_bytes >= 3"
+"#;
+
+    fn check_error(text: &str, expected: &str) {
+        let error = Spec::parse(Path::new("scenarios/toy.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, expected);
+    }
+
+    #[test]
+    fn a_good_spec_reads_whole() {
+        let spec = Spec::parse(Path::new("toy.toml"), GOOD).unwrap();
+        assert_eq!(spec.scenario, "toy");
+        assert_eq!(spec.technique("after"), Some("stream"));
+        let ci = &spec.profiles["ci"];
+        assert_eq!(ci.limit_bytes, Some(64 << 20));
+        assert_eq!(ci.timeout, Duration::from_secs(10));
+        assert_eq!(ci.size.values, vec![10.0, 20.0, 40.0]);
+        assert_eq!(ci.params["item_bytes"], serde_json::json!(1000));
+        assert!(ci.profile_runs);
+        let verdict = &spec.verdicts[0];
+        assert_eq!(verdict.at, At::Largest);
+        assert_eq!((verdict.check_line, verdict.check_col), (20, 10));
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_line_and_column() {
+        check_error(
+            "scenario = \"toy\"\ntitle = \n",
+            "scenarios/toy.toml:2:9: string values must be quoted, expected literal string",
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_the_ones_expected() {
+        let text = GOOD.replace("timeout = \"10s\"", "timeot = \"10s\"");
+        let error = Spec::parse(Path::new("scenarios/toy.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("scenarios/toy.toml:12:1: unknown field `timeot`, expected one of"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_limit_quotes_the_value() {
+        let text = GOOD.replace("\"64MiB\"", "\"64 mebibytes\"");
+        let error = Spec::parse(Path::new("scenarios/toy.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "scenarios/toy.toml:9:1: profile ci: size \"64 mebibytes\" is not valid"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_profile_lists_the_known_ones() {
+        let text = GOOD.replace("[profiles.ci]", "[profiles.nightly]");
+        check_error(
+            &text,
+            "scenarios/toy.toml:9:1: unknown profile \"nightly\": expected one of smoke, ci, full",
+        );
+    }
+
+    #[test]
+    fn a_refuted_finding_and_an_explicit_size_read() {
+        let text = format!("{GOOD}at = 20\nexpect = \"refuted\"\n");
+        let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
+        assert_eq!(spec.verdicts[0].at, At::Value(20.0));
+        assert!(spec.verdicts[0].expect_refuted);
+        let text = format!("{GOOD}expect = \"maybe\"\n");
+        check_error(
+            &text,
+            "scenarios/toy.toml:20:10: verdict cuts: expect = \"maybe\": expected \"holds\" or \"refuted\"",
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! memproof's load scenarios: the body of each case, the measured side, and its load driver, the other side.
+//!
+//! A scenario replays one seed bug's load against the model in the root crate. Its case body runs in a child
+//! process the runner measures (`memproof-case`, or `memproof-dhat` for the profile run; the two names are the same length so that both runs allocate the same bytes for `argv[0]`); where the load comes
+//! from outside (UDP datagrams, HTTP requests, hook events) a **driver** produces it from a process of its own
+//! ([`spawn_driver`]), so that the load's memory never counts against the model.
+//!
+//! **Architecture Invariant:** a case body never prints to stdout and never reads the clock to decide what it
+//! reports; every figure it reports is one it counted or measured.
+
+use anyhow::{Context as _, bail};
+use harness::probe::{HeapMeter, Probe};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+pub mod calibration;
+
+/// The environment variable that names the dhat profile file of a profile run.
+pub const DHAT_FILE_ENV: &str = "MEMPROOF_DHAT_FILE";
+
+/// What one case is asked to do.
+#[derive(Debug, Clone)]
+pub struct CaseContext {
+    pub scenario: String,
+    /// `before`, `after`, `best`, … as the spec names it.
+    pub role: String,
+    /// The technique that plays the role; the body dispatches on this, never on the role.
+    pub technique: String,
+    pub size_name: String,
+    pub size_value: f64,
+    /// The profile's `params` table.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// A scratch directory of this case's own, removed by the runner afterwards.
+    pub work_dir: PathBuf,
+    /// Seed for anything random, so a case is reproducible.
+    pub seed: u64,
+}
+
+impl CaseContext {
+    fn param(&self, name: &str) -> anyhow::Result<&serde_json::Value> {
+        self.params.get(name).with_context(|| {
+            let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
+            format!(
+                "scenario {}: parameter {name:?} is missing (given: {})",
+                self.scenario,
+                known.join(", ")
+            )
+        })
+    }
+
+    /// A whole-number parameter; sizes may be written as strings with units (`"300KiB"`).
+    pub fn param_u64(&self, name: &str) -> anyhow::Result<u64> {
+        let value = self.param(name)?;
+        match value {
+            serde_json::Value::Number(number) if number.as_u64().is_some() => {
+                Ok(number.as_u64().unwrap_or(0))
+            }
+            serde_json::Value::String(text) => harness::units::parse_size(text)
+                .with_context(|| format!("scenario {}: parameter {name}", self.scenario)),
+            other => bail!(
+                "scenario {}: parameter {name} = {other}: expected a whole number",
+                self.scenario
+            ),
+        }
+    }
+
+    /// A number parameter.
+    pub fn param_f64(&self, name: &str) -> anyhow::Result<f64> {
+        let value = self.param(name)?;
+        value.as_f64().with_context(|| {
+            format!(
+                "scenario {}: parameter {name} = {value}: expected a number",
+                self.scenario
+            )
+        })
+    }
+
+    /// A duration parameter, written like `"3s"` or `"250ms"`.
+    pub fn param_duration(&self, name: &str) -> anyhow::Result<std::time::Duration> {
+        let value = self.param(name)?;
+        let text = value.as_str().with_context(|| {
+            format!(
+                "scenario {}: parameter {name} = {value}: expected a duration like \"3s\"",
+                self.scenario
+            )
+        })?;
+        harness::units::parse_duration(text)
+            .with_context(|| format!("scenario {}: parameter {name}", self.scenario))
+    }
+
+    /// A string parameter.
+    pub fn param_str(&self, name: &str) -> anyhow::Result<&str> {
+        let value = self.param(name)?;
+        value.as_str().with_context(|| {
+            format!(
+                "scenario {}: parameter {name} = {value}: expected a string",
+                self.scenario
+            )
+        })
+    }
+
+    /// The size as a whole number.
+    pub fn size_u64(&self) -> u64 {
+        self.size_value.max(0.0).round() as u64
+    }
+}
+
+/// One scenario: its case body and, when the load comes from outside, its driver.
+pub trait Scenario: Sync {
+    /// The name specs and the command line use, e.g. `syslog-rate`.
+    fn name(&self) -> &'static str;
+    /// The techniques a spec may map roles to.
+    fn techniques(&self) -> &'static [&'static str];
+    /// The measured side. Marks phases and reports metrics through `harness::probe`.
+    fn run_case(&self, case: &CaseContext) -> anyhow::Result<()>;
+    /// The load side, in a process of its own started by [`spawn_driver`]; returns its figures.
+    fn run_driver(&self, args: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let _ = args;
+        bail!("scenario {} has no driver", self.name())
+    }
+}
+
+/// Every registered scenario.
+pub fn registry() -> Vec<&'static dyn Scenario> {
+    vec![&calibration::Calibration]
+}
+
+/// Finds a scenario by name; the error lists the known ones.
+pub fn find(name: &str) -> anyhow::Result<&'static dyn Scenario> {
+    let all = registry();
+    let found = all.iter().find(|scenario| scenario.name() == name).copied();
+    found.with_context(|| {
+        let known: Vec<&str> = all.iter().map(|scenario| scenario.name()).collect();
+        format!(
+            "unknown scenario {name:?}: expected one of {}",
+            known.join(", ")
+        )
+    })
+}
+
+/// A driver process producing load for a case.
+pub struct Driver {
+    child: std::process::Child,
+    scenario: &'static str,
+}
+
+/// Starts the scenario's driver as a process of its own (this same binary, `driver` subcommand), so its memory is
+/// not the case's. `args` is whatever the driver needs (addresses, rates, counts).
+pub fn spawn_driver(
+    scenario: &'static dyn Scenario,
+    args: &serde_json::Value,
+) -> anyhow::Result<Driver> {
+    let exe = std::env::current_exe().context("cannot find the case binary to start the driver")?;
+    let child = Command::new(exe)
+        .args([
+            "driver",
+            "--scenario",
+            scenario.name(),
+            "--args",
+            &args.to_string(),
+        ])
+        .env_remove(harness::probe::PROBE_FD_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start the {} driver", scenario.name()))?;
+    Ok(Driver {
+        child,
+        scenario: scenario.name(),
+    })
+}
+
+impl Driver {
+    /// Waits for the driver to finish and returns the figures it printed; its stderr is in the error if it failed.
+    pub fn wait(self) -> anyhow::Result<serde_json::Value> {
+        let output = self.child.wait_with_output()?;
+        if !output.status.success() {
+            bail!(
+                "the {} driver failed ({})\n{}",
+                self.scenario,
+                output.status,
+                show_stderr(&output.stderr)
+            );
+        }
+        serde_json::from_slice(&output.stdout)
+            .with_context(|| format!("the {} driver printed no figures", self.scenario))
+    }
+
+    /// The driver's process id, e.g. to signal it.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// A child's stderr between two divider lines, or `<stderr is empty>`.
+pub fn show_stderr(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim_end();
+    if text.is_empty() {
+        "<stderr is empty>".to_string()
+    } else {
+        let divider = "-".repeat(20);
+        format!("{divider}\n{text}\n{divider}")
+    }
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> anyhow::Result<&'a str> {
+    let at = args
+        .iter()
+        .position(|arg| arg == name)
+        .with_context(|| format!("missing {name}"))?;
+    args.get(at + 1)
+        .map(String::as_str)
+        .with_context(|| format!("{name} needs a value"))
+}
+
+fn parse_case(args: &[String]) -> anyhow::Result<CaseContext> {
+    let params: serde_json::Value =
+        serde_json::from_str(flag(args, "--params")?).context("--params is not JSON")?;
+    Ok(CaseContext {
+        scenario: flag(args, "--scenario")?.to_string(),
+        role: flag(args, "--role")?.to_string(),
+        technique: flag(args, "--technique")?.to_string(),
+        size_name: flag(args, "--size-name")?.to_string(),
+        size_value: flag(args, "--size-value")?
+            .parse()
+            .context("--size-value is not a number")?,
+        params: params
+            .as_object()
+            .cloned()
+            .context("--params is not a JSON object")?,
+        work_dir: PathBuf::from(flag(args, "--work-dir")?),
+        seed: flag(args, "--seed")
+            .ok()
+            .map(str::parse)
+            .transpose()
+            .context("--seed")?
+            .unwrap_or(1),
+    })
+}
+
+fn run_case(args: &[String]) -> anyhow::Result<()> {
+    let case = parse_case(args)?;
+    let scenario = find(&case.scenario)?;
+    if !scenario.techniques().contains(&case.technique.as_str()) {
+        bail!(
+            "scenario {}: unknown technique {:?}: expected one of {}",
+            case.scenario,
+            case.technique,
+            scenario.techniques().join(", ")
+        );
+    }
+    scenario.run_case(&case)
+}
+
+/// The `main` of both case binaries.
+///
+/// `memproof-case case --scenario S --role R --technique T --size-name N --size-value V --params JSON --work-dir D`
+/// runs one case; `memproof-case driver --scenario S --args JSON` runs a scenario's driver and prints its figures.
+pub fn case_main(meter: HeapMeter) -> ExitCode {
+    // The probe starts before anything else allocates, so both meters cover the same allocations.
+    let probe = Probe::start(meter);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("driver") => {
+            drop(probe);
+            let result = flag(&args, "--scenario")
+                .and_then(find)
+                .and_then(|scenario| {
+                    let driver_args: serde_json::Value =
+                        serde_json::from_str(flag(&args, "--args")?)
+                            .context("--args is not JSON")?;
+                    scenario.run_driver(&driver_args)
+                });
+            match result {
+                Ok(figures) => {
+                    println!("{figures}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("memproof-case driver: {error:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Some("case") => {
+            let outcome = std::panic::catch_unwind(|| run_case(&args));
+            let (error, code) = match outcome {
+                Ok(Ok(())) => (None, ExitCode::SUCCESS),
+                Ok(Err(error)) => (Some(format!("{error:#}")), ExitCode::from(1)),
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "a panic with no message".to_string());
+                    (Some(format!("panicked: {message}")), ExitCode::from(101))
+                }
+            };
+            if let Some(error) = &error {
+                eprintln!("memproof-case: {error}");
+            }
+            probe.finish(error);
+            code
+        }
+        _ => {
+            eprintln!(
+                "memproof-case: usage: memproof-case case --scenario S --role R --technique T --size-name N --size-value V --params JSON --work-dir DIR | memproof-case driver --scenario S --args JSON"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
