@@ -11,5 +11,6 @@
 
 pub mod event_log;
 pub mod exec_history;
+pub mod payload;
 pub mod session_store;
 pub mod workflow_init;
