@@ -8,11 +8,13 @@
 //! outcome into [`results`]. [`spec`] reads the scenario specs that say which cases to run.
 
 pub mod alloc;
+pub mod calibration;
 pub mod host;
 pub mod probe;
 pub mod procfs;
 pub mod results;
 pub mod runner;
 pub mod spec;
+pub mod suite;
 pub mod units;
 pub mod wire;

@@ -22,6 +22,8 @@ use std::time::Duration;
 pub const PROBE_FD_ENV: &str = "MEMPROOF_PROBE_FD";
 /// The environment variable that sets the child's heap sampling interval, in milliseconds.
 pub const SAMPLE_MS_ENV: &str = "MEMPROOF_SAMPLE_MS";
+/// The environment variable that names the dhat profile file of a profile run.
+pub const DHAT_FILE_ENV: &str = "MEMPROOF_DHAT_FILE";
 /// Default heap sampling interval.
 pub const DEFAULT_SAMPLE_MS: u64 = 10;
 
@@ -187,6 +189,7 @@ pub struct Probe {
 }
 
 static SAMPLER_STOP: AtomicBool = AtomicBool::new(false);
+static SAMPLER_READY: AtomicBool = AtomicBool::new(false);
 
 impl Probe {
     /// Connects to the probe pipe (if the runner gave one), starts the heap figures afresh and starts the sampler.
@@ -228,6 +231,11 @@ impl Probe {
             .name("memproof-sampler".into())
             .spawn(move || sample_heap(fd, meter, Duration::from_millis(interval_ms)))
             .expect("spawn the heap sampler");
+        // Wait for the sampler's first sample: by then it has folded in what its own start-up freed, so the case
+        // starts from settled figures (the calibration case reads its baseline right away).
+        while !SAMPLER_READY.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
         Probe {
             stop: &SAMPLER_STOP,
             sampler: Some(sampler),
@@ -288,6 +296,7 @@ fn sample_heap(fd: RawFd, meter: HeapMeter, interval: Duration) {
                 write_fd(fd, &buffer[..len]);
             }
         }
+        SAMPLER_READY.store(true, Ordering::SeqCst);
         std::thread::sleep(interval);
     }
 }

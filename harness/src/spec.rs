@@ -237,13 +237,13 @@ impl Spec {
             if profile.size.values.is_empty() {
                 bail!("{shown}:{line}:{col}: profile {name}: expected at least one size value");
             }
-            if let Some(wanted) = &profile.roles {
-                if let Some(unknown) = wanted.iter().find(|role| !roles.contains(role)) {
-                    bail!(
-                        "{shown}:{line}:{col}: profile {name}: unknown role {unknown:?}: expected one of {}",
-                        roles.join(", ")
-                    );
-                }
+            if let Some(wanted) = &profile.roles
+                && let Some(unknown) = wanted.iter().find(|role| !roles.contains(role))
+            {
+                bail!(
+                    "{shown}:{line}:{col}: profile {name}: unknown role {unknown:?}: expected one of {}",
+                    roles.join(", ")
+                );
             }
             let params = serde_json::to_value(&profile.params)?
                 .as_object()
@@ -299,14 +299,14 @@ impl Spec {
                     )
                 }
             };
-            if let Some(wanted) = &verdict.profiles {
-                if let Some(unknown) = wanted.iter().find(|p| !PROFILES.contains(&p.as_str())) {
-                    bail!(
-                        "{here}: verdict {}: unknown profile {unknown:?}: expected one of {}",
-                        verdict.id,
-                        PROFILES.join(", ")
-                    );
-                }
+            if let Some(wanted) = &verdict.profiles
+                && let Some(unknown) = wanted.iter().find(|p| !PROFILES.contains(&p.as_str()))
+            {
+                bail!(
+                    "{here}: verdict {}: unknown profile {unknown:?}: expected one of {}",
+                    verdict.id,
+                    PROFILES.join(", ")
+                );
             }
             verdicts.push(VerdictSpec {
                 id: verdict.id,
@@ -438,7 +438,7 @@ check = "before.peak_heap_bytes / after.peak_heap_bytes >= 3"
         assert!(ci.profile_runs);
         let verdict = &spec.verdicts[0];
         assert_eq!(verdict.at, At::Largest);
-        assert_eq!((verdict.check_line, verdict.check_col), (20, 10));
+        assert_eq!((verdict.check_line, verdict.check_col), (19, 10));
     }
 
     #[test]
@@ -456,7 +456,7 @@ check = "before.peak_heap_bytes / after.peak_heap_bytes >= 3"
             .unwrap_err()
             .to_string();
         assert!(
-            error.starts_with("scenarios/toy.toml:12:1: unknown field `timeot`, expected one of"),
+            error.starts_with("scenarios/toy.toml:11:1: unknown field `timeot`, expected one of"),
             "{error}"
         );
     }
@@ -493,7 +493,7 @@ check = "before.peak_heap_bytes / after.peak_heap_bytes >= 3"
         let text = format!("{GOOD}expect = \"maybe\"\n");
         check_error(
             &text,
-            "scenarios/toy.toml:20:10: verdict cuts: expect = \"maybe\": expected \"holds\" or \"refuted\"",
+            "scenarios/toy.toml:19:10: verdict cuts: expect = \"maybe\": expected \"holds\" or \"refuted\"",
         );
     }
 }

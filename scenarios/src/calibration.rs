@@ -28,7 +28,7 @@ impl Scenario for Calibration {
         let known_bytes = case.size_u64() as usize;
         let steps = case.param_u64("steps")?.max(1) as usize;
         let hold = case.param_duration("hold")?;
-        if known_bytes % steps != 0 {
+        if !known_bytes.is_multiple_of(steps) {
             bail!("calibration: {known_bytes} bytes do not split into {steps} equal steps");
         }
         let step_bytes = known_bytes / steps;
@@ -37,9 +37,8 @@ impl Scenario for Calibration {
         let baseline = probe::heap_figures().map(|heap| heap.live_bytes);
         probe::phase("allocate");
         for _ in 0..steps {
-            let mut block = Vec::<u8>::with_capacity(step_bytes);
-            // SAFETY: u8 has no invalid values; every byte is written below before it is read.
-            unsafe { block.set_len(step_bytes) };
+            // Zeroed blocks come as fresh pages; writing one byte per page makes every page resident.
+            let mut block = vec![0u8; step_bytes];
             for offset in (0..step_bytes).step_by(PAGE) {
                 block[offset] = 1;
             }

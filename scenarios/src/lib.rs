@@ -15,8 +15,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 pub mod calibration;
 
-/// The environment variable that names the dhat profile file of a profile run.
-pub const DHAT_FILE_ENV: &str = "MEMPROOF_DHAT_FILE";
+pub use harness::probe::DHAT_FILE_ENV;
 
 /// What one case is asked to do.
 #[derive(Debug, Clone)]

@@ -1,0 +1,315 @@
+//! A load test: the cases the specs ask for in one profile, each run in processes of its own, in order.
+//!
+//! Each case gets a **timeline run** (`memproof-case`: counting allocator, RSS untouched; every reported RSS, heap
+//! and time figure comes from it) and, at the largest size of its sweep when the profile asks for it, a **profile
+//! run** (`memproof-dhat`: dhat's exact heap figures and a profile file DHAT's viewer opens). The two are separate
+//! processes because dhat changes what it measures: it has no zeroed-allocation path and serialises every
+//! allocation, so its RSS and time are not the program's (MEASURED.md).
+//!
+//! **Architecture Invariant:** a case never shares a process with another case, or with its own profile run.
+
+use crate::results::{Case, Outcome, ProfileRun, Size};
+use crate::runner::{self, Launch, Progress};
+use crate::spec::{Profile, Spec};
+use anyhow::Context as _;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The binaries a load test runs.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub launcher: PathBuf,
+    /// `memproof-case`: the timeline run.
+    pub case: PathBuf,
+    /// `memproof-dhat`: the profile run.
+    pub dhat: PathBuf,
+}
+
+impl Binaries {
+    /// The binaries in a cargo target profile directory (`target/release`).
+    pub fn in_dir(dir: &Path) -> Binaries {
+        Binaries {
+            launcher: dir.join("memproof-launch"),
+            case: dir.join("memproof-case"),
+            dhat: dir.join("memproof-dhat"),
+        }
+    }
+}
+
+/// How a load test runs its cases.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    pub profile: String,
+    /// Where results, profiles and the cases' scratch directories go.
+    pub out_dir: PathBuf,
+    /// The RSS poll and watchdog interval.
+    pub interval: Duration,
+    /// The child's heap sampling interval, in milliseconds.
+    pub sample_ms: u64,
+    /// Seed handed to every case.
+    pub seed: u64,
+}
+
+/// One case to run.
+#[derive(Debug, Clone)]
+pub struct PlannedCase {
+    pub id: String,
+    pub scenario: String,
+    pub role: String,
+    pub technique: String,
+    pub size: Size,
+    pub limit_bytes: Option<u64>,
+    pub timeout: Duration,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Whether this case also gets a dhat profile run.
+    pub profile_run: bool,
+}
+
+/// The cases of `specs` in `profile`: per scenario, per size (smallest first), per role in spec order. A scenario
+/// without that profile is an error naming it.
+pub fn plan(specs: &[Spec], profile_name: &str) -> anyhow::Result<Vec<PlannedCase>> {
+    let mut planned = Vec::new();
+    for spec in specs {
+        let profile: &Profile = spec.profiles.get(profile_name).with_context(|| {
+            let known: Vec<&str> = spec.profiles.keys().map(String::as_str).collect();
+            format!(
+                "{}: scenario {} has no profile {profile_name:?} (it has: {})",
+                spec.path.display(),
+                spec.scenario,
+                known.join(", ")
+            )
+        })?;
+        let mut sizes = profile.size.values.clone();
+        sizes.sort_by(f64::total_cmp);
+        let largest = sizes.last().copied();
+        for &value in &sizes {
+            for variant in spec.roles_in(profile) {
+                let size = Size {
+                    name: profile.size.name.clone(),
+                    value,
+                    unit: profile.size.unit.clone(),
+                };
+                planned.push(PlannedCase {
+                    id: Case::make_id(&spec.scenario, &variant.role, &size),
+                    scenario: spec.scenario.clone(),
+                    role: variant.role.clone(),
+                    technique: variant.technique.clone(),
+                    size,
+                    limit_bytes: profile.limit_bytes,
+                    timeout: profile.timeout,
+                    params: profile.params.clone(),
+                    profile_run: profile.profile_runs && Some(value) == largest,
+                });
+            }
+        }
+    }
+    Ok(planned)
+}
+
+/// What a load test tells its caller as it goes.
+pub enum SuiteEvent<'a> {
+    Started {
+        case: &'a PlannedCase,
+        run: &'static str,
+    },
+    Running {
+        case: &'a PlannedCase,
+        progress: Progress,
+    },
+    Finished {
+        case: &'a Case,
+    },
+}
+
+fn file_safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn case_args(case: &PlannedCase, work_dir: &Path, seed: u64) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |key: &str, value: String| {
+        args.push(key.into());
+        args.push(value.into());
+    };
+    push("--scenario", case.scenario.clone());
+    push("--role", case.role.clone());
+    push("--technique", case.technique.clone());
+    push("--size-name", case.size.name.clone());
+    push("--size-value", case.size.value.to_string());
+    push(
+        "--params",
+        serde_json::Value::Object(case.params.clone()).to_string(),
+    );
+    push("--work-dir", work_dir.display().to_string());
+    push("--seed", seed.to_string());
+    let mut all: Vec<OsString> = vec!["case".into()];
+    all.extend(args);
+    all
+}
+
+/// Runs one case: its timeline run and, if planned, its profile run.
+pub fn run_case(
+    case: &PlannedCase,
+    binaries: &Binaries,
+    options: &SuiteOptions,
+    on_event: &mut dyn FnMut(SuiteEvent<'_>),
+) -> anyhow::Result<Case> {
+    let work_root = options.out_dir.join("work");
+    std::fs::create_dir_all(&work_root)
+        .with_context(|| format!("{}: cannot create", work_root.display()))?;
+    let sample_env = (
+        OsString::from(crate::probe::SAMPLE_MS_ENV),
+        OsString::from(options.sample_ms.to_string()),
+    );
+
+    on_event(SuiteEvent::Started {
+        case,
+        run: "timeline",
+    });
+    let work_dir = tempfile::Builder::new()
+        .prefix(&file_safe(&case.id))
+        .tempdir_in(&work_root)?;
+    let launch = Launch {
+        launcher: binaries.launcher.clone(),
+        program: binaries.case.clone(),
+        args: case_args(case, work_dir.path(), options.seed),
+        env: vec![sample_env.clone()],
+        current_dir: Some(work_dir.path().to_path_buf()),
+        limit_bytes: case.limit_bytes,
+        timeout: case.timeout,
+        interval: options.interval,
+        pass_output_through: false,
+    };
+    let measured = runner::run(&launch, |progress| {
+        on_event(SuiteEvent::Running { case, progress })
+    })?;
+    drop(work_dir);
+
+    let (profile, profile_file) = if case.profile_run {
+        on_event(SuiteEvent::Started {
+            case,
+            run: "profile",
+        });
+        let profiles = options.out_dir.join("profiles");
+        std::fs::create_dir_all(&profiles)?;
+        let relative = format!("profiles/{}.dhat.json", file_safe(&case.id));
+        let file = options.out_dir.join(&relative);
+        let _ = std::fs::remove_file(&file);
+        let work_dir = tempfile::Builder::new()
+            .prefix(&file_safe(&case.id))
+            .tempdir_in(&work_root)?;
+        let dhat_launch = Launch {
+            program: binaries.dhat.clone(),
+            args: case_args(case, work_dir.path(), options.seed),
+            env: vec![
+                sample_env,
+                (crate::probe::DHAT_FILE_ENV.into(), file.clone().into()),
+            ],
+            current_dir: Some(work_dir.path().to_path_buf()),
+            // dhat's allocator touches zeroed blocks and keeps its own tables: give it room, but not unbounded.
+            limit_bytes: case.limit_bytes.map(|limit| limit.saturating_mul(3)),
+            // dhat serialises every allocation: 12x to 170x slower (MEASURED.md).
+            timeout: case.timeout.saturating_mul(10),
+            ..launch
+        };
+        let run = runner::run(&dhat_launch, |progress| {
+            on_event(SuiteEvent::Running { case, progress })
+        })?;
+        drop(work_dir);
+        let figures = run.final_figures.as_ref();
+        let profile = ProfileRun {
+            outcome: run.outcome,
+            peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
+            total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
+            alloc_count: figures.and_then(|f| f.alloc_count),
+            wall_ms: run.wall_ms,
+        };
+        (Some(profile), file.exists().then_some(relative))
+    } else {
+        (None, None)
+    };
+
+    let figures = measured.final_figures.as_ref();
+    let result = Case {
+        id: case.id.clone(),
+        scenario: case.scenario.clone(),
+        variant: case.role.clone(),
+        technique: Some(case.technique.clone()),
+        size: case.size.clone(),
+        outcome: measured.outcome,
+        exit: measured.exit,
+        limit_bytes: case.limit_bytes,
+        limit: measured.limit,
+        peak_rss_bytes: measured.peak_rss_bytes,
+        peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
+        total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
+        alloc_count: figures.and_then(|f| f.alloc_count),
+        end_heap_bytes: figures.and_then(|f| f.end_heap_bytes),
+        wall_ms: measured.wall_ms,
+        timeline: measured.timeline,
+        phases: measured.phases,
+        metrics: measured.metrics,
+        profile_file,
+        profile,
+    };
+    on_event(SuiteEvent::Finished { case: &result });
+    Ok(result)
+}
+
+/// Whether a case's heap figures can be believed: it reported them (ok or failed after its report).
+pub fn has_heap_figures(case: &Case) -> bool {
+    case.peak_heap_bytes.is_some() && case.outcome != Outcome::TimedOut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_runs_every_role_at_every_size_and_profiles_the_largest() {
+        let text = r#"
+scenario = "toy"
+title = "t"
+summary = "s"
+variants = [{ role = "before", technique = "a" }, { role = "after", technique = "b" }]
+[profiles.ci]
+size = { name = "n", unit = "items", values = [40, 10] }
+"#;
+        let spec = Spec::parse(Path::new("toy.toml"), text).unwrap();
+        let planned = plan(std::slice::from_ref(&spec), "ci").unwrap();
+        let ids: Vec<&str> = planned.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "toy/before/n=10",
+                "toy/after/n=10",
+                "toy/before/n=40",
+                "toy/after/n=40"
+            ]
+        );
+        let profiled: Vec<bool> = planned.iter().map(|p| p.profile_run).collect();
+        assert_eq!(profiled, [false, false, true, true]);
+        let error = plan(&[spec], "full").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "toy.toml: scenario toy has no profile \"full\" (it has: ci)"
+        );
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(
+            file_safe("syslog-rate/after/records=400"),
+            "syslog-rate_after_records_400"
+        );
+    }
+}

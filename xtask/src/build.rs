@@ -1,0 +1,55 @@
+//! Where the workspace is, and building the binaries a command runs (always `--release`: a debug build's memory
+//! and time are not the program's).
+
+use anyhow::{Context as _, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root: the parent of this crate's directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// The cargo target directory, honouring `CARGO_TARGET_DIR`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Builds the named binaries of the named packages in release mode and returns the directory they are in.
+pub fn build_release(packages: &[&str], bins: &[&str]) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "--release", "--quiet"]);
+    for package in packages {
+        command.args(["--package", package]);
+    }
+    for bin in bins {
+        command.args(["--bin", bin]);
+    }
+    eprintln!("memproof: building {} (release)", bins.join(", "));
+    let status = command.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build --release failed ({status})");
+    }
+    let dir = target_dir().join("release");
+    for bin in bins {
+        let path = dir.join(bin);
+        if !path.exists() {
+            bail!("{}: cargo built it but it is not there", path.display());
+        }
+    }
+    Ok(dir)
+}
+
+/// The default output directory of a command: `target/memproof/<name>`.
+pub fn default_out(name: &str) -> PathBuf {
+    target_dir().join("memproof").join(name)
+}

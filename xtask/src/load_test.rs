@@ -1,0 +1,168 @@
+//! `cargo xtask load-test`: the calibration case, then every registered scenario's cases for a profile, each in a
+//! process of its own; then the verdicts and the reports.
+
+use crate::Finished;
+use crate::build;
+use crate::progress::Printer;
+use anyhow::{Context as _, bail};
+use harness::results::{Results, SCHEMA};
+use harness::spec::{self, Spec};
+use harness::suite::{self, Binaries, SuiteOptions};
+use std::path::PathBuf;
+
+/// Runs the load scenarios, judges them, and writes the reports.
+#[derive(clap::Args)]
+pub struct LoadTest {
+    /// The profile to size the cases for: `smoke` (seconds), `ci` (under two minutes), `full` (the seeds' magnitudes).
+    #[arg(long, default_value = "ci")]
+    profile: String,
+    /// Run only this scenario (repeatable). The calibration case always runs first.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Where to write results.json and the reports [default: target/memproof/<profile>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// How often the watchdog polls each case's resident set, e.g. `5ms`.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration)]
+    interval: std::time::Duration,
+    /// How often each case samples its own heap, e.g. `10ms`.
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    heap_interval: std::time::Duration,
+    /// The baseline to judge regressions against.
+    #[arg(long, default_value = "reports/baseline.json")]
+    baseline: PathBuf,
+    /// The seed handed to every case, for anything random in it.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    harness::units::parse_duration(text).map_err(|error| error.to_string())
+}
+
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    harness::units::parse_size(text).map_err(|error| error.to_string())
+}
+
+/// Reads the specs in `scenarios/` and keeps the calibration case plus the asked-for scenarios.
+pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
+    let mut specs = spec::read_dir(&build::workspace_root().join("scenarios"))?;
+    let known: Vec<String> = specs.iter().map(|s| s.scenario.clone()).collect();
+    for name in wanted {
+        if !known.contains(name) {
+            bail!(
+                "unknown scenario {name:?}: expected one of {}",
+                known.join(", ")
+            );
+        }
+    }
+    specs.retain(|s| {
+        s.scenario == harness::calibration::SCENARIO
+            || wanted.is_empty()
+            || wanted.contains(&s.scenario)
+    });
+    // The calibration case first: nothing else is believed until the meters are.
+    specs.sort_by_key(|s| s.scenario != harness::calibration::SCENARIO);
+    Ok(specs)
+}
+
+impl LoadTest {
+    pub fn run(self) -> anyhow::Result<Finished> {
+        if !spec::PROFILES.contains(&self.profile.as_str()) {
+            bail!(
+                "unknown profile {:?}: expected one of {}",
+                self.profile,
+                spec::PROFILES.join(", ")
+            );
+        }
+        let specs = select_specs(&self.scenarios)?;
+        reports::judge::check_specs(&specs)?;
+        let planned = suite::plan(&specs, &self.profile)?;
+        let bin_dir = build::build_release(
+            &["memproof-scenarios", "memproof-harness"],
+            &["memproof-case", "memproof-dhat", "memproof-launch"],
+        )?;
+        let out_dir = self
+            .out
+            .clone()
+            .unwrap_or_else(|| build::default_out(&self.profile));
+        std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("{}: cannot create", out_dir.display()))?;
+        let options = SuiteOptions {
+            profile: self.profile.clone(),
+            out_dir: out_dir.clone(),
+            interval: self.interval,
+            sample_ms: self.heap_interval.as_millis().max(1) as u64,
+            seed: self.seed,
+        };
+        eprintln!(
+            "memproof: load test, profile {}, {} cases in {} scenarios, writing to {}",
+            self.profile,
+            planned.len(),
+            specs.len(),
+            out_dir.display()
+        );
+        let run = harness::host::run_info(&self.profile, &build::workspace_root());
+        let binaries = Binaries::in_dir(&bin_dir);
+        let mut printer = Printer::new(planned.len());
+        let mut cases = Vec::with_capacity(planned.len());
+        for case in &planned {
+            cases.push(suite::run_case(case, &binaries, &options, &mut |event| {
+                printer.event(event)
+            })?);
+        }
+        let _ = std::fs::remove_dir(out_dir.join("work"));
+        let mut results = Results {
+            schema: SCHEMA.to_string(),
+            run,
+            cases,
+            verdicts: Vec::new(),
+        };
+        let baseline_path = build::workspace_root().join(&self.baseline);
+        let baseline = if baseline_path.exists() {
+            Some(Results::read(&baseline_path)?)
+        } else {
+            eprintln!(
+                "memproof: no baseline at {}: regressions are not judged this run.\n\nConsider `cargo xtask bless --from {}` to record a first baseline.",
+                baseline_path.display(),
+                out_dir.display()
+            );
+            None
+        };
+        results.verdicts = harness::calibration::verdicts(&results.cases);
+        results
+            .verdicts
+            .extend(reports::judge::judge(&results, &specs, baseline.as_ref()));
+        finish(&results, &specs, &out_dir)
+    }
+}
+
+/// Writes results.json and every report, prints the verdicts, and says whether the run passed.
+pub fn finish(
+    results: &Results,
+    specs: &[Spec],
+    out_dir: &std::path::Path,
+) -> anyhow::Result<Finished> {
+    let results_path = out_dir.join(harness::results::RESULTS_FILE);
+    results.write(&results_path)?;
+    reports::write_reports(results, specs, out_dir)?;
+    let failed: Vec<_> = results.verdicts.iter().filter(|v| !v.pass).collect();
+    eprintln!(
+        "memproof: {} verdicts, {} passed, {} failed; results in {}",
+        results.verdicts.len(),
+        results.verdicts.len() - failed.len(),
+        failed.len(),
+        results_path.display()
+    );
+    for verdict in &failed {
+        eprintln!(
+            "  FAILED {} ({}): {}",
+            verdict.id, verdict.kind, verdict.text
+        );
+    }
+    Ok(if failed.is_empty() {
+        Finished::Passed
+    } else {
+        Finished::Failed
+    })
+}
