@@ -83,7 +83,7 @@ fn the_calibration_case_is_measured_exactly_by_both_meters() {
         Some(expected),
         "the counting meter is exact"
     );
-    assert!(expected >= KNOWN_BYTES && expected < KNOWN_BYTES + 64 * 1024);
+    assert!((KNOWN_BYTES..KNOWN_BYTES + 64 * 1024).contains(&expected));
     assert!(
         counting.peak_rss_bytes.unwrap() >= KNOWN_BYTES,
         "RSS covers the touched bytes"
