@@ -105,3 +105,89 @@ pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
     }
     verdicts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Exit, ProfileRun, Size};
+
+    fn calibration_case(peak_heap: u64, peak_rss: u64, dhat_peak: u64) -> Case {
+        let size = Size {
+            name: "bytes".into(),
+            value: 1000.0,
+            unit: "bytes".into(),
+        };
+        Case {
+            id: Case::make_id(SCENARIO, "known", &size),
+            scenario: SCENARIO.into(),
+            variant: "known".into(),
+            technique: Some("touch_known_steps".into()),
+            size,
+            outcome: Outcome::Ok,
+            exit: Exit::default(),
+            limit_bytes: None,
+            limit: None,
+            peak_rss_bytes: Some(peak_rss),
+            peak_heap_bytes: Some(peak_heap),
+            total_alloc_bytes: Some(peak_heap),
+            alloc_count: Some(3),
+            end_heap_bytes: Some(0),
+            wall_ms: 1.0,
+            timeline: Vec::new(),
+            phases: Vec::new(),
+            metrics: [
+                ("known_bytes".to_string(), serde_json::json!(1000)),
+                (
+                    "expected_peak_heap_bytes".to_string(),
+                    serde_json::json!(1100),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            profile_file: None,
+            profile: Some(ProfileRun {
+                outcome: Outcome::Ok,
+                peak_heap_bytes: Some(dhat_peak),
+                total_alloc_bytes: None,
+                alloc_count: None,
+                wall_ms: 1.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn exact_meters_pass_every_calibration_verdict() {
+        let verdicts = verdicts(&[calibration_case(1100, 4096, 1100)]);
+        let ids: Vec<&str> = verdicts.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "calibration/heap-exact",
+                "calibration/rss-covers",
+                "calibration/meters-agree"
+            ]
+        );
+        assert!(verdicts.iter().all(|v| v.pass));
+    }
+
+    #[test]
+    fn a_heap_meter_off_by_eight_bytes_fails_the_run_and_says_by_what() {
+        let verdicts = verdicts(&[calibration_case(1092, 4096, 1100)]);
+        assert!(!verdicts[0].pass);
+        assert_eq!(
+            verdicts[0].text,
+            "the heap meter is wrong: the calibration case held 1100 B (1.07 KiB) at its peak but the meter reported 1092 B (1.07 KiB)"
+        );
+        assert!(!verdicts[2].pass, "dhat's 1100 against counting's 1092");
+    }
+
+    #[test]
+    fn an_rss_below_the_touched_bytes_fails() {
+        let verdicts = verdicts(&[calibration_case(1100, 999, 1100)]);
+        assert!(!verdicts[1].pass);
+        assert_eq!(
+            verdicts[1].text,
+            "the RSS meter is wrong: 1000 B were touched but the peak RSS reads 999 B"
+        );
+    }
+}

@@ -305,6 +305,149 @@ mod tests {
         assert_eq!(Outcome::parse("killed"), None);
     }
 
+    fn sample_results() -> Results {
+        let size = Size {
+            name: "records".into(),
+            value: 400.0,
+            unit: "records".into(),
+        };
+        Results {
+            schema: SCHEMA.into(),
+            run: RunInfo {
+                started_at: "2026-11-23T16:00:00Z".into(),
+                profile: "ci".into(),
+                git_commit: None,
+                host: Host {
+                    os: "Linux".into(),
+                    kernel: "6.1".into(),
+                    cpus: 2,
+                    memory_bytes: 1 << 34,
+                    rustc: "rustc 1.95.0".into(),
+                },
+            },
+            cases: vec![Case {
+                id: Case::make_id("syslog-rate", "after", &size),
+                scenario: "syslog-rate".into(),
+                variant: "after".into(),
+                technique: Some("raw_prefix_scan".into()),
+                size,
+                outcome: Outcome::Ok,
+                exit: Exit::default(),
+                limit_bytes: None,
+                limit: None,
+                peak_rss_bytes: Some(1),
+                peak_heap_bytes: None,
+                total_alloc_bytes: None,
+                alloc_count: None,
+                end_heap_bytes: None,
+                wall_ms: 1.0,
+                timeline: vec![Sample {
+                    t_ms: 0.0,
+                    rss_bytes: Some(1),
+                    heap_bytes: None,
+                }],
+                phases: vec![Phase {
+                    name: "trim".into(),
+                    t_ms: 0.0,
+                }],
+                metrics: BTreeMap::new(),
+                profile_file: None,
+                profile: None,
+            }],
+            verdicts: vec![Verdict {
+                id: "a/b".into(),
+                kind: "claim".into(),
+                subject: "s".into(),
+                text: "t".into(),
+                expected: "e".into(),
+                measured: "m".into(),
+                pass: true,
+            }],
+        }
+    }
+
+    fn keys(value: &serde_json::Value) -> Vec<&str> {
+        value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn results_carry_every_field_the_schema_names() {
+        let json = serde_json::to_value(sample_results()).unwrap();
+        let has_all = |value: &serde_json::Value, names: &[&str]| {
+            let present = keys(value);
+            for name in names {
+                assert!(present.contains(name), "{name} missing from {present:?}");
+            }
+        };
+        has_all(&json, &["schema", "run", "cases", "verdicts"]);
+        has_all(
+            &json["run"],
+            &["started_at", "profile", "git_commit", "host"],
+        );
+        has_all(
+            &json["run"]["host"],
+            &["os", "kernel", "cpus", "memory_bytes", "rustc"],
+        );
+        let case = &json["cases"][0];
+        has_all(
+            case,
+            &[
+                "id",
+                "scenario",
+                "variant",
+                "size",
+                "outcome",
+                "exit",
+                "limit_bytes",
+                "peak_rss_bytes",
+                "peak_heap_bytes",
+                "total_alloc_bytes",
+                "alloc_count",
+                "end_heap_bytes",
+                "wall_ms",
+                "timeline",
+                "phases",
+                "metrics",
+                "profile_file",
+            ],
+        );
+        has_all(&case["size"], &["name", "value", "unit"]);
+        has_all(&case["exit"], &["code", "signal", "message"]);
+        has_all(&case["timeline"][0], &["t_ms", "rss_bytes", "heap_bytes"]);
+        has_all(&case["phases"][0], &["name", "t_ms"]);
+        has_all(
+            &json["verdicts"][0],
+            &[
+                "id", "kind", "subject", "text", "expected", "measured", "pass",
+            ],
+        );
+        // Unknown heap figures are null, never zero.
+        assert!(case["peak_heap_bytes"].is_null());
+    }
+
+    #[test]
+    fn results_round_trip_through_a_file_and_a_wrong_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        let results = sample_results();
+        results.write(&path).unwrap();
+        assert_eq!(Results::read(&path).unwrap(), results);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(SCHEMA, "memproof.results/v0");
+        std::fs::write(&path, text).unwrap();
+        let error = Results::read(&path).unwrap_err().to_string();
+        assert!(
+            error.ends_with("schema is \"memproof.results/v0\", expected \"memproof.results/v1\""),
+            "{error}"
+        );
+    }
+
     #[test]
     fn case_ids_name_scenario_variant_and_size() {
         let size = Size {
