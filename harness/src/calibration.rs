@@ -16,9 +16,11 @@ fn metric_u64(case: &Case, name: &str) -> Option<u64> {
 }
 
 fn bytes(value: Option<u64>) -> String {
-    value.map_or("nothing".to_string(), |v| {
-        format!("{v} B ({})", format_bytes(v as f64))
-    })
+    match value {
+        None => "nothing".to_string(),
+        Some(v) if v < 1024 => format!("{v} B"),
+        Some(v) => format!("{v} B ({})", format_bytes(v as f64)),
+    }
 }
 
 /// The calibration verdicts of a run's calibration cases.
