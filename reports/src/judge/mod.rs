@@ -170,9 +170,18 @@ struct ScenarioCases<'a> {
     cases: Vec<&'a Case>,
 }
 
-/// `items=40`.
-fn size_label(case: &Case) -> String {
-    format!("{}={}", case.size.name, case.size.value)
+/// `items=40`, `log_bytes=64.0 MiB`: a case's size as a person reads it.
+pub fn size_label(case: &Case) -> String {
+    format!("{}={}", case.size.name, format_size_value(case.size.value, &case.size.unit))
+}
+
+/// A size value in its unit: bytes in binary units, anything else as a plain number.
+pub fn format_size_value(value: f64, unit: &str) -> String {
+    if unit == "bytes" {
+        harness::units::format_bytes(value)
+    } else {
+        format_plain_number(value)
+    }
 }
 
 impl<'a> ScenarioCases<'a> {
@@ -193,7 +202,7 @@ impl<'a> ScenarioCases<'a> {
     fn sizes_text(cases: &[&Case]) -> String {
         cases
             .iter()
-            .map(|case| format_plain_number(case.size.value))
+            .map(|case| format_size_value(case.size.value, &case.size.unit))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -218,10 +227,13 @@ impl<'a> ScenarioCases<'a> {
             return Err(format!(
                 "no {role} case at {}={} in this run; its sizes: {}",
                 cases[0].size.name,
-                format_plain_number(match at {
-                    At::Value(value) => *value,
-                    _ => f64::NAN,
-                }),
+                format_size_value(
+                    match at {
+                        At::Value(value) => *value,
+                        _ => f64::NAN,
+                    },
+                    &cases[0].size.unit
+                ),
                 Self::sizes_text(&cases)
             ));
         }
@@ -490,15 +502,15 @@ fn judge_growth<'a>(
         return Err(Unjudgeable(format!(
             "{operand} needs at least {MIN_SIZES} sizes with a positive value to fit a growth exponent; it has {} ({}){left_out_text}",
             points.len(),
-            points.iter().map(|(size, _)| format_plain_number(*size)).collect::<Vec<_>>().join(", ")
+            points.iter().map(|(size, _)| format_size_value(*size, &cases[0].size.unit)).collect::<Vec<_>>().join(", ")
         )));
     };
     let first = cases[0];
     let range = format!(
         "{}={}..{} ({} sizes){left_out_text}",
         first.size.name,
-        format_plain_number(points.first().map_or(0.0, |p| p.0)),
-        format_plain_number(points.last().map_or(0.0, |p| p.0)),
+        format_size_value(points.first().map_or(0.0, |p| p.0), &first.size.unit),
+        format_size_value(points.last().map_or(0.0, |p| p.0), &first.size.unit),
         points.len()
     );
     let measured = format!("exponent {:.2}, R² {:.3} over {range}", fit.exponent, fit.r_squared);
