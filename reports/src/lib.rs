@@ -6,4 +6,8 @@
 //! runs a case: every output is rendered from `results.json` alone, so `cargo xtask report DIR` re-renders a run.
 
 pub mod allocation_sites;
+pub mod charts;
 pub mod judge;
+pub mod render;
+
+pub use render::write_reports;

@@ -1,0 +1,195 @@
+//! The timeline overlay: heap (solid) and RSS (dashed) of each role of a scenario on one time axis, phases marked,
+//! the memory limit drawn, the moment of an OOM kill marked.
+//!
+//! It answers the engineer's question "where did the memory go, and when?": seed C's `before` climbs through its
+//! read phase until the watchdog kills it at the 512 MiB line, while `after` and `best` level off. The gap between
+//! a role's dashed and solid line is memory the process holds beyond its live heap (allocator caches, code,
+//! stacks). `compare` draws two runs on the same axes, the old one faded.
+
+use super::style::{
+    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, LIMIT_COLOUR, LegendEntry, LegendMark, NOTE_SIZE, TITLE_SIZE,
+    draw_side_legend, mebibytes, plot_error, split_for_side_legend,
+};
+use harness::results::{Case, Outcome};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// One case drawn on the timeline.
+pub struct TimelineLine<'a> {
+    /// Legend prefix: the role, or `old after` in a comparison.
+    pub label: String,
+    pub case: &'a Case,
+    pub colour: RGBColor,
+    /// Drawn lighter: the old run in a comparison.
+    pub faded: bool,
+}
+
+/// A timeline overlay of several cases.
+pub struct TimelineChart<'a> {
+    pub title: String,
+    pub lines: Vec<TimelineLine<'a>>,
+    pub limit_bytes: Option<u64>,
+}
+
+fn seconds(t_ms: f64) -> f64 {
+    t_ms / 1000.0
+}
+
+impl TimelineLine<'_> {
+    fn style(&self) -> RGBAColor {
+        if self.faded {
+            self.colour.mix(0.4)
+        } else {
+            self.colour.mix(1.0)
+        }
+    }
+
+    fn heap_points(&self) -> Vec<(f64, f64)> {
+        self.case
+            .timeline
+            .iter()
+            .filter_map(|s| s.heap_bytes.map(|b| (seconds(s.t_ms), mebibytes(b as f64))))
+            .collect()
+    }
+
+    fn rss_points(&self) -> Vec<(f64, f64)> {
+        self.case
+            .timeline
+            .iter()
+            .filter_map(|s| s.rss_bytes.map(|b| (seconds(s.t_ms), mebibytes(b as f64))))
+            .collect()
+    }
+}
+
+impl Chart for TimelineChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+        let mut max_seconds: f64 = 0.1;
+        let mut max_mebibytes: f64 = 1.0;
+        for line in &self.lines {
+            let case = line.case;
+            max_seconds = max_seconds.max(seconds(case.wall_ms));
+            for sample in &case.timeline {
+                max_seconds = max_seconds.max(seconds(sample.t_ms));
+                for bytes in [sample.rss_bytes, sample.heap_bytes].into_iter().flatten() {
+                    max_mebibytes = max_mebibytes.max(mebibytes(bytes as f64));
+                }
+            }
+        }
+        if let Some(limit) = self.limit_bytes {
+            max_mebibytes = max_mebibytes.max(mebibytes(limit as f64));
+        }
+        // Headroom above the highest line for the phase names.
+        let y_top = max_mebibytes * 1.2;
+        let (plot_area, legend_area) = split_for_side_legend(root);
+        let mut legend = Vec::new();
+        let mut chart = ChartBuilder::on(&plot_area)
+            .caption(&self.title, (FONT, TITLE_SIZE))
+            .margin(16)
+            .x_label_area_size(52)
+            .y_label_area_size(76)
+            .build_cartesian_2d(0f64..max_seconds * 1.02, 0f64..y_top)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("time since the case started (s)")
+            .y_desc("memory (MiB)")
+            .y_label_formatter(&|v| format_axis_mebibytes(*v))
+            .axis_desc_style((FONT, AXIS_DESCRIPTION_SIZE))
+            .label_style((FONT, LABEL_SIZE))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.08))
+            .draw()
+            .map_err(plot_error)?;
+
+        if let Some(limit) = self.limit_bytes {
+            let limit = mebibytes(limit as f64);
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, limit), (max_seconds * 1.02, limit)],
+                    LIMIT_COLOUR.stroke_width(2),
+                ))
+                .map_err(plot_error)?;
+            legend.push(LegendEntry {
+                label: format!(
+                    "memory limit {}",
+                    harness::units::format_bytes(self.limit_bytes.unwrap_or(0) as f64)
+                ),
+                colour: LIMIT_COLOUR.mix(1.0),
+                mark: LegendMark::SolidLine,
+            });
+        }
+
+        for (index, line) in self.lines.iter().enumerate() {
+            let colour = line.style();
+            // Phase marks: a thin vertical line per phase start, named at the top, staggered per line.
+            for phase in &line.case.phases {
+                let x = seconds(phase.t_ms);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(x, 0.0), (x, y_top * (0.96 - 0.045 * index as f64))],
+                        3,
+                        4,
+                        colour.mix(0.5).stroke_width(1),
+                    ))
+                    .map_err(plot_error)?;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        format!(" {}", phase.name),
+                        (x, y_top * (0.985 - 0.045 * index as f64)),
+                        (FONT, NOTE_SIZE).into_font().color(&colour),
+                    )))
+                    .map_err(plot_error)?;
+            }
+            let heap = line.heap_points();
+            if !heap.is_empty() {
+                chart
+                    .draw_series(LineSeries::new(heap, colour.stroke_width(2)))
+                    .map_err(plot_error)?;
+                legend.push(LegendEntry {
+                    label: format!("{} heap", line.label),
+                    colour,
+                    mark: LegendMark::SolidLine,
+                });
+            }
+            let rss = line.rss_points();
+            if !rss.is_empty() {
+                chart
+                    .draw_series(DashedLineSeries::new(rss.clone(), 8, 5, colour.stroke_width(2)))
+                    .map_err(plot_error)?;
+                legend.push(LegendEntry {
+                    label: format!("{} RSS", line.label),
+                    colour,
+                    mark: LegendMark::DashedLine,
+                });
+            }
+            if line.case.outcome == Outcome::OomKilled {
+                let at = rss
+                    .last()
+                    .copied()
+                    .unwrap_or((seconds(line.case.wall_ms), y_top * 0.5));
+                chart
+                    .draw_series([
+                        EmptyElement::at(at)
+                            + Cross::new((0, 0), 9, LIMIT_COLOUR.stroke_width(3))
+                            + Text::new(
+                                format!("{} OOM-killed at {:.2} s", line.label, at.0),
+                                (-200, 14),
+                                (FONT, LABEL_SIZE).into_font().color(&LIMIT_COLOUR),
+                            ),
+                    ])
+                    .map_err(plot_error)?;
+            }
+        }
+        draw_side_legend(&legend_area, &legend)?;
+        Ok(())
+    }
+}
+
+/// `0`, `40`, `2.5`: MiB tick labels without trailing zeros.
+fn format_axis_mebibytes(value: f64) -> String {
+    if value >= 10.0 || value == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
