@@ -6,7 +6,9 @@
 //! runs a case: every output is rendered from `results.json` alone, so `cargo xtask report DIR` re-renders a run.
 
 pub mod allocation_sites;
+pub mod baseline;
 pub mod charts;
+pub mod compare;
 pub mod judge;
 pub mod render;
 
