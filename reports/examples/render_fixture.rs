@@ -13,7 +13,8 @@ fn main() -> anyhow::Result<()> {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut results = Results::read(&fixtures.join("results.json"))?;
     let spec = Spec::read(&fixtures.join("large-session.toml"))?;
-    results.verdicts = reports::judge::judge_with_profiles(&results, &fixtures, std::slice::from_ref(&spec), None);
+    results.verdicts =
+        reports::judge::judge_with_profiles(&results, &fixtures, std::slice::from_ref(&spec), None);
     reports::render::write_reports_to(&results, &[spec], &out, None)?;
     println!("{}", out.join("index.html").display());
     Ok(())

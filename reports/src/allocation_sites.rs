@@ -72,8 +72,17 @@ pub struct AllocationSite {
 fn is_plumbing(function: &str) -> bool {
     let function = function.trim_start_matches('<');
     [
-        "alloc::", "core::", "std::", "dhat::", "hashbrown::", "harness::alloc", "__rust", "[root]",
-        "backtrace::", "rust_begin_unwind", "__libc",
+        "alloc::",
+        "core::",
+        "std::",
+        "dhat::",
+        "hashbrown::",
+        "harness::alloc",
+        "__rust",
+        "[root]",
+        "backtrace::",
+        "rust_begin_unwind",
+        "__libc",
     ]
     .iter()
     .any(|prefix| function.starts_with(prefix))
@@ -137,7 +146,11 @@ pub fn read_sites(path: &Path, ranking: SiteRanking) -> anyhow::Result<Vec<Alloc
             }),
         }
     }
-    sites.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.location.cmp(&b.location)));
+    sites.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| a.location.cmp(&b.location))
+    });
     Ok(sites)
 }
 
@@ -150,7 +163,9 @@ pub fn describe_top_sites(
     ranking: SiteRanking,
 ) -> String {
     let Some(profile_file) = profile_file else {
-        return format!("No dhat profile of {case_id} was made, so its allocation sites are not known.");
+        return format!(
+            "No dhat profile of {case_id} was made, so its allocation sites are not known."
+        );
     };
     let Some(results_dir) = results_dir else {
         return format!("Allocation sites: see the dhat profile {profile_file}.");
@@ -165,12 +180,16 @@ pub fn describe_top_sites(
     );
     for site in sites.iter().take(TOP_SITES) {
         if ranking == SiteRanking::TotalBlocks {
-            text.push_str(&format!("\n  - {} allocations: {}", site.blocks, site.location));
+            text.push_str(&format!(
+                "\n  - {} allocations: {}",
+                site.blocks, site.location
+            ));
         } else {
             text.push_str(&format!(
-                "\n  - {} in {} blocks: {}",
+                "\n  - {} in {} block{}: {}",
                 harness::units::format_bytes(site.bytes as f64),
                 site.blocks,
+                if site.blocks == 1 { "" } else { "s" },
                 site.location
             ));
         }
@@ -191,12 +210,15 @@ mod tests {
     fn write_profile(dir: &Path, sites: usize) {
         let mut ftbl = vec![
             "[root]".to_string(),
-            "0x1: <dhat::Alloc as core::alloc::global::GlobalAlloc>::alloc (dhat/src/lib.rs:1:1)".to_string(),
+            "0x1: <dhat::Alloc as core::alloc::global::GlobalAlloc>::alloc (dhat/src/lib.rs:1:1)"
+                .to_string(),
             "0x2: alloc::raw_vec::RawVec<T>::allocate_in (alloc/src/raw_vec.rs:2:2)".to_string(),
         ];
         let mut pps = Vec::new();
         for index in 0..sites {
-            ftbl.push(format!("0x{index:x}0: memproof::model::site_{index} (src/model.rs:{index}:5)"));
+            ftbl.push(format!(
+                "0x{index:x}0: memproof::model::site_{index} (src/model.rs:{index}:5)"
+            ));
             pps.push(serde_json::json!({
                 "tb": 1000 * (index as u64 + 1), "tbk": index + 1, "tl": 1,
                 "mb": 0, "mbk": 0, "gb": 1024 * 1024 * (index as u64 + 1), "gbk": 1, "eb": 0, "ebk": 0,
@@ -221,17 +243,18 @@ mod tests {
             Some("case.dhat.json"),
             SiteRanking::BytesAtPeak,
         );
-        let expected = "Top allocation sites by bytes live at the heap peak (dhat profile case.dhat.json):
-  - 12.0 MiB in 1 blocks: memproof::model::site_11 (src/model.rs:11:5)
-  - 11.0 MiB in 1 blocks: memproof::model::site_10 (src/model.rs:10:5)
-  - 10.0 MiB in 1 blocks: memproof::model::site_9 (src/model.rs:9:5)
-  - 9.00 MiB in 1 blocks: memproof::model::site_8 (src/model.rs:8:5)
-  - 8.00 MiB in 1 blocks: memproof::model::site_7 (src/model.rs:7:5)
-  - 7.00 MiB in 1 blocks: memproof::model::site_6 (src/model.rs:6:5)
-  - 6.00 MiB in 1 blocks: memproof::model::site_5 (src/model.rs:5:5)
-  - 5.00 MiB in 1 blocks: memproof::model::site_4 (src/model.rs:4:5)
-  - 4.00 MiB in 1 blocks: memproof::model::site_3 (src/model.rs:3:5)
-  - 3.00 MiB in 1 blocks: memproof::model::site_2 (src/model.rs:2:5)
+        let expected =
+            "Top allocation sites by bytes live at the heap peak (dhat profile case.dhat.json):
+  - 12.0 MiB in 1 block: memproof::model::site_11 (src/model.rs:11:5)
+  - 11.0 MiB in 1 block: memproof::model::site_10 (src/model.rs:10:5)
+  - 10.0 MiB in 1 block: memproof::model::site_9 (src/model.rs:9:5)
+  - 9.00 MiB in 1 block: memproof::model::site_8 (src/model.rs:8:5)
+  - 8.00 MiB in 1 block: memproof::model::site_7 (src/model.rs:7:5)
+  - 7.00 MiB in 1 block: memproof::model::site_6 (src/model.rs:6:5)
+  - 6.00 MiB in 1 block: memproof::model::site_5 (src/model.rs:5:5)
+  - 5.00 MiB in 1 block: memproof::model::site_4 (src/model.rs:4:5)
+  - 4.00 MiB in 1 block: memproof::model::site_3 (src/model.rs:3:5)
+  - 3.00 MiB in 1 block: memproof::model::site_2 (src/model.rs:2:5)
   ...and 2 more";
         assert_eq!(text, expected);
     }
@@ -250,7 +273,8 @@ mod tests {
             SiteRanking::TotalBytes,
         );
         assert!(
-            text.starts_with("Allocation sites unavailable: ") && text.contains("gone.json: cannot read the dhat profile"),
+            text.starts_with("Allocation sites unavailable: ")
+                && text.contains("gone.json: cannot read the dhat profile"),
             "{text}"
         );
     }

@@ -67,7 +67,8 @@ pub fn bless(results: &Results, path: &Path) -> anyhow::Result<String> {
 
 fn write_baseline(baseline: &Results, path: &Path) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
     }
     baseline.write(path)
 }
@@ -87,7 +88,10 @@ pub fn describe_changes(old: &Results, new: &Results) -> String {
             continue;
         };
         if old_case.outcome != case.outcome {
-            lines.push(format!("  {} outcome: {} → {}", case.id, old_case.outcome, case.outcome));
+            lines.push(format!(
+                "  {} outcome: {} → {}",
+                case.id, old_case.outcome, case.outcome
+            ));
         }
         for field in CaseField::ALL {
             match (field.value(old_case), field.value(case)) {
@@ -108,8 +112,14 @@ pub fn describe_changes(old: &Results, new: &Results) -> String {
                         ));
                     }
                 }
-                (None, Some(_)) => lines.push(format!("  {} {}: now measured", case.id, field.name())),
-                (Some(_), None) => lines.push(format!("  {} {}: no longer measured", case.id, field.name())),
+                (None, Some(_)) => {
+                    lines.push(format!("  {} {}: now measured", case.id, field.name()))
+                }
+                (Some(_), None) => lines.push(format!(
+                    "  {} {}: no longer measured",
+                    case.id,
+                    field.name()
+                )),
                 (None, None) => {}
             }
         }
@@ -128,14 +138,18 @@ mod tests {
     use super::*;
 
     fn fixture() -> Results {
-        Results::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json")).unwrap()
+        Results::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json"))
+            .unwrap()
     }
 
     #[test]
     fn a_first_bless_records_the_figures_and_drops_the_samples() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reports/baseline.json");
-        assert!(read_baseline(&path).unwrap().is_none(), "a missing baseline is not an error");
+        assert!(
+            read_baseline(&path).unwrap().is_none(),
+            "a missing baseline is not an error"
+        );
         let message = bless(&fixture(), &path).unwrap();
         assert_eq!(
             message,
@@ -146,8 +160,16 @@ mod tests {
         );
         let baseline = read_baseline(&path).unwrap().unwrap();
         assert_eq!(baseline.cases.len(), 10);
-        assert!(baseline.cases.iter().all(|c| c.timeline.is_empty() && c.profile_file.is_none()));
-        assert_eq!(baseline.cases[2].peak_heap_bytes, fixture().cases[2].peak_heap_bytes);
+        assert!(
+            baseline
+                .cases
+                .iter()
+                .all(|c| c.timeline.is_empty() && c.profile_file.is_none())
+        );
+        assert_eq!(
+            baseline.cases[2].peak_heap_bytes,
+            fixture().cases[2].peak_heap_bytes
+        );
     }
 
     #[test]
@@ -158,7 +180,8 @@ mod tests {
         let mut next = fixture();
         next.run.git_commit = Some("fedcba".into());
         next.cases[2].peak_heap_bytes = Some(90 << 20);
-        next.cases.retain(|c| c.id != "calibration/known/bytes=67108864");
+        next.cases
+            .retain(|c| c.id != "calibration/known/bytes=67108864");
         let message = bless(&next, &path).unwrap();
         assert_eq!(
             message,
@@ -175,7 +198,10 @@ mod tests {
         let path = dir.path().join("baseline.json");
         std::fs::write(&path, "{ not json").unwrap();
         let message = bless(&fixture(), &path).unwrap();
-        assert!(message.starts_with("The previous baseline could not be read ("), "{message}");
+        assert!(
+            message.starts_with("The previous baseline could not be read ("),
+            "{message}"
+        );
         assert!(read_baseline(&path).unwrap().is_some());
     }
 }

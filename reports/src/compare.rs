@@ -34,7 +34,12 @@ pub struct FigureChange {
     pub ratio: Option<f64>,
 }
 
-fn figure_change(case_id: &str, metric: &Metric, old: Option<f64>, new: Option<f64>) -> FigureChange {
+fn figure_change(
+    case_id: &str,
+    metric: &Metric,
+    old: Option<f64>,
+    new: Option<f64>,
+) -> FigureChange {
     let shown = |value: Option<f64>| value.map_or_else(|| "–".to_string(), |v| metric.format(v));
     FigureChange {
         case_id: case_id.to_string(),
@@ -58,14 +63,24 @@ pub fn figure_changes(old: &Results, new: &Results) -> Vec<FigureChange> {
             continue;
         };
         for field in CaseField::ALL {
-            changes.push(figure_change(&case.id, &Metric::Field(field), field.value(old_case), field.value(case)));
+            changes.push(figure_change(
+                &case.id,
+                &Metric::Field(field),
+                field.value(old_case),
+                field.value(case),
+            ));
         }
         let mut names: Vec<&String> = old_case.metrics.keys().chain(case.metrics.keys()).collect();
         names.sort();
         names.dedup();
         for name in names {
             let metric = Metric::Scenario(name.clone());
-            changes.push(figure_change(&case.id, &metric, metric.value(old_case), metric.value(case)));
+            changes.push(figure_change(
+                &case.id,
+                &metric,
+                metric.value(old_case),
+                metric.value(case),
+            ));
         }
     }
     changes
@@ -92,20 +107,32 @@ fn run_words(results: &Results) -> String {
     )
 }
 
-fn render_markdown(old: &Results, new: &Results, verdicts: &[Verdict], changes: &[FigureChange]) -> String {
+fn render_markdown(
+    old: &Results,
+    new: &Results,
+    verdicts: &[Verdict],
+    changes: &[FigureChange],
+) -> String {
     let regressed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.pass).collect();
     let mut text = format!(
         "## memproof compare: {}\n\nOld: {}.\nNew: {}.\n\n",
         if regressed.is_empty() {
             format!("no regression in {} figures", verdicts.len())
         } else {
-            format!("{} of {} figures regressed", regressed.len(), verdicts.len())
+            format!(
+                "{} of {} figures regressed",
+                regressed.len(),
+                verdicts.len()
+            )
         },
         run_words(old),
         run_words(new)
     );
     for verdict in &regressed {
-        text.push_str(&format!("- ❌ {}\n", escape_markdown_cell(verdict.text.lines().next().unwrap_or_default())));
+        text.push_str(&format!(
+            "- ❌ {}\n",
+            escape_markdown_cell(verdict.text.lines().next().unwrap_or_default())
+        ));
     }
     if !regressed.is_empty() {
         text.push('\n');
@@ -142,8 +169,14 @@ struct ComparePage {
 
 /// Compares two runs' results; writes compare.md and compare.html (+ charts/compare-*) into `out_dir` and returns
 /// the regression verdicts of `new` against `old`.
-pub fn compare(old: &Results, new: &Results, specs: &[Spec], out_dir: &Path) -> anyhow::Result<Vec<Verdict>> {
-    std::fs::create_dir_all(out_dir).with_context(|| format!("{}: cannot create", out_dir.display()))?;
+pub fn compare(
+    old: &Results,
+    new: &Results,
+    specs: &[Spec],
+    out_dir: &Path,
+) -> anyhow::Result<Vec<Verdict>> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("{}: cannot create", out_dir.display()))?;
     let verdicts = regression_verdicts(new, old, None, "the old run");
     let changes = figure_changes(old, new);
     let markdown = render_markdown(old, new, &verdicts, &changes);
@@ -174,7 +207,10 @@ pub fn compare(old: &Results, new: &Results, specs: &[Spec], out_dir: &Path) -> 
             lines,
             limit_bytes,
         };
-        let stem = format!("compare-{}-timeline", scenario.scenario.replace(['/', '\\', ' '], "_"));
+        let stem = format!(
+            "compare-{}-timeline",
+            scenario.scenario.replace(['/', '\\', ' '], "_")
+        );
         let rendered = render_chart(&chart, &charts_dir, &stem)?;
         scenarios_html.push_str(&format!(
             "<section class=\"scenario\"><h2>{}: {}</h2>\n<figure>{}<figcaption>Heap (solid) and RSS (dashed) per role at its largest size; the old run faded. <a href=\"{CHARTS_DIR}/{stem}.png\">PNG</a></figcaption></figure>\n<table><tr><th>case</th><th>figure</th><th>old</th><th>new</th><th>new / old</th></tr>\n",
@@ -182,7 +218,10 @@ pub fn compare(old: &Results, new: &Results, specs: &[Spec], out_dir: &Path) -> 
             escape_markup(scenario.title()),
             rendered.svg
         ));
-        for change in changes.iter().filter(|c| scenario.cases.iter().any(|case| case.id == c.case_id)) {
+        for change in changes
+            .iter()
+            .filter(|c| scenario.cases.iter().any(|case| case.id == c.case_id))
+        {
             scenarios_html.push_str(&format!(
                 "<tr><td><code>{}</code></td><td>{}</td><td class=\"number\">{}</td><td class=\"number\">{}</td><td class=\"number\">{}</td></tr>\n",
                 escape_markup(&change.case_id),

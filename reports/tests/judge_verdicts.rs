@@ -37,7 +37,11 @@ fn verdict(results: &Results, spec_text: &str, baseline: Option<&Results>, id: &
 
 fn check(verdict: Verdict, pass: bool, measured: &str, text: &str) {
     assert_eq!(
-        (verdict.pass, verdict.measured.as_str(), verdict.text.as_str()),
+        (
+            verdict.pass,
+            verdict.measured.as_str(),
+            verdict.text.as_str()
+        ),
         (pass, measured, text),
         "{}",
         verdict.id
@@ -82,9 +86,9 @@ fn budget_passes_at_every_size_and_fails_with_the_top_allocation_sites() {
         "80.0 MiB at log_bytes=64.0 MiB",
         "large-session/after-fits-64mib: \"the merged fix serves a 64 MiB log within 64 MiB of heap\" does not hold: after.peak_heap_bytes was limited to 64.0 MiB but measured 80.0 MiB at log_bytes=64.0 MiB
 Top allocation sites by bytes live at the heap peak (dhat profile profiles/large-session-after-log_bytes=67108864.dhat.json):
-  - 40.0 MiB in 1 blocks: memproof::event_log::line_scanner::collect_events (src/event_log/line_scanner.rs:41:13)
+  - 40.0 MiB in 1 block: memproof::event_log::line_scanner::collect_events (src/event_log/line_scanner.rs:41:13)
   - 30.0 MiB in 100000 blocks: memproof::event_log::event::parse_event (src/event_log/event.rs:22:5)
-  - 10.0 MiB in 1 blocks: memproof::event_log::line_scanner::read_line (src/event_log/line_scanner.rs:77:9)",
+  - 10.0 MiB in 1 block: memproof::event_log::line_scanner::read_line (src/event_log/line_scanner.rs:77:9)",
     );
 }
 
@@ -92,7 +96,12 @@ Top allocation sites by bytes live at the heap peak (dhat profile profiles/large
 fn claim_passes_at_a_named_size_and_fails_naming_the_ratio_and_both_figures() {
     let results = fixture_results();
     check(
-        verdict(&results, &fixture_spec_text(), None, "large-session/fix-cuts-peak"),
+        verdict(
+            &results,
+            &fixture_spec_text(),
+            None,
+            "large-session/fix-cuts-peak",
+        ),
         true,
         "2.50 (100 MiB / 40.0 MiB) at log_bytes=32.0 MiB",
         "the line scanner at least halves the peak heap",
@@ -114,14 +123,24 @@ No dhat profile of large-session/after/log_bytes=33554432 was made, so its alloc
 fn outcome_passes_when_killed_and_fails_when_the_case_survives() {
     let mut results = fixture_results();
     check(
-        verdict(&results, &fixture_spec_text(), None, "large-session/before-is-killed"),
+        verdict(
+            &results,
+            &fixture_spec_text(),
+            None,
+            "large-session/before-is-killed",
+        ),
         true,
         "oom-killed at log_bytes=64.0 MiB",
         "reading the whole log is OOM-killed under the limit",
     );
     case_mut(&mut results, "large-session/before/log_bytes=67108864").outcome = Outcome::Ok;
     check(
-        verdict(&results, &fixture_spec_text(), None, "large-session/before-is-killed"),
+        verdict(
+            &results,
+            &fixture_spec_text(),
+            None,
+            "large-session/before-is-killed",
+        ),
         false,
         "ok at log_bytes=64.0 MiB",
         "large-session/before-is-killed: \"reading the whole log is OOM-killed under the limit\" does not hold: before was expected to end oom-killed but ended ok at log_bytes=64.0 MiB",
@@ -132,13 +151,26 @@ fn outcome_passes_when_killed_and_fails_when_the_case_survives() {
 fn growth_reports_exponent_and_fit_and_fails_when_the_shape_is_wrong() {
     let mut results = fixture_results();
     check(
-        verdict(&results, &fixture_spec_text(), None, "large-session/best-is-flat"),
+        verdict(
+            &results,
+            &fixture_spec_text(),
+            None,
+            "large-session/best-is-flat",
+        ),
         true,
         "exponent 0.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
         "streaming's peak heap does not grow with the log",
     );
-    for (size, heap) in [(16777216, 2u64 << 20), (33554432, 4 << 20), (67108864, 8 << 20)] {
-        case_mut(&mut results, &format!("large-session/best/log_bytes={size}")).peak_heap_bytes = Some(heap);
+    for (size, heap) in [
+        (16777216, 2u64 << 20),
+        (33554432, 4 << 20),
+        (67108864, 8 << 20),
+    ] {
+        case_mut(
+            &mut results,
+            &format!("large-session/best/log_bytes={size}"),
+        )
+        .peak_heap_bytes = Some(heap);
     }
     check(
         verdict(&results, &fixture_spec_text(), None, "large-session/best-is-flat"),
@@ -151,9 +183,17 @@ No dhat profile of large-session/best/log_bytes=67108864 was made, so its alloca
 
 #[test]
 fn a_growth_fit_leaves_out_killed_cases_and_needs_three_sizes() {
-    let spec = fixture_spec_text().replace("best.peak_heap_bytes is flat", "before.peak_heap_bytes is linear");
+    let spec = fixture_spec_text().replace(
+        "best.peak_heap_bytes is flat",
+        "before.peak_heap_bytes is linear",
+    );
     check(
-        verdict(&fixture_results(), &spec, None, "large-session/best-is-flat"),
+        verdict(
+            &fixture_results(),
+            &spec,
+            None,
+            "large-session/best-is-flat",
+        ),
         false,
         "not judged",
         "large-session/best-is-flat: \"streaming's peak heap does not grow with the log\" cannot be judged: before.peak_heap_bytes needs at least 3 sizes with a positive value to fit a growth exponent; it has 2 (16.0 MiB, 32.0 MiB); left out: log_bytes=64.0 MiB (oom-killed)",
@@ -171,7 +211,11 @@ fn a_finding_passes_while_refuted_and_fails_the_day_it_holds() {
 Still refuted, as recorded: after.peak_heap_bytes was expected flat (exponent <= 0.25) but grows with exponent 1.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
     );
     for size in [16777216, 33554432, 67108864] {
-        case_mut(&mut results, &format!("large-session/after/log_bytes={size}")).peak_heap_bytes = Some(3 << 20);
+        case_mut(
+            &mut results,
+            &format!("large-session/after/log_bytes={size}"),
+        )
+        .peak_heap_bytes = Some(3 << 20);
     }
     check(
         verdict(&results, &fixture_spec_text(), None, "large-session/after-streams"),
@@ -184,9 +228,17 @@ If the fix now achieves it, remove `expect = \"refuted\"` from the verdict so th
 
 #[test]
 fn a_missing_scenario_metric_fails_and_lists_what_the_case_reported() {
-    let spec = fixture_spec_text().replace("best.peak_heap_bytes <= 4MiB", "best.metrics.events_lost <= 0");
+    let spec = fixture_spec_text().replace(
+        "best.peak_heap_bytes <= 4MiB",
+        "best.metrics.events_lost <= 0",
+    );
     check(
-        verdict(&fixture_results(), &spec, None, "large-session/best-is-small"),
+        verdict(
+            &fixture_results(),
+            &spec,
+            None,
+            "large-session/best-is-small",
+        ),
         false,
         "not judged",
         "large-session/best-is-small: \"streaming holds under 4 MiB of heap at every size\" cannot be judged: best.metrics.events_lost was not reported by large-session/best/log_bytes=16777216, which reported metrics.events_sent",
@@ -199,7 +251,8 @@ fn an_unexpected_outcome_is_a_failing_case_verdict() {
     let case = case_mut(&mut results, "large-session/best/log_bytes=33554432");
     case.outcome = Outcome::Failed;
     case.exit.code = Some(101);
-    case.exit.message = Some("panicked at scenarios/src/large_session.rs:12:5: connection refused".into());
+    case.exit.message =
+        Some("panicked at scenarios/src/large_session.rs:12:5: connection refused".into());
     check(
         verdict(&results, &fixture_spec_text(), None, "large-session/best/log_bytes=33554432"),
         false,
@@ -224,18 +277,28 @@ fn regression_against_a_baseline_says_regressed_improved_or_within_noise() {
         "80.0 MiB (+33.3%)",
         "large-session/after/log_bytes=67108864 peak_heap_bytes: regressed against the baseline: previously 60.0 MiB, now 80.0 MiB (+33.3%; tolerance +5% and 256 KiB)
 Top allocation sites by bytes live at the heap peak (dhat profile profiles/large-session-after-log_bytes=67108864.dhat.json):
-  - 40.0 MiB in 1 blocks: memproof::event_log::line_scanner::collect_events (src/event_log/line_scanner.rs:41:13)
+  - 40.0 MiB in 1 block: memproof::event_log::line_scanner::collect_events (src/event_log/line_scanner.rs:41:13)
   - 30.0 MiB in 100000 blocks: memproof::event_log::event::parse_event (src/event_log/event.rs:22:5)
-  - 10.0 MiB in 1 blocks: memproof::event_log::line_scanner::read_line (src/event_log/line_scanner.rs:77:9)",
+  - 10.0 MiB in 1 block: memproof::event_log::line_scanner::read_line (src/event_log/line_scanner.rs:77:9)",
     );
     check(
-        verdict(&results, &spec, Some(&baseline), &format!("{after}/peak_rss_bytes")),
+        verdict(
+            &results,
+            &spec,
+            Some(&baseline),
+            &format!("{after}/peak_rss_bytes"),
+        ),
         true,
         "104 MiB (+4.0%)",
         "large-session/after/log_bytes=67108864 peak_rss_bytes: within noise against the baseline: previously 100 MiB, now 104 MiB (+4.0%; tolerance +25% and 8.00 MiB)",
     );
     check(
-        verdict(&results, &spec, Some(&baseline), &format!("{after}/wall_ms")),
+        verdict(
+            &results,
+            &spec,
+            Some(&baseline),
+            &format!("{after}/wall_ms"),
+        ),
         true,
         "1.20 s (+4.3%)",
         "large-session/after/log_bytes=67108864 wall_ms: within noise against the baseline: previously 1.15 s, now 1.20 s (+4.3%; tolerance +100% and 250 ms)",
@@ -251,12 +314,25 @@ fn spec_errors_are_all_reported_with_their_place() {
     let spec = spec_from(
         &fixture_spec_text()
             .replace("before.outcome == oom-killed", "before.outcome == killed")
-            .replace("best.peak_heap_bytes is flat", "bets.peak_heap_bytes is flat"),
+            .replace(
+                "best.peak_heap_bytes is flat",
+                "bets.peak_heap_bytes is flat",
+            ),
     );
-    let error = reports::judge::check_specs(&[spec]).unwrap_err().to_string();
+    let error = reports::judge::check_specs(&[spec])
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         error,
         "scenarios/large-session.toml:22:28: verdict before-is-killed: unknown outcome \"killed\": expected one of ok, failed, oom-killed, timed-out
 scenarios/large-session.toml:48:10: verdict best-is-flat: unknown role \"bets\": expected one of before, after, best"
     );
+}
+
+#[test]
+fn every_spec_in_the_repository_parses_and_its_checks_are_valid() {
+    let scenarios_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let specs = harness::spec::read_dir(&scenarios_dir).unwrap();
+    assert!(specs.iter().any(|spec| spec.scenario == "calibration"));
+    reports::judge::check_specs(&specs).unwrap();
 }

@@ -13,7 +13,12 @@ fn fixtures() -> PathBuf {
 fn render_fixture(step_summary: Option<&Path>) -> (tempfile::TempDir, Results) {
     let mut results = Results::read(&fixtures().join("results.json")).unwrap();
     let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
-    results.verdicts = reports::judge::judge_with_profiles(&results, &fixtures(), std::slice::from_ref(&spec), None);
+    results.verdicts = reports::judge::judge_with_profiles(
+        &results,
+        &fixtures(),
+        std::slice::from_ref(&spec),
+        None,
+    );
     let out = tempfile::tempdir().unwrap();
     reports::render::write_reports_to(&results, &[spec], out.path(), step_summary).unwrap();
     (out, results)
@@ -28,7 +33,12 @@ fn summary_markdown_matches_the_golden_file() {
         std::fs::write(&golden_path, &summary).unwrap();
     }
     let golden = std::fs::read_to_string(&golden_path).unwrap();
-    assert_eq!(summary, golden, "summary.md differs from {}", golden_path.display());
+    assert_eq!(
+        summary,
+        golden,
+        "summary.md differs from {}",
+        golden_path.display()
+    );
 }
 
 #[test]
@@ -45,10 +55,17 @@ fn every_output_file_is_written_and_charts_come_in_svg_and_png() {
         "calibration-bars",
     ] {
         let svg = std::fs::read_to_string(out.path().join(format!("charts/{chart}.svg"))).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("MiB"), "{chart}.svg");
+        assert!(
+            svg.starts_with("<svg") && svg.contains("MiB"),
+            "{chart}.svg"
+        );
         let png = std::fs::read(out.path().join(format!("charts/{chart}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{chart}.png");
-        assert!(png.len() > 10_000, "{chart}.png is only {} bytes", png.len());
+        assert!(
+            png.len() > 10_000,
+            "{chart}.png is only {} bytes",
+            png.len()
+        );
     }
     assert!(
         !out.path().join("charts/calibration-growth.svg").exists(),
@@ -62,20 +79,22 @@ fn junit_has_one_testcase_per_verdict_and_failures_carry_their_text() {
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), results.verdicts.len());
     assert_eq!(junit.matches("<failure ").count(), 1);
-    assert!(junit.contains(
-        "<testsuites name=\"memproof ci\" tests=\"6\" failures=\"1\">"
-    ));
+    assert!(junit.contains("<testsuites name=\"memproof ci\" tests=\"6\" failures=\"1\">"));
     assert!(junit.contains(
         "<failure type=\"budget\" message=\"large-session/after-fits-64mib: &quot;the merged fix serves a 64 MiB log within 64 MiB of heap&quot; does not hold: after.peak_heap_bytes was limited to 64.0 MiB but measured 80.0 MiB at log_bytes=64.0 MiB\">"
     ), "{junit}");
-    assert!(junit.contains("  - 40.0 MiB in 1 blocks: memproof::event_log::line_scanner::collect_events"));
+    assert!(
+        junit
+            .contains("  - 40.0 MiB in 1 block: memproof::event_log::line_scanner::collect_events")
+    );
 }
 
 #[test]
 fn bmf_has_one_benchmark_per_case_and_leaves_out_unknown_figures() {
     let (out, results) = render_fixture(None);
     let bmf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("bmf.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("bmf.json")).unwrap())
+            .unwrap();
     let benchmarks = bmf.as_object().unwrap();
     assert_eq!(benchmarks.len(), results.cases.len());
     assert_eq!(
@@ -115,11 +134,17 @@ fn the_index_page_is_self_contained_and_lists_every_verdict() {
     let (out, results) = render_fixture(None);
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
     for verdict in &results.verdicts {
-        assert!(html.contains(&format!("data-verdict-id=\"{}\"", verdict.id)), "{}", verdict.id);
+        assert!(
+            html.contains(&format!("data-verdict-id=\"{}\"", verdict.id)),
+            "{}",
+            verdict.id
+        );
     }
     assert_eq!(html.matches("<svg").count(), 5, "every chart inline");
     assert!(!html.contains("<script"), "no scripts");
     assert!(!html.contains("src=\"http"), "no external assets");
-    assert!(html.contains("<a href=\"profiles/large-session-after-log_bytes=67108864.dhat.json\">dhat profile</a>"));
+    assert!(html.contains(
+        "<a href=\"profiles/large-session-after-log_bytes=67108864.dhat.json\">dhat profile</a>"
+    ));
     assert!(html.contains("Understanding this report"));
 }

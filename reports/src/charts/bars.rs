@@ -4,7 +4,9 @@
 //! across its 12 inits in flight; the bars show each role's peak heap (solid) next to its peak RSS (light), the
 //! kernel's high-water mark, which also counts what the allocator kept after frees.
 
-use super::style::{AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, NOTE_SIZE, TITLE_SIZE, mebibytes, plot_error};
+use super::style::{
+    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, NOTE_SIZE, TITLE_SIZE, mebibytes, plot_error,
+};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
@@ -39,7 +41,11 @@ impl Chart for BarsChart {
             .roles
             .iter()
             .flat_map(|r| {
-                let note = r.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                let note = r
+                    .note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
                 [format!("{} heap{note}", r.role), format!("{} RSS", r.role)]
             })
             .collect();
@@ -48,14 +54,19 @@ impl Chart for BarsChart {
             .margin(16)
             .x_label_area_size(52)
             .y_label_area_size(76)
-            .build_cartesian_2d((0u32..n_bars - 1).into_segmented(), 0f64..max_mebibytes * 1.18)
+            .build_cartesian_2d(
+                (0u32..n_bars - 1).into_segmented(),
+                0f64..max_mebibytes * 1.18,
+            )
             .map_err(plot_error)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n_bars as usize)
             .x_label_formatter(&|value| match value {
-                SegmentValue::CenterOf(index) => labels.get(*index as usize).cloned().unwrap_or_default(),
+                SegmentValue::CenterOf(index) => {
+                    labels.get(*index as usize).cloned().unwrap_or_default()
+                }
                 _ => String::new(),
             })
             .y_label_formatter(&|v| format!("{v:.0}"))
@@ -78,7 +89,10 @@ impl Chart for BarsChart {
                     Some(bytes) => {
                         let height = mebibytes(bytes as f64);
                         let mut rectangle = Rectangle::new(
-                            [(SegmentValue::Exact(bar), 0.0), (SegmentValue::Exact(bar + 1), height)],
+                            [
+                                (SegmentValue::Exact(bar), 0.0),
+                                (SegmentValue::Exact(bar + 1), height),
+                            ],
                             fill,
                         );
                         rectangle.set_margin(0, 0, 10, 10);

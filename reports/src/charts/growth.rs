@@ -7,8 +7,8 @@
 //! judge.
 
 use super::style::{
-    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, LegendEntry, LegendMark, TITLE_SIZE, draw_side_legend, mebibytes,
-    plot_error, split_for_side_legend,
+    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, LegendEntry, LegendMark, TITLE_SIZE,
+    draw_side_legend, mebibytes, plot_error, split_for_side_legend,
 };
 use crate::judge::growth_fit::{PowerLawFit, fit_power_law};
 use plotters::coord::Shift;
@@ -40,7 +40,11 @@ impl GrowthSeries {
 impl GrowthChart {
     /// Sizes in bytes are drawn in MiB; other units as they are.
     fn x_value(&self, size: f64) -> f64 {
-        if self.size_unit == "bytes" { mebibytes(size) } else { size }
+        if self.size_unit == "bytes" {
+            mebibytes(size)
+        } else {
+            size
+        }
     }
 
     fn x_description(&self) -> String {
@@ -56,7 +60,9 @@ impl GrowthChart {
 fn padded_log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (low, high) = values
         .filter(|v| *v > 0.0)
-        .fold((f64::INFINITY, 0.0f64), |(low, high), v| (low.min(v), high.max(v)));
+        .fold((f64::INFINITY, 0.0f64), |(low, high), v| {
+            (low.min(v), high.max(v))
+        });
     if !low.is_finite() {
         return 0.1..10.0;
     }

@@ -7,8 +7,8 @@
 //! stacks). `compare` draws two runs on the same axes, the old one faded.
 
 use super::style::{
-    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, LIMIT_COLOUR, LegendEntry, LegendMark, NOTE_SIZE, TITLE_SIZE,
-    draw_side_legend, mebibytes, plot_error, split_for_side_legend,
+    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, LIMIT_COLOUR, LegendEntry, LegendMark,
+    NOTE_SIZE, TITLE_SIZE, draw_side_legend, mebibytes, plot_error, split_for_side_legend,
 };
 use harness::results::{Case, Outcome};
 use plotters::coord::Shift;
@@ -154,7 +154,12 @@ impl Chart for TimelineChart<'_> {
             let rss = line.rss_points();
             if !rss.is_empty() {
                 chart
-                    .draw_series(DashedLineSeries::new(rss.clone(), 8, 5, colour.stroke_width(2)))
+                    .draw_series(DashedLineSeries::new(
+                        rss.clone(),
+                        8,
+                        5,
+                        colour.stroke_width(2),
+                    ))
                     .map_err(plot_error)?;
                 legend.push(LegendEntry {
                     label: format!("{} RSS", line.label),
@@ -168,15 +173,13 @@ impl Chart for TimelineChart<'_> {
                     .copied()
                     .unwrap_or((seconds(line.case.wall_ms), y_top * 0.5));
                 chart
-                    .draw_series([
-                        EmptyElement::at(at)
-                            + Cross::new((0, 0), 9, LIMIT_COLOUR.stroke_width(3))
-                            + Text::new(
-                                format!("{} OOM-killed at {:.2} s", line.label, at.0),
-                                (-200, 14),
-                                (FONT, LABEL_SIZE).into_font().color(&LIMIT_COLOUR),
-                            ),
-                    ])
+                    .draw_series([EmptyElement::at(at)
+                        + Cross::new((0, 0), 9, LIMIT_COLOUR.stroke_width(3))
+                        + Text::new(
+                            format!("{} OOM-killed at {:.2} s", line.label, at.0),
+                            (-200, 14),
+                            (FONT, LABEL_SIZE).into_font().color(&LIMIT_COLOUR),
+                        )])
                     .map_err(plot_error)?;
             }
         }

@@ -339,14 +339,14 @@ fn tokenize(check: &str) -> Result<Vec<Token<'_>>, ExpressionError> {
     Ok(tokens)
 }
 
-fn parse_operand(token: &Token, roles: &[&str]) -> Result<(String, Option<Metric>), ExpressionError> {
+fn parse_operand(
+    token: &Token,
+    roles: &[&str],
+) -> Result<(String, Option<Metric>), ExpressionError> {
     if token.kind != TokenKind::Word {
         return Err(error_at(
             token.column_offset,
-            format!(
-                "expected `<role>.<metric>`, found {:?}",
-                token.text
-            ),
+            format!("expected `<role>.<metric>`, found {:?}", token.text),
         ));
     }
     let Some((role, metric)) = token.text.split_once('.') else {
@@ -409,7 +409,8 @@ fn parse_comparison(token: &Token) -> Result<Comparison, ExpressionError> {
 
 /// Reads `64MiB`, `1.5GB`, `30s`, `250ms`, `10`, `0.5` into the metric's own unit (bytes, ms, or the number).
 fn parse_bound(token: &Token, metric: Option<&Metric>) -> Result<f64, ExpressionError> {
-    const UNITS: &str = "a number with an optional unit: B, KB, MB, GB, KiB, MiB, GiB for bytes; ms, s for time";
+    const UNITS: &str =
+        "a number with an optional unit: B, KB, MB, GB, KiB, MiB, GiB for bytes; ms, s for time";
     let bad = || {
         error_at(
             token.column_offset,
@@ -463,19 +464,28 @@ fn require_metric(
         (role, Some(metric)) => Ok(Operand { role, metric }),
         (_, None) => Err(error_at(
             token.column_offset,
-            format!("`outcome` only compares with == or != in an outcome verdict; {form} needs a numeric metric"),
+            format!(
+                "`outcome` only compares with == or != in an outcome verdict; {form} needs a numeric metric"
+            ),
         )),
     }
 }
 
-fn parse_tokens(tokens: &[Token], roles: &[&str], end: usize) -> Result<CheckExpression, ExpressionError> {
+fn parse_tokens(
+    tokens: &[Token],
+    roles: &[&str],
+    end: usize,
+) -> Result<CheckExpression, ExpressionError> {
     let Some(first) = tokens.first() else {
         return Err(error_at(0, format!("the check is empty: expected {FORMS}")));
     };
     let left = parse_operand(first, roles)?;
-    let second = tokens
-        .get(1)
-        .ok_or_else(|| error_at(end, "expected a comparison (<=, <, >=, >, ==, !=), `/` or `is` after the metric"))?;
+    let second = tokens.get(1).ok_or_else(|| {
+        error_at(
+            end,
+            "expected a comparison (<=, <, >=, >, ==, !=), `/` or `is` after the metric",
+        )
+    })?;
     let expect_end = |index: usize| -> Result<(), ExpressionError> {
         match tokens.get(index) {
             None => Ok(()),
@@ -505,9 +515,14 @@ fn parse_tokens(tokens: &[Token], roles: &[&str], end: usize) -> Result<CheckExp
         }
         (TokenKind::Slash, _) => {
             let numerator = require_metric(left, first, "a claim")?;
-            let right_token = tokens.get(2).ok_or_else(|| missing("`<role>.<metric>` after `/`"))?;
-            let denominator = require_metric(parse_operand(right_token, roles)?, right_token, "a claim")?;
-            let comparison_token = tokens.get(3).ok_or_else(|| missing("a comparison (<=, <, >=, >, ==)"))?;
+            let right_token = tokens
+                .get(2)
+                .ok_or_else(|| missing("`<role>.<metric>` after `/`"))?;
+            let denominator =
+                require_metric(parse_operand(right_token, roles)?, right_token, "a claim")?;
+            let comparison_token = tokens
+                .get(3)
+                .ok_or_else(|| missing("a comparison (<=, <, >=, >, ==)"))?;
             let comparison = parse_comparison(comparison_token)?;
             let bound_token = tokens.get(4).ok_or_else(|| missing("a number"))?;
             let bound = parse_bound(bound_token, None)?;
@@ -678,7 +693,11 @@ check = "CHECK"
             }
         );
         assert_eq!(
-            check("claim", "before.peak_heap_bytes/after.metrics.held_bytes >= 10").unwrap(),
+            check(
+                "claim",
+                "before.peak_heap_bytes/after.metrics.held_bytes >= 10"
+            )
+            .unwrap(),
             CheckExpression::Claim {
                 numerator: Operand {
                     role: "before".into(),
@@ -778,7 +797,11 @@ check = "CHECK"
             ),
         ];
         for (kind, expression, expected) in cases {
-            assert_eq!(check(kind, expression).unwrap_err(), expected, "{expression}");
+            assert_eq!(
+                check(kind, expression).unwrap_err(),
+                expected,
+                "{expression}"
+            );
         }
     }
 
@@ -792,6 +815,9 @@ check = "CHECK"
         assert_eq!(Metric::Field(CaseField::WallMs).format(1234.0), "1.23 s");
         assert_eq!(Metric::Field(CaseField::AllocCount).format(1200.0), "1200");
         assert_eq!(Metric::Scenario("ratio".into()).format(0.125), "0.125");
-        assert_eq!(Metric::Scenario("held_bytes".into()).format(2048.0), "2.00 KiB");
+        assert_eq!(
+            Metric::Scenario("held_bytes".into()).format(2048.0),
+            "2.00 KiB"
+        );
     }
 }

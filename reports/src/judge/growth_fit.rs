@@ -76,7 +76,11 @@ pub fn fit_power_law(points: &[(f64, f64)]) -> Option<PowerLawFit> {
         .iter()
         .map(|(x, y)| (y - (intercept + exponent * x)).powi(2))
         .sum();
-    let r_squared = if syy == 0.0 { 1.0 } else { 1.0 - residual / syy };
+    let r_squared = if syy == 0.0 {
+        1.0
+    } else {
+        1.0 - residual / syy
+    };
     Some(PowerLawFit {
         exponent,
         r_squared,
@@ -99,7 +103,10 @@ mod tests {
     fn known_exponents_are_recovered_with_a_perfect_fit() {
         for exponent in [0.0, 0.5, 1.0, 2.0] {
             let fit = fit_power_law(&points(exponent, 3000.0)).unwrap();
-            assert!((fit.exponent - exponent).abs() < 1e-9, "{exponent}: {fit:?}");
+            assert!(
+                (fit.exponent - exponent).abs() < 1e-9,
+                "{exponent}: {fit:?}"
+            );
             assert!((fit.r_squared - 1.0).abs() < 1e-9, "{exponent}: {fit:?}");
             assert!((fit.predict(800.0) - 3000.0 * 800f64.powf(exponent)).abs() < 1e-3);
         }

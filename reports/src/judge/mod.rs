@@ -172,7 +172,11 @@ struct ScenarioCases<'a> {
 
 /// `items=40`, `log_bytes=64.0 MiB`: a case's size as a person reads it.
 pub fn size_label(case: &Case) -> String {
-    format!("{}={}", case.size.name, format_size_value(case.size.value, &case.size.unit))
+    format!(
+        "{}={}",
+        case.size.name,
+        format_size_value(case.size.value, &case.size.unit)
+    )
 }
 
 /// A size value in its unit: bytes in binary units, anything else as a plain number.
@@ -211,7 +215,10 @@ impl<'a> ScenarioCases<'a> {
     fn select(&self, role: &str, at: &At) -> Result<Vec<&'a Case>, String> {
         let cases = self.of_role(role);
         if cases.is_empty() {
-            return Err(format!("no {role} case ran in scenario {} in this run", self.scenario));
+            return Err(format!(
+                "no {role} case ran in scenario {} in this run",
+                self.scenario
+            ));
         }
         let picked = match at {
             At::All => cases.clone(),
@@ -311,12 +318,21 @@ fn ranking_for(metric: &Metric) -> Option<SiteRanking> {
 }
 
 fn metric_value(operand: &Operand, case: &Case) -> Result<f64, Unjudgeable> {
-    if let Some(value) = operand.metric.value(case) {
-        return Ok(value);
-    }
-    Err(Unjudgeable(match &operand.metric {
+    operand
+        .metric
+        .value(case)
+        .ok_or_else(|| missing_metric(operand, case))
+}
+
+/// Why a case has no value for a metric, listing what it did report.
+fn missing_metric(operand: &Operand, case: &Case) -> Unjudgeable {
+    Unjudgeable(match &operand.metric {
         Metric::Scenario(_) => {
-            let reported: Vec<String> = case.metrics.keys().map(|name| format!("metrics.{name}")).collect();
+            let reported: Vec<String> = case
+                .metrics
+                .keys()
+                .map(|name| format!("metrics.{name}"))
+                .collect();
             format!(
                 "{operand} was not reported by {}, which reported {}",
                 case.id,
@@ -331,7 +347,7 @@ fn metric_value(operand: &Operand, case: &Case) -> Result<f64, Unjudgeable> {
             "{operand} is null for {} (it ended {}), so it cannot be judged",
             case.id, case.outcome
         ),
-    }))
+    })
 }
 
 fn judge_budget<'a>(
@@ -466,9 +482,16 @@ fn judge_outcome<'a>(
         format!("not to end {outcome}")
     };
     let statement = if failing.is_empty() {
-        format!("{role}.outcome {} {outcome}: it ended {}", if equal { "==" } else { "!=" }, all.join(", "))
+        format!(
+            "{role}.outcome {} {outcome}: it ended {}",
+            if equal { "==" } else { "!=" },
+            all.join(", ")
+        )
     } else {
-        format!("{role} was expected {expectation} but ended {}", failing.join(", "))
+        format!(
+            "{role} was expected {expectation} but ended {}",
+            failing.join(", ")
+        )
     };
     Ok(Judgement {
         holds: failing.is_empty(),
@@ -483,13 +506,15 @@ fn judge_growth<'a>(
     operand: &Operand,
     shape: GrowthShape,
 ) -> Result<Judgement<'a>, Unjudgeable> {
-    let cases = scenario.select(&operand.role, &At::All).map_err(Unjudgeable)?;
+    let cases = scenario
+        .select(&operand.role, &At::All)
+        .map_err(Unjudgeable)?;
     let mut points = Vec::new();
     let mut left_out = Vec::new();
     for case in &cases {
         match (case.outcome, operand.metric.value(case)) {
             (Outcome::Ok, Some(value)) => points.push((case.size.value, value)),
-            (Outcome::Ok, None) => return Err(Unjudgeable(metric_value(operand, case).err().expect("missing").0)),
+            (Outcome::Ok, None) => return Err(missing_metric(operand, case)),
             (outcome, _) => left_out.push(format!("{} ({outcome})", size_label(case))),
         }
     }
@@ -502,7 +527,11 @@ fn judge_growth<'a>(
         return Err(Unjudgeable(format!(
             "{operand} needs at least {MIN_SIZES} sizes with a positive value to fit a growth exponent; it has {} ({}){left_out_text}",
             points.len(),
-            points.iter().map(|(size, _)| format_size_value(*size, &cases[0].size.unit)).collect::<Vec<_>>().join(", ")
+            points
+                .iter()
+                .map(|(size, _)| format_size_value(*size, &cases[0].size.unit))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     };
     let first = cases[0];
@@ -513,7 +542,10 @@ fn judge_growth<'a>(
         format_size_value(points.last().map_or(0.0, |p| p.0), &first.size.unit),
         points.len()
     );
-    let measured = format!("exponent {:.2}, R² {:.3} over {range}", fit.exponent, fit.r_squared);
+    let measured = format!(
+        "exponent {:.2}, R² {:.3} over {range}",
+        fit.exponent, fit.r_squared
+    );
     let (holds, threshold) = match shape {
         GrowthShape::Flat => (
             fit.exponent <= FLAT_MAX_EXPONENT,
@@ -521,7 +553,10 @@ fn judge_growth<'a>(
         ),
         GrowthShape::Linear => (
             (LINEAR_EXPONENT_RANGE.0..=LINEAR_EXPONENT_RANGE.1).contains(&fit.exponent),
-            format!("exponent in {}..{}", LINEAR_EXPONENT_RANGE.0, LINEAR_EXPONENT_RANGE.1),
+            format!(
+                "exponent in {}..{}",
+                LINEAR_EXPONENT_RANGE.0, LINEAR_EXPONENT_RANGE.1
+            ),
         ),
     };
     let statement = if holds {
@@ -556,7 +591,9 @@ fn at_words(at: &At) -> Option<String> {
 
 fn subject_of(expression: &CheckExpression) -> String {
     match expression {
-        CheckExpression::Budget { operand, .. } | CheckExpression::Growth { operand, .. } => operand.to_string(),
+        CheckExpression::Budget { operand, .. } | CheckExpression::Growth { operand, .. } => {
+            operand.to_string()
+        }
         CheckExpression::Claim {
             numerator,
             denominator,
@@ -613,9 +650,13 @@ fn judge_one(
             let pass = judgement.holds != verdict_spec.expect_refuted;
             let text = match (pass, verdict_spec.expect_refuted) {
                 (true, false) => words.clone(),
-                (true, true) => format!("{words}\nStill refuted, as recorded: {}", judgement.statement),
+                (true, true) => format!(
+                    "{words}\nStill refuted, as recorded: {}",
+                    judgement.statement
+                ),
                 (false, false) => {
-                    let mut text = format!("{id}: \"{words}\" does not hold: {}", judgement.statement);
+                    let mut text =
+                        format!("{id}: \"{words}\" does not hold: {}", judgement.statement);
                     if let Some((case, ranking)) = judgement.evidence {
                         text.push('\n');
                         text.push_str(&describe_top_sites(

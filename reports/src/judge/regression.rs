@@ -25,10 +25,12 @@ pub struct Tolerance {
 /// The tolerance of each case field.
 pub fn tolerance(field: CaseField) -> Tolerance {
     match field {
-        CaseField::PeakHeapBytes | CaseField::TotalAllocBytes | CaseField::EndHeapBytes => Tolerance {
-            relative: 0.05,
-            absolute: 256.0 * 1024.0,
-        },
+        CaseField::PeakHeapBytes | CaseField::TotalAllocBytes | CaseField::EndHeapBytes => {
+            Tolerance {
+                relative: 0.05,
+                absolute: 256.0 * 1024.0,
+            }
+        }
         CaseField::AllocCount => Tolerance {
             relative: 0.05,
             absolute: 1000.0,
@@ -77,7 +79,11 @@ pub fn classify(old: f64, new: f64, tolerance: Tolerance) -> Change {
 /// `+20.0%`, `-3.1%`, `new` when the old value was 0.
 pub fn format_percent_change(old: f64, new: f64) -> String {
     if old == 0.0 {
-        if new == 0.0 { "±0%".to_string() } else { "new".to_string() }
+        if new == 0.0 {
+            "±0%".to_string()
+        } else {
+            "new".to_string()
+        }
     } else {
         format!("{:+.1}%", (new - old) / old * 100.0)
     }
@@ -177,7 +183,10 @@ mod tests {
     fn changes_are_classified_against_the_tolerance_of_their_kind() {
         let heap = tolerance(CaseField::PeakHeapBytes);
         let mib = 1024.0 * 1024.0;
-        assert_eq!(classify(100.0 * mib, 104.0 * mib, heap), Change::WithinNoise);
+        assert_eq!(
+            classify(100.0 * mib, 104.0 * mib, heap),
+            Change::WithinNoise
+        );
         assert_eq!(classify(100.0 * mib, 106.0 * mib, heap), Change::Regressed);
         assert_eq!(classify(100.0 * mib, 90.0 * mib, heap), Change::Improved);
         let rss = tolerance(CaseField::PeakRssBytes);

@@ -13,7 +13,10 @@ pub fn bencher_metrics(results: &Results) -> Value {
         let figures = [
             ("peak_heap_bytes", case.peak_heap_bytes.map(|v| v as f64)),
             ("peak_rss_bytes", case.peak_rss_bytes.map(|v| v as f64)),
-            ("total_alloc_bytes", case.total_alloc_bytes.map(|v| v as f64)),
+            (
+                "total_alloc_bytes",
+                case.total_alloc_bytes.map(|v| v as f64),
+            ),
             ("wall_ms", Some(case.wall_ms)),
         ];
         for (measure, value) in figures {

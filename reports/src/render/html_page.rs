@@ -33,7 +33,9 @@ pub fn fill_template(template: &str, context: &impl Serialize) -> anyhow::Result
     let mut page = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
-        let end = rest[start..].find("}}").map_or(rest.len(), |end| start + end + 2);
+        let end = rest[start..]
+            .find("}}")
+            .map_or(rest.len(), |end| start + end + 2);
         let placeholder = &rest[start..end];
         let name = placeholder.trim_start_matches("{{").trim_end_matches("}}");
         let Some(value) = fields.get(name) else {
@@ -112,7 +114,10 @@ fn verdicts_html(results: &Results) -> String {
 }
 
 fn optional_bytes(bytes: Option<u64>) -> String {
-    bytes.map_or_else(|| "–".to_string(), |b| harness::units::format_bytes(b as f64))
+    bytes.map_or_else(
+        || "–".to_string(),
+        |b| harness::units::format_bytes(b as f64),
+    )
 }
 
 fn case_row(case: &Case) -> String {
@@ -142,7 +147,12 @@ fn case_row(case: &Case) -> String {
         |file| {
             format!(
                 "<a href=\"{}\">dhat profile</a>",
-                escape_markup(&file.replace(' ', "%20").replace('#', "%23").replace('?', "%3F"))
+                escape_markup(
+                    &file
+                        .replace(' ', "%20")
+                        .replace('#', "%23")
+                        .replace('?', "%3F")
+                )
             )
         },
     );
@@ -155,7 +165,9 @@ fn case_row(case: &Case) -> String {
         heap = optional_bytes(case.peak_heap_bytes),
         rss = optional_bytes(case.peak_rss_bytes),
         total = optional_bytes(case.total_alloc_bytes),
-        count = case.alloc_count.map_or_else(|| "–".to_string(), |c| c.to_string()),
+        count = case
+            .alloc_count
+            .map_or_else(|| "–".to_string(), |c| c.to_string()),
         wall = escape_markup(&format_milliseconds(case.wall_ms)),
         limit = optional_bytes(case.limit_bytes),
     )
@@ -168,12 +180,17 @@ fn scenario_html(scenario: &ScenarioReport) -> String {
         .and_then(|spec| spec.seed.as_deref())
         .map(|seed| format!(" <small>(seed {})</small>", escape_markup(seed)))
         .unwrap_or_default();
-    let mut html = format!(
-        "<section class=\"scenario\" id=\"scenario-{id}\">\n<h2>{id}: {}{seed}</h2>\n",
-        escape_markup(scenario.title())
-    );
+    let heading = match scenario.spec {
+        Some(spec) => format!("{id}: {}{seed}", escape_markup(&spec.title)),
+        None => id.clone(),
+    };
+    let mut html =
+        format!("<section class=\"scenario\" id=\"scenario-{id}\">\n<h2>{heading}</h2>\n");
     if let Some(spec) = scenario.spec {
-        html.push_str(&format!("<blockquote>{}</blockquote>\n", escape_markup(spec.summary.trim())));
+        html.push_str(&format!(
+            "<blockquote>{}</blockquote>\n",
+            escape_markup(spec.summary.trim())
+        ));
     }
     for chart in &scenario.charts {
         html.push_str(&format!(
@@ -235,9 +252,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(page, "<h1>a &lt;b&gt; &amp; c</h1><p>kept</p>");
-        let error = fill_template("{{title}} {{missing}}", &Toy { title: "t".into(), body_html: String::new() })
-            .unwrap_err()
-            .to_string();
-        assert_eq!(error, "the page template has an unfilled placeholder {{missing}}");
+        let error = fill_template(
+            "{{title}} {{missing}}",
+            &Toy {
+                title: "t".into(),
+                body_html: String::new(),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "the page template has an unfilled placeholder {{missing}}"
+        );
     }
 }

@@ -25,7 +25,10 @@ pub fn render_junit(results: &Results) -> String {
         }
     }
     for scenario in scenarios {
-        let members: Vec<&Verdict> = verdicts.iter().filter(|v| scenario_of(v) == scenario).collect();
+        let members: Vec<&Verdict> = verdicts
+            .iter()
+            .filter(|v| scenario_of(v) == scenario)
+            .collect();
         xml.push_str(&format!(
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" timestamp=\"{}\">\n",
             escape_markup(scenario),

@@ -46,7 +46,8 @@ pub struct ChartReport {
 impl ScenarioReport<'_> {
     /// The scenario's title: the spec's, or its name when no spec is known.
     pub fn title(&self) -> &str {
-        self.spec.map_or(self.scenario.as_str(), |spec| spec.title.as_str())
+        self.spec
+            .map_or(self.scenario.as_str(), |spec| spec.title.as_str())
     }
 
     /// The distinct sizes the scenario ran, ascending.
@@ -101,8 +102,17 @@ pub fn scenario_reports<'a>(results: &'a Results, specs: &'a [Spec]) -> Vec<Scen
                     roles.push(case.variant.clone());
                 }
             }
-            roles.retain(|role| results.scenario_cases(name).any(|case| &case.variant == role));
-            let role_rank = |case: &Case| roles.iter().position(|r| r == &case.variant).unwrap_or(usize::MAX);
+            roles.retain(|role| {
+                results
+                    .scenario_cases(name)
+                    .any(|case| &case.variant == role)
+            });
+            let role_rank = |case: &Case| {
+                roles
+                    .iter()
+                    .position(|r| r == &case.variant)
+                    .unwrap_or(usize::MAX)
+            };
             let mut cases: Vec<&Case> = results.scenario_cases(name).collect();
             cases.sort_by(|a, b| {
                 a.size
@@ -125,7 +135,13 @@ pub fn scenario_reports<'a>(results: &'a Results, specs: &'a [Spec]) -> Vec<Scen
 fn file_stem(scenario: &str) -> String {
     scenario
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -157,7 +173,11 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
         labels
     };
     let timeline = TimelineChart {
-        title: format!("{}: memory over time at {}", report.scenario, sizes_shown.join(", ")),
+        title: format!(
+            "{}: memory over time at {}",
+            report.scenario,
+            sizes_shown.join(", ")
+        ),
         lines: largest
             .iter()
             .map(|(index, case)| TimelineLine {
@@ -175,7 +195,11 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
         format!(
             "Timeline at {}: heap (solid) and RSS (dashed) per role, phases marked{}.",
             sizes_shown.join(", "),
-            if limit_bytes.is_some() { ", memory limit in red" } else { "" }
+            if limit_bytes.is_some() {
+                ", memory limit in red"
+            } else {
+                ""
+            }
         ),
     )];
     if report.sizes().len() >= 3 {
@@ -195,7 +219,10 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
                         .cases
                         .iter()
                         .filter(|case| &case.variant == role && case.outcome == Outcome::Ok)
-                        .filter_map(|case| case.peak_heap_bytes.map(|bytes| (case.size.value, bytes as f64)))
+                        .filter_map(|case| {
+                            case.peak_heap_bytes
+                                .map(|bytes| (case.size.value, bytes as f64))
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -210,7 +237,11 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
         ));
     }
     let bars = BarsChart {
-        title: format!("{}: peak heap and RSS at {}", report.scenario, sizes_shown.join(", ")),
+        title: format!(
+            "{}: peak heap and RSS at {}",
+            report.scenario,
+            sizes_shown.join(", ")
+        ),
         roles: largest
             .iter()
             .map(|(index, case)| RoleBars {
@@ -225,7 +256,10 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
     let rendered = render_chart(&bars, charts_dir, &format!("{stem}-bars"))?;
     charts.push(chart_report(
         rendered,
-        format!("Peak heap and peak RSS per role at {}.", sizes_shown.join(", ")),
+        format!(
+            "Peak heap and peak RSS per role at {}.",
+            sizes_shown.join(", ")
+        ),
     ));
     report.charts = charts;
     Ok(())
@@ -236,7 +270,12 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
 /// bmf.json. Appends summary.md to `$GITHUB_STEP_SUMMARY` when it is set. Never runs anything.
 pub fn write_reports(results: &Results, specs: &[Spec], out_dir: &Path) -> anyhow::Result<()> {
     let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|value| !value.is_empty());
-    write_reports_to(results, specs, out_dir, step_summary.as_deref().map(Path::new))
+    write_reports_to(
+        results,
+        specs,
+        out_dir,
+        step_summary.as_deref().map(Path::new),
+    )
 }
 
 /// [`write_reports`] with the step summary file given instead of read from the environment (`None`: none).
@@ -247,7 +286,8 @@ pub fn write_reports_to(
     step_summary: Option<&Path>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    std::fs::create_dir_all(out_dir).with_context(|| format!("{}: cannot create", out_dir.display()))?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("{}: cannot create", out_dir.display()))?;
     let charts_dir = out_dir.join(CHARTS_DIR);
     let mut scenarios = scenario_reports(results, specs);
     for scenario in &mut scenarios {

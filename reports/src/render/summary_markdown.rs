@@ -13,7 +13,13 @@ pub fn ratio_words(first: f64, other: f64) -> String {
         return String::new();
     }
     let ratio = first / other;
-    let shown = |r: f64| if r >= 10.0 { format!("{r:.1}") } else { format!("{r:.2}") };
+    let shown = |r: f64| {
+        if r >= 10.0 {
+            format!("{r:.1}")
+        } else {
+            format!("{r:.2}")
+        }
+    };
     if (ratio - 1.0).abs() < 0.005 {
         "same".to_string()
     } else if ratio > 1.0 {
@@ -24,7 +30,11 @@ pub fn ratio_words(first: f64, other: f64) -> String {
 }
 
 fn verdict_row(verdict: &Verdict) -> String {
-    let mark = if verdict.pass { "✅ pass" } else { "❌ **fail**" };
+    let mark = if verdict.pass {
+        "✅ pass"
+    } else {
+        "❌ **fail**"
+    };
     let first_line = verdict.text.lines().next().unwrap_or_default();
     let words = if verdict.pass {
         first_line.to_string()
@@ -44,7 +54,11 @@ fn verdict_row(verdict: &Verdict) -> String {
     )
 }
 
-fn peak_cell(case: Option<&Case>, first: Option<&Case>, figure: fn(&Case) -> Option<u64>) -> String {
+fn peak_cell(
+    case: Option<&Case>,
+    first: Option<&Case>,
+    figure: fn(&Case) -> Option<u64>,
+) -> String {
     let Some(case) = case else {
         return "–".to_string();
     };
@@ -68,11 +82,18 @@ fn peak_cell(case: Option<&Case>, first: Option<&Case>, figure: fn(&Case) -> Opt
     cell
 }
 
-fn peaks_table(scenario: &ScenarioReport, heading: &str, figure: fn(&Case) -> Option<u64>) -> String {
+fn peaks_table(
+    scenario: &ScenarioReport,
+    heading: &str,
+    figure: fn(&Case) -> Option<u64>,
+) -> String {
     let size_name = &scenario.cases[0].size.name;
     let unit = &scenario.cases[0].size.unit;
     let mut table = format!("{heading}, {}:\n\n", scenario.roles.join(" → "));
-    table.push_str(&format!("| {size_name} | {} |\n", scenario.roles.join(" | ")));
+    table.push_str(&format!(
+        "| {size_name} | {} |\n",
+        scenario.roles.join(" | ")
+    ));
     table.push_str(&format!("|---:|{}\n", "---:|".repeat(scenario.roles.len())));
     for size in scenario.sizes() {
         let first = scenario.case_at(&scenario.roles[0], size);
@@ -133,7 +154,12 @@ pub fn render_summary(results: &Results, scenarios: &[ScenarioReport]) -> String
             "No baseline was compared, so there are no regression verdicts. Record one with `cargo xtask bless`.\n\n",
         );
     } else {
-        let count = |word: &str| regressions.iter().filter(|v| v.text.contains(&format!(": {word} against"))).count();
+        let count = |word: &str| {
+            regressions
+                .iter()
+                .filter(|v| v.text.contains(&format!(": {word} against")))
+                .count()
+        };
         text.push_str(&format!(
             "Against the baseline, {} figures compared: {} regressed, {} improved, {} within noise.\n\n",
             regressions.len(),
@@ -159,15 +185,25 @@ pub fn render_summary(results: &Results, scenarios: &[ScenarioReport]) -> String
             .map(|seed| format!(" (seed {seed})"))
             .unwrap_or_default();
         match scenario.spec {
-            Some(spec) => text.push_str(&format!("### {}: {}{seed}\n\n", scenario.scenario, spec.title)),
+            Some(spec) => text.push_str(&format!(
+                "### {}: {}{seed}\n\n",
+                scenario.scenario, spec.title
+            )),
             None => text.push_str(&format!("### {}\n\n", scenario.scenario)),
         }
         if let Some(spec) = scenario.spec {
-            text.push_str(&format!("> {}\n\n", spec.summary.trim().replace('\n', "\n> ")));
+            text.push_str(&format!(
+                "> {}\n\n",
+                spec.summary.trim().replace('\n', "\n> ")
+            ));
         }
-        text.push_str(&peaks_table(scenario, "Peak heap", |case| case.peak_heap_bytes));
+        text.push_str(&peaks_table(scenario, "Peak heap", |case| {
+            case.peak_heap_bytes
+        }));
         text.push('\n');
-        text.push_str(&peaks_table(scenario, "Peak RSS", |case| case.peak_rss_bytes));
+        text.push_str(&peaks_table(scenario, "Peak RSS", |case| {
+            case.peak_rss_bytes
+        }));
         text.push('\n');
     }
     text.push_str("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
