@@ -158,7 +158,7 @@ fn growth_reports_exponent_and_fit_and_fails_when_the_shape_is_wrong() {
             "large-session/best-is-flat",
         ),
         true,
-        "exponent 0.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
+        "exponent 0.002, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
         "streaming's peak heap does not grow with the log",
     );
     for (size, heap) in [
@@ -175,8 +175,34 @@ fn growth_reports_exponent_and_fit_and_fails_when_the_shape_is_wrong() {
     check(
         verdict(&results, &fixture_spec_text(), None, "large-session/best-is-flat"),
         false,
-        "exponent 1.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
-        "large-session/best-is-flat: \"streaming's peak heap does not grow with the log\" does not hold: best.peak_heap_bytes was expected flat (exponent <= 0.25) but grows with exponent 1.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)
+        "exponent 1.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
+        "large-session/best-is-flat: \"streaming's peak heap does not grow with the log\" does not hold: best.peak_heap_bytes was expected flat (exponent <= 0.25) but grows with exponent 1.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)
+No dhat profile of large-session/best/log_bytes=67108864 was made, so its allocation sites are not known.",
+    );
+}
+
+#[test]
+fn growth_thresholds_can_be_set_in_the_spec() {
+    let results = fixture_results();
+    let spec = fixture_spec_text().replace(
+        "best.peak_heap_bytes is flat",
+        "after.peak_heap_bytes is linear 0.9..1.1",
+    );
+    check(
+        verdict(&results, &spec, None, "large-session/best-is-flat"),
+        true,
+        "exponent 1.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
+        "streaming's peak heap does not grow with the log",
+    );
+    let spec = fixture_spec_text().replace(
+        "best.peak_heap_bytes is flat",
+        "best.peak_heap_bytes is flat <= 0.001",
+    );
+    check(
+        verdict(&results, &spec, None, "large-session/best-is-flat"),
+        false,
+        "exponent 0.002, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
+        "large-session/best-is-flat: \"streaming's peak heap does not grow with the log\" does not hold: best.peak_heap_bytes was expected flat (exponent <= 0.001) but grows with exponent 0.002, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)
 No dhat profile of large-session/best/log_bytes=67108864 was made, so its allocation sites are not known.",
     );
 }
@@ -206,9 +232,9 @@ fn a_finding_passes_while_refuted_and_fails_the_day_it_holds() {
     check(
         verdict(&results, &fixture_spec_text(), None, "large-session/after-streams"),
         true,
-        "exponent 1.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
+        "exponent 1.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
         "the merged fix no longer holds the log in memory
-Still refuted, as recorded: after.peak_heap_bytes was expected flat (exponent <= 0.25) but grows with exponent 1.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
+Still refuted, as recorded: after.peak_heap_bytes was expected flat (exponent <= 0.25) but grows with exponent 1.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
     );
     for size in [16777216, 33554432, 67108864] {
         case_mut(
@@ -220,8 +246,8 @@ Still refuted, as recorded: after.peak_heap_bytes was expected flat (exponent <=
     check(
         verdict(&results, &fixture_spec_text(), None, "large-session/after-streams"),
         false,
-        "exponent 0.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
-        "large-session/after-streams: finding \"the merged fix no longer holds the log in memory\" was recorded as refuted but now holds: after.peak_heap_bytes is flat (exponent <= 0.25): exponent 0.00, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)
+        "exponent 0.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
+        "large-session/after-streams: finding \"the merged fix no longer holds the log in memory\" was recorded as refuted but now holds: after.peak_heap_bytes is flat (exponent <= 0.25): exponent 0.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)
 If the fix now achieves it, remove `expect = \"refuted\"` from the verdict so the claim is guarded from now on.",
     );
 }

@@ -132,7 +132,7 @@ impl Chart for GrowthChart {
                 .collect();
             let legend_text = match series.fit() {
                 Some(fit) => format!(
-                    "{}: exponent {:.2}, R² {:.3}",
+                    "{}: exponent {:.3}, R² {:.3}",
                     series.role, fit.exponent, fit.r_squared
                 ),
                 None => format!("{}: no fit ({} sizes)", series.role, points.len()),

@@ -7,7 +7,8 @@
 //! - budget:  `<role>.<metric> <op> <number>[unit]`, e.g. `after.peak_heap_bytes <= 64MiB`
 //! - claim:   `<role>.<metric> / <role>.<metric> <op> <number>`, e.g. `before.peak_heap_bytes / after.peak_heap_bytes >= 10`
 //! - outcome: `<role>.outcome == <ok|failed|oom-killed|timed-out>` (or `!=`)
-//! - growth:  `<role>.<metric> is flat` or `is linear`
+//! - growth:  `<role>.<metric> is flat` or `is linear`, optionally with the spec's own exponent thresholds:
+//!   `is flat <= 0.1`, `is linear 0.9..1.1` (defaults in [`super::growth_fit`])
 //!
 //! `<metric>` is a case field of results.json or `metrics.<name>`, a figure the scenario reports itself: those names
 //! are only known once a case has run, so any `metrics.` name is accepted here and a missing one fails at judge time.
@@ -202,18 +203,47 @@ impl Comparison {
     }
 }
 
-/// The shape a growth verdict expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The shape a growth verdict expects, with its exponent thresholds: the defaults of
+/// [`super::growth_fit::FLAT_MAX_EXPONENT`] and [`super::growth_fit::LINEAR_EXPONENT_RANGE`], or the spec's own
+/// (`is flat <= 0.1`, `is linear 0.9..1.1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum GrowthShape {
-    Flat,
-    Linear,
+    Flat {
+        max_exponent: f64,
+    },
+    Linear {
+        min_exponent: f64,
+        max_exponent: f64,
+    },
 }
 
 impl GrowthShape {
     pub fn word(self) -> &'static str {
         match self {
-            GrowthShape::Flat => "flat",
-            GrowthShape::Linear => "linear",
+            GrowthShape::Flat { .. } => "flat",
+            GrowthShape::Linear { .. } => "linear",
+        }
+    }
+
+    /// Whether a fitted exponent has this shape.
+    pub fn admits(self, exponent: f64) -> bool {
+        match self {
+            GrowthShape::Flat { max_exponent } => exponent <= max_exponent,
+            GrowthShape::Linear {
+                min_exponent,
+                max_exponent,
+            } => (min_exponent..=max_exponent).contains(&exponent),
+        }
+    }
+
+    /// The threshold in words: `exponent <= 0.25`, `exponent in 0.75..1.25`.
+    pub fn threshold_words(self) -> String {
+        match self {
+            GrowthShape::Flat { max_exponent } => format!("exponent <= {max_exponent}"),
+            GrowthShape::Linear {
+                min_exponent,
+                max_exponent,
+            } => format!("exponent in {min_exponent}..{max_exponent}"),
         }
     }
 }
@@ -455,6 +485,77 @@ fn parse_bound(token: &Token, metric: Option<&Metric>) -> Result<f64, Expression
     }
 }
 
+/// `flat` [`<= N`] or `linear` [`N..M`]: the shape and, optionally, the spec's own exponent thresholds.
+fn parse_growth_shape(word: &Token, rest: &[Token]) -> Result<GrowthShape, ExpressionError> {
+    use super::growth_fit::{FLAT_MAX_EXPONENT, LINEAR_EXPONENT_RANGE};
+    let number = |token: &Token, text: &str| -> Result<f64, ExpressionError> {
+        text.parse::<f64>().map_err(|_| {
+            error_at(
+                token.column_offset,
+                format!(
+                    "{:?} is not an exponent: expected a number such as 0.25",
+                    token.text
+                ),
+            )
+        })
+    };
+    let extra = |token: &Token| {
+        error_at(
+            token.column_offset,
+            format!("unexpected {:?} after the end of the check", token.text),
+        )
+    };
+    match word.text {
+        "flat" => match rest {
+            [] => Ok(GrowthShape::Flat {
+                max_exponent: FLAT_MAX_EXPONENT,
+            }),
+            [operator, bound] if operator.kind == TokenKind::Operator && operator.text == "<=" => {
+                Ok(GrowthShape::Flat {
+                    max_exponent: number(bound, bound.text)?,
+                })
+            }
+            [operator, ..] if operator.kind == TokenKind::Operator => Err(error_at(
+                operator.column_offset,
+                "a flat growth takes its threshold as `<= <exponent>`, e.g. `is flat <= 0.1`",
+            )),
+            [other, ..] => Err(extra(other)),
+        },
+        "linear" => match rest {
+            [] => Ok(GrowthShape::Linear {
+                min_exponent: LINEAR_EXPONENT_RANGE.0,
+                max_exponent: LINEAR_EXPONENT_RANGE.1,
+            }),
+            [range] if range.kind == TokenKind::Number && range.text.contains("..") => {
+                let (low, high) = range.text.split_once("..").expect("contains ..");
+                let (min_exponent, max_exponent) = (number(range, low)?, number(range, high)?);
+                if min_exponent > max_exponent {
+                    return Err(error_at(
+                        range.column_offset,
+                        format!(
+                            "the exponent range {:?} is empty: expected low..high",
+                            range.text
+                        ),
+                    ));
+                }
+                Ok(GrowthShape::Linear {
+                    min_exponent,
+                    max_exponent,
+                })
+            }
+            [range, ..] if range.kind == TokenKind::Number => Err(error_at(
+                range.column_offset,
+                "a linear growth takes its thresholds as `<low>..<high>`, e.g. `is linear 0.9..1.1`",
+            )),
+            [other, ..] => Err(extra(other)),
+        },
+        other => Err(error_at(
+            word.column_offset,
+            format!("unknown growth shape {other:?}: expected flat or linear"),
+        )),
+    }
+}
+
 fn require_metric(
     parsed: (String, Option<Metric>),
     token: &Token,
@@ -500,17 +601,7 @@ fn parse_tokens(
         (TokenKind::Word, "is") => {
             let operand = require_metric(left, first, "a growth verdict")?;
             let word = tokens.get(2).ok_or_else(|| missing("`flat` or `linear`"))?;
-            let shape = match word.text {
-                "flat" => GrowthShape::Flat,
-                "linear" => GrowthShape::Linear,
-                other => {
-                    return Err(error_at(
-                        word.column_offset,
-                        format!("unknown growth shape {other:?}: expected flat or linear"),
-                    ));
-                }
-            };
-            expect_end(3)?;
+            let shape = parse_growth_shape(word, &tokens[3..])?;
             Ok(CheckExpression::Growth { operand, shape })
         }
         (TokenKind::Slash, _) => {
@@ -712,6 +803,29 @@ check = "CHECK"
             }
         );
         assert_eq!(
+            check("growth", "after.peak_heap_bytes is flat <= 0.1").unwrap(),
+            CheckExpression::Growth {
+                operand: Operand {
+                    role: "after".into(),
+                    metric: Metric::Field(CaseField::PeakHeapBytes)
+                },
+                shape: GrowthShape::Flat { max_exponent: 0.1 }
+            }
+        );
+        assert_eq!(
+            check("growth", "after.total_alloc_bytes is linear 0.9..1.1").unwrap(),
+            CheckExpression::Growth {
+                operand: Operand {
+                    role: "after".into(),
+                    metric: Metric::Field(CaseField::TotalAllocBytes)
+                },
+                shape: GrowthShape::Linear {
+                    min_exponent: 0.9,
+                    max_exponent: 1.1
+                }
+            }
+        );
+        assert_eq!(
             check("outcome", "before.outcome != oom-killed").unwrap(),
             CheckExpression::Outcome {
                 role: "before".into(),
@@ -726,7 +840,7 @@ check = "CHECK"
                     role: "after".into(),
                     metric: Metric::Field(CaseField::PeakHeapBytes)
                 },
-                shape: GrowthShape::Flat
+                shape: GrowthShape::Flat { max_exponent: 0.25 }
             }
         );
     }
@@ -779,6 +893,16 @@ check = "CHECK"
                 "growth",
                 "after.peak_heap_bytes is quadratic",
                 "scenarios/toy.toml:16:35: verdict v: unknown growth shape \"quadratic\": expected flat or linear",
+            ),
+            (
+                "growth",
+                "after.peak_heap_bytes is flat < 0.1",
+                "scenarios/toy.toml:16:40: verdict v: a flat growth takes its threshold as `<= <exponent>`, e.g. `is flat <= 0.1`",
+            ),
+            (
+                "growth",
+                "after.peak_heap_bytes is linear 1.2..0.8",
+                "scenarios/toy.toml:16:42: verdict v: the exponent range \"1.2..0.8\" is empty: expected low..high",
             ),
             (
                 "budget",

@@ -5,7 +5,8 @@
 //! "grows"; the slope of peak against size on log-log axes can: about 0 when the peak does not depend on the size,
 //! about 1 when it grows in proportion. R² says how well a power law describes the points at all.
 //!
-//! The thresholds live here, in [`FLAT_MAX_EXPONENT`] and [`LINEAR_EXPONENT_RANGE`].
+//! The default thresholds live here, in [`FLAT_MAX_EXPONENT`] and [`LINEAR_EXPONENT_RANGE`]; a spec may set its own
+//! per verdict (`is flat <= 0.1`, `is linear 0.9..1.1`).
 
 /// A metric is `flat` when its fitted exponent is at most this. A fixed cost plus a small per-item term still
 /// reads as flat over a modest sweep; an O(n) term does not (its exponent approaches 1).

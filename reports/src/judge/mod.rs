@@ -21,7 +21,7 @@ use check_expression::{
     CaseField, CheckExpression, Comparison, GrowthShape, Metric, Operand, format_plain_number,
     parse_verdict_check,
 };
-use growth_fit::{FLAT_MAX_EXPONENT, LINEAR_EXPONENT_RANGE, MIN_SIZES, fit_power_law};
+use growth_fit::{MIN_SIZES, fit_power_law};
 use harness::results::{Case, Outcome, Results, Verdict};
 use harness::spec::{At, Spec, VerdictSpec};
 use std::path::Path;
@@ -543,22 +543,11 @@ fn judge_growth<'a>(
         points.len()
     );
     let measured = format!(
-        "exponent {:.2}, R² {:.3} over {range}",
+        "exponent {:.3}, R² {:.3} over {range}",
         fit.exponent, fit.r_squared
     );
-    let (holds, threshold) = match shape {
-        GrowthShape::Flat => (
-            fit.exponent <= FLAT_MAX_EXPONENT,
-            format!("exponent <= {FLAT_MAX_EXPONENT}"),
-        ),
-        GrowthShape::Linear => (
-            (LINEAR_EXPONENT_RANGE.0..=LINEAR_EXPONENT_RANGE.1).contains(&fit.exponent),
-            format!(
-                "exponent in {}..{}",
-                LINEAR_EXPONENT_RANGE.0, LINEAR_EXPONENT_RANGE.1
-            ),
-        ),
-    };
+    let holds = shape.admits(fit.exponent);
+    let threshold = shape.threshold_words();
     let statement = if holds {
         format!("{operand} is {} ({threshold}): {measured}", shape.word())
     } else {
