@@ -362,3 +362,30 @@ fn every_spec_in_the_repository_parses_and_its_checks_are_valid() {
     assert!(specs.iter().any(|spec| spec.scenario == "calibration"));
     reports::judge::check_specs(&specs).unwrap();
 }
+
+#[test]
+fn a_verdict_that_cannot_be_judged_in_one_of_its_profiles_is_a_spec_error() {
+    let text = fixture_spec_text().replace(
+        "[profiles.ci]",
+        "[profiles.smoke]\nsize = { name = \"log_bytes\", unit = \"bytes\", values = [1048576] }\nroles = [\"before\", \"after\"]\n\n[profiles.ci]",
+    );
+    let error = reports::judge::check_specs(&[spec_from(&text)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "scenarios/large-session.toml:32:10: verdict fix-cuts-peak: at = 33554432 is not a size of profile smoke (1048576): expected one of its sizes, or `profiles = [...]` without smoke
+scenarios/large-session.toml:45:10: verdict best-is-small: role best does not run in profile smoke (it runs before, after): expected `profiles = [...]` without smoke, or best in its roles
+scenarios/large-session.toml:52:10: verdict best-is-flat: role best does not run in profile smoke (it runs before, after): expected `profiles = [...]` without smoke, or best in its roles
+scenarios/large-session.toml:52:10: verdict best-is-flat: a growth verdict needs at least 3 sizes, and profile smoke has 1: expected more sizes, or `profiles = [...]` without smoke
+scenarios/large-session.toml:58:10: verdict after-streams: a growth verdict needs at least 3 sizes, and profile smoke has 1: expected more sizes, or `profiles = [...]` without smoke"
+    );
+    let restricted = text.replace(
+        "check = \"before.peak_heap_bytes / after.peak_heap_bytes >= 2\"",
+        "check = \"before.peak_heap_bytes / after.peak_heap_bytes >= 2\"\nprofiles = [\"ci\"]",
+    );
+    let error = reports::judge::check_specs(&[spec_from(&restricted)])
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains("fix-cuts-peak"), "{error}");
+}

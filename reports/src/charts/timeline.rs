@@ -31,6 +31,37 @@ pub struct TimelineChart<'a> {
     pub limit_bytes: Option<u64>,
 }
 
+/// Most points drawn per line: a 30 s case sampled every 5 ms has 6000, more than the plot has pixel columns, and
+/// every one of them would be inlined into index.html.
+pub const MAX_POINTS_PER_LINE: usize = 1200;
+
+/// Thins a line to at most about `max_points` by keeping, for each run of consecutive points, its lowest and its
+/// highest (in time order), so no peak and no trough disappears from the chart.
+pub fn keep_extremes(points: Vec<(f64, f64)>, max_points: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max_points || max_points < 4 {
+        return points;
+    }
+    let bucket = points.len().div_ceil(max_points / 2);
+    let mut kept = Vec::with_capacity(max_points + 2);
+    for chunk in points.chunks(bucket) {
+        let lowest = chunk
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("chunk");
+        let highest = chunk
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("chunk");
+        if lowest.0 <= highest.0 {
+            kept.extend([*lowest, *highest]);
+        } else {
+            kept.extend([*highest, *lowest]);
+        }
+    }
+    kept.dedup();
+    kept
+}
+
 fn seconds(t_ms: f64) -> f64 {
     t_ms / 1000.0
 }
@@ -45,19 +76,23 @@ impl TimelineLine<'_> {
     }
 
     fn heap_points(&self) -> Vec<(f64, f64)> {
-        self.case
+        let points = self
+            .case
             .timeline
             .iter()
             .filter_map(|s| s.heap_bytes.map(|b| (seconds(s.t_ms), mebibytes(b as f64))))
-            .collect()
+            .collect();
+        keep_extremes(points, MAX_POINTS_PER_LINE)
     }
 
     fn rss_points(&self) -> Vec<(f64, f64)> {
-        self.case
+        let points = self
+            .case
             .timeline
             .iter()
             .filter_map(|s| s.rss_bytes.map(|b| (seconds(s.t_ms), mebibytes(b as f64))))
-            .collect()
+            .collect();
+        keep_extremes(points, MAX_POINTS_PER_LINE)
     }
 }
 
@@ -194,5 +229,27 @@ fn format_axis_mebibytes(value: f64) -> String {
         format!("{value:.0}")
     } else {
         format!("{value:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_the_peak_the_trough_and_the_order() {
+        let mut points: Vec<(f64, f64)> =
+            (0..10_000).map(|i| (i as f64, (i % 97) as f64)).collect();
+        points[4321].1 = 500.0;
+        points[8765].1 = -3.0;
+        let kept = keep_extremes(points.clone(), 1200);
+        assert!(kept.len() <= 1200, "{}", kept.len());
+        assert!(kept.contains(&(4321.0, 500.0)));
+        assert!(kept.contains(&(8765.0, -3.0)));
+        assert!(
+            kept.windows(2).all(|pair| pair[0].0 < pair[1].0),
+            "time order"
+        );
+        assert_eq!(keep_extremes(points[..100].to_vec(), 1200).len(), 100);
     }
 }

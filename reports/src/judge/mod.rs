@@ -29,22 +29,95 @@ use std::path::Path;
 /// Parses every verdict `check` of every spec up front, so a typo stops the run before any case is measured.
 /// Every error is reported, one per line, as `{spec path}:{line}:{col}: verdict {id}: {what was expected}`; an
 /// unknown role or metric lists the valid ones. `metrics.<name>` is accepted for any name: which figures a
-/// scenario reports is only known after a run, and a missing one fails its verdict then.
+/// scenario reports is only known after a run, and a missing one fails its verdict then. A verdict must also be
+/// judgeable in every profile it applies to: its roles run there, its `at` size is one of the profile's sizes, and
+/// a growth verdict has at least three sizes to fit.
 pub fn check_specs(specs: &[Spec]) -> anyhow::Result<()> {
-    let errors: Vec<String> = specs
-        .iter()
-        .flat_map(|spec| {
-            spec.verdicts
-                .iter()
-                .filter_map(move |verdict| parse_verdict_check(spec, verdict).err())
-        })
-        .map(|error| error.to_string())
-        .collect();
+    let mut errors = Vec::new();
+    for spec in specs {
+        for verdict in &spec.verdicts {
+            match parse_verdict_check(spec, verdict) {
+                Err(error) => errors.push(error.to_string()),
+                Ok(expression) => {
+                    errors.extend(check_judgeable_in_profiles(spec, verdict, &expression))
+                }
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {
         anyhow::bail!("{}", errors.join("\n"))
     }
+}
+
+fn roles_of(expression: &CheckExpression) -> Vec<&str> {
+    match expression {
+        CheckExpression::Budget { operand, .. } | CheckExpression::Growth { operand, .. } => {
+            vec![operand.role.as_str()]
+        }
+        CheckExpression::Claim {
+            numerator,
+            denominator,
+            ..
+        } => vec![numerator.role.as_str(), denominator.role.as_str()],
+        CheckExpression::Outcome { role, .. } => vec![role.as_str()],
+    }
+}
+
+/// Why `verdict` could not be judged in some profile it applies to, one message per problem.
+fn check_judgeable_in_profiles(
+    spec: &Spec,
+    verdict: &VerdictSpec,
+    expression: &CheckExpression,
+) -> Vec<String> {
+    let place = format!(
+        "{}:{}:{}: verdict {}",
+        spec.path.display(),
+        verdict.check_line,
+        verdict.check_col,
+        verdict.id
+    );
+    let mut errors = Vec::new();
+    for (name, profile) in &spec.profiles {
+        if verdict
+            .profiles
+            .as_ref()
+            .is_some_and(|wanted| !wanted.contains(name))
+        {
+            continue;
+        }
+        let running: Vec<&str> = spec
+            .roles_in(profile)
+            .iter()
+            .map(|variant| variant.role.as_str())
+            .collect();
+        for role in roles_of(expression) {
+            if !running.contains(&role) {
+                errors.push(format!(
+                    "{place}: role {role} does not run in profile {name} (it runs {}): expected `profiles = [...]` without {name}, or {role} in its roles",
+                    running.join(", ")
+                ));
+            }
+        }
+        let sizes = &profile.size.values;
+        if let At::Value(value) = verdict.at
+            && !sizes.contains(&value)
+        {
+            errors.push(format!(
+                "{place}: at = {} is not a size of profile {name} ({}): expected one of its sizes, or `profiles = [...]` without {name}",
+                format_plain_number(value),
+                sizes.iter().map(|v| format_plain_number(*v)).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if matches!(expression, CheckExpression::Growth { .. }) && sizes.len() < MIN_SIZES {
+            errors.push(format!(
+                "{place}: a growth verdict needs at least {MIN_SIZES} sizes, and profile {name} has {}: expected more sizes, or `profiles = [...]` without {name}",
+                sizes.len()
+            ));
+        }
+    }
+    errors
 }
 
 /// Judges the results without reading dhat profiles (a failing heap verdict names the profile file instead of
