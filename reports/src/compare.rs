@@ -168,16 +168,39 @@ struct ComparePage {
 }
 
 /// Compares two runs' results; writes compare.md and compare.html (+ charts/compare-*) into `out_dir` and returns
-/// the regression verdicts of `new` against `old`.
+/// the regression verdicts of `new` against `old`. A regressed heap figure names the new case's dhat profile; use
+/// [`compare_with_profiles`] to list its allocation sites.
 pub fn compare(
     old: &Results,
     new: &Results,
     specs: &[Spec],
     out_dir: &Path,
 ) -> anyhow::Result<Vec<Verdict>> {
+    compare_in(old, new, None, specs, out_dir)
+}
+
+/// [`compare`], with the new run's output directory so a regressed heap figure lists the top allocation sites of
+/// the new case's dhat profile.
+pub fn compare_with_profiles(
+    old: &Results,
+    new: &Results,
+    new_results_dir: &Path,
+    specs: &[Spec],
+    out_dir: &Path,
+) -> anyhow::Result<Vec<Verdict>> {
+    compare_in(old, new, Some(new_results_dir), specs, out_dir)
+}
+
+fn compare_in(
+    old: &Results,
+    new: &Results,
+    new_results_dir: Option<&Path>,
+    specs: &[Spec],
+    out_dir: &Path,
+) -> anyhow::Result<Vec<Verdict>> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create", out_dir.display()))?;
-    let verdicts = regression_verdicts(new, old, None, "the old run");
+    let verdicts = regression_verdicts(new, old, new_results_dir, "the old run");
     let changes = figure_changes(old, new);
     let markdown = render_markdown(old, new, &verdicts, &changes);
     let charts_dir = out_dir.join(CHARTS_DIR);

@@ -67,3 +67,26 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
             .is_file()
     );
 }
+
+#[test]
+fn compare_with_the_new_runs_directory_lists_the_allocation_sites() {
+    let old = Results::read(&fixtures().join("results.json")).unwrap();
+    let mut new = old.clone();
+    let after = "large-session/after/log_bytes=67108864";
+    new.cases
+        .iter_mut()
+        .find(|c| c.id == after)
+        .unwrap()
+        .peak_heap_bytes = Some(100 << 20);
+    let out = tempfile::tempdir().unwrap();
+    let verdicts =
+        reports::compare::compare_with_profiles(&old, &new, &fixtures(), &[], out.path()).unwrap();
+    let regressed = verdicts.iter().find(|v| !v.pass).unwrap();
+    assert!(
+        regressed.text.contains(
+            "\n  - 40.0 MiB in 1 block: memproof::event_log::line_scanner::collect_events"
+        ),
+        "{}",
+        regressed.text
+    );
+}

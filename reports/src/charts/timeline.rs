@@ -154,26 +154,35 @@ impl Chart for TimelineChart<'_> {
             });
         }
 
-        for (index, line) in self.lines.iter().enumerate() {
+        // Phase names and kill notes are staggered so that lines marking the same moment do not overprint.
+        let mut labelled_lines = 0usize;
+        let mut killed_lines = 0i32;
+        for line in &self.lines {
             let colour = line.style();
-            // Phase marks: a thin vertical line per phase start, named at the top, staggered per line.
+            // Phase marks: a thin vertical line per phase start; a faded (old) line's phases are not named again.
+            let stagger = labelled_lines as f64;
             for phase in &line.case.phases {
                 let x = seconds(phase.t_ms);
                 chart
                     .draw_series(DashedLineSeries::new(
-                        [(x, 0.0), (x, y_top * (0.96 - 0.045 * index as f64))],
+                        [(x, 0.0), (x, y_top * (0.96 - 0.045 * stagger))],
                         3,
                         4,
                         colour.mix(0.5).stroke_width(1),
                     ))
                     .map_err(plot_error)?;
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        format!(" {}", phase.name),
-                        (x, y_top * (0.985 - 0.045 * index as f64)),
-                        (FONT, NOTE_SIZE).into_font().color(&colour),
-                    )))
-                    .map_err(plot_error)?;
+                if !line.faded {
+                    chart
+                        .draw_series(std::iter::once(Text::new(
+                            format!(" {}", phase.name),
+                            (x, y_top * (0.985 - 0.045 * stagger)),
+                            (FONT, NOTE_SIZE).into_font().color(&colour),
+                        )))
+                        .map_err(plot_error)?;
+                }
+            }
+            if !line.faded && !line.case.phases.is_empty() {
+                labelled_lines += 1;
             }
             let heap = line.heap_points();
             if !heap.is_empty() {
@@ -212,10 +221,11 @@ impl Chart for TimelineChart<'_> {
                         + Cross::new((0, 0), 9, LIMIT_COLOUR.stroke_width(3))
                         + Text::new(
                             format!("{} OOM-killed at {:.2} s", line.label, at.0),
-                            (-200, 14),
+                            (-220, 14 + 18 * killed_lines),
                             (FONT, LABEL_SIZE).into_font().color(&LIMIT_COLOUR),
                         )])
                     .map_err(plot_error)?;
+                killed_lines += 1;
             }
         }
         draw_side_legend(&legend_area, &legend)?;
