@@ -14,7 +14,7 @@ use std::sync::Once;
 /// Every chart is 960x540 pixels: legible in a PR comment, 16:9 on a screen.
 pub const CHART_SIZE: (u32, u32) = (960, 540);
 
-/// The one font family of every chart, registered from [`DEJAVU_SANS`].
+/// The one font family of every chart, registered from the DejaVu Sans compiled into the crate.
 pub const FONT: &str = "sans-serif";
 
 /// DejaVu Sans (Bitstream Vera licence, see `reports/assets/DejaVuSans.LICENSE`).

@@ -93,17 +93,17 @@ impl Metric {
         }
     }
 
-    /// Whether the figure comes from the heap meter, so a failure can show the dhat profile's allocation sites.
-    pub fn is_heap(&self) -> bool {
-        matches!(
-            self,
-            Metric::Field(
-                CaseField::PeakHeapBytes
-                    | CaseField::TotalAllocBytes
-                    | CaseField::AllocCount
-                    | CaseField::EndHeapBytes
-            )
-        )
+    /// Which figure of a dhat profile explains this metric, for the allocation sites under a failure; `None` for
+    /// figures the heap profile does not explain (RSS, time, scenario metrics).
+    pub fn site_ranking(&self) -> Option<crate::allocation_sites::SiteRanking> {
+        use crate::allocation_sites::SiteRanking;
+        match self {
+            Metric::Field(CaseField::PeakHeapBytes) => Some(SiteRanking::BytesAtPeak),
+            Metric::Field(CaseField::TotalAllocBytes) => Some(SiteRanking::TotalBytes),
+            Metric::Field(CaseField::AllocCount) => Some(SiteRanking::TotalBlocks),
+            Metric::Field(CaseField::EndHeapBytes) => Some(SiteRanking::BytesAtEnd),
+            _ => None,
+        }
     }
 
     /// Formats a value of this metric with its unit: bytes in binary units, time in ms or s, counts plain.

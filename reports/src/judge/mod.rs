@@ -18,7 +18,7 @@ pub mod regression;
 
 use crate::allocation_sites::{SiteRanking, describe_top_sites};
 use check_expression::{
-    CaseField, CheckExpression, Comparison, GrowthShape, Metric, Operand, format_plain_number,
+    CheckExpression, Comparison, GrowthShape, Metric, Operand, format_plain_number,
     parse_verdict_check,
 };
 use growth_fit::{MIN_SIZES, fit_power_law};
@@ -380,16 +380,6 @@ struct Judgement<'a> {
 /// Why a verdict could not be judged at all (a missing case or metric): it fails whatever it expected.
 struct Unjudgeable(String);
 
-fn ranking_for(metric: &Metric) -> Option<SiteRanking> {
-    match metric {
-        Metric::Field(CaseField::PeakHeapBytes) => Some(SiteRanking::BytesAtPeak),
-        Metric::Field(CaseField::TotalAllocBytes) => Some(SiteRanking::TotalBytes),
-        Metric::Field(CaseField::AllocCount) => Some(SiteRanking::TotalBlocks),
-        Metric::Field(CaseField::EndHeapBytes) => Some(SiteRanking::BytesAtEnd),
-        _ => None,
-    }
-}
-
 fn metric_value(operand: &Operand, case: &Case) -> Result<f64, Unjudgeable> {
     operand
         .metric
@@ -461,7 +451,7 @@ fn judge_budget<'a>(
         holds: failing.is_empty(),
         measured: all.join(", "),
         statement,
-        evidence: worst.zip(ranking_for(&operand.metric)),
+        evidence: worst.zip(operand.metric.site_ranking()),
     })
 }
 
@@ -505,7 +495,10 @@ fn judge_claim<'a>(
                 Comparison::AtLeast | Comparison::Above => (denominator_case, denominator),
                 _ => (numerator_case, numerator),
             };
-            evidence = ranking_for(&operand.metric).map(|ranking| (culprit, ranking));
+            evidence = operand
+                .metric
+                .site_ranking()
+                .map(|ranking| (culprit, ranking));
         }
         all.push(shown);
     }
@@ -638,7 +631,7 @@ fn judge_growth<'a>(
         holds,
         measured,
         statement,
-        evidence: largest.zip(ranking_for(&operand.metric)),
+        evidence: largest.zip(operand.metric.site_ranking()),
     })
 }
 

@@ -10,7 +10,7 @@
 //! still lists their change.
 
 use super::check_expression::{CaseField, Metric};
-use crate::allocation_sites::{SiteRanking, describe_top_sites};
+use crate::allocation_sites::describe_top_sites;
 use harness::results::{Case, Results, Verdict};
 use std::path::Path;
 
@@ -89,16 +89,6 @@ pub fn format_percent_change(old: f64, new: f64) -> String {
     }
 }
 
-fn ranking_of(field: CaseField) -> Option<SiteRanking> {
-    match field {
-        CaseField::PeakHeapBytes => Some(SiteRanking::BytesAtPeak),
-        CaseField::TotalAllocBytes => Some(SiteRanking::TotalBytes),
-        CaseField::AllocCount => Some(SiteRanking::TotalBlocks),
-        CaseField::EndHeapBytes => Some(SiteRanking::BytesAtEnd),
-        CaseField::PeakRssBytes | CaseField::WallMs => None,
-    }
-}
-
 /// One regression verdict per case field of every case present (by id) in both runs, where both have the figure.
 /// `what_old_is` names the old run in the text ("the baseline", "the old run").
 pub fn regression_verdicts(
@@ -154,7 +144,7 @@ fn regression_verdict(
         metric.format(new_value),
     );
     if change == Change::Regressed
-        && let Some(ranking) = ranking_of(field)
+        && let Some(ranking) = metric.site_ranking()
     {
         text.push('\n');
         text.push_str(&describe_top_sites(

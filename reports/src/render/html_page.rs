@@ -83,11 +83,7 @@ fn verdicts_html(results: &Results) -> String {
             verdicts.len()
         )
     };
-    let main: Vec<&Verdict> = verdicts
-        .iter()
-        .filter(|v| !v.pass)
-        .chain(verdicts.iter().filter(|v| v.pass && v.kind != "regression"))
-        .collect();
+    let main = super::verdicts_for_main_table(verdicts);
     html.push_str("<table id=\"verdict-table\">\n");
     html.push_str(VERDICT_HEADER);
     for verdict in main {

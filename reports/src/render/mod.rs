@@ -16,12 +16,22 @@ use crate::charts::growth::{GrowthChart, GrowthSeries};
 use crate::charts::style::{RenderedChart, render_chart, role_colour};
 use crate::charts::timeline::{TimelineChart, TimelineLine};
 use crate::judge::size_label;
-use harness::results::{Case, Outcome, Results};
+use harness::results::{Case, Outcome, Results, Verdict};
 use harness::spec::Spec;
 use std::path::Path;
 
 /// The directory, inside a run's output directory, that holds the charts.
 pub const CHARTS_DIR: &str = "charts";
+
+/// The verdicts a report's main table lists, failures first: every failing verdict, then the passing ones except
+/// regressions, which are many (one per figure of every case) and are counted or folded away instead.
+pub fn verdicts_for_main_table(verdicts: &[Verdict]) -> Vec<&Verdict> {
+    verdicts
+        .iter()
+        .filter(|v| !v.pass)
+        .chain(verdicts.iter().filter(|v| v.pass && v.kind != "regression"))
+        .collect()
+}
 
 /// One scenario of a run, as the reports present it.
 pub struct ScenarioReport<'a> {

@@ -135,11 +135,7 @@ pub fn render_summary(results: &Results, scenarios: &[ScenarioReport]) -> String
         results.cases.len()
     ));
     let regressions: Vec<&Verdict> = verdicts.iter().filter(|v| v.kind == "regression").collect();
-    let shown: Vec<&Verdict> = verdicts
-        .iter()
-        .filter(|v| !v.pass)
-        .chain(verdicts.iter().filter(|v| v.pass && v.kind != "regression"))
-        .collect();
+    let shown = super::verdicts_for_main_table(verdicts);
     if shown.is_empty() {
         text.push_str("No verdicts were judged in this run.\n\n");
     } else {
