@@ -1,35 +1,15 @@
-//! TEMPORARY: the entry points the reports helper is implementing on its branch; replaced at merge.
-use harness::results::{Results, Verdict};
-use harness::spec::Spec;
-use std::path::Path;
+//! memproof's answers: verdicts judged on a run's `results.json`, and the reports rendered from it.
+//!
+//! The spine measures; this crate says what the measurements mean to the three people memproof answers: CI (did
+//! memory regress? [`judge`], `junit.xml`, `bmf.json`), an engineer chasing an OOM (where did the memory go, and
+//! when? the timeline charts and `index.html`), and a reviewer (does this PR's claim hold? `summary.md`). It never
+//! runs a case: every output is rendered from `results.json` alone, so `cargo xtask report DIR` re-renders a run.
 
-pub mod judge {
-    use super::*;
-    pub fn check_specs(_specs: &[Spec]) -> anyhow::Result<()> {
-        Ok(())
-    }
-    pub fn judge(_results: &Results, _specs: &[Spec], _baseline: Option<&Results>) -> Vec<Verdict> {
-        Vec::new()
-    }
-}
-pub mod baseline {
-    use super::*;
-    pub fn bless(results: &Results, path: &Path) -> anyhow::Result<String> {
-        results.write(path)?;
-        Ok(String::new())
-    }
-}
-pub mod compare {
-    use super::*;
-    pub fn compare(
-        _old: &Results,
-        _new: &Results,
-        _specs: &[Spec],
-        _out_dir: &Path,
-    ) -> anyhow::Result<Vec<Verdict>> {
-        Ok(Vec::new())
-    }
-}
-pub fn write_reports(_results: &Results, _specs: &[Spec], _out_dir: &Path) -> anyhow::Result<()> {
-    Ok(())
-}
+pub mod allocation_sites;
+pub mod baseline;
+pub mod charts;
+pub mod compare;
+pub mod judge;
+pub mod render;
+
+pub use render::write_reports;

@@ -1,0 +1,150 @@
+//! The reports rendered from the hand-made fixture run: a golden `summary.md`, the JUnit and BMF shapes, and the
+//! step summary. Set `UPDATE_GOLDEN=1` to rewrite the golden file after a deliberate change, and review the diff.
+
+use harness::results::Results;
+use harness::spec::Spec;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The fixture run, judged, rendered into a fresh directory that also holds the fixture's dhat profile.
+fn render_fixture(step_summary: Option<&Path>) -> (tempfile::TempDir, Results) {
+    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
+    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    results.verdicts = reports::judge::judge_with_profiles(
+        &results,
+        &fixtures(),
+        std::slice::from_ref(&spec),
+        None,
+    );
+    let out = tempfile::tempdir().unwrap();
+    reports::render::write_reports_to(&results, &[spec], out.path(), step_summary).unwrap();
+    (out, results)
+}
+
+#[test]
+fn summary_markdown_matches_the_golden_file() {
+    let (out, _) = render_fixture(None);
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    let golden_path = fixtures().join("summary.golden.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden_path, &summary).unwrap();
+    }
+    let golden = std::fs::read_to_string(&golden_path).unwrap();
+    assert_eq!(
+        summary,
+        golden,
+        "summary.md differs from {}",
+        golden_path.display()
+    );
+}
+
+#[test]
+fn every_output_file_is_written_and_charts_come_in_svg_and_png() {
+    let (out, _) = render_fixture(None);
+    for name in ["summary.md", "index.html", "junit.xml", "bmf.json"] {
+        assert!(out.path().join(name).is_file(), "{name} missing");
+    }
+    for chart in [
+        "large-session-timeline",
+        "large-session-growth",
+        "large-session-bars",
+        "calibration-timeline",
+        "calibration-bars",
+    ] {
+        let svg = std::fs::read_to_string(out.path().join(format!("charts/{chart}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("MiB"),
+            "{chart}.svg"
+        );
+        let png = std::fs::read(out.path().join(format!("charts/{chart}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{chart}.png");
+        assert!(
+            png.len() > 10_000,
+            "{chart}.png is only {} bytes",
+            png.len()
+        );
+    }
+    assert!(
+        !out.path().join("charts/calibration-growth.svg").exists(),
+        "one size is no sweep: no growth chart"
+    );
+}
+
+#[test]
+fn junit_has_one_testcase_per_verdict_and_failures_carry_their_text() {
+    let (out, results) = render_fixture(None);
+    let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), results.verdicts.len());
+    assert_eq!(junit.matches("<failure ").count(), 1);
+    assert!(junit.contains("<testsuites name=\"memproof ci\" tests=\"6\" failures=\"1\">"));
+    assert!(junit.contains(
+        "<failure type=\"budget\" message=\"large-session/after-fits-64mib: &quot;the merged fix serves a 64 MiB log within 64 MiB of heap&quot; does not hold: after.peak_heap_bytes was limited to 64.0 MiB but measured 80.0 MiB at log_bytes=64.0 MiB\">"
+    ), "{junit}");
+    assert!(
+        junit
+            .contains("  - 40.0 MiB in 1 block: memproof::event_log::line_scanner::collect_events")
+    );
+}
+
+#[test]
+fn bmf_has_one_benchmark_per_case_and_leaves_out_unknown_figures() {
+    let (out, results) = render_fixture(None);
+    let bmf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("bmf.json")).unwrap())
+            .unwrap();
+    let benchmarks = bmf.as_object().unwrap();
+    assert_eq!(benchmarks.len(), results.cases.len());
+    assert_eq!(
+        bmf["large-session/after/log_bytes=16777216"],
+        serde_json::json!({
+            "peak_heap_bytes": { "value": 20971520.0 },
+            "peak_rss_bytes": { "value": 27262976.0 },
+            "total_alloc_bytes": { "value": 62914560.0 },
+            "wall_ms": { "value": 300.0 }
+        })
+    );
+    assert_eq!(
+        bmf["large-session/before/log_bytes=67108864"],
+        serde_json::json!({
+            "peak_rss_bytes": { "value": 169869312.0 },
+            "wall_ms": { "value": 910.0 }
+        }),
+        "a killed case has no heap totals: they are left out, not zero"
+    );
+}
+
+#[test]
+fn the_summary_is_appended_to_the_step_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let step_summary = dir.path().join("step_summary.md");
+    std::fs::write(&step_summary, "earlier step\n").unwrap();
+    let (out, _) = render_fixture(Some(&step_summary));
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&step_summary).unwrap(),
+        format!("earlier step\n{summary}\n")
+    );
+}
+
+#[test]
+fn the_index_page_is_self_contained_and_lists_every_verdict() {
+    let (out, results) = render_fixture(None);
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    for verdict in &results.verdicts {
+        assert!(
+            html.contains(&format!("data-verdict-id=\"{}\"", verdict.id)),
+            "{}",
+            verdict.id
+        );
+    }
+    assert_eq!(html.matches("<svg").count(), 5, "every chart inline");
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(!html.contains("src=\"http"), "no external assets");
+    assert!(html.contains(
+        "<a href=\"profiles/large-session-after-log_bytes=67108864.dhat.json\">dhat profile</a>"
+    ));
+    assert!(html.contains("Understanding this report"));
+}
