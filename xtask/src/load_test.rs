@@ -119,16 +119,14 @@ impl LoadTest {
             verdicts: Vec::new(),
         };
         let baseline_path = build::workspace_root().join(&self.baseline);
-        let baseline = if baseline_path.exists() {
-            Some(Results::read(&baseline_path)?)
-        } else {
+        let baseline = reports::baseline::read_baseline(&baseline_path)?;
+        if baseline.is_none() {
             eprintln!(
                 "memproof: no baseline at {}: regressions are not judged this run.\n\nConsider `cargo xtask bless --from {}` to record a first baseline.",
                 baseline_path.display(),
                 out_dir.display()
             );
-            None
-        };
+        }
         results.verdicts = harness::calibration::verdicts(&results.cases);
         results
             .verdicts

@@ -65,7 +65,8 @@ impl Compare {
         let specs = select_specs(&[])?;
         let out = self.out.unwrap_or_else(|| self.new.clone());
         std::fs::create_dir_all(&out)?;
-        let verdicts = reports::compare::compare(&old, &new, &specs, &out)?;
+        let verdicts =
+            reports::compare::compare_with_profiles(&old, &new, &self.new, &specs, &out)?;
         let failed = verdicts.iter().filter(|v| !v.pass).count();
         eprintln!(
             "memproof: {} comparisons, {failed} regressed; written to {}",
