@@ -14,8 +14,10 @@
 //! Errors: each failure names the workflow and its file, and says which stage refused it. For a corrupt spec all
 //! three report the same [`InitFailure`], because the streaming technique keeps reading after a failure to learn
 //! what the whole-buffer techniques learn first: a malformed hex field wins over a bad compressed stream, which
-//! wins over an invalid module. The one documented difference: the streaming reader needs the spec as the writer
-//! lays it out (`binary` last, plain hex), and words its [`InitFailure::MalformedSpec`] messages itself.
+//! wins over an invalid module. The documented difference: the streaming reader needs the spec as the writer lays
+//! it out (`binary` last, plain hex), and words its [`InitFailure::MalformedSpec`] messages itself; bytes that JSON
+//! forbids inside the field (an escape, a control character, invalid UTF-8) are a malformed spec to serde but
+//! (except the escape) a bad hex character to the streaming reader.
 
 use super::compiled_form::{
     CompiledModule, ModuleRejection, StreamedCompileError, compile_module_from_reader,
