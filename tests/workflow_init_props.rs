@@ -24,7 +24,8 @@ fn check_all_techniques_agree(path: &std::path::Path) -> Result<String, TestCase
     let outcomes: Vec<_> = InitTechnique::ALL
         .iter()
         .map(|&technique| {
-            compile_workflow(technique, path).map(|workflow| (workflow.compiled, workflow.compressed_bytes))
+            compile_workflow(technique, path)
+                .map(|workflow| (workflow.compiled, workflow.compressed_bytes))
         })
         .collect();
     for (technique, outcome) in InitTechnique::ALL.iter().zip(&outcomes) {

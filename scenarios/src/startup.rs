@@ -30,9 +30,7 @@ use memproof::workflow_init::module_generation::ModuleShape;
 use memproof::workflow_init::spec_store::{
     SpecCorruption, generate_and_store_workflow, list_specs, spec_path,
 };
-use memproof::workflow_init::{
-    InitTechnique, StartupObserver, StartupSettings, initialise_all,
-};
+use memproof::workflow_init::{InitTechnique, StartupObserver, StartupSettings, initialise_all};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -184,7 +182,11 @@ impl Scenario for Startup {
             .build()
             .context("startup: cannot build the tokio runtime")?;
         let observer: Arc<dyn StartupObserver> = Arc::new(ProbeObserver);
-        let report = runtime.block_on(initialise_all(&spec_paths, &settings, Arc::clone(&observer)));
+        let report = runtime.block_on(initialise_all(
+            &spec_paths,
+            &settings,
+            Arc::clone(&observer),
+        ));
         let rss_at_all_ready = observer.resident_bytes();
         let peak_heap = probe::heap_figures().map(|heap| heap.peak_bytes);
         drop(runtime);
@@ -203,7 +205,10 @@ impl Scenario for Startup {
             "stored_spec_bytes_total",
             stored.get("spec_bytes_total").cloned(),
         );
-        probe::metric("time_to_all_ready_ms", report.all_ready.as_secs_f64() * 1000.0);
+        probe::metric(
+            "time_to_all_ready_ms",
+            report.all_ready.as_secs_f64() * 1000.0,
+        );
         if let Some(pinned) = report.pinned_peak_heap_bytes {
             probe::metric("pinned_peak_heap_bytes", pinned);
         }
@@ -213,13 +218,10 @@ impl Scenario for Startup {
         if let Some(multiple) = report.held_multiple() {
             probe::metric("held_multiple", multiple);
         }
-        if let (Some(peak), Some(baseline)) = (peak_heap, report.baseline_live_heap_bytes) {
-            if mean > 0.0 {
-                probe::metric(
-                    "peak_multiple",
-                    peak.saturating_sub(baseline) as f64 / mean,
-                );
-            }
+        if let (Some(peak), Some(baseline)) = (peak_heap, report.baseline_live_heap_bytes)
+            && mean > 0.0
+        {
+            probe::metric("peak_multiple", peak.saturating_sub(baseline) as f64 / mean);
         }
         if !report.initialised.is_empty() {
             let compiled: u64 = report
@@ -253,16 +255,16 @@ impl Scenario for Startup {
                     .map(|g| g.rss_released_bytes())
                     .sum::<u64>(),
             );
-            if let Some(largest) = report
+            let largest_release = report
                 .give_backs
                 .iter()
-                .max_by_key(|g| (g.rss_released_bytes(), g.completed))
+                .max_by_key(|g| (g.rss_released_bytes(), g.completed));
+            if let Some(largest) = largest_release
+                && let (Some(before), Some(after)) =
+                    (largest.rss_before_bytes, largest.rss_after_bytes)
             {
-                if let (Some(before), Some(after)) = (largest.rss_before_bytes, largest.rss_after_bytes)
-                {
-                    probe::metric("rss_before_give_back_bytes", before);
-                    probe::metric("rss_after_give_back_bytes", after);
-                }
+                probe::metric("rss_before_give_back_bytes", before);
+                probe::metric("rss_after_give_back_bytes", after);
             }
         }
         Ok(())

@@ -3,7 +3,9 @@
 //! best's do not (they add only a compiled form and a task frame per init); best's peak heap is below after's; and
 //! corrupt specs fail alone. One heap test in this file, so no other test allocates while it measures.
 
-use memproof::workflow_init::{InitTechnique, StartupObserver, StartupReport, StartupSettings, initialise_all};
+use memproof::workflow_init::{
+    InitTechnique, StartupObserver, StartupReport, StartupSettings, initialise_all,
+};
 use scenarios::startup::{StoreRequest, store_workflows};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,7 +66,13 @@ fn pinned_heap_grows_with_concurrency_only_for_the_holding_technique() {
     for technique in InitTechnique::ALL {
         for concurrency in [1usize, 8] {
             let (report, peak_heap) = measured_startup(&paths, technique, concurrency);
-            assert_eq!(report.failures.len(), 2, "{}: {:?}", technique.name(), report.failures);
+            assert_eq!(
+                report.failures.len(),
+                2,
+                "{}: {:?}",
+                technique.name(),
+                report.failures
+            );
             assert_eq!(report.initialised.len(), 12);
             pinned.insert(
                 (technique.name(), concurrency),
@@ -80,13 +88,22 @@ fn pinned_heap_grows_with_concurrency_only_for_the_holding_technique() {
     let growth = |name: &str| pinned[&(name, 8)].0 - pinned[&(name, 1)].0;
     // 7 more waiting inits: before adds about 3x the compressed module each.
     let before = growth("hold_through_trigger_wait");
-    assert!((19.0..24.0).contains(&before), "before grew by {before}: {pinned:?}");
-    assert!(pinned[&("hold_through_trigger_wait", 8)].0 >= 22.0, "{pinned:?}");
+    assert!(
+        (19.0..24.0).contains(&before),
+        "before grew by {before}: {pinned:?}"
+    );
+    assert!(
+        pinned[&("hold_through_trigger_wait", 8)].0 >= 22.0,
+        "{pinned:?}"
+    );
     // After and best add a compiled form (about 1 KB) and a task frame per waiting init, nothing module-sized:
     // under 4 KiB per init, where before adds 3x a ~25 KB compressed module.
     for name in ["release_after_compile", "stream_hex_to_validator"] {
         let per_init = (pinned[&(name, 8)].1 as f64 - pinned[&(name, 1)].1 as f64) / 7.0;
-        assert!(per_init < 4096.0, "{name} grew by {per_init} bytes per init: {pinned:?}");
+        assert!(
+            per_init < 4096.0,
+            "{name} grew by {per_init} bytes per init: {pinned:?}"
+        );
         assert!(growth(name) * 20.0 < before, "{name}: {pinned:?}");
     }
     for concurrency in [1usize, 8] {
@@ -94,6 +111,9 @@ fn pinned_heap_grows_with_concurrency_only_for_the_holding_technique() {
         let best = peak[&("stream_hex_to_validator", concurrency)];
         // With 64 KiB modules best's fixed buffers (file, inflate window, parse buffer: ~120 KB) are much of its
         // peak; the verdict is only that it is below after's.
-        assert!(best < after, "c={concurrency}: best {best} vs after {after}: {peak:?}");
+        assert!(
+            best < after,
+            "c={concurrency}: best {best} vs after {after}: {peak:?}"
+        );
     }
 }

@@ -73,7 +73,11 @@ pub struct ModuleRejection {
 
 impl std::fmt::Display for ModuleRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (at byte {} of the module)", self.message, self.offset)
+        write!(
+            f,
+            "{} (at byte {} of the module)",
+            self.message, self.offset
+        )
     }
 }
 
@@ -294,7 +298,9 @@ pub fn compile_module_from_reader(
                     });
                 }
                 // A large section has been handled: let its buffer go rather than keep it for the next payload.
-                if buffer.capacity() > 4 * STREAM_READ_BYTES && buffer.len() - start < STREAM_READ_BYTES {
+                if buffer.capacity() > 4 * STREAM_READ_BYTES
+                    && buffer.len() - start < STREAM_READ_BYTES
+                {
                     let rest = buffer[start..].to_vec();
                     buffer = Vec::with_capacity(STREAM_READ_BYTES.max(rest.len()));
                     buffer.extend_from_slice(&rest);

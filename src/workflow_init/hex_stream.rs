@@ -131,7 +131,8 @@ impl<R: BufRead> HexFieldReader<R> {
                 }
                 if byte == b'\\' {
                     self.layout_error = Some(
-                        "the binary field holds a JSON escape: spec writers store plain hex".to_string(),
+                        "the binary field holds a JSON escape: spec writers store plain hex"
+                            .to_string(),
                     );
                     break;
                 }
@@ -150,7 +151,9 @@ impl<R: BufRead> HexFieldReader<R> {
             .by_ref()
             .take(4096)
             .read_to_end(&mut trailer)
-            .map_err(|error| HexFieldError::Layout(format!("cannot read after the binary field: {error}")))?;
+            .map_err(|error| {
+                HexFieldError::Layout(format!("cannot read after the binary field: {error}"))
+            })?;
         let trailer_text = String::from_utf8_lossy(&trailer);
         if trailer_text.trim() != "}" {
             return Err(HexFieldError::Layout(format!(
@@ -158,7 +161,7 @@ impl<R: BufRead> HexFieldReader<R> {
                 trailer_text.chars().take(40).collect::<String>()
             )));
         }
-        if self.hex_chars_seen % 2 != 0 {
+        if !self.hex_chars_seen.is_multiple_of(2) {
             return Err(HexFieldError::Hex(hex::FromHexError::OddLength));
         }
         if let Some((byte, index)) = self.first_invalid {
@@ -198,7 +201,8 @@ impl<R: BufRead> Read for HexFieldReader<R> {
                 }
                 if byte == b'\\' {
                     self.layout_error = Some(
-                        "the binary field holds a JSON escape: spec writers store plain hex".to_string(),
+                        "the binary field holds a JSON escape: spec writers store plain hex"
+                            .to_string(),
                     );
                     self.source.consume(used);
                     return Err(stream_failure("the binary field holds an escape"));
@@ -264,10 +268,13 @@ mod tests {
         assert_eq!(
             finish,
             Err(HexFieldError::Layout(
-                "the binary field ends without its closing quote: the file is cut short".to_string()
+                "the binary field ends without its closing quote: the file is cut short"
+                    .to_string()
             ))
         );
         let (_, finish) = decode_stream("00ff\", \"extra\": 1}");
-        assert!(matches!(finish, Err(HexFieldError::Layout(message)) if message.starts_with("expected `}`")));
+        assert!(
+            matches!(finish, Err(HexFieldError::Layout(message)) if message.starts_with("expected `}`"))
+        );
     }
 }

@@ -181,8 +181,8 @@ pub fn compile_workflow(
 
 /// Reads and parses the whole spec, as the seed's engine did: the hex text becomes a string of its own.
 fn parse_whole_spec(spec_path: &Path) -> Result<WorkflowSpec, InitFailure> {
-    let text = std::fs::read(spec_path)
-        .map_err(|error| InitFailure::UnreadableSpec(error.to_string()))?;
+    let text =
+        std::fs::read(spec_path).map_err(|error| InitFailure::UnreadableSpec(error.to_string()))?;
     serde_json::from_slice(&text).map_err(|error| InitFailure::MalformedSpec(error.to_string()))
 }
 
@@ -285,7 +285,9 @@ mod tests {
     use super::*;
     use crate::payload::Rng;
     use crate::workflow_init::module_generation::ModuleShape;
-    use crate::workflow_init::spec_store::{SpecCorruption, generate_and_store_workflow, spec_path};
+    use crate::workflow_init::spec_store::{
+        SpecCorruption, generate_and_store_workflow, spec_path,
+    };
 
     fn store(dir: &Path, corruption: Option<SpecCorruption>) -> PathBuf {
         let path = spec_path(dir, "wf-0003");
@@ -294,7 +296,8 @@ mod tests {
             data_fraction: 0.25,
             defect: None,
         };
-        generate_and_store_workflow(&path, "wf-0003", &mut Rng::new(11), &shape, corruption).unwrap();
+        generate_and_store_workflow(&path, "wf-0003", &mut Rng::new(11), &shape, corruption)
+            .unwrap();
         path
     }
 
@@ -311,7 +314,10 @@ mod tests {
             assert_eq!(result.compressed_bytes, results[0].compressed_bytes);
             assert_eq!(result.name, "wf-0003");
         }
-        assert_eq!(results[0].held_bytes(), 3 * results[0].compressed_bytes + 16 + 7);
+        assert_eq!(
+            results[0].held_bytes(),
+            3 * results[0].compressed_bytes + 16 + 7
+        );
         assert_eq!(results[1].held_bytes(), 0);
         assert_eq!(results[2].held_bytes(), 0);
     }
@@ -331,13 +337,19 @@ mod tests {
             let text = errors[0].to_string();
             assert!(text.starts_with("workflow wf-0003 ("), "{text}");
             let expected_stage = match corruption {
-                SpecCorruption::MalformedHex => "the binary field is not hex: Invalid character 'z'",
+                SpecCorruption::MalformedHex => {
+                    "the binary field is not hex: Invalid character 'z'"
+                }
                 SpecCorruption::CorruptCompression => "the binary does not decompress",
                 SpecCorruption::TruncatedModule | SpecCorruption::InvalidModule => {
                     "the module is not valid WebAssembly"
                 }
             };
-            assert!(text.contains(expected_stage), "{}: {text}", corruption.name());
+            assert!(
+                text.contains(expected_stage),
+                "{}: {text}",
+                corruption.name()
+            );
         }
     }
 }

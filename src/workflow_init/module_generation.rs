@@ -44,9 +44,10 @@ pub fn generate_module(rng: &mut Rng, shape: &ModuleShape) -> Vec<u8> {
 
     let mut types = TypeSection::new();
     for n_params in 0..N_SIGNATURES {
-        types
-            .ty()
-            .function(std::iter::repeat_n(ValType::I32, n_params as usize), [ValType::I32]);
+        types.ty().function(
+            std::iter::repeat_n(ValType::I32, n_params as usize),
+            [ValType::I32],
+        );
     }
 
     let mut functions = FunctionSection::new();

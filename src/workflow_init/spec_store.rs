@@ -287,12 +287,18 @@ mod tests {
         assert_eq!(header.name, "wf \"quoted\"");
         let mut rest = String::new();
         reader.read_to_string(&mut rest).unwrap();
-        assert!(rest.starts_with("78"), "zlib's header byte comes first: {rest}");
+        assert!(
+            rest.starts_with("78"),
+            "zlib's header byte comes first: {rest}"
+        );
     }
 
     #[test]
     fn a_file_without_a_binary_field_is_refused_with_what_was_expected() {
         let error = read_spec_header(&mut &b"{\"name\":\"x\"}"[..]).unwrap_err();
-        assert_eq!(error, "expected a \"binary\" field, found the end of the file");
+        assert_eq!(
+            error,
+            "expected a \"binary\" field, found the end of the file"
+        );
     }
 }

@@ -187,15 +187,14 @@ pub async fn initialise_all(
     let mut tasks = JoinSet::new();
     let mut initialised = Vec::with_capacity(spec_paths.len());
     let mut failures = Vec::new();
-    let mut collect = |outcome: Result<Result<InitializedFigures, WorkflowInitError>, _>| {
-        match outcome {
+    let mut collect =
+        |outcome: Result<Result<InitializedFigures, WorkflowInitError>, _>| match outcome {
             Ok(Ok(figures)) => initialised.push(figures),
             Ok(Err(error)) => failures.push(error),
-            Err(join_error) => std::panic::resume_unwind(
-                tokio::task::JoinError::into_panic(join_error),
-            ),
-        }
-    };
+            Err(join_error) => {
+                std::panic::resume_unwind(tokio::task::JoinError::into_panic(join_error))
+            }
+        };
     for spec_path in spec_paths {
         let permit = semaphore
             .clone()
@@ -217,7 +216,8 @@ pub async fn initialise_all(
         collect(outcome);
     }
     let completed = shared.completed.load(Ordering::SeqCst);
-    if settings.give_back_after_each_batch && completed % settings.concurrency.max(1) != 0 {
+    if settings.give_back_after_each_batch && !completed.is_multiple_of(settings.concurrency.max(1))
+    {
         shared.give_back(observer.as_ref(), completed);
     }
     let all_ready = started.elapsed();
@@ -280,7 +280,8 @@ async fn initialise_one(
     };
     drop(permit);
     let completed = shared.completed.fetch_add(1, Ordering::SeqCst) + 1;
-    if settings.give_back_after_each_batch && completed % settings.concurrency.max(1) == 0 {
+    if settings.give_back_after_each_batch && completed.is_multiple_of(settings.concurrency.max(1))
+    {
         shared.give_back(observer.as_ref(), completed);
     }
     outcome
@@ -291,7 +292,9 @@ mod tests {
     use super::*;
     use crate::payload::Rng;
     use crate::workflow_init::module_generation::ModuleShape;
-    use crate::workflow_init::spec_store::{SpecCorruption, generate_and_store_workflow, spec_path};
+    use crate::workflow_init::spec_store::{
+        SpecCorruption, generate_and_store_workflow, spec_path,
+    };
 
     fn store_workflows(dir: &std::path::Path, n: usize, corrupt: &[usize]) -> Vec<PathBuf> {
         let shape = ModuleShape {
@@ -307,8 +310,14 @@ mod tests {
                     .iter()
                     .position(|&c| c == i)
                     .map(|k| SpecCorruption::ALL[k % SpecCorruption::ALL.len()]);
-                generate_and_store_workflow(&path, &name, &mut Rng::new(i as u64), &shape, corruption)
-                    .unwrap();
+                generate_and_store_workflow(
+                    &path,
+                    &name,
+                    &mut Rng::new(i as u64),
+                    &shape,
+                    corruption,
+                )
+                .unwrap();
                 path
             })
             .collect()
@@ -330,11 +339,19 @@ mod tests {
             let settings = StartupSettings::for_technique(technique, 3, Duration::from_millis(2));
             let report = run(&paths, &settings);
             assert_eq!(report.initialised.len(), 6, "{}", technique.name());
-            let mut failed: Vec<&str> = report.failures.iter().map(|f| f.workflow.as_str()).collect();
+            let mut failed: Vec<&str> = report
+                .failures
+                .iter()
+                .map(|f| f.workflow.as_str())
+                .collect();
             failed.sort();
             assert_eq!(failed, ["wf-0002", "wf-0005", "wf-0007", "wf-0009"]);
             // 10 completions in batches of 3: after 3, 6, 9 and the remainder at 10.
-            let expected_give_backs = if technique.gives_back_after_each_batch() { 4 } else { 0 };
+            let expected_give_backs = if technique.gives_back_after_each_batch() {
+                4
+            } else {
+                0
+            };
             assert_eq!(report.give_backs.len(), expected_give_backs);
         }
     }
