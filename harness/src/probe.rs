@@ -260,7 +260,10 @@ impl Probe {
         let heap = read_meter(meter);
         if let Some(heap) = heap {
             // The last point of the heap timeline: what is live now, after the case let go of its data.
-            send(&ChildLine::Heap { mono_ns: monotonic_ns(), heap_bytes: heap.live_bytes });
+            send(&ChildLine::Heap {
+                mono_ns: monotonic_ns(),
+                heap_bytes: heap.live_bytes,
+            });
         }
         let figures = FinalFigures {
             peak_heap_bytes: heap.map(|h| h.peak_bytes),

@@ -96,6 +96,9 @@ impl TimelineLine<'_> {
     }
 }
 
+/// A limit more than this many times the highest line is named in the legend rather than drawn.
+const LIMIT_IN_VIEW_FACTOR: f64 = 4.0;
+
 impl Chart for TimelineChart<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
         let mut max_seconds: f64 = 0.1;
@@ -110,7 +113,12 @@ impl Chart for TimelineChart<'_> {
                 }
             }
         }
-        if let Some(limit) = self.limit_bytes {
+        // The limit is drawn when it is near the lines; a limit far above them would flatten every line to the
+        // floor, so then the legend names it instead.
+        let limit_in_view = self
+            .limit_bytes
+            .filter(|&limit| mebibytes(limit as f64) <= max_mebibytes * LIMIT_IN_VIEW_FACTOR);
+        if let Some(limit) = limit_in_view {
             max_mebibytes = max_mebibytes.max(mebibytes(limit as f64));
         }
         // Headroom above the highest line for the phase names.
@@ -136,7 +144,7 @@ impl Chart for TimelineChart<'_> {
             .draw()
             .map_err(plot_error)?;
 
-        if let Some(limit) = self.limit_bytes {
+        if let Some(limit) = limit_in_view {
             let limit = mebibytes(limit as f64);
             chart
                 .draw_series(LineSeries::new(
@@ -148,6 +156,15 @@ impl Chart for TimelineChart<'_> {
                 label: format!(
                     "memory limit {}",
                     harness::units::format_bytes(self.limit_bytes.unwrap_or(0) as f64)
+                ),
+                colour: LIMIT_COLOUR.mix(1.0),
+                mark: LegendMark::SolidLine,
+            });
+        } else if let Some(limit) = self.limit_bytes {
+            legend.push(LegendEntry {
+                label: format!(
+                    "memory limit {} (off the scale)",
+                    harness::units::format_bytes(limit as f64)
                 ),
                 colour: LIMIT_COLOUR.mix(1.0),
                 mark: LegendMark::SolidLine,
