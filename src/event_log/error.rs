@@ -86,6 +86,10 @@ impl EventLogError {
     /// The status the error gets when it is found before the response has started.
     pub fn status(&self) -> StatusCode {
         match self {
+            EventLogError::Line {
+                problem: LineProblem::Unreadable(_),
+                ..
+            } => StatusCode::INTERNAL_SERVER_ERROR,
             EventLogError::Line { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             EventLogError::InvalidSessionId { .. } | EventLogError::BadListingRequest(_) => {
                 StatusCode::BAD_REQUEST
