@@ -35,7 +35,11 @@ impl Answers {
 
 /// Writes the logs, starts one server per technique (the streaming one with a 1 MiB hard limit) and fetches
 /// every path from each.
-fn ask_every_technique(logs: &[(&str, Vec<u8>)], paths: &[&str], upstream: Option<String>) -> Answers {
+fn ask_every_technique(
+    logs: &[(&str, Vec<u8>)],
+    paths: &[&str],
+    upstream: Option<String>,
+) -> Answers {
     let dir = tempfile::tempdir().unwrap();
     let log_dir = dir.path().join("logs");
     std::fs::create_dir(&log_dir).unwrap();
@@ -79,7 +83,8 @@ fn ask_every_technique(logs: &[(&str, Vec<u8>)], paths: &[&str], upstream: Optio
 }
 
 fn reported_line(body: &str) -> (u64, String) {
-    let error = find_reported_error(body.as_bytes()).unwrap_or_else(|| panic!("no reported error in {body:?}"));
+    let error = find_reported_error(body.as_bytes())
+        .unwrap_or_else(|| panic!("no reported error in {body:?}"));
     (
         error["line"].as_u64().unwrap(),
         error["error"].as_str().unwrap().to_string(),
@@ -93,9 +98,15 @@ fn bad_lines_are_named_by_session_and_line_number() {
     over_hard_limit.extend_from_slice(b"{\"c\":3}\n");
     let logs = [
         ("truncated.jsonl", b"{\"a\":1}\n{\"b\":2}\n{\"c\":".to_vec()),
-        ("badutf8.jsonl", b"{\"a\":1}\n{\"b\":\"\xc3\x28\"}\n".to_vec()),
+        (
+            "badutf8.jsonl",
+            b"{\"a\":1}\n{\"b\":\"\xc3\x28\"}\n".to_vec(),
+        ),
         ("notjson.jsonl", b"{\"a\":1}\n\nnot json\n".to_vec()),
-        ("blanks.jsonl", b"\n{\"a\":1}\n   \n\r\n{\"b\":2}\n\n".to_vec()),
+        (
+            "blanks.jsonl",
+            b"\n{\"a\":1}\n   \n\r\n{\"b\":2}\n\n".to_vec(),
+        ),
         ("overlong.jsonl", over_hard_limit),
     ];
     let paths = [
@@ -135,13 +146,25 @@ fn bad_lines_are_named_by_session_and_line_number() {
     // The streaming technique: 200, the good lines, then the error naming the line.
     let (status, body) = answers.of(BEST, "/sessions/truncated/events");
     assert_eq!(status, 200);
-    assert!(body.starts_with("data: {\"a\":1}\n\ndata: {\"b\":2}\n\nevent: error\n"), "{body}");
+    assert!(
+        body.starts_with("data: {\"a\":1}\n\ndata: {\"b\":2}\n\nevent: error\n"),
+        "{body}"
+    );
     assert_eq!(reported_line(body), (3, incomplete.to_string()));
-    assert_eq!(reported_line(answers.of(BEST, "/sessions/truncated/export").1), (3, incomplete.to_string()));
-    assert_eq!(reported_line(answers.of(BEST, "/sessions/badutf8/events").1), (2, bad_utf8.to_string()));
+    assert_eq!(
+        reported_line(answers.of(BEST, "/sessions/truncated/export").1),
+        (3, incomplete.to_string())
+    );
+    assert_eq!(
+        reported_line(answers.of(BEST, "/sessions/badutf8/events").1),
+        (2, bad_utf8.to_string())
+    );
     let (status, body) = answers.of(BEST, "/sessions/notjson/export");
     assert_eq!(status, 200);
-    assert!(serde_json::from_str::<serde_json::Value>(body).is_err(), "a failed export must not parse");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(body).is_err(),
+        "a failed export must not parse"
+    );
     assert_eq!(reported_line(body), (3, not_json.to_string()));
 
     // Blank lines (empty, spaces, a lone \r) carry no event and are skipped by all three, identically.
@@ -170,10 +193,14 @@ fn bad_lines_are_named_by_session_and_line_number() {
         reported_line(body),
         (
             2,
-            "session overlong, line 2: the line is longer than the hard limit of 1048576 bytes".to_string()
+            "session overlong, line 2: the line is longer than the hard limit of 1048576 bytes"
+                .to_string()
         )
     );
-    assert_eq!(reported_line(answers.of(BEST, "/sessions/overlong/export").1).0, 2);
+    assert_eq!(
+        reported_line(answers.of(BEST, "/sessions/overlong/export").1).0,
+        2
+    );
 }
 
 #[test]
@@ -190,16 +217,26 @@ fn missing_unreadable_and_escaping_sessions_get_clear_errors() {
     for technique in LogReadTechnique::ALL {
         assert_eq!(
             answers.of(technique, "/sessions/nope/events"),
-            (404, "session nope: no event log (expected nope.jsonl in the log directory)\n")
+            (
+                404,
+                "session nope: no event log (expected nope.jsonl in the log directory)\n"
+            )
         );
-        assert_eq!(answers.of(technique, "/sessions/..%2Fsecret/events"), (400, escaping));
+        assert_eq!(
+            answers.of(technique, "/sessions/..%2Fsecret/events"),
+            (400, escaping)
+        );
         let (status, body) = answers.of(technique, "/sessions/..%2F..%2Fsecret/export");
         assert_eq!(status, 400);
         assert!(!body.contains("secret\":true"));
     }
     // A log that opens but cannot be read (here a directory): an error naming the session.
-    let unreadable = "session adirectory: cannot open the event log: Is a directory (os error 21)\n";
-    assert_eq!(answers.of(BEFORE, "/sessions/adirectory/events"), (500, unreadable));
+    let unreadable =
+        "session adirectory: cannot open the event log: Is a directory (os error 21)\n";
+    assert_eq!(
+        answers.of(BEFORE, "/sessions/adirectory/events"),
+        (500, unreadable)
+    );
     assert_eq!(
         answers.of(AFTER, "/sessions/adirectory/events"),
         (
@@ -274,7 +311,9 @@ impl ChunkSink for SlowSinkSweeping<'_> {
 fn a_stream_longer_than_the_stale_threshold_keeps_its_session_only_when_touched() {
     // Ten chunks of 64 KiB at 60 ms each: a 600 ms stream against a 200 ms threshold.
     let log: Vec<u8> = (0..10)
-        .flat_map(|index| format!("{{\"i\":{index},\"pad\":\"{}\"}}\n", "p".repeat(70_000)).into_bytes())
+        .flat_map(|index| {
+            format!("{{\"i\":{index},\"pad\":\"{}\"}}\n", "p".repeat(70_000)).into_bytes()
+        })
         .collect();
     for touch_while_streaming in [false, true] {
         let cache = memproof::event_log::session_cache::SessionCache::new(StalePolicy {
@@ -287,7 +326,15 @@ fn a_stream_longer_than_the_stale_threshold_keeps_its_session_only_when_touched(
             delay: Duration::from_millis(60),
             cache: &cache,
         };
-        stream_to_sink("s1", &log[..], 1 << 20, StreamedBody::Events, Some(&guard), &mut sink).unwrap();
+        stream_to_sink(
+            "s1",
+            &log[..],
+            1 << 20,
+            StreamedBody::Events,
+            Some(&guard),
+            &mut sink,
+        )
+        .unwrap();
         assert_eq!(
             cache.evicted_while_streaming(),
             u64::from(!touch_while_streaming),

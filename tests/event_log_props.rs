@@ -8,7 +8,9 @@ use memproof::event_log::client::LoopbackClient;
 use memproof::event_log::expected::{BodyVerifier, ExpectedBody, ResponseCheck};
 use memproof::event_log::scan_lines_capped::SCANNER_MAX_LINE_BYTES;
 use memproof::event_log::wire::find_reported_error;
-use memproof::event_log::{LogReadTechnique, RunningServer, ServerConfig, StreamedBody, start_server};
+use memproof::event_log::{
+    LogReadTechnique, RunningServer, ServerConfig, StreamedBody, start_server,
+};
 use memproof::payload::{Rng, filler_text};
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -59,7 +61,10 @@ enum LogLine {
         spaced: bool,
     },
     /// An event whose payload is `bytes` of filler, to reach lines of several MiB.
-    Large { bytes: usize, seed: u64 },
+    Large {
+        bytes: usize,
+        seed: u64,
+    },
     Blank,
 }
 
@@ -80,21 +85,29 @@ fn render_log(lines: &[LogLine], last_newline: bool) -> Vec<u8> {
             LogLine::Event { kind, text, spaced } => {
                 let text = serde_json::to_string(text).unwrap();
                 if *spaced {
-                    log.extend_from_slice(format!("{{ \"text\" : {text} , \"type\" : \"{kind}\" }}").as_bytes());
+                    log.extend_from_slice(
+                        format!("{{ \"text\" : {text} , \"type\" : \"{kind}\" }}").as_bytes(),
+                    );
                 } else {
-                    log.extend_from_slice(format!("{{\"type\":\"{kind}\",\"text\":{text}}}").as_bytes());
+                    log.extend_from_slice(
+                        format!("{{\"type\":\"{kind}\",\"text\":{text}}}").as_bytes(),
+                    );
                 }
             }
             LogLine::Large { bytes, seed } => {
                 let payload = filler_text(&mut Rng::new(*seed), *bytes);
-                let event = serde_json::json!({"type": "STATE_SNAPSHOT", "snapshot": {"content": payload}});
+                let event =
+                    serde_json::json!({"type": "STATE_SNAPSHOT", "snapshot": {"content": payload}});
                 serde_json::to_writer(&mut log, &event).unwrap();
             }
             LogLine::Blank => {}
         }
         log.push(b'\n');
     }
-    if !last_newline && log.last() == Some(&b'\n') && lines.last().is_some_and(|l| !matches!(l, LogLine::Blank)) {
+    if !last_newline
+        && log.last() == Some(&b'\n')
+        && lines.last().is_some_and(|l| !matches!(l, LogLine::Blank))
+    {
         log.pop();
     }
     log
@@ -126,7 +139,10 @@ fn body_of_log(log: &[u8], shape: StreamedBody) -> Vec<u8> {
 
 fn fetch(servers: &Servers, server: &RunningServer, path: &str) -> (u16, Vec<u8>) {
     let uri = format!("{}{path}", server.base_uri());
-    servers.runtime.block_on(servers.client.get_whole(&uri)).unwrap()
+    servers
+        .runtime
+        .block_on(servers.client.get_whole(&uri))
+        .unwrap()
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(0);
@@ -186,19 +202,26 @@ fn the_merged_fix_truncates_silently_where_streaming_serves_everything() {
     let big = serde_json::json!({"type": "STATE_SNAPSHOT", "snapshot": filler_text(&mut Rng::new(5), 1_500_000)});
     let log = format!("{{\"type\":\"RUN_STARTED\"}}\n{big}\n{{\"type\":\"RUN_FINISHED\"}}\n");
     std::fs::write(servers.dir.path().join("overlong.jsonl"), &log).unwrap();
-    for (endpoint, shape) in [("events", StreamedBody::Events), ("export", StreamedBody::Export)] {
+    for (endpoint, shape) in [
+        ("events", StreamedBody::Events),
+        ("export", StreamedBody::Export),
+    ] {
         let path = format!("/sessions/overlong/{endpoint}");
         let checks: Vec<(u16, ResponseCheck)> = servers
             .servers
             .iter()
             .map(|(_, server)| {
                 let (status, body) = fetch(servers, server, &path);
-                let mut verifier = BodyVerifier::new(ExpectedBody::new(log.as_bytes(), "overlong", shape));
+                let mut verifier =
+                    BodyVerifier::new(ExpectedBody::new(log.as_bytes(), "overlong", shape));
                 verifier.feed(&body).unwrap();
                 (status, verifier.finish().unwrap())
             })
             .collect();
-        assert!(matches!(checks[0], (200, ResponseCheck::Verified { .. })), "{checks:?}");
+        assert!(
+            matches!(checks[0], (200, ResponseCheck::Verified { .. })),
+            "{checks:?}"
+        );
         // after: 200, the first event only, no error anywhere.
         let first_event_bytes = body_of_log(b"{\"type\":\"RUN_STARTED\"}\n", shape).len() as u64;
         match &checks[1] {
@@ -211,6 +234,9 @@ fn the_merged_fix_truncates_silently_where_streaming_serves_everything() {
             }
             other => panic!("{endpoint}: the merged fix answered {other:?}"),
         }
-        assert!(matches!(checks[2], (200, ResponseCheck::Verified { .. })), "{checks:?}");
+        assert!(
+            matches!(checks[2], (200, ResponseCheck::Verified { .. })),
+            "{checks:?}"
+        );
     }
 }

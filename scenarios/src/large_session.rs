@@ -104,22 +104,29 @@ impl Scenario for LargeSession {
         match args["mode"].as_str() {
             Some("generate") => generate_log(args),
             Some("load") => run_load(args),
-            other => bail!("large-session driver: mode {other:?}: expected \"generate\" or \"load\""),
+            other => {
+                bail!("large-session driver: mode {other:?}: expected \"generate\" or \"load\"")
+            }
         }
     }
 }
 
 fn arg_u64(args: &Value, name: &str) -> anyhow::Result<u64> {
-    args[name]
-        .as_u64()
-        .with_context(|| format!("large-session driver: {name} = {}: expected a whole number", args[name]))
+    args[name].as_u64().with_context(|| {
+        format!(
+            "large-session driver: {name} = {}: expected a whole number",
+            args[name]
+        )
+    })
 }
 
 fn arg_path(args: &Value, name: &str) -> anyhow::Result<PathBuf> {
-    args[name]
-        .as_str()
-        .map(PathBuf::from)
-        .with_context(|| format!("large-session driver: {name} = {}: expected a path", args[name]))
+    args[name].as_str().map(PathBuf::from).with_context(|| {
+        format!(
+            "large-session driver: {name} = {}: expected a path",
+            args[name]
+        )
+    })
 }
 
 /// Writes the log, streaming to disk, and returns its facts.
@@ -183,14 +190,17 @@ async fn one_request(
     let mut counter = EventFrameCounter::default();
     let mut feed_error = None;
     let timing = client
-        .get_streaming(&format!("{base_uri}/sessions/{SESSION_ID}/{endpoint}"), |chunk| {
-            if shape == StreamedBody::Events {
-                counter.feed(chunk);
-            }
-            if feed_error.is_none() {
-                feed_error = verifier.feed(chunk).err();
-            }
-        })
+        .get_streaming(
+            &format!("{base_uri}/sessions/{SESSION_ID}/{endpoint}"),
+            |chunk| {
+                if shape == StreamedBody::Events {
+                    counter.feed(chunk);
+                }
+                if feed_error.is_none() {
+                    feed_error = verifier.feed(chunk).err();
+                }
+            },
+        )
         .await?;
     if let Some(error) = feed_error {
         bail!("the log on disk is not well-formed, so no response can be checked: {error}");

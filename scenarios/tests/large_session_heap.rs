@@ -16,8 +16,10 @@ static ALLOCATOR: harness::alloc::CountingAlloc = harness::alloc::CountingAlloc;
 
 /// Peak heap while one client fetches the events and then the export of a log of `log_bytes`.
 fn peak_heap_serving(technique: LogReadTechnique, log_bytes: u64) -> (u64, u64) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("large_session_heap_{}_{log_bytes}", technique.name()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "large_session_heap_{}_{log_bytes}",
+        technique.name()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let log_path = dir.join("large.jsonl");
@@ -43,12 +45,21 @@ fn peak_heap_serving(technique: LogReadTechnique, log_bytes: u64) -> (u64, u64) 
         let server = start_server(ServerConfig::for_technique(technique, &dir), listener).unwrap();
         let client = LoopbackClient::new();
         // Warm up the connection pool and the runtime, so that the peak is the serving's own.
-        let _ = client.get_whole(&format!("{}/sessions/none/events", server.base_uri())).await;
+        let _ = client
+            .get_whole(&format!("{}/sessions/none/events", server.base_uri()))
+            .await;
         harness::alloc::reset();
-        for (endpoint, shape) in [("events", StreamedBody::Events), ("export", StreamedBody::Export)] {
-            let mut verifier = BodyVerifier::new(ExpectedBody::open(&log_path, "large", shape).unwrap());
+        for (endpoint, shape) in [
+            ("events", StreamedBody::Events),
+            ("export", StreamedBody::Export),
+        ] {
+            let mut verifier =
+                BodyVerifier::new(ExpectedBody::open(&log_path, "large", shape).unwrap());
             let uri = format!("{}/sessions/large/{endpoint}", server.base_uri());
-            let timing = client.get_streaming(&uri, |chunk| verifier.feed(chunk).unwrap()).await.unwrap();
+            let timing = client
+                .get_streaming(&uri, |chunk| verifier.feed(chunk).unwrap())
+                .await
+                .unwrap();
             assert_eq!(timing.status, 200);
             assert!(
                 matches!(verifier.finish().unwrap(), ResponseCheck::Verified { .. }),
@@ -77,8 +88,14 @@ fn whole_file_peaks_with_the_log_and_streaming_does_not() {
          scan_lines_collect {scan_large}; stream_to_body {stream_small}, {stream_large}"
     );
     // Whole file + decoded events + whole body: at least twice the log, on either size.
-    assert!(whole_small >= 2 * log_small, "{whole_small} vs log {log_small}");
-    assert!(whole_large >= 2 * log_large, "{whole_large} vs log {log_large}");
+    assert!(
+        whole_small >= 2 * log_small,
+        "{whole_small} vs log {log_small}"
+    );
+    assert!(
+        whole_large >= 2 * log_large,
+        "{whole_large} vs log {log_large}"
+    );
     // The merged fix still holds every decoded event: more than the log itself.
     assert!(scan_large >= log_large, "{scan_large} vs log {log_large}");
     // Streaming: bounded by the longest line (200 KB events) and fixed buffers, the same on a log 4x larger.

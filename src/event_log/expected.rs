@@ -29,7 +29,11 @@ impl ExpectedBody<std::fs::File> {
         session: &str,
         shape: StreamedBody,
     ) -> std::io::Result<ExpectedBody<std::fs::File>> {
-        Ok(ExpectedBody::new(std::fs::File::open(path)?, session, shape))
+        Ok(ExpectedBody::new(
+            std::fs::File::open(path)?,
+            session,
+            shape,
+        ))
     }
 }
 
@@ -135,7 +139,11 @@ impl<R: Read> BodyVerifier<R> {
             }
             let expected = &self.pending[self.pending_at..];
             let n = expected.len().min(chunk.len());
-            match expected[..n].iter().zip(&chunk[..n]).position(|(a, b)| a != b) {
+            match expected[..n]
+                .iter()
+                .zip(&chunk[..n])
+                .position(|(a, b)| a != b)
+            {
                 Some(at) => {
                     self.matched_bytes += at as u64;
                     self.diverged_at = Some(self.matched_bytes);

@@ -94,7 +94,7 @@ pub enum AguiEventKind {
 
 /// The kind and payload size of the `index`-th ordinary event: mostly small content deltas, some tool traffic.
 fn ordinary_event(rng: &mut Rng, index: u64) -> (AguiEventKind, usize) {
-    if index % 500 == 0 {
+    if index.is_multiple_of(500) {
         return (AguiEventKind::RunStarted, 0);
     }
     if index % 500 == 499 {
@@ -104,8 +104,14 @@ fn ordinary_event(rng: &mut Rng, index: u64) -> (AguiEventKind, usize) {
         0 => (AguiEventKind::TextMessageStart, 0),
         1 => (AguiEventKind::TextMessageEnd, 0),
         2..=4 => (AguiEventKind::ToolCallArgs, rng.between(50, 600) as usize),
-        5 | 6 => (AguiEventKind::ToolCallResult, rng.between(1024, 8192) as usize),
-        _ => (AguiEventKind::TextMessageContent, rng.between(20, 400) as usize),
+        5 | 6 => (
+            AguiEventKind::ToolCallResult,
+            rng.between(1024, 8192) as usize,
+        ),
+        _ => (
+            AguiEventKind::TextMessageContent,
+            rng.between(20, 400) as usize,
+        ),
     }
 }
 
@@ -175,7 +181,10 @@ mod tests {
         let text = std::fs::read(&path).unwrap();
         assert_eq!(facts.bytes, text.len() as u64);
         assert!(facts.bytes >= shape.target_bytes);
-        assert_eq!(text.iter().filter(|&&b| b == b'\n').count() as u64, facts.events);
+        assert_eq!(
+            text.iter().filter(|&&b| b == b'\n').count() as u64,
+            facts.events
+        );
         assert!(facts.longest_line_bytes > 1 << 20);
         let overlong = facts.overlong_line.unwrap() as usize;
         let line = text.split(|&b| b == b'\n').nth(overlong - 1).unwrap();

@@ -51,7 +51,12 @@ pub fn list_one_page(dir: &SessionDir, query: &ListingQuery) -> Result<ListingPa
     let mut sessions: Vec<SessionSummary> = dir
         .list_all_sorted()?
         .into_iter()
-        .filter(|summary| query.cursor.as_ref().is_none_or(|cursor| summary.id > *cursor))
+        .filter(|summary| {
+            query
+                .cursor
+                .as_ref()
+                .is_none_or(|cursor| summary.id > *cursor)
+        })
         .take(limit + 1)
         .collect();
     let next_cursor = if sessions.len() > limit {

@@ -14,12 +14,12 @@ use std::io::Read;
 /// Reads all of `source`, then decodes every non-blank line. The first bad line is the error.
 pub fn parse_all(session: &str, mut source: impl Read) -> Result<Vec<Value>, EventLogError> {
     let mut whole_file = Vec::new();
-    source.read_to_end(&mut whole_file).map_err(|error| {
-        EventLogError::UnreadableLog {
+    source
+        .read_to_end(&mut whole_file)
+        .map_err(|error| EventLogError::UnreadableLog {
             session: session.to_string(),
             reason: error.to_string(),
-        }
-    })?;
+        })?;
     let ends_with_newline = whole_file.last() == Some(&b'\n');
     let body = whole_file.strip_suffix(b"\n").unwrap_or(&whole_file);
     let n_lines = if whole_file.is_empty() {
@@ -87,7 +87,11 @@ mod tests {
     #[test]
     fn an_incomplete_last_line_is_reported_as_such() {
         let error = parse_all("s1", &b"{\"a\":1}\n{\"b\":"[..]).unwrap_err();
-        assert!(error.to_string().starts_with("session s1, line 2: the last line is incomplete"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("session s1, line 2: the last line is incomplete")
+        );
     }
 
     #[test]

@@ -211,13 +211,9 @@ async fn serve_log(state: Arc<ServerState>, session: String, shape: StreamedBody
     };
     let guard = state.cache.start_stream(&session);
     let body = match state.config.technique {
-        LogReadTechnique::StreamToBody => stream_response_body(
-            session,
-            file,
-            state.config.hard_line_limit,
-            shape,
-            guard,
-        ),
+        LogReadTechnique::StreamToBody => {
+            stream_response_body(session, file, state.config.hard_line_limit, shape, guard)
+        }
         LogReadTechnique::ReadWholeFile | LogReadTechnique::ScanLinesCollect => {
             match collect_then_respond(&state, session, file, shape, guard).await {
                 Ok(body) => body,
@@ -254,9 +250,9 @@ async fn collect_then_respond(
             events: collected.into_iter(),
         }),
         // Both pretty-print the whole array in one buffer, as seed C's export did.
-        (_, StreamedBody::Export) => Box::new(std::iter::once(Bytes::from(whole_export_body(
-            &collected,
-        )))),
+        (_, StreamedBody::Export) => {
+            Box::new(std::iter::once(Bytes::from(whole_export_body(&collected))))
+        }
     };
     let chunks = ChunksHoldingGuard {
         chunks,

@@ -203,7 +203,11 @@ mod tests {
                 guard.touch_while_streaming();
             }
             let evicted = cache.sweep(Instant::now());
-            assert_eq!(evicted, u64::from(!touch), "touch_while_streaming = {touch}");
+            assert_eq!(
+                evicted,
+                u64::from(!touch),
+                "touch_while_streaming = {touch}"
+            );
             assert_eq!(cache.evicted_while_streaming(), u64::from(!touch));
             drop(guard);
         }
@@ -223,8 +227,14 @@ mod tests {
     #[test]
     fn the_seed_thresholds_are_the_ones_the_pr_names() {
         assert_eq!(StalePolicy::BEFORE_FIX.threshold, Duration::from_secs(3600));
-        assert_eq!(StalePolicy::BEFORE_FIX.sweep_interval, Duration::from_secs(600));
+        assert_eq!(
+            StalePolicy::BEFORE_FIX.sweep_interval,
+            Duration::from_secs(600)
+        );
         assert_eq!(StalePolicy::MERGED_FIX.threshold, Duration::from_secs(600));
-        assert_eq!(StalePolicy::MERGED_FIX.sweep_interval, Duration::from_secs(120));
+        assert_eq!(
+            StalePolicy::MERGED_FIX.sweep_interval,
+            Duration::from_secs(120)
+        );
     }
 }

@@ -82,7 +82,8 @@ impl SessionDir {
             .map_err(|error| EventLogError::UnreadableDirectory(error.to_string()))?;
         let mut sessions = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|error| EventLogError::UnreadableDirectory(error.to_string()))?;
+            let entry =
+                entry.map_err(|error| EventLogError::UnreadableDirectory(error.to_string()))?;
             let file_name = entry.file_name();
             let Some(id) = file_name
                 .to_str()
@@ -113,7 +114,16 @@ mod tests {
 
     #[test]
     fn ids_that_could_leave_the_directory_are_refused() {
-        for id in ["../etc/passwd", "..", "a/b", "a\\b", "", ".hidden", "a\0b", "é"] {
+        for id in [
+            "../etc/passwd",
+            "..",
+            "a/b",
+            "a\\b",
+            "",
+            ".hidden",
+            "a\0b",
+            "é",
+        ] {
             let error = check_session_id(id).unwrap_err();
             assert!(error.to_string().starts_with("session id"), "{error}");
             assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST);

@@ -125,7 +125,14 @@ pub fn stream_response_body(
     tokio::task::spawn_blocking(move || {
         let mut sink = ChannelSink(sender);
         // The error, if any, is already in the body; the server has nothing more to do with it.
-        let _ = stream_to_sink(&session, source, hard_line_limit, shape, Some(&guard), &mut sink);
+        let _ = stream_to_sink(
+            &session,
+            source,
+            hard_line_limit,
+            shape,
+            Some(&guard),
+            &mut sink,
+        );
         drop(guard);
     });
     let chunks = futures_util::stream::unfold(receiver, |mut receiver| async move {
@@ -166,7 +173,10 @@ mod tests {
         );
         let (body, error) = stream(log.as_bytes(), 100, StreamedBody::Export);
         assert_eq!(error, Some(2));
-        assert!(body.starts_with("[\n  {\n    \"a\": 1\n  }\n!error {"), "{body}");
+        assert!(
+            body.starts_with("[\n  {\n    \"a\": 1\n  }\n!error {"),
+            "{body}"
+        );
     }
 
     #[test]

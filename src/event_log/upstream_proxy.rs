@@ -42,14 +42,20 @@ pub async fn proxy_get(
     let uri: axum::http::Uri = match uri.parse() {
         Ok(uri) => uri,
         Err(error) => {
-            return (bad_gateway, format!("upstream {uri:?} is not a valid URI: {error}\n"))
+            return (
+                bad_gateway,
+                format!("upstream {uri:?} is not a valid URI: {error}\n"),
+            )
                 .into_response();
         }
     };
     let response = match client.get(uri.clone()).await {
         Ok(response) => response,
         Err(error) => {
-            return (bad_gateway, format!("upstream {uri}: request failed: {error}\n"))
+            return (
+                bad_gateway,
+                format!("upstream {uri}: request failed: {error}\n"),
+            )
                 .into_response();
         }
     };

@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn event_frames_are_compact_json_with_sorted_keys() {
         let mut out = Vec::new();
-        push_event_frame(&json!({"type": "RUN_STARTED", "b": 1, "a": "x y"}), &mut out);
+        push_event_frame(
+            &json!({"type": "RUN_STARTED", "b": 1, "a": "x y"}),
+            &mut out,
+        );
         assert_eq!(
             out,
             b"data: {\"a\":\"x y\",\"b\":1,\"type\":\"RUN_STARTED\"}\n\n"
@@ -161,7 +164,11 @@ mod tests {
 
     #[test]
     fn failed_bodies_carry_an_error_a_client_finds() {
-        let error = EventLogError::line("s1", 7, super::super::error::LineProblem::NotJson("x".into()));
+        let error = EventLogError::line(
+            "s1",
+            7,
+            super::super::error::LineProblem::NotJson("x".into()),
+        );
         let mut events = Vec::new();
         push_event_frame(&json!({"a": 1}), &mut events);
         push_events_error(&error, &mut events);
