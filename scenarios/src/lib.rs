@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
 pub mod calibration;
+pub mod large_session;
 pub mod startup;
 
 pub use harness::probe::DHAT_FILE_ENV;
@@ -122,7 +123,7 @@ pub trait Scenario: Sync {
 
 /// Every registered scenario.
 pub fn registry() -> Vec<&'static dyn Scenario> {
-    vec![&calibration::Calibration, &startup::Startup]
+    vec![&calibration::Calibration, &large_session::LargeSession, &startup::Startup]
 }
 
 /// Finds a scenario by name; the error lists the known ones.
