@@ -50,6 +50,26 @@ pub enum InsertedFields {
     Unreadable,
 }
 
+/// CPU time this thread has used, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`): what a piece of work cost even
+/// when other threads share the cores.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Every record of the table, each value fully parsed.
+#[derive(Debug)]
+pub struct ParsedListing {
+    pub entries: Vec<ParsedEntry>,
+    /// CPU time spent in the JSON parser, summed over the records.
+    pub parse_cpu_ns: u64,
+}
+
 /// A listed record whose value was fully parsed.
 #[derive(Debug)]
 pub struct ParsedEntry {
@@ -76,6 +96,11 @@ impl ExecutionStore {
             connection,
             path: path.to_path_buf(),
         })
+    }
+
+    /// The connection, for queries a test or a scenario runs beside the trims.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
     }
 
     /// The file this store lives in.
@@ -109,19 +134,25 @@ impl ExecutionStore {
     }
 
     /// Every record with its value fully parsed, all held at once: the seed's `list_entries`.
-    pub fn list_entries(&self) -> anyhow::Result<Vec<ParsedEntry>> {
+    pub fn list_entries(&self) -> anyhow::Result<ParsedListing> {
         let mut statement = self
             .connection
             .prepare("SELECT key, value FROM workflow_execution")?;
         let mut rows = statement.query([])?;
         let mut entries = Vec::new();
+        let mut parse_cpu_ns = 0;
         while let Some(row) = rows.next()? {
             let key: String = row.get(0)?;
             let raw_value = row.get_ref(1)?.as_str()?;
+            let parse_started = thread_cpu_ns();
             let value = serde_json::from_str(raw_value).map_err(|error| error.to_string());
+            parse_cpu_ns += thread_cpu_ns() - parse_started;
             entries.push(ParsedEntry { key, value });
         }
-        Ok(entries)
+        Ok(ParsedListing {
+            entries,
+            parse_cpu_ns,
+        })
     }
 
     /// Every record's raw value text, all held at once, nothing parsed: the seed fix's `list_raw`.
@@ -274,7 +305,7 @@ mod tests {
             store.unreadable_keys_by_index().unwrap(),
             vec!["k3".to_string()]
         );
-        let parsed = store.list_entries().unwrap();
+        let parsed = store.list_entries().unwrap().entries;
         assert_eq!(parsed.iter().filter(|e| e.value.is_err()).count(), 1);
         assert_eq!(store.list_raw().unwrap().len(), 3);
         assert_eq!(

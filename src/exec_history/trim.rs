@@ -12,7 +12,7 @@
 //! - [`TrimTechnique::IndexedColumnsDelete`]: no value leaves SQLite. The fields were written as indexed columns
 //!   at insert, so the trim is one `DELETE … RETURNING key` over the index. Peak: flat in the table's size.
 
-use super::store::ExecutionStore;
+use super::store::{ExecutionStore, thread_cpu_ns};
 use super::trim_fields::{self, FieldsRead, TrimFields};
 use std::collections::BTreeSet;
 
@@ -29,10 +29,15 @@ pub enum TrimTechnique {
 pub struct TrimReport {
     /// Records the trim listed (the whole table for the listing techniques, none for the index).
     pub records_listed: u64,
-    /// Keys deleted, sorted.
+    /// Keys the trim chose to delete, sorted.
     pub deleted_keys: Vec<String>,
+    /// Rows its `DELETE`s removed: fewer than `deleted_keys` when a concurrent trim removed some first.
+    pub rows_deleted: u64,
     /// Keys of records whose fields could not be read, sorted; they stay in the table.
     pub unreadable_keys: Vec<String>,
+    /// CPU time spent reading the two fields out of the listed values (the full parse, or the prefix regex with
+    /// its fallbacks), summed over the records; 0 for the index technique, which reads no value.
+    pub extraction_cpu_ns: u64,
     /// Records the prefix regex could not read, which a full parse of that record then read (or found unreadable).
     pub prefix_misses: u64,
 }
@@ -79,10 +84,12 @@ fn trim_by_parse_all(
     workflow_id: &str,
     keep: usize,
 ) -> anyhow::Result<TrimReport> {
-    let entries = store.list_entries()?;
+    let listing = store.list_entries()?;
+    let entries = &listing.entries;
     let mut readable = Vec::with_capacity(entries.len());
     let mut unreadable_keys = BTreeSet::new();
-    for entry in &entries {
+    let fields_started = thread_cpu_ns();
+    for entry in entries {
         match entry
             .value
             .as_ref()
@@ -95,13 +102,16 @@ fn trim_by_parse_all(
             }
         }
     }
+    let extraction_cpu_ns = listing.parse_cpu_ns + (thread_cpu_ns() - fields_started);
     let doomed = keys_beyond_newest(
         readable.iter().map(|(key, fields)| (*key, fields)),
         workflow_id,
         keep,
     );
-    store.delete_keys(&doomed)?;
+    let rows_deleted = store.delete_keys(&doomed)?;
     Ok(TrimReport {
+        rows_deleted,
+        extraction_cpu_ns,
         records_listed: entries.len() as u64,
         deleted_keys: doomed,
         unreadable_keys: unreadable_keys.into_iter().collect(),
@@ -118,6 +128,7 @@ fn trim_by_raw_prefix_scan(
     let mut readable = Vec::with_capacity(raw.len());
     let mut unreadable_keys = BTreeSet::new();
     let mut prefix_misses = 0;
+    let extraction_started = thread_cpu_ns();
     for (key, raw_value) in &raw {
         let read = trim_fields::with_fallback(raw_value);
         if !matches!(read, FieldsRead::Prefix(_)) {
@@ -132,13 +143,16 @@ fn trim_by_raw_prefix_scan(
             }
         }
     }
+    let extraction_cpu_ns = thread_cpu_ns() - extraction_started;
     let doomed = keys_beyond_newest(
         readable.iter().map(|(key, fields)| (*key, fields)),
         workflow_id,
         keep,
     );
-    store.delete_keys(&doomed)?;
+    let rows_deleted = store.delete_keys(&doomed)?;
     Ok(TrimReport {
+        rows_deleted,
+        extraction_cpu_ns,
         records_listed: raw.len() as u64,
         deleted_keys: doomed,
         unreadable_keys: unreadable_keys.into_iter().collect(),
@@ -154,6 +168,8 @@ fn trim_by_indexed_columns_delete(
     let mut deleted_keys = store.delete_all_but_newest_by_index(workflow_id, keep)?;
     deleted_keys.sort_unstable();
     Ok(TrimReport {
+        rows_deleted: deleted_keys.len() as u64,
+        extraction_cpu_ns: 0,
         records_listed: 0,
         deleted_keys,
         unreadable_keys: store.unreadable_keys_by_index()?,

@@ -4,11 +4,11 @@
 //! that does not parse is counted (the first error kept as an example) and the receiver goes on.
 
 use super::driver::{DriverArgs, DriverFigures};
-use super::rfc5424::parse_line;
 use super::record_shapes::RecordShapes;
+use super::rfc5424::parse_line;
+use anyhow::Context as _;
 use memproof::exec_history::store::{ExecutionStore, InsertedFields};
 use memproof::exec_history::trim_dispatch::TrimDispatcher;
-use anyhow::Context as _;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
@@ -54,7 +54,11 @@ pub async fn receive_stream(
     dispatcher: &TrimDispatcher,
     shapes: &RecordShapes,
     driver_args: DriverArgs,
-    start_driver: impl FnOnce(&DriverArgs) -> anyhow::Result<Box<dyn FnOnce() -> anyhow::Result<DriverFigures> + Send>>,
+    start_driver: impl FnOnce(
+        &DriverArgs,
+    ) -> anyhow::Result<
+        Box<dyn FnOnce() -> anyhow::Result<DriverFigures> + Send>,
+    >,
 ) -> anyhow::Result<ReceiverFigures> {
     let socket = UdpSocket::bind("127.0.0.1:0")
         .await
@@ -84,7 +88,8 @@ pub async fn receive_stream(
                 if figures.messages_received >= driver.messages_sent {
                     break;
                 }
-                match tokio::time::timeout(QUIET_AFTER_DRIVER, socket.recv_from(&mut buffer)).await {
+                match tokio::time::timeout(QUIET_AFTER_DRIVER, socket.recv_from(&mut buffer)).await
+                {
                     Ok(received) => received,
                     Err(_) => break,
                 }
@@ -96,17 +101,14 @@ pub async fn receive_stream(
             Ok(alert) => alert,
             Err(error) => {
                 figures.messages_invalid += 1;
-                figures.first_invalid_error.get_or_insert_with(|| error.to_string());
+                figures
+                    .first_invalid_error
+                    .get_or_insert_with(|| error.to_string());
                 continue;
             }
         };
         let key = format!("workflow_execution/s{:010}", alert.seq);
-        let value = shapes.record_json(
-            &key,
-            &alert.workflow_id,
-            alert.timestamp_ns,
-            alert.seq,
-        );
+        let value = shapes.record_json(&key, &alert.workflow_id, alert.timestamp_ns, alert.seq);
         match store.insert(&key, &value)? {
             InsertedFields::Prefix => {}
             InsertedFields::FullParseFallback => figures.fast_path_misses_at_insert += 1,

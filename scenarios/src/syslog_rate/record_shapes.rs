@@ -83,17 +83,29 @@ mod tests {
             odd_records_every: 3,
         };
         let reads: Vec<&str> = (0..12)
-            .map(|index| match trim_fields::with_fallback(&shapes.record_json("e", "w", 0, index)) {
-                FieldsRead::Prefix(_) => "prefix",
-                FieldsRead::FullParseFallback(_) => "fallback",
-                FieldsRead::Unreadable(_) => "unreadable",
+            .map(|index| {
+                match trim_fields::with_fallback(&shapes.record_json("e", "w", 0, index)) {
+                    FieldsRead::Prefix(_) => "prefix",
+                    FieldsRead::FullParseFallback(_) => "fallback",
+                    FieldsRead::Unreadable(_) => "unreadable",
+                }
             })
             .collect();
         assert_eq!(
             reads,
             [
-                "prefix", "prefix", "fallback", "prefix", "prefix", "prefix", "prefix", "prefix",
-                "prefix", "prefix", "prefix", "unreadable"
+                "prefix",
+                "prefix",
+                "fallback",
+                "prefix",
+                "prefix",
+                "prefix",
+                "prefix",
+                "prefix",
+                "prefix",
+                "prefix",
+                "prefix",
+                "unreadable"
             ]
         );
     }

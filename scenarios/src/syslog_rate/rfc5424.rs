@@ -53,7 +53,11 @@ pub struct SyslogError {
 
 impl std::fmt::Display for SyslogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "syslog line, byte {}: expected {}", self.at, self.expected)
+        write!(
+            f,
+            "syslog line, byte {}: expected {}",
+            self.at, self.expected
+        )
     }
 }
 
@@ -88,10 +92,9 @@ impl<'a> Cursor<'a> {
     /// A header field: printable ASCII up to the next space (which it consumes).
     fn field(&mut self, name: &str) -> Result<&'a str, SyslogError> {
         let rest = self.rest();
-        let end = rest.find(' ').map_or_else(
-            || self.fail(format!("{name} followed by a space")),
-            Ok,
-        )?;
+        let end = rest
+            .find(' ')
+            .map_or_else(|| self.fail(format!("{name} followed by a space")), Ok)?;
         let value = &rest[..end];
         if value.is_empty() || !value.bytes().all(|b| (33..=126).contains(&b)) {
             return self.fail(format!("{name} as printable ASCII"));
@@ -203,11 +206,14 @@ fn parse_structured_data(cursor: &mut Cursor<'_>) -> Result<(String, u64), Syslo
         }
         cursor.expect("]", "']' closing the SD-ELEMENT")?;
     }
-    let workflow_id = workflow_id
-        .map_or_else(|| cursor.fail(format!("{EXECUTION_SD_ID} with workflowId")), Ok)?;
-    let seq = seq
-        .and_then(|text| text.parse::<u64>().ok())
-        .map_or_else(|| cursor.fail(format!("{EXECUTION_SD_ID} with a whole-number seq")), Ok)?;
+    let workflow_id = workflow_id.map_or_else(
+        || cursor.fail(format!("{EXECUTION_SD_ID} with workflowId")),
+        Ok,
+    )?;
+    let seq = seq.and_then(|text| text.parse::<u64>().ok()).map_or_else(
+        || cursor.fail(format!("{EXECUTION_SD_ID} with a whole-number seq")),
+        Ok,
+    )?;
     Ok((workflow_id, seq))
 }
 
@@ -240,9 +246,18 @@ mod tests {
 
     #[test]
     fn bad_datagrams_say_where_and_what() {
-        check_error(b"hello", "syslog line, byte 0: expected '<' opening the priority");
-        check_error(b"<999>1 x", "syslog line, byte 1: expected a priority of 0 to 191");
-        check_error(b"<13>2 x", "syslog line, byte 3: expected '>1 ' closing the priority, then version 1");
+        check_error(
+            b"hello",
+            "syslog line, byte 0: expected '<' opening the priority",
+        );
+        check_error(
+            b"<999>1 x",
+            "syslog line, byte 1: expected a priority of 0 to 191",
+        );
+        check_error(
+            b"<13>2 x",
+            "syslog line, byte 3: expected '>1 ' closing the priority, then version 1",
+        );
         check_error(
             b"<13>1 yesterday h a - - [exec@32473 workflowId=\"w\" seq=\"1\"]",
             "syslog line, byte 6: expected TIMESTAMP as RFC 3339",
@@ -254,6 +269,9 @@ mod tests {
         );
         let line = format_line(&alert());
         let truncated = &line.as_bytes()[..line.find("seq").unwrap() + 6];
-        check_error(truncated, "syslog line, byte 106: expected a PARAM-VALUE closed by '\"'");
+        check_error(
+            truncated,
+            "syslog line, byte 106: expected a PARAM-VALUE closed by '\"'",
+        );
     }
 }
