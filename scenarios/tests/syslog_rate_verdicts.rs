@@ -34,7 +34,10 @@ fn run_case(spec: &Spec, role: &str, size: f64) -> CaseFigures {
         .args(["case", "--scenario", "syslog-rate", "--role", role])
         .args(["--technique", technique, "--size-name", "records"])
         .args(["--size-value", &size.to_string()])
-        .args(["--params", &serde_json::Value::Object(profile.params.clone()).to_string()])
+        .args([
+            "--params",
+            &serde_json::Value::Object(profile.params.clone()).to_string(),
+        ])
         .arg("--work-dir")
         .arg(&work_dir)
         .env(harness::probe::PROBE_FD_ENV, "1")
@@ -42,7 +45,11 @@ fn run_case(spec: &Spec, role: &str, size: f64) -> CaseFigures {
         .unwrap();
     let _ = std::fs::remove_dir_all(&work_dir);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{role} at {size}: {}\n{stderr}", output.status);
+    assert!(
+        output.status.success(),
+        "{role} at {size}: {}\n{stderr}",
+        output.status
+    );
     let mut metrics = BTreeMap::new();
     let mut peak_heap_bytes = None;
     for line in String::from_utf8(output.stdout).unwrap().lines() {
@@ -79,15 +86,27 @@ fn smoke_profile_meets_the_registered_verdicts() {
     let best_small = run_case(&spec, "best", smallest);
     let best_large = run_case(&spec, "best", largest);
 
-    for (role, case) in [("before", &before), ("after", &after), ("best", &best_large)] {
+    for (role, case) in [
+        ("before", &before),
+        ("after", &after),
+        ("best", &best_large),
+    ] {
         // Every datagram is accounted for, malformed ones are counted, odd records are read or reported.
         let sent = case.metric("messages_sent");
-        assert_eq!(sent, case.metric("messages_received") + case.metric("messages_dropped"), "{role}");
+        assert_eq!(
+            sent,
+            case.metric("messages_received") + case.metric("messages_dropped"),
+            "{role}"
+        );
         assert!(case.metric("messages_invalid") > 0.0, "{role}");
         assert!(case.metric("records_unreadable") > 0.0, "{role}");
         assert!(case.metric("fast_path_misses_at_insert") > 0.0, "{role}");
         assert_eq!(case.metric("trims_failed"), 0.0, "{role}");
-        assert_eq!(case.metric("trims_started"), case.metric("trims_completed"), "{role}");
+        assert_eq!(
+            case.metric("trims_started"),
+            case.metric("trims_completed"),
+            "{role}"
+        );
     }
     assert!(after.metric("fast_path_misses_in_trims") > 0.0);
 
@@ -97,14 +116,20 @@ fn smoke_profile_meets_the_registered_verdicts() {
     // fire-and-forget-trims-pile-up
     let piled = before.metric("max_trims_in_flight_per_workflow")
         / after.metric("max_trims_in_flight_per_workflow");
-    assert!(piled >= 3.0, "before's trims in flight per workflow / after's = {piled}");
+    assert!(
+        piled >= 3.0,
+        "before's trims in flight per workflow / after's = {piled}"
+    );
     // prefix-scan-cuts-peak-heap
     let heap_ratio = before.peak_heap_bytes as f64 / after.peak_heap_bytes as f64;
     assert!(heap_ratio >= 5.0, "before / after peak heap = {heap_ratio}");
     // prefix-regex-cheaper-than-full-parse
     let cpu_ratio = before.metric("field_extraction_cpu_ns_per_record")
         / after.metric("field_extraction_cpu_ns_per_record");
-    assert!(cpu_ratio >= 10.0, "before / after extraction CPU per record = {cpu_ratio}");
+    assert!(
+        cpu_ratio >= 10.0,
+        "before / after extraction CPU per record = {cpu_ratio}"
+    );
     // index-trim-peak-is-flat: the table grows 4x, the peak must not follow.
     let growth = best_large.peak_heap_bytes as f64 / best_small.peak_heap_bytes as f64;
     assert!(
