@@ -69,7 +69,7 @@ pub fn filler_text(rng: &mut Rng, bytes: usize) -> String {
             WORDS[rng.below(WORDS.len() as u64) as usize]
         };
         let room = bytes - text.len();
-        if piece.len() + 1 <= room {
+        if piece.len() < room {
             text.push_str(piece);
             text.push(' ');
         } else {

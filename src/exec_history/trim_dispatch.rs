@@ -123,7 +123,7 @@ impl TrimDispatcher {
                 .entry(workflow_id.to_string())
                 .or_insert(0);
             *written += 1;
-            *written % TRIM_EVERY_NTH_RECORD == 0
+            written.is_multiple_of(TRIM_EVERY_NTH_RECORD)
         };
         if fire {
             self.trigger(workflow_id);

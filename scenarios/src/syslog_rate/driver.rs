@@ -40,7 +40,7 @@ pub fn workflow_of(seq: u64, workflows: u64) -> String {
 
 /// Whether message `seq` is malformed on purpose.
 pub fn is_invalid(seq: u64, invalid_every: u64) -> bool {
-    invalid_every > 0 && (seq + 1) % invalid_every == 0
+    invalid_every > 0 && (seq + 1).is_multiple_of(invalid_every)
 }
 
 /// The datagram for message `seq`.
@@ -58,7 +58,7 @@ pub fn datagram(args: &DriverArgs, seq: u64) -> Vec<u8> {
     if !is_invalid(seq, args.invalid_every) {
         return line.into_bytes();
     }
-    if (seq / args.invalid_every) % 2 == 0 {
+    if (seq / args.invalid_every).is_multiple_of(2) {
         format!("garbage datagram {seq}").into_bytes()
     } else {
         let cut = line.find("seq=").map_or(line.len() / 2, |at| at + 6);

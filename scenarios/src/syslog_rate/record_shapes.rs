@@ -27,7 +27,7 @@ pub enum RecordShape {
 impl RecordShapes {
     pub fn shape_of(&self, index: u64) -> RecordShape {
         let every = self.odd_records_every;
-        if every == 0 || (index + 1) % every != 0 {
+        if every == 0 || !(index + 1).is_multiple_of(every) {
             return RecordShape::Written(FieldPlacement::Front);
         }
         match (index / every) % 4 {
