@@ -32,19 +32,21 @@ pub struct SyslogRate;
 /// stamped one second apart before it.
 const STREAM_START_NS: i64 = 1_780_404_960_000_000_000;
 
-const TECHNIQUES: [(&str, TrimTechnique, DispatchPolicy); 3] = [
+/// The techniques, in the order `techniques()` lists them.
+const TECHNIQUE_NAMES: [&str; 3] = [
+    "parse_all_fire_and_forget",
+    "raw_prefix_scan_single_flight",
+    "indexed_columns_delete_single_flight",
+];
+
+/// What each technique (by its index in [`TECHNIQUE_NAMES`]) runs: the trim and the dispatch policy.
+const TECHNIQUE_PARTS: [(TrimTechnique, DispatchPolicy); 3] = [
+    (TrimTechnique::ParseAll, DispatchPolicy::FireAndForget),
     (
-        "parse_all_fire_and_forget",
-        TrimTechnique::ParseAll,
-        DispatchPolicy::FireAndForget,
-    ),
-    (
-        "raw_prefix_scan_single_flight",
         TrimTechnique::RawPrefixScan,
         DispatchPolicy::SingleFlightCoalescing,
     ),
     (
-        "indexed_columns_delete_single_flight",
         TrimTechnique::IndexedColumnsDelete,
         DispatchPolicy::SingleFlightCoalescing,
     ),
@@ -56,11 +58,7 @@ impl Scenario for SyslogRate {
     }
 
     fn techniques(&self) -> &'static [&'static str] {
-        &[
-            "parse_all_fire_and_forget",
-            "raw_prefix_scan_single_flight",
-            "indexed_columns_delete_single_flight",
-        ]
+        &TECHNIQUE_NAMES
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
@@ -112,9 +110,10 @@ fn case_params(case: &CaseContext) -> anyhow::Result<CaseParams> {
 }
 
 fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
-    let (_, technique, policy) = TECHNIQUES
+    let (technique, policy) = TECHNIQUE_NAMES
         .iter()
-        .find(|(name, _, _)| *name == case.technique)
+        .position(|name| *name == case.technique)
+        .map(|index| &TECHNIQUE_PARTS[index])
         .with_context(|| format!("syslog-rate: unknown technique {:?}", case.technique))?;
     let params = case_params(case)?;
     let keep_per_workflow = (params.records / params.workflows) as usize;
