@@ -16,6 +16,7 @@ use std::process::{Command, ExitCode, Stdio};
 pub mod calibration;
 pub mod large_session;
 pub mod startup;
+pub mod syslog_rate;
 
 pub use harness::probe::DHAT_FILE_ENV;
 
@@ -123,7 +124,12 @@ pub trait Scenario: Sync {
 
 /// Every registered scenario.
 pub fn registry() -> Vec<&'static dyn Scenario> {
-    vec![&calibration::Calibration, &large_session::LargeSession, &startup::Startup]
+    vec![
+        &calibration::Calibration,
+        &large_session::LargeSession,
+        &startup::Startup,
+        &syslog_rate::SyslogRate,
+    ]
 }
 
 /// Finds a scenario by name; the error lists the known ones.

@@ -1,0 +1,239 @@
+//! `syslog-rate`: seed A replayed. A driver process sends RFC 5424 lines over UDP on loopback at a set rate; the
+//! measured process receives them (tokio), writes one execution record per message to a real SQLite file, and
+//! fires a trim every 5th record of a workflow. In the seed the records were several hundred KB, the table grew
+//! past 3 GB, each trim JSON-parsed all of it, several ran at once, and RSS reached 20 GB.
+//!
+//! A case: phase `populate` fills the table to the case's size (records, spread over the workflows, older than
+//! anything the stream brings), phase `stream` receives the driver's messages, phase `drain` waits for every
+//! trim in flight. Each workflow keeps `records / workflows` executions, so the table stays at its size while the
+//! stream runs and every trim scans a table of the size the sweep asks for.
+//!
+//! Techniques (the spec maps them to roles): `parse_all_fire_and_forget`, `raw_prefix_scan_single_flight`,
+//! `indexed_columns_delete_single_flight`.
+
+pub mod driver;
+pub mod receiver;
+pub mod record_shapes;
+pub mod rfc5424;
+
+use crate::{CaseContext, Scenario};
+use anyhow::{Context as _, bail};
+use driver::{DriverArgs, DriverFigures};
+use harness::probe;
+use memproof::exec_history::store::{ExecutionStore, InsertedFields};
+use memproof::exec_history::trim::TrimTechnique;
+use memproof::exec_history::trim_dispatch::{DispatchPolicy, TrimDispatcher};
+use record_shapes::RecordShapes;
+
+/// The scenario.
+pub struct SyslogRate;
+
+/// The timestamp of the stream's first message: the seed PR's date (2026-06-02T12:56:00Z). Populated records are
+/// stamped one second apart before it.
+const STREAM_START_NS: i64 = 1_780_404_960_000_000_000;
+
+/// The techniques, in the order `techniques()` lists them.
+const TECHNIQUE_NAMES: [&str; 3] = [
+    "parse_all_fire_and_forget",
+    "raw_prefix_scan_single_flight",
+    "indexed_columns_delete_single_flight",
+];
+
+/// What each technique (by its index in [`TECHNIQUE_NAMES`]) runs: the trim and the dispatch policy.
+const TECHNIQUE_PARTS: [(TrimTechnique, DispatchPolicy); 3] = [
+    (TrimTechnique::ParseAll, DispatchPolicy::FireAndForget),
+    (
+        TrimTechnique::RawPrefixScan,
+        DispatchPolicy::SingleFlightCoalescing,
+    ),
+    (
+        TrimTechnique::IndexedColumnsDelete,
+        DispatchPolicy::SingleFlightCoalescing,
+    ),
+];
+
+impl Scenario for SyslogRate {
+    fn name(&self) -> &'static str {
+        "syslog-rate"
+    }
+
+    fn techniques(&self) -> &'static [&'static str] {
+        &TECHNIQUE_NAMES
+    }
+
+    fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
+        run_syslog_case(case)
+    }
+
+    fn run_driver(&self, args: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let args: DriverArgs = serde_json::from_value(args.clone())
+            .context("syslog-rate driver: --args does not match DriverArgs")?;
+        Ok(serde_json::to_value(driver::send_stream(&args)?)?)
+    }
+}
+
+/// The case's parameters, checked.
+struct CaseParams {
+    records: u64,
+    record_bytes: usize,
+    workflows: u64,
+    messages: u64,
+    rate_per_second: f64,
+    invalid_every: u64,
+    odd_records_every: u64,
+}
+
+fn case_params(case: &CaseContext) -> anyhow::Result<CaseParams> {
+    let params = CaseParams {
+        records: case.size_u64(),
+        record_bytes: case.param_u64("record_bytes")? as usize,
+        workflows: case.param_u64("workflows")?,
+        messages: case.param_u64("messages")?,
+        rate_per_second: case.param_f64("rate_per_second")?,
+        invalid_every: case.param_u64("invalid_every")?,
+        odd_records_every: case.param_u64("odd_records_every")?,
+    };
+    if params.workflows == 0 || params.records < params.workflows {
+        bail!(
+            "syslog-rate: size {} records and workflows = {}: expected at least one record per workflow",
+            params.records,
+            params.workflows
+        );
+    }
+    if params.rate_per_second <= 0.0 {
+        bail!(
+            "syslog-rate: rate_per_second = {}: expected a positive rate",
+            params.rate_per_second
+        );
+    }
+    Ok(params)
+}
+
+fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
+    let (technique, policy) = TECHNIQUE_NAMES
+        .iter()
+        .position(|name| *name == case.technique)
+        .map(|index| &TECHNIQUE_PARTS[index])
+        .with_context(|| format!("syslog-rate: unknown technique {:?}", case.technique))?;
+    let params = case_params(case)?;
+    let keep_per_workflow = (params.records / params.workflows) as usize;
+    std::fs::create_dir_all(&case.work_dir)
+        .with_context(|| format!("{}: cannot create the work dir", case.work_dir.display()))?;
+    let store_path = case.work_dir.join("executions.db");
+    let shapes = RecordShapes {
+        record_bytes: params.record_bytes,
+        odd_records_every: params.odd_records_every,
+    };
+
+    probe::phase("populate");
+    // Opening the store routes SQLite's allocator before SQLite initialises.
+    let store = ExecutionStore::open(&store_path)?;
+    let mut fast_path_misses_at_insert = 0u64;
+    for index in 0..params.records {
+        let key = format!("workflow_execution/p{index:010}");
+        let workflow_id = driver::workflow_of(index, params.workflows);
+        let started_at_ns = STREAM_START_NS - (params.records - index) as i64 * 1_000_000_000;
+        let value = shapes.record_json(&key, &workflow_id, started_at_ns, index);
+        if store.insert(&key, &value)? != InsertedFields::Prefix {
+            fast_path_misses_at_insert += 1;
+        }
+    }
+    probe::metric("records_populated", params.records);
+    probe::metric("table_value_bytes", store.value_bytes()?);
+    probe::metric("database_bytes_populated", store.database_bytes()?);
+    probe::metric("keep_per_workflow", keep_per_workflow);
+
+    probe::phase("stream");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the receiver's tokio runtime")?;
+    let dispatcher = TrimDispatcher::new(
+        store_path.clone(),
+        *technique,
+        *policy,
+        keep_per_workflow,
+        runtime.handle().clone(),
+    );
+    let driver_args = DriverArgs {
+        target: String::new(),
+        messages: params.messages,
+        rate_per_second: params.rate_per_second,
+        workflows: params.workflows,
+        invalid_every: params.invalid_every,
+        start_ns: STREAM_START_NS,
+    };
+    let received = runtime.block_on(receiver::receive_stream(
+        &store,
+        &dispatcher,
+        &shapes,
+        driver_args,
+        |args| {
+            let args = serde_json::to_value(args)?;
+            let driver = crate::spawn_driver(&SyslogRate, &args)?;
+            Ok(Box::new(move || {
+                let figures: DriverFigures = serde_json::from_value(driver.wait()?)
+                    .context("the syslog-rate driver's figures do not match DriverFigures")?;
+                Ok(figures)
+            }))
+        },
+    ))?;
+
+    probe::phase("drain");
+    dispatcher.wait_until_idle();
+    drop(runtime);
+
+    probe::phase("report");
+    let trims = dispatcher.figures();
+    let sent = received.driver.messages_sent;
+    probe::metric("messages_sent", sent);
+    probe::metric("messages_received", received.messages_received);
+    probe::metric(
+        "messages_dropped",
+        sent.saturating_sub(received.messages_received),
+    );
+    probe::metric("messages_invalid", received.messages_invalid);
+    probe::metric("send_errors", received.driver.send_errors);
+    if let Some(example) = &received.first_invalid_error {
+        probe::metric("invalid_datagram_example", example);
+    }
+    probe::metric("records_written", received.records_written);
+    probe::metric("records_in_table", store.n_records()?);
+    probe::metric("table_value_bytes_end", store.value_bytes()?);
+    probe::metric("database_bytes", store.database_bytes()?);
+    probe::metric("trims_triggered", trims.trims_triggered);
+    probe::metric("trims_started", trims.trims_started);
+    probe::metric("trims_completed", trims.trims_completed);
+    probe::metric("trims_coalesced", trims.trims_coalesced);
+    probe::metric("trims_failed", trims.trims_failed);
+    probe::metric("max_trims_in_flight", trims.max_trims_in_flight);
+    probe::metric(
+        "max_trims_in_flight_per_workflow",
+        trims.max_trims_in_flight_per_workflow,
+    );
+    probe::metric("records_deleted", trims.records_deleted);
+    probe::metric("records_listed_by_trims", trims.records_listed);
+    probe::metric("fast_path_misses_in_trims", trims.prefix_misses);
+    if trims.records_listed > 0 {
+        // Thread CPU time, so trims sharing the 2 cores do not inflate it; the fallbacks' full parses included.
+        probe::metric(
+            "field_extraction_cpu_ns_per_record",
+            trims.extraction_cpu_ns as f64 / trims.records_listed as f64,
+        );
+    }
+    probe::metric(
+        "fast_path_misses_at_insert",
+        fast_path_misses_at_insert + received.fast_path_misses_at_insert,
+    );
+    probe::metric("records_unreadable", trims.unreadable_keys.len());
+    probe::metric("unreadable_record_keys", &trims.unreadable_keys);
+    if let Some(error) = trims.first_error {
+        bail!(
+            "syslog-rate: {} of {} trims failed; the first: {error}",
+            trims.trims_failed,
+            trims.trims_started
+        );
+    }
+    Ok(())
+}
