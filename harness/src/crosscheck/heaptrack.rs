@@ -40,7 +40,9 @@ pub fn parse_printed_bytes(text: &str) -> Option<PrintedBytes> {
     if !value.is_finite() || value < 0.0 {
         return None;
     }
-    let decimals = number.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+    let decimals = number
+        .split_once('.')
+        .map_or(0, |(_, fraction)| fraction.len());
     let step = scale as f64 / 10f64.powi(decimals as i32);
     Some(PrintedBytes {
         bytes: (value * scale as f64).round() as u64,
@@ -250,7 +252,10 @@ mod tests {
                 plus_minus: 5_000
             }
         );
-        assert_eq!(rounded.peak_source, "as heaptrack_print's summary rounds it");
+        assert_eq!(
+            rounded.peak_source,
+            "as heaptrack_print's summary rounds it"
+        );
     }
 
     #[test]

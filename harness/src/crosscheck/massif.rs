@@ -43,7 +43,9 @@ pub fn parse_massif_peak(text: &str, origin: &str) -> anyhow::Result<MassifPeak>
         };
         let number = || -> anyhow::Result<u64> {
             value.trim().parse().with_context(|| {
-                format!("{origin}:{line_number}: \"{line}\": expected a whole number after `{key}=`")
+                format!(
+                    "{origin}:{line_number}: \"{line}\": expected a whole number after `{key}=`"
+                )
             })
         };
         match key {

@@ -93,7 +93,10 @@ fn inside_sentence(
     };
     if figure == Figure::PeakRssBytes {
         return inside.vm_hwm_bytes.map_or(String::new(), |hwm| {
-            format!(" The case's own VmHWM inside the run under {}: {hwm} B.", tool.name())
+            format!(
+                " The case's own VmHWM inside the run under {}: {hwm} B.",
+                tool.name()
+            )
         });
     }
     let heap = [
@@ -219,7 +222,11 @@ pub fn run_cross_check(
             ));
         }
         for (tool, executables) in usable.iter().filter(|(t, _)| *t != Tool::Time) {
-            progress(&format!("{}: under {} (startup excess)", empty.label, tool.display_name()));
+            progress(&format!(
+                "{}: under {} (startup excess)",
+                empty.label,
+                tool.display_name()
+            ));
             match tools::run_under(*tool, executables, empty, settings) {
                 Ok(tool_run) => {
                     for &figure in figures_witnessed(*tool, SubjectKind::MemproofCase) {
@@ -253,7 +260,10 @@ pub fn run_cross_check(
                     normal.peak_heap_bytes,
                     tool.display_name(),
                     Status::Fail,
-                    format!("the empty case under {} could not be measured: {error:#}", tool.name()),
+                    format!(
+                        "the empty case under {} could not be measured: {error:#}",
+                        tool.name()
+                    ),
                 )),
             }
         }
@@ -410,8 +420,9 @@ fn compare_one(
     } else if let Some(known) = subject.known_bytes
         && figure == Figure::PeakRssBytes
     {
-        row.note
-            .push_str(&format!(" Both figures cover the {known} B it is known to hold."));
+        row.note.push_str(&format!(
+            " Both figures cover the {known} B it is known to hold."
+        ));
     }
     row
 }

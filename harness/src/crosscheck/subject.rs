@@ -58,7 +58,12 @@ pub fn case_arguments(case: &PlannedCase, seed: u64) -> Vec<OsString> {
 
 impl Subject {
     /// A memproof case run by the `memproof-case` binary.
-    pub fn memproof_case(case_binary: &Path, case: &PlannedCase, seed: u64, description: &str) -> Subject {
+    pub fn memproof_case(
+        case_binary: &Path,
+        case: &PlannedCase,
+        seed: u64,
+        description: &str,
+    ) -> Subject {
         Subject {
             label: case.id.clone(),
             kind: SubjectKind::MemproofCase,
@@ -254,13 +259,12 @@ pub fn external_programs(out_dir: &Path) -> Vec<Result<Subject, (String, String)
                 needs_work_dir: false,
                 timeout: Duration::from_secs(60),
                 known_bytes: Some(C_BYTES),
-                description: format!("mallocs {C_BYTES} B and writes every byte (compiled with cc -O2)"),
+                description: format!(
+                    "mallocs {C_BYTES} B and writes every byte (compiled with cc -O2)"
+                ),
             })
             .map_err(|error| (c_label.clone(), format!("{error:#}"))),
-        None => Err((
-            c_label,
-            "no C compiler (cc): apt-get install gcc".into(),
-        )),
+        None => Err((c_label, "no C compiler (cc): apt-get install gcc".into())),
     });
     subjects.push(match find_executable("sh") {
         Some(sh) => Ok(Subject {
@@ -271,7 +275,8 @@ pub fn external_programs(out_dir: &Path) -> Vec<Result<Subject, (String, String)
             needs_work_dir: false,
             timeout: Duration::from_secs(60),
             known_bytes: None,
-            description: "a shell pipeline; its peak RSS is that of its largest process, sort".into(),
+            description: "runs a shell pipeline; its peak RSS is that of its largest process, sort"
+                .into(),
         }),
         None => Err(("sh".into(), "no /bin/sh: apt-get install dash".into())),
     });
@@ -324,7 +329,10 @@ mod tests {
             },
             limit_bytes: None,
             timeout: Duration::from_secs(30),
-            params: serde_json::json!({ "steps": 4 }).as_object().unwrap().clone(),
+            params: serde_json::json!({ "steps": 4 })
+                .as_object()
+                .unwrap()
+                .clone(),
             profile_run: false,
         };
         let subject = Subject::memproof_case(Path::new("/bin/memproof-case"), &case, 7, "d");
@@ -342,6 +350,9 @@ mod tests {
 
     #[test]
     fn file_stems_are_safe() {
-        assert_eq!(file_stem("python3: bytearray of 200 MiB"), "python3__bytearray_of_200_MiB");
+        assert_eq!(
+            file_stem("python3: bytearray of 200 MiB"),
+            "python3__bytearray_of_200_MiB"
+        );
     }
 }

@@ -147,7 +147,12 @@ pub struct ToolRun {
     pub files: Vec<PathBuf>,
 }
 
-fn tool_file(settings: &RunSettings, subject: &Subject, tool: Tool, suffix: &str) -> (PathBuf, PathBuf) {
+fn tool_file(
+    settings: &RunSettings,
+    subject: &Subject,
+    tool: Tool,
+    suffix: &str,
+) -> (PathBuf, PathBuf) {
     let relative = PathBuf::from("tools").join(format!(
         "{}.{}{suffix}",
         file_stem(&subject.label),
@@ -183,7 +188,11 @@ pub fn run_under(
     let timeout = subject.timeout.saturating_mul(tool.timeout_factor());
     let read = |path: &Path| {
         std::fs::read_to_string(path).with_context(|| {
-            format!("{}: {} left no output here", path.display(), tool.display_name())
+            format!(
+                "{}: {} left no output here",
+                path.display(),
+                tool.display_name()
+            )
         })
     };
     match tool {
@@ -194,7 +203,8 @@ pub fn run_under(
             let measured =
                 run_through_runner(settings, subject, Some((&executables[0], args)), timeout)?;
             check_ran(&measured, tool)?;
-            let parsed = time_verbose::parse_time_verbose(&read(&report)?, &report.display().to_string())?;
+            let parsed =
+                time_verbose::parse_time_verbose(&read(&report)?, &report.display().to_string())?;
             Ok(ToolRun {
                 figures: ToolFigures::Time(parsed),
                 memproof_inside: measured.final_figures,
@@ -213,7 +223,8 @@ pub fn run_under(
             let measured =
                 run_through_runner(settings, subject, Some((&executables[0], args)), timeout)?;
             check_ran(&measured, tool)?;
-            let peak = massif::parse_massif_peak(&read(&out_file)?, &out_file.display().to_string())?;
+            let peak =
+                massif::parse_massif_peak(&read(&out_file)?, &out_file.display().to_string())?;
             Ok(ToolRun {
                 figures: ToolFigures::Massif(peak),
                 memproof_inside: measured.final_figures,
@@ -229,9 +240,8 @@ pub fn run_under(
             let measured =
                 run_through_runner(settings, subject, Some((&executables[0], args)), timeout)?;
             check_ran(&measured, tool)?;
-            let data = heaptrack::data_file(&base).with_context(|| {
-                format!("{}.zst: heaptrack wrote no data file", base.display())
-            })?;
+            let data = heaptrack::data_file(&base)
+                .with_context(|| format!("{}.zst: heaptrack wrote no data file", base.display()))?;
             let (histogram, _) = tool_file(settings, subject, tool, ".histogram.txt");
             let (export, _) = tool_file(settings, subject, tool, ".massif");
             let (printed, _) = tool_file(settings, subject, tool, ".print.txt");
@@ -263,7 +273,10 @@ pub fn run_under(
                 .map(|peak| peak.heap_bytes);
             let figures =
                 heaptrack::combine(&summary, &totals, export_peak, &data.display().to_string())?;
-            let relative_dir = relative_base.parent().map(Path::to_path_buf).unwrap_or_default();
+            let relative_dir = relative_base
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
             let files = [&data, &printed, &histogram, &export]
                 .iter()
                 .filter_map(|path| path.file_name().map(|name| relative_dir.join(name)))
