@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod calibration;
+pub mod crosscheck;
 pub mod host;
 pub mod probe;
 pub mod procfs;

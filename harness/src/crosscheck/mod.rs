@@ -1,0 +1,428 @@
+//! The cross-check: memproof's figures beside those of tools that share none of its code.
+//!
+//! A reviewer who reads "before: 1.21 GiB peak heap, after: 38 MiB" may ask how we know. This module answers with
+//! measurements: it runs each subject (the calibration case, one small case per seed scenario, programs in other
+//! languages) once as memproof runs it, then once under each independent tool, and puts the figures side by side:
+//!
+//! - peak RSS against GNU `time -v` (`wait4`'s `ru_maxrss`), a separate run of the same command;
+//! - peak heap against Valgrind's massif (`mem_heap_B` at the peak snapshot) and heaptrack;
+//! - total bytes allocated and the number of allocations against heaptrack.
+//!
+//! Target: within [`table::TARGET_PERCENT`] of memproof's figure. A heap tool also sees what memproof's meter does
+//! not by design (what the process allocates before a case starts its meter, and heaptrack's own `libstdc++` pool),
+//! so a case that allocates nothing is run first under each heap tool and that *startup excess* is shown in every
+//! row and taken off before judging. The parsers of the tools' outputs live in [`time_verbose`], [`massif`] and
+//! [`heaptrack`]; [`tools`] puts a tool in front of a command; [`table`] judges and renders.
+
+pub mod heaptrack;
+pub mod massif;
+pub mod subject;
+pub mod table;
+pub mod time_verbose;
+pub mod tools;
+
+use crate::results::{Outcome, RunInfo};
+use crate::runner::show_tail;
+use crate::wire::FinalFigures;
+use subject::{MemproofFigures, RunSettings, Subject, SubjectKind, run_through_runner};
+use table::{
+    Compared, CrossCheckReport, Figure, Row, SCHEMA, StartupExcess, Status, TARGET_PERCENT,
+    ToolAvailability,
+};
+use tools::{Tool, ToolFigures, ToolRun};
+
+/// What to cross-check.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// A memproof case that allocates nothing of its own (the calibration case at 0 bytes): what a heap tool
+    /// reports for it beyond memproof's figure is the startup excess.
+    pub startup_case: Option<Subject>,
+    /// The cases and programs to compare, in order.
+    pub subjects: Vec<Subject>,
+    /// Programs that cannot run here: (label, why, with the package to install). Reported as skipped.
+    pub unavailable: Vec<(String, String)>,
+    pub tools: Vec<Tool>,
+}
+
+/// The figures each tool can witness, for a subject of a kind.
+fn figures_witnessed(tool: Tool, kind: SubjectKind) -> &'static [Figure] {
+    match (tool, kind) {
+        (Tool::Time, _) => &[Figure::PeakRssBytes],
+        (_, SubjectKind::ExternalProgram) => &[],
+        (Tool::Massif, SubjectKind::MemproofCase) => &[Figure::PeakHeapBytes],
+        (Tool::Heaptrack, SubjectKind::MemproofCase) => &[
+            Figure::PeakHeapBytes,
+            Figure::TotalAllocBytes,
+            Figure::AllocCount,
+        ],
+    }
+}
+
+/// A tool's figure and its rounding, from what it reported.
+fn tool_value(figures: &ToolFigures, figure: Figure) -> Option<(u64, u64)> {
+    match (figures, figure) {
+        (ToolFigures::Time(time), Figure::PeakRssBytes) => Some((time.max_rss_bytes, 0)),
+        (ToolFigures::Massif(peak), Figure::PeakHeapBytes) => Some((peak.heap_bytes, 0)),
+        (ToolFigures::Heaptrack(h), Figure::PeakHeapBytes) => {
+            Some((h.peak_heap.bytes, h.peak_heap.plus_minus))
+        }
+        (ToolFigures::Heaptrack(h), Figure::TotalAllocBytes) => Some((h.total_bytes, 0)),
+        (ToolFigures::Heaptrack(h), Figure::AllocCount) => Some((h.allocation_calls, 0)),
+        _ => None,
+    }
+}
+
+fn inside_value(inside: &FinalFigures, figure: Figure) -> Option<u64> {
+    match figure {
+        Figure::PeakRssBytes => inside.vm_hwm_bytes,
+        Figure::PeakHeapBytes => inside.peak_heap_bytes,
+        Figure::TotalAllocBytes => inside.total_alloc_bytes,
+        Figure::AllocCount => inside.alloc_count,
+    }
+}
+
+/// What the note says about memproof's meter inside the tool's run.
+fn inside_sentence(
+    tool: Tool,
+    figure: Figure,
+    normal: &MemproofFigures,
+    inside: Option<&FinalFigures>,
+) -> String {
+    let Some(inside) = inside else {
+        return String::new();
+    };
+    if figure == Figure::PeakRssBytes {
+        return inside.vm_hwm_bytes.map_or(String::new(), |hwm| {
+            format!(
+                " The case's own VmHWM inside the run under {}: {hwm} B.",
+                tool.name()
+            )
+        });
+    }
+    let heap = [
+        Figure::PeakHeapBytes,
+        Figure::TotalAllocBytes,
+        Figure::AllocCount,
+    ];
+    let same = heap
+        .iter()
+        .all(|&f| inside_value(inside, f) == normal.get(f));
+    if same {
+        format!(
+            " memproof's meter, still running inside the run under {}, read the same peak, total and count as in \
+             memproof's own run: the tool did not change what the program allocated.",
+            tool.name()
+        )
+    } else {
+        format!(
+            " memproof's meter inside the run under {} read {} = {} (its own run: {}): the program allocated \
+             differently under the tool (threads scheduled differently), which accounts for part of the difference.",
+            tool.name(),
+            figure.name(),
+            inside_value(inside, figure).map_or("-".into(), |v| figure.format(v)),
+            normal.get(figure).map_or("-".into(), |v| figure.format(v)),
+        )
+    }
+}
+
+/// What each side of a row counts.
+fn what_is_counted(tool: Tool, figure: Figure, subject: &Subject, run: &ToolRun) -> String {
+    match (tool, figure, subject.kind) {
+        (Tool::Time, _, SubjectKind::MemproofCase) => "memproof: the case's own VmHWM (/proc/self/status) as its \
+             last act, in memproof's run; time: wait4's ru_maxrss of the same command run separately (it covers \
+             children the case waited for, e.g. a driver, should one be larger). Both count every resident page: \
+             heap, every thread's stack, code, the allocator's slack; the difference is run-to-run variation."
+            .to_string(),
+        (Tool::Time, _, SubjectKind::ExternalProgram) => format!(
+            "The program {}. memproof: ru_maxrss as memproof-launch got it from wait4 (the path of `cargo xtask \
+             measure`); time: ru_maxrss as GNU time got it from wait4, a separate run; both are the largest \
+             process of the command, not a sum.",
+            subject.description
+        ),
+        (Tool::Massif, _, _) => {
+            let ToolFigures::Massif(peak) = &run.figures else {
+                return String::new();
+            };
+            format!(
+                "Both count the bytes requested and live at the peak (massif: mem_heap_B of snapshot {} of {}). \
+                 massif also sees what the process allocates before memproof's meter starts and glibc's own \
+                 mallocs (the startup excess); its estimate of the allocator's overhead at the peak, \
+                 mem_heap_extra_B = {} B, is counted by neither.",
+                peak.snapshot, peak.snapshots, peak.extra_heap_bytes
+            )
+        }
+        (Tool::Heaptrack, Figure::PeakHeapBytes, _) => {
+            let ToolFigures::Heaptrack(figures) = &run.figures else {
+                return String::new();
+            };
+            format!(
+                "Both count the bytes requested and live at the peak; heaptrack's figure is {}. Its startup excess is \
+                 what the process allocates before memproof's meter starts plus libstdc++'s emergency exception \
+                 pool, which heaptrack's own C++ preload library brings into the process.",
+                figures.peak_source
+            )
+        }
+        (Tool::Heaptrack, Figure::TotalAllocBytes, _) => "heaptrack: the sum of its allocation size histogram \
+             (frees ignored); memproof: the requested size of every allocation since its meter started. A realloc \
+             counts as one allocation of its new size on both sides. The startup excess is what the process \
+             allocates before memproof's meter starts, plus heaptrack's libstdc++ pool."
+            .to_string(),
+        (Tool::Heaptrack, _, _) => "heaptrack: its calls to allocation functions (malloc, calloc, realloc, \
+             posix_memalign…); memproof: allocations since its meter started. The startup excess is the calls the \
+             process makes before memproof's meter starts, plus heaptrack's libstdc++ pool."
+            .to_string(),
+    }
+}
+
+/// Runs the whole cross-check. `progress` gets one line per run as it starts.
+pub fn run_cross_check(
+    plan: &Plan,
+    settings: &RunSettings,
+    run: RunInfo,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<CrossCheckReport> {
+    let mut availability = Vec::new();
+    let mut usable: Vec<(Tool, Vec<std::path::PathBuf>)> = Vec::new();
+    for &tool in &plan.tools {
+        match tool.availability() {
+            Ok(executables) => {
+                availability.push(ToolAvailability {
+                    tool: tool.display_name().into(),
+                    skipped: None,
+                    version: tool.version(&executables),
+                });
+                usable.push((tool, executables));
+            }
+            Err(reason) => availability.push(ToolAvailability {
+                tool: tool.display_name().into(),
+                skipped: Some(reason),
+                version: None,
+            }),
+        }
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    let mut startup_excess: Vec<StartupExcess> = Vec::new();
+
+    if let Some(empty) = &plan.startup_case {
+        progress(&format!("{}: memproof's run (startup excess)", empty.label));
+        let measured = run_through_runner(settings, empty, None, empty.timeout)?;
+        let normal = MemproofFigures::of(&measured);
+        if measured.outcome != Outcome::Ok {
+            rows.push(Row::not_compared(
+                &empty.label,
+                Figure::PeakHeapBytes,
+                None,
+                "memproof",
+                Status::Fail,
+                format!(
+                    "memproof's run of the empty case ended {}: {}",
+                    measured.outcome,
+                    measured.exit.message.clone().unwrap_or_default()
+                ),
+            ));
+        }
+        for (tool, executables) in usable.iter().filter(|(t, _)| *t != Tool::Time) {
+            progress(&format!(
+                "{}: under {} (startup excess)",
+                empty.label,
+                tool.display_name()
+            ));
+            match tools::run_under(*tool, executables, empty, settings) {
+                Ok(tool_run) => {
+                    for &figure in figures_witnessed(*tool, SubjectKind::MemproofCase) {
+                        let (Some(memproof), Some((value, _))) =
+                            (normal.get(figure), tool_value(&tool_run.figures, figure))
+                        else {
+                            continue;
+                        };
+                        startup_excess.push(StartupExcess {
+                            tool: tool.display_name().into(),
+                            figure,
+                            case: empty.label.clone(),
+                            memproof,
+                            tool_figure: value,
+                            excess: value as i64 - memproof as i64,
+                            note: match tool {
+                                Tool::Heaptrack => "what the process allocates before memproof's meter starts \
+                                     (the Rust runtime, the loader), plus libstdc++'s emergency exception pool \
+                                     that heaptrack's own C++ preload library brings in"
+                                    .into(),
+                                _ => "what the process allocates before memproof's meter starts (the Rust runtime, \
+                                     glibc); massif brings nothing of its own into the program's heap"
+                                    .into(),
+                            },
+                        });
+                    }
+                }
+                Err(error) => rows.push(Row::not_compared(
+                    &empty.label,
+                    Figure::PeakHeapBytes,
+                    normal.peak_heap_bytes,
+                    tool.display_name(),
+                    Status::Fail,
+                    format!(
+                        "the empty case under {} could not be measured: {error:#}",
+                        tool.name()
+                    ),
+                )),
+            }
+        }
+    }
+    let excess_of = |tool: Tool, figure: Figure| {
+        startup_excess
+            .iter()
+            .find(|e| e.tool == tool.display_name() && e.figure == figure)
+            .map(|e| e.excess)
+    };
+
+    for subject in &plan.subjects {
+        progress(&format!("{}: memproof's run", subject.label));
+        let measured = run_through_runner(settings, subject, None, subject.timeout)?;
+        let normal = MemproofFigures::of(&measured);
+        if measured.outcome != Outcome::Ok {
+            rows.push(Row::not_compared(
+                &subject.label,
+                Figure::PeakRssBytes,
+                normal.peak_rss_bytes,
+                "memproof",
+                Status::Fail,
+                format!(
+                    "memproof's own run ended {}: {}",
+                    measured.outcome,
+                    measured
+                        .exit
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| show_tail(&measured.stderr_tail))
+                ),
+            ));
+            continue;
+        }
+        for &tool in &plan.tools {
+            let figures = figures_witnessed(tool, subject.kind);
+            if figures.is_empty() {
+                continue;
+            }
+            let Some((_, executables)) = usable.iter().find(|(t, _)| *t == tool) else {
+                let reason = tool.availability().err().unwrap_or_default();
+                for &figure in figures {
+                    rows.push(Row::not_compared(
+                        &subject.label,
+                        figure,
+                        normal.get(figure),
+                        tool.display_name(),
+                        Status::Skipped,
+                        reason.clone(),
+                    ));
+                }
+                continue;
+            };
+            progress(&format!("{}: under {}", subject.label, tool.display_name()));
+            let tool_run = match tools::run_under(tool, executables, subject, settings) {
+                Ok(tool_run) => tool_run,
+                Err(error) => {
+                    for &figure in figures {
+                        rows.push(Row::not_compared(
+                            &subject.label,
+                            figure,
+                            normal.get(figure),
+                            tool.display_name(),
+                            Status::Fail,
+                            format!("the run under {} failed: {error:#}", tool.name()),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            for &figure in figures {
+                rows.push(compare_one(
+                    subject, tool, figure, &normal, &tool_run, &excess_of,
+                ));
+            }
+        }
+    }
+    for (label, reason) in &plan.unavailable {
+        rows.push(Row::not_compared(
+            label,
+            Figure::PeakRssBytes,
+            None,
+            "-",
+            Status::Skipped,
+            reason.clone(),
+        ));
+    }
+    Ok(CrossCheckReport {
+        schema: SCHEMA.into(),
+        run,
+        target_percent: TARGET_PERCENT,
+        tools: availability,
+        startup_excess,
+        rows,
+    })
+}
+
+fn compare_one(
+    subject: &Subject,
+    tool: Tool,
+    figure: Figure,
+    normal: &MemproofFigures,
+    tool_run: &ToolRun,
+    excess_of: &dyn Fn(Tool, Figure) -> Option<i64>,
+) -> Row {
+    let counted = what_is_counted(tool, figure, subject, tool_run);
+    let inside = inside_sentence(tool, figure, normal, tool_run.memproof_inside.as_ref());
+    let files = tool_run
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let note = format!("{counted}{inside} Tool output: {files}.");
+    let (Some(memproof), Some((value, plus_minus))) =
+        (normal.get(figure), tool_value(&tool_run.figures, figure))
+    else {
+        return Row::not_compared(
+            &subject.label,
+            figure,
+            normal.get(figure),
+            tool.display_name(),
+            Status::Fail,
+            format!("one side has no {} figure. {note}", figure.name()),
+        );
+    };
+    let startup_excess = match (tool, subject.kind) {
+        (Tool::Massif | Tool::Heaptrack, SubjectKind::MemproofCase) => excess_of(tool, figure),
+        _ => None,
+    };
+    let mut row = Row::compare(
+        Compared {
+            case: &subject.label,
+            figure,
+            memproof,
+            tool: tool.display_name(),
+            tool_figure: value,
+            tool_plus_minus: plus_minus,
+            startup_excess,
+        },
+        note,
+    );
+    row.memproof_inside_tool_run = tool_run
+        .memproof_inside
+        .as_ref()
+        .and_then(|inside| inside_value(inside, figure));
+    if let Some(known) = subject.known_bytes
+        && figure == Figure::PeakRssBytes
+        && (memproof < known || value < known)
+    {
+        row = row.fail_because(&format!(
+            "A peak RSS is below the {known} B the program is known to hold."
+        ));
+    } else if let Some(known) = subject.known_bytes
+        && figure == Figure::PeakRssBytes
+    {
+        row.note.push_str(&format!(
+            " Both figures cover the {known} B it is known to hold."
+        ));
+    }
+    row
+}
