@@ -134,26 +134,34 @@ fn file_safe(id: &str) -> String {
         .collect()
 }
 
-fn case_args(case: &PlannedCase, work_dir: &Path, seed: u64) -> Vec<OsString> {
-    let mut args: Vec<OsString> = Vec::new();
-    let mut push = |key: &str, value: String| {
+/// The arguments of `memproof-case case` (and `memproof-dhat case`) for a planned case, without `--work-dir`:
+/// each run of a case gets a scratch directory of its own.
+pub fn case_arguments(case: &PlannedCase, seed: u64) -> Vec<OsString> {
+    let pairs = [
+        ("--scenario", case.scenario.clone()),
+        ("--role", case.role.clone()),
+        ("--technique", case.technique.clone()),
+        ("--size-name", case.size.name.clone()),
+        ("--size-value", case.size.value.to_string()),
+        (
+            "--params",
+            serde_json::Value::Object(case.params.clone()).to_string(),
+        ),
+        ("--seed", seed.to_string()),
+    ];
+    let mut args: Vec<OsString> = vec!["case".into()];
+    for (key, value) in pairs {
         args.push(key.into());
         args.push(value.into());
-    };
-    push("--scenario", case.scenario.clone());
-    push("--role", case.role.clone());
-    push("--technique", case.technique.clone());
-    push("--size-name", case.size.name.clone());
-    push("--size-value", case.size.value.to_string());
-    push(
-        "--params",
-        serde_json::Value::Object(case.params.clone()).to_string(),
-    );
-    push("--work-dir", work_dir.display().to_string());
-    push("--seed", seed.to_string());
-    let mut all: Vec<OsString> = vec!["case".into()];
-    all.extend(args);
-    all
+    }
+    args
+}
+
+fn case_args(case: &PlannedCase, work_dir: &Path, seed: u64) -> Vec<OsString> {
+    let mut args = case_arguments(case, seed);
+    args.push("--work-dir".into());
+    args.push(work_dir.into());
+    args
 }
 
 /// Runs one case: its timeline run and, if planned, its profile run.

@@ -34,28 +34,6 @@ pub struct Subject {
     pub description: String,
 }
 
-/// The arguments of `memproof-case case` for a planned case, without `--work-dir` (each run gets its own).
-pub fn case_arguments(case: &PlannedCase, seed: u64) -> Vec<OsString> {
-    let pairs = [
-        ("--scenario", case.scenario.clone()),
-        ("--role", case.role.clone()),
-        ("--technique", case.technique.clone()),
-        ("--size-name", case.size.name.clone()),
-        ("--size-value", case.size.value.to_string()),
-        (
-            "--params",
-            serde_json::Value::Object(case.params.clone()).to_string(),
-        ),
-        ("--seed", seed.to_string()),
-    ];
-    let mut args: Vec<OsString> = vec!["case".into()];
-    for (key, value) in pairs {
-        args.push(key.into());
-        args.push(value.into());
-    }
-    args
-}
-
 impl Subject {
     /// A memproof case run by the `memproof-case` binary.
     pub fn memproof_case(
@@ -68,7 +46,7 @@ impl Subject {
             label: case.id.clone(),
             kind: SubjectKind::MemproofCase,
             program: case_binary.to_path_buf(),
-            args: case_arguments(case, seed),
+            args: crate::suite::case_arguments(case, seed),
             needs_work_dir: true,
             timeout: case.timeout,
             known_bytes: None,
