@@ -94,7 +94,7 @@ fn inside_sentence(
     if figure == Figure::PeakRssBytes {
         return inside.vm_hwm_bytes.map_or(String::new(), |hwm| {
             format!(
-                " The case's own VmHWM inside the run under {}: {hwm} B.",
+                " The case's own VmHWM inside the run under {}: {hwm} B, the figure compared (the same execution).",
                 tool.name()
             )
         });
@@ -115,8 +115,8 @@ fn inside_sentence(
         )
     } else {
         format!(
-            " memproof's meter inside the run under {} read {} = {} (its own run: {}): the program allocated \
-             differently under the tool (threads scheduled differently), which accounts for part of the difference.",
+            " memproof's meter inside the run under {} read {} = {}, and that is the figure compared; memproof's own \
+             run read {}: with threads scheduled differently the program does not allocate the same twice.",
             tool.name(),
             figure.name(),
             inside_value(inside, figure).map_or("-".into(), |v| figure.format(v)),
@@ -378,9 +378,20 @@ fn compare_one(
         .collect::<Vec<_>>()
         .join(", ");
     let note = format!("{counted}{inside} Tool output: {files}.");
-    let (Some(memproof), Some((value, plus_minus))) =
-        (normal.get(figure), tool_value(&tool_run.figures, figure))
-    else {
+    // For a memproof case the compared figure is memproof's meter in the very run the tool watched: two meters on
+    // one execution. A case with threads does not allocate the same from run to run, so its own separate run is
+    // only quoted in the note.
+    let same_run = match subject.kind {
+        SubjectKind::MemproofCase => tool_run
+            .memproof_inside
+            .as_ref()
+            .and_then(|inside| inside_value(inside, figure)),
+        _ => None,
+    };
+    let (Some(memproof), Some((value, plus_minus))) = (
+        same_run.or(normal.get(figure)),
+        tool_value(&tool_run.figures, figure),
+    ) else {
         return Row::not_compared(
             &subject.label,
             figure,
