@@ -1,34 +1,15 @@
 //! The calibration case, run for real through the runner: the heap meter reports exactly the known allocation,
 //! the kernel's high-water mark covers it, and the counting run and the dhat run agree to the byte.
 
+mod support;
+use support::launcher;
+
 use harness::results::Outcome;
 use harness::runner::{Launch, Measured, run};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const KNOWN_BYTES: u64 = 32 * 1024 * 1024;
-
-/// The launcher is a binary of the harness package; build it when this package is tested on its own.
-fn launcher() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_memproof-case"))
-        .parent()
-        .unwrap();
-    let path = dir.join("memproof-launch");
-    if !path.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--package",
-                "memproof-harness",
-                "--bin",
-                "memproof-launch",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot build memproof-launch");
-    }
-    path
-}
 
 fn calibrate(program: &str, work_dir: &Path) -> Measured {
     let params = serde_json::json!({ "steps": 4, "hold": "40ms" }).to_string();

@@ -2,36 +2,17 @@
 //! installed), with the empty case's startup excess, and a C program compiled now under GNU time. Every figure must
 //! agree with its independent witness within the target; a tool that is not installed must be reported as skipped.
 
+mod support;
+use support::launcher;
+
 use harness::crosscheck::subject::{RunSettings, Subject, external_programs};
 use harness::crosscheck::table::{Figure, Status};
 use harness::crosscheck::tools::{ALL_TOOLS, Tool};
 use harness::crosscheck::{Plan, run_cross_check};
 use harness::results::Size;
 use harness::suite::PlannedCase;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// The launcher is a binary of the harness package; build it when this package is tested on its own.
-fn launcher() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_memproof-case"))
-        .parent()
-        .unwrap();
-    let path = dir.join("memproof-launch");
-    if !path.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--package",
-                "memproof-harness",
-                "--bin",
-                "memproof-launch",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot build memproof-launch");
-    }
-    path
-}
 
 fn calibration(bytes: u64, steps: u64, hold: &str) -> PlannedCase {
     let size = Size {
