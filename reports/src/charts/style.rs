@@ -124,7 +124,7 @@ pub struct LegendEntry {
 }
 
 /// Width in pixels of the legend column at a chart's right, outside the plot so it never hides a line.
-pub const SIDE_LEGEND_WIDTH: u32 = 250;
+pub const SIDE_LEGEND_WIDTH: u32 = 290;
 
 /// Splits a chart's area into the plot (left) and a legend column (right).
 pub fn split_for_side_legend<DB: DrawingBackend>(

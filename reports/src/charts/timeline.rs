@@ -238,7 +238,11 @@ impl Chart for TimelineChart<'_> {
                         + Cross::new((0, 0), 9, LIMIT_COLOUR.stroke_width(3))
                         + Text::new(
                             format!("{} OOM-killed at {:.2} s", line.label, at.0),
-                            (-220, 14 + 18 * killed_lines),
+                            // Written on the side of the cross that has room for it.
+                            (
+                                if at.0 < max_seconds * 0.5 { 14 } else { -220 },
+                                14 + 18 * killed_lines,
+                            ),
                             (FONT, LABEL_SIZE).into_font().color(&LIMIT_COLOUR),
                         )])
                     .map_err(plot_error)?;
