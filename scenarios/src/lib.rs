@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
 pub mod calibration;
+pub mod hook_storm;
 
 /// The environment variable that names the dhat profile file of a profile run.
 pub const DHAT_FILE_ENV: &str = "MEMPROOF_DHAT_FILE";
@@ -122,7 +123,7 @@ pub trait Scenario: Sync {
 
 /// Every registered scenario.
 pub fn registry() -> Vec<&'static dyn Scenario> {
-    vec![&calibration::Calibration]
+    vec![&calibration::Calibration, &hook_storm::HookStorm]
 }
 
 /// Finds a scenario by name; the error lists the known ones.
