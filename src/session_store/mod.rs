@@ -99,6 +99,17 @@ pub struct PersistStats {
 }
 
 impl PersistStats {
+    /// What was written after `earlier` was taken (e.g. a storm's share, without the load's own compaction).
+    pub fn since(&self, earlier: PersistStats) -> PersistStats {
+        PersistStats {
+            n_snapshot_writes: self.n_snapshot_writes - earlier.n_snapshot_writes,
+            n_journal_appends: self.n_journal_appends - earlier.n_journal_appends,
+            n_compactions: self.n_compactions - earlier.n_compactions,
+            bytes_written: self.bytes_written - earlier.bytes_written,
+            event_content_bytes: self.event_content_bytes - earlier.event_content_bytes,
+        }
+    }
+
     /// Bytes written to disk per byte of event content.
     pub fn write_amplification(&self) -> f64 {
         if self.event_content_bytes == 0 {

@@ -92,6 +92,8 @@ pub struct StormPlan {
     /// Of those, how many end once their last event is acknowledged.
     pub ended_sessions: usize,
     pub connections: usize,
+    /// The storm's pace over all connections; 0 sends each event as soon as the previous one is acknowledged.
+    pub events_per_second: f64,
     pub min_body_bytes: usize,
     pub max_body_bytes: usize,
     /// An event this large is sent once and must be refused (0: no bad inputs are sent).
@@ -156,6 +158,7 @@ pub fn run_store_server(args: &StoreServerArgs) -> anyhow::Result<ServerFigures>
     let technique = StoreTechnique::from_name(&args.technique)
         .ok_or_else(|| anyhow::anyhow!("unknown store technique {:?}", args.technique))?;
     let store = technique.open(&args.state_path, args.settings.config(), Instant::now())?;
+    let stats_at_storm_start = store.persist_stats();
     let store = Arc::new(std::sync::Mutex::new(store));
     let runtime = tokio_runtime()?;
     let served = runtime.block_on(async {
@@ -165,7 +168,7 @@ pub fn run_store_server(args: &StoreServerArgs) -> anyhow::Result<ServerFigures>
     drop(runtime);
     let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
     store.flush()?;
-    let stats = store.persist_stats();
+    let stats = store.persist_stats().since(stats_at_storm_start);
     Ok(ServerFigures {
         n_appends_ok: served.n_appends_ok,
         whole_state_writes: stats.n_snapshot_writes,
@@ -325,6 +328,12 @@ async fn run_connection(
         }
     }
     let mut remaining: Vec<usize> = scripts.iter().map(|script| script.n_events).collect();
+    // Each connection carries its share of the pace; a store slower than the pace simply falls behind it.
+    let interval = (plan.events_per_second > 0.0).then(|| {
+        std::time::Duration::from_secs_f64(plan.connections.max(1) as f64 / plan.events_per_second)
+    });
+    let paced_from = tokio::time::Instant::now();
+    let mut n_sent = 0u32;
     let mut ended = vec![false; scripts.len()];
     loop {
         let mut sent_any = false;
@@ -332,6 +341,10 @@ async fn run_connection(
             if remaining[at] > 0 {
                 remaining[at] -= 1;
                 sent_any = true;
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until(paced_from + interval * n_sent).await;
+                }
+                n_sent += 1;
                 let bytes = random_body_bytes(&mut rng, plan.min_body_bytes, plan.max_body_bytes);
                 let hook = random_hook_name(&mut rng).to_string();
                 let body = hook_body(&mut rng, bytes);

@@ -112,6 +112,7 @@ struct CaseSetup {
     new_sessions: usize,
     ended_sessions: usize,
     connections: usize,
+    events_per_second: f64,
     min_body_bytes: usize,
     max_body_bytes: usize,
 }
@@ -130,6 +131,7 @@ impl CaseSetup {
             new_sessions: case.param_u64("new_sessions")? as usize,
             ended_sessions: case.param_u64("ended_sessions")? as usize,
             connections: case.param_u64("connections")? as usize,
+            events_per_second: case.param_f64("events_per_second")?,
             min_body_bytes: case.param_u64("min_body_bytes")? as usize,
             max_body_bytes: case.param_u64("max_body_bytes")? as usize,
         })
@@ -144,6 +146,7 @@ impl CaseSetup {
             new_sessions: self.new_sessions,
             ended_sessions: self.ended_sessions,
             connections: self.connections,
+            events_per_second: self.events_per_second,
             min_body_bytes: self.min_body_bytes,
             max_body_bytes: self.max_body_bytes,
             oversized_event_bytes: self.settings.max_event_bytes + 1,
@@ -178,7 +181,7 @@ fn store_file_bytes(state_path: &Path) -> u64 {
     size(state_path) + size(&journal_path_for(state_path))
 }
 
-fn report_account(account: &LossAccount, storm: &StormFigures) {
+fn report_account(account: &LossAccount, storm: &StormFigures, debounce_ms: u64) {
     probe::metric("events_acknowledged", storm.acked_appends);
     probe::metric("events_expected_after_restart", account.expected_events);
     probe::metric("events_found_after_restart", account.found_events);
@@ -187,6 +190,7 @@ fn report_account(account: &LossAccount, storm: &StormFigures) {
     probe::metric("session_ends_lost", account.lost_ends);
     if let Some(reach) = account.loss_reach_ms {
         probe::metric("loss_reach_ms", reach);
+        probe::metric("loss_reach_windows", reach / debounce_ms.max(1) as f64);
     }
     probe::metric("append_latency_p50_us", storm.latency_p50_us);
     probe::metric("append_latency_p99_us", storm.latency_p99_us);
@@ -254,6 +258,7 @@ fn graceful_shutdown(
     probe::phase("load");
     let store = technique.open(state_path, config, Instant::now())?;
     probe::metric("events_dropped_at_load", store.load_report().n_events_dropped_at_load);
+    let stats_at_storm_start = store.persist_stats();
     let store = Arc::new(Mutex::new(store));
     let plan = setup.storm_plan(case, seeded, None);
     let runtime = tokio_runtime()?;
@@ -284,7 +289,7 @@ fn graceful_shutdown(
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
     store.flush()?;
-    let stats = store.persist_stats();
+    let stats = store.persist_stats().since(stats_at_storm_start);
     if let (Some(start), Some(end)) = (heap_at_storm_start, heap_at_storm_end)
         && served.n_appends_ok > 0
     {
@@ -301,7 +306,7 @@ fn graceful_shutdown(
     probe::phase("restart");
     let restarted = technique.open(state_path, config, Instant::now())?;
     let account = account_for_restart(seeded, &storm, restarted.state(), technique.effective_rules(&config));
-    report_account(&account, &storm);
+    report_account(&account, &storm, setup.settings.debounce_ms);
     if served.n_appends_ok != storm.acked_appends {
         bail!(
             "the store accepted {} events but the sender counted {} acknowledgements",
@@ -409,7 +414,7 @@ fn restart_after_server(
     probe::metric("events_dropped_at_load", load.n_events_dropped_at_load);
     probe::metric("torn_journal_tail_bytes", load.torn_journal_tail_bytes);
     let account = account_for_restart(seeded, &storm, restarted.state(), technique.effective_rules(&config));
-    report_account(&account, &storm);
+    report_account(&account, &storm, setup.settings.debounce_ms);
     if ending == Ending::PrunedRestart {
         probe::phase("persist the pruned state");
         restarted.flush()?;
