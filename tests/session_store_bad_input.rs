@@ -30,7 +30,11 @@ fn check_refused(contents: &str, expected: &str) {
         assert!(error.contains(expected), "{}: {error}", technique.name());
         assert!(error.ends_with("; the file was left as it is"), "{error}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), contents);
-        assert!(!journal_path_for(&path).exists(), "{} wrote a journal", technique.name());
+        assert!(
+            !journal_path_for(&path).exists(),
+            "{} wrote a journal",
+            technique.name()
+        );
     }
 }
 
@@ -44,7 +48,10 @@ fn a_truncated_file_is_refused() {
 
 #[test]
 fn a_file_that_is_not_json_is_refused() {
-    check_refused("sessions: [s]\n", "not JSON: expected value at line 1 column 1");
+    check_refused(
+        "sessions: [s]\n",
+        "not JSON: expected value at line 1 column 1",
+    );
 }
 
 #[test]
@@ -127,7 +134,10 @@ fn a_torn_journal_tail_was_never_acknowledged_and_is_discarded() {
     bytes.extend_from_slice(torn);
     std::fs::write(&journal, &bytes).unwrap();
     let store = open_journal_store(&path);
-    assert_eq!(store.load_report().torn_journal_tail_bytes, torn.len() as u64);
+    assert_eq!(
+        store.load_report().torn_journal_tail_bytes,
+        torn.len() as u64
+    );
     assert_eq!(store.state().n_events(), 1);
     assert_eq!(store.next_seq("s"), Some(2));
 }

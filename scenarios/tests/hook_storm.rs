@@ -12,7 +12,8 @@ const PARAMS: &str = r#"{"storm_events":40,"storm_sessions":16,"new_sessions":6,
 fn work_dir(name: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("hook-storm-test-{}-{n}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("hook-storm-test-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -20,10 +21,26 @@ fn work_dir(name: &str) -> PathBuf {
 
 /// Runs one case and returns its metrics (the case never writes to stdout, so the probe can use it).
 fn run_case(technique: &str, starting_events: u64) -> BTreeMap<String, f64> {
-    let dir = work_dir(&format!("{}-{starting_events}", technique.replace('/', "-")));
+    let dir = work_dir(&format!(
+        "{}-{starting_events}",
+        technique.replace('/', "-")
+    ));
     let output = Command::new(env!("CARGO_BIN_EXE_memproof-case"))
-        .args(["case", "--scenario", "hook-storm", "--role", "test", "--technique", technique])
-        .args(["--size-name", "events", "--size-value", &starting_events.to_string()])
+        .args([
+            "case",
+            "--scenario",
+            "hook-storm",
+            "--role",
+            "test",
+            "--technique",
+            technique,
+        ])
+        .args([
+            "--size-name",
+            "events",
+            "--size-value",
+            &starting_events.to_string(),
+        ])
         .args(["--params", PARAMS, "--seed", "11"])
         .arg("--work-dir")
         .arg(&dir)
@@ -66,9 +83,16 @@ fn the_spec_reads_and_names_only_known_techniques() {
 
 #[test]
 fn endings_lose_what_each_technique_documents_and_nothing_more() {
-    for store in ["debounced_snapshot", "journal_with_snapshot", "clone_all_sync_write"] {
+    for store in [
+        "debounced_snapshot",
+        "journal_with_snapshot",
+        "clone_all_sync_write",
+    ] {
         let graceful = run_case(&format!("{store}/graceful_shutdown"), 100);
-        assert_eq!(graceful["events_lost"], 0.0, "{store} graceful: {graceful:?}");
+        assert_eq!(
+            graceful["events_lost"], 0.0,
+            "{store} graceful: {graceful:?}"
+        );
         assert_eq!(graceful["events_acknowledged"], 40.0);
         assert_eq!(graceful["refused_bad_inputs"], 2.0);
         let pruned = run_case(&format!("{store}/pruned_restart"), 100);
@@ -90,10 +114,16 @@ fn the_seed_store_allocates_per_append_with_the_state_and_best_does_not() {
     let best_small = run_case("journal_with_snapshot/graceful_shutdown", 100);
     let best_large = run_case("journal_with_snapshot/graceful_shutdown", 400);
     let per_append = "alloc_bytes_per_append";
-    assert!(before_large["alloc_per_append_over_state_bytes"] >= 3.0, "{before_large:?}");
+    assert!(
+        before_large["alloc_per_append_over_state_bytes"] >= 3.0,
+        "{before_large:?}"
+    );
     assert!(before_large[per_append] / before_small[per_append] >= 2.0);
     let best_growth = best_large[per_append] / best_small[per_append];
-    assert!((0.66..1.5).contains(&best_growth), "best grew {best_growth}x");
+    assert!(
+        (0.66..1.5).contains(&best_growth),
+        "best grew {best_growth}x"
+    );
     assert!(before_large[per_append] / best_large[per_append] >= 30.0);
     assert!(best_large["write_amplification"] <= 4.0, "{best_large:?}");
 }

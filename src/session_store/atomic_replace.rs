@@ -75,10 +75,9 @@ fn write_and_rename(
         .and_then(|()| writer.flush())
         .map_err(|error| StoreError::io(temporary, "write the temporary file", error))?;
     let bytes = writer.bytes();
-    let file = writer
-        .into_inner()
-        .into_inner()
-        .map_err(|error| StoreError::io(temporary, "write the temporary file", error.into_error()))?;
+    let file = writer.into_inner().into_inner().map_err(|error| {
+        StoreError::io(temporary, "write the temporary file", error.into_error())
+    })?;
     file.sync_all()
         .map_err(|error| StoreError::io(temporary, "fsync the temporary file", error))?;
     drop(file);

@@ -7,7 +7,9 @@
 use super::atomic_replace::replace_file_atomically;
 use super::debounce::PersistWaiter;
 use super::error::StoreError;
-use super::mutation::{appendable_session, end_session, next_seq_by_scan, open_session, push_event};
+use super::mutation::{
+    appendable_session, end_session, next_seq_by_scan, open_session, push_event,
+};
 use super::state::{SessionStatus, StoreState};
 use super::state_file::{load_state_file, serialize_state_to_vec};
 use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique};
@@ -71,8 +73,13 @@ impl SessionStore for CloneAllSyncWriteStore {
         body: &str,
         _now: Instant,
     ) -> Result<u64, StoreError> {
-        let session =
-            appendable_session(&mut self.state, session_id, hook, body, self.max_event_bytes)?;
+        let session = appendable_session(
+            &mut self.state,
+            session_id,
+            hook,
+            body,
+            self.max_event_bytes,
+        )?;
         let seq = next_seq_by_scan(session);
         push_event(session, seq, hook, body);
         self.stats.event_content_bytes += (hook.len() + body.len()) as u64;

@@ -284,7 +284,11 @@ mod tests {
             waiters.push(store.persist_waiter());
         }
         assert_eq!(store.n_pending_waiters(), 3);
-        assert!(waiters.iter_mut().all(|waiter| waiter.try_outcome().is_none()));
+        assert!(
+            waiters
+                .iter_mut()
+                .all(|waiter| waiter.try_outcome().is_none())
+        );
         store.flush().unwrap();
         for mut waiter in waiters {
             assert_eq!(waiter.try_outcome(), Some(Ok(1)));
@@ -312,12 +316,18 @@ mod tests {
             store.append_event("done", "Stop", "{}", now).unwrap();
         }
         assert_eq!(store.next_seq("live"), Some(5), "after append and cap");
-        store.end_session("done", SessionStatus::Completed, now).unwrap();
+        store
+            .end_session("done", SessionStatus::Completed, now)
+            .unwrap();
         store.flush().unwrap();
         drop(store);
         let mut store = DebouncedSnapshotStore::open(&path, config(2), now).unwrap();
         assert_eq!(store.next_seq("live"), Some(5), "after load");
-        assert_eq!(store.next_seq("done"), Some(5), "after the prune emptied it");
+        assert_eq!(
+            store.next_seq("done"),
+            Some(5),
+            "after the prune emptied it"
+        );
         assert_eq!(store.append_event("live", "Stop", "{}", now).unwrap(), 5);
         assert_eq!(store.next_seq("live"), Some(6));
         assert_eq!(seqs(&store, "live"), [4, 5]);

@@ -173,7 +173,8 @@ impl JournalWithSnapshotStore {
         })
         .expect("a header serialises");
         header.push(b'\n');
-        let journal_bytes = replace_file_atomically(&self.journal_path, |out| out.write_all(&header))?;
+        let journal_bytes =
+            replace_file_atomically(&self.journal_path, |out| out.write_all(&header))?;
         self.journal = Some(open_for_append(&self.journal_path)?);
         self.snapshot_bytes = snapshot_bytes;
         self.journal_bytes = journal_bytes;
@@ -207,7 +208,11 @@ impl JournalWithSnapshotStore {
 
     /// Compacts once the journal is larger than both the snapshot and the configured floor.
     fn compact_if_outgrown(&mut self) -> Result<(), StoreError> {
-        if self.journal_bytes > self.snapshot_bytes.max(self.config.compact_min_journal_bytes) {
+        if self.journal_bytes
+            > self
+                .snapshot_bytes
+                .max(self.config.compact_min_journal_bytes)
+        {
             self.compact()?;
         }
         Ok(())
@@ -290,11 +295,13 @@ fn replay_journal(
             continue;
         }
         let record: JournalRecord = serde_json::from_slice(&line).map_err(|error| {
-            StoreError::refused(path, format!("line {line_number}: not a journal record: {error}"))
+            StoreError::refused(
+                path,
+                format!("line {line_number}: not a journal record: {error}"),
+            )
         })?;
-        let was_append = apply_journal_record(state, record, config).map_err(|reason| {
-            StoreError::refused(path, format!("line {line_number}: {reason}"))
-        })?;
+        let was_append = apply_journal_record(state, record, config)
+            .map_err(|reason| StoreError::refused(path, format!("line {line_number}: {reason}")))?;
         replay.n_records_replayed += 1;
         replay.n_appends_replayed += u64::from(was_append);
     }

@@ -80,7 +80,10 @@ pub struct StoreState {
 impl StoreState {
     /// Events held across all sessions.
     pub fn n_events(&self) -> usize {
-        self.sessions.values().map(|session| session.events.len()).sum()
+        self.sessions
+            .values()
+            .map(|session| session.events.len())
+            .sum()
     }
 
     /// The bytes of content (hook names and bodies) held across all sessions.
@@ -181,18 +184,16 @@ mod tests {
     #[test]
     fn prune_empties_ended_sessions_and_keeps_their_last_seq() {
         let mut state = StoreState::default();
-        state.sessions.insert(
-            "live".into(),
-            session_with(SessionStatus::Active, &[1, 2]),
-        );
+        state
+            .sessions
+            .insert("live".into(), session_with(SessionStatus::Active, &[1, 2]));
         state.sessions.insert(
             "done".into(),
             session_with(SessionStatus::Completed, &[1, 2, 3]),
         );
-        state.sessions.insert(
-            "broken".into(),
-            session_with(SessionStatus::Failed, &[7]),
-        );
+        state
+            .sessions
+            .insert("broken".into(), session_with(SessionStatus::Failed, &[7]));
         assert_eq!(prune_ended_sessions(&mut state), 4);
         assert_eq!(state.sessions["live"].events.len(), 2);
         assert!(state.sessions["done"].events.is_empty());

@@ -247,6 +247,9 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_empty_start() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(load_state_file(&dir.path().join("none.json")).unwrap(), None);
+        assert_eq!(
+            load_state_file(&dir.path().join("none.json")).unwrap(),
+            None
+        );
     }
 }

@@ -67,7 +67,10 @@ pub fn account_for_restart(
         account.lost_events += lost;
         account.found_unacknowledged_events += found.saturating_sub(expected);
         if lost > 0 {
-            let acks = storm.ack_ns_per_session.get(id).map_or(&[][..], Vec::as_slice);
+            let acks = storm
+                .ack_ns_per_session
+                .get(id)
+                .map_or(&[][..], Vec::as_slice);
             // The lost ones are the newest; if more were lost than the storm acknowledged here, the starting
             // state's events went too, and the loss reaches back before the storm.
             let oldest = if lost as usize <= acks.len() {
@@ -118,7 +121,10 @@ mod tests {
         let storm = StormFigures {
             acked_per_session: [("a".to_string(), 4), ("b".to_string(), 2)].into(),
             ack_ns_per_session: [
-                ("a".to_string(), vec![10_000_000, 20_000_000, 30_000_000, 40_000_000]),
+                (
+                    "a".to_string(),
+                    vec![10_000_000, 20_000_000, 30_000_000, 40_000_000],
+                ),
                 ("b".to_string(), vec![15_000_000, 25_000_000]),
             ]
             .into(),
@@ -127,9 +133,18 @@ mod tests {
             ..StormFigures::default()
         };
         let mut restarted = StoreState::default();
-        restarted.sessions.insert("a".into(), session(SessionStatus::Active, 5));
-        restarted.sessions.insert("b".into(), session(SessionStatus::Active, 2));
-        let account = account_for_restart(&seeded, &storm, &restarted, RetentionRules::MERGED_FIX_DEFAULT);
+        restarted
+            .sessions
+            .insert("a".into(), session(SessionStatus::Active, 5));
+        restarted
+            .sessions
+            .insert("b".into(), session(SessionStatus::Active, 2));
+        let account = account_for_restart(
+            &seeded,
+            &storm,
+            &restarted,
+            RetentionRules::MERGED_FIX_DEFAULT,
+        );
         assert_eq!(account.expected_events, 9);
         assert_eq!(account.found_events, 7);
         assert_eq!(account.lost_events, 2);

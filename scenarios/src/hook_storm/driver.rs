@@ -12,12 +12,12 @@ use super::server::serve_hook_events;
 use super::wire::{HookAck, HookMessage};
 use super::{StoreSettings, tokio_runtime};
 use memproof::payload::Rng;
+use memproof::session_store::StoreTechnique;
 use memproof::session_store::atomic_replace::replace_file_atomically;
 use memproof::session_store::state_file::serialize_state_streaming;
 use memproof::session_store::synthetic_state::{
     StateShape, generate_state, hook_body, random_body_bytes, random_hook_name,
 };
-use memproof::session_store::StoreTechnique;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,7 +53,10 @@ pub struct SeededState {
 
 /// Writes the seed-shaped starting state to `args.path`.
 pub fn write_seed_state(args: &SeedStateArgs) -> anyhow::Result<SeededState> {
-    let state = generate_state(&mut Rng::new(args.seed), StateShape::seed_like(args.n_events));
+    let state = generate_state(
+        &mut Rng::new(args.seed),
+        StateShape::seed_like(args.n_events),
+    );
     let file_bytes =
         replace_file_atomically(&args.path, |out| serialize_state_streaming(&state, out))?;
     Ok(SeededState {
@@ -362,8 +365,13 @@ async fn run_connection(
                     figures.unexpected_refusals += 1;
                     continue;
                 }
-                figures.latencies_us.push(started.elapsed().as_micros() as u64);
-                *figures.acked_per_session.entry(script.id.clone()).or_default() += 1;
+                figures
+                    .latencies_us
+                    .push(started.elapsed().as_micros() as u64);
+                *figures
+                    .acked_per_session
+                    .entry(script.id.clone())
+                    .or_default() += 1;
                 figures
                     .ack_ns_per_session
                     .entry(script.id.clone())
@@ -460,7 +468,9 @@ pub fn run_storm(plan: &StormPlan) -> anyhow::Result<StormFigures> {
         for (id, n) in connection.acked_per_session {
             *figures.acked_per_session.entry(id).or_default() += n;
         }
-        figures.ack_ns_per_session.extend(connection.ack_ns_per_session);
+        figures
+            .ack_ns_per_session
+            .extend(connection.ack_ns_per_session);
         figures.acked_ends.extend(connection.acked_ends);
         figures.acked_content_bytes += connection.acked_content_bytes;
         figures.refused_bad_inputs += connection.refused_bad_inputs;
@@ -481,4 +491,3 @@ pub fn run_storm(plan: &StormPlan) -> anyhow::Result<StormFigures> {
     }
     Ok(figures)
 }
-

@@ -21,7 +21,9 @@ pub mod wire;
 use crate::{CaseContext, Scenario};
 use accounting::{LossAccount, account_for_restart};
 use anyhow::{Context as _, bail};
-use driver::{KillPlan, SeedStateArgs, SeededState, ServerFigures, StormFigures, StormPlan, StoreServerArgs};
+use driver::{
+    KillPlan, SeedStateArgs, SeededState, ServerFigures, StoreServerArgs, StormFigures, StormPlan,
+};
 use harness::probe;
 use memproof::payload::Rng;
 use memproof::session_store::journal_with_snapshot::journal_path_for;
@@ -137,7 +139,12 @@ impl CaseSetup {
         })
     }
 
-    fn storm_plan(&self, case: &CaseContext, seeded: &SeededState, kill: Option<KillPlan>) -> StormPlan {
+    fn storm_plan(
+        &self,
+        case: &CaseContext,
+        seeded: &SeededState,
+        kill: Option<KillPlan>,
+    ) -> StormPlan {
         StormPlan {
             socket: case.work_dir.join("store.sock"),
             seed: case.seed,
@@ -170,7 +177,10 @@ fn driver_args<T: Serialize>(mode: &str, args: &T) -> anyhow::Result<serde_json:
     Ok(value)
 }
 
-fn run_in_driver<T: Serialize, R: for<'de> Deserialize<'de>>(mode: &str, args: &T) -> anyhow::Result<R> {
+fn run_in_driver<T: Serialize, R: for<'de> Deserialize<'de>>(
+    mode: &str,
+    args: &T,
+) -> anyhow::Result<R> {
     let figures = crate::spawn_driver(&HookStorm, &driver_args(mode, args)?)?.wait()?;
     serde_json::from_value(figures).with_context(|| format!("the {mode} driver's figures"))
 }
@@ -186,7 +196,10 @@ fn report_account(account: &LossAccount, storm: &StormFigures, debounce_ms: u64)
     probe::metric("events_expected_after_restart", account.expected_events);
     probe::metric("events_found_after_restart", account.found_events);
     probe::metric("events_lost", account.lost_events);
-    probe::metric("events_found_unacknowledged", account.found_unacknowledged_events);
+    probe::metric(
+        "events_found_unacknowledged",
+        account.found_unacknowledged_events,
+    );
     probe::metric("session_ends_lost", account.lost_ends);
     if let Some(reach) = account.loss_reach_ms {
         probe::metric("loss_reach_ms", reach);
@@ -226,7 +239,9 @@ impl Scenario for HookStorm {
         probe::metric("starting_sessions", seeded.sessions.len());
         probe::metric("debounce_window_ms", setup.settings.debounce_ms);
         match ending {
-            Ending::GracefulShutdown => graceful_shutdown(case, &setup, technique, &state_path, &seeded),
+            Ending::GracefulShutdown => {
+                graceful_shutdown(case, &setup, technique, &state_path, &seeded)
+            }
             Ending::SigkillRestart | Ending::PrunedRestart => {
                 restart_after_server(case, &setup, technique, ending, &state_path, &seeded)
             }
@@ -234,14 +249,23 @@ impl Scenario for HookStorm {
     }
 
     fn run_driver(&self, args: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let mode = args.get("mode").and_then(|mode| mode.as_str()).unwrap_or("");
+        let mode = args
+            .get("mode")
+            .and_then(|mode| mode.as_str())
+            .unwrap_or("");
         Ok(match mode {
-            "seed_state" => serde_json::to_value(driver::write_seed_state(&serde_json::from_value(args.clone())?)?)?,
-            "storm" => serde_json::to_value(driver::run_storm(&serde_json::from_value(args.clone())?)?)?,
-            "store_server" => {
-                serde_json::to_value(driver::run_store_server(&serde_json::from_value(args.clone())?)?)?
+            "seed_state" => serde_json::to_value(driver::write_seed_state(
+                &serde_json::from_value(args.clone())?,
+            )?)?,
+            "storm" => {
+                serde_json::to_value(driver::run_storm(&serde_json::from_value(args.clone())?)?)?
             }
-            other => bail!("hook-storm driver: unknown mode {other:?}: expected seed_state, storm or store_server"),
+            "store_server" => serde_json::to_value(driver::run_store_server(
+                &serde_json::from_value(args.clone())?,
+            )?)?,
+            other => bail!(
+                "hook-storm driver: unknown mode {other:?}: expected seed_state, storm or store_server"
+            ),
         })
     }
 }
@@ -257,7 +281,10 @@ fn graceful_shutdown(
     let config = setup.settings.config();
     probe::phase("load");
     let store = technique.open(state_path, config, Instant::now())?;
-    probe::metric("events_dropped_at_load", store.load_report().n_events_dropped_at_load);
+    probe::metric(
+        "events_dropped_at_load",
+        store.load_report().n_events_dropped_at_load,
+    );
     let stats_at_storm_start = store.persist_stats();
     let store = Arc::new(Mutex::new(store));
     let plan = setup.storm_plan(case, seeded, None);
@@ -277,8 +304,11 @@ fn graceful_shutdown(
                 result
             })
         };
-        let served = server::serve_hook_events(store.clone(), listener, driver_done.notified()).await;
-        let storm = waiter.join().map_err(|_| anyhow::anyhow!("the driver waiter panicked"))??;
+        let served =
+            server::serve_hook_events(store.clone(), listener, driver_done.notified()).await;
+        let storm = waiter
+            .join()
+            .map_err(|_| anyhow::anyhow!("the driver waiter panicked"))??;
         anyhow::Ok((served, serde_json::from_value::<StormFigures>(storm)?))
     })?;
     let heap_at_storm_end = probe::heap_figures();
@@ -295,7 +325,10 @@ fn graceful_shutdown(
     {
         let per_append = (end.total_bytes - start.total_bytes) as f64 / served.n_appends_ok as f64;
         probe::metric("alloc_bytes_per_append", per_append);
-        probe::metric("alloc_per_append_over_state_bytes", per_append / seeded.file_bytes as f64);
+        probe::metric(
+            "alloc_per_append_over_state_bytes",
+            per_append / seeded.file_bytes as f64,
+        );
     }
     probe::metric("whole_state_writes", stats.n_snapshot_writes);
     probe::metric("journal_appends", stats.n_journal_appends);
@@ -305,7 +338,12 @@ fn graceful_shutdown(
     drop(store);
     probe::phase("restart");
     let restarted = technique.open(state_path, config, Instant::now())?;
-    let account = account_for_restart(seeded, &storm, restarted.state(), technique.effective_rules(&config));
+    let account = account_for_restart(
+        seeded,
+        &storm,
+        restarted.state(),
+        technique.effective_rules(&config),
+    );
     report_account(&account, &storm, setup.settings.debounce_ms);
     if served.n_appends_ok != storm.acked_appends {
         bail!(
@@ -341,7 +379,10 @@ fn spawn_store_server(args: &StoreServerArgs) -> anyhow::Result<std::process::Ch
             return Ok(child);
         }
         if started.elapsed() > Duration::from_secs(60) {
-            bail!("the store server did not listen on {} within 60 s", args.socket.display());
+            bail!(
+                "the store server did not listen on {} within 60 s",
+                args.socket.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -368,7 +409,7 @@ fn restart_after_server(
     })?;
     let kill = (ending == Ending::SigkillRestart).then(|| {
         // A seeded point between 30% and 80% of the storm.
-        let mut rng = Rng::new(case.seed ^ 0x5EED_D);
+        let mut rng = Rng::new(case.seed ^ 0x0005_EEDD);
         let low = (setup.storm_events as u64 * 3 / 10).max(1);
         let high = (setup.storm_events as u64 * 8 / 10).max(low);
         KillPlan {
@@ -413,12 +454,20 @@ fn restart_after_server(
     probe::metric("events_in_files_at_restart", load.n_events_in_files);
     probe::metric("events_dropped_at_load", load.n_events_dropped_at_load);
     probe::metric("torn_journal_tail_bytes", load.torn_journal_tail_bytes);
-    let account = account_for_restart(seeded, &storm, restarted.state(), technique.effective_rules(&config));
+    let account = account_for_restart(
+        seeded,
+        &storm,
+        restarted.state(),
+        technique.effective_rules(&config),
+    );
     report_account(&account, &storm, setup.settings.debounce_ms);
     if ending == Ending::PrunedRestart {
         probe::phase("persist the pruned state");
         restarted.flush()?;
-        probe::metric("state_file_bytes_after_restart", store_file_bytes(state_path));
+        probe::metric(
+            "state_file_bytes_after_restart",
+            store_file_bytes(state_path),
+        );
     }
     Ok(())
 }

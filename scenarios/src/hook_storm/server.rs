@@ -69,7 +69,9 @@ fn apply_message(store: &SharedStore, line: &str, figures: &mut ServeFigures) ->
             .append_event(&session, &hook, &body, now)
             .map(Some),
         HookMessage::End { session, status } => match parse_status(&status) {
-            Some(status) => lock(store).end_session(&session, status, now).map(|()| None),
+            Some(status) => lock(store)
+                .end_session(&session, status, now)
+                .map(|()| None),
             None => {
                 figures.n_refused += 1;
                 return (
@@ -150,8 +152,7 @@ pub async fn serve_hook_events(
         () = stop => {}
     }
     timer.abort();
-    let figures = *figures.lock().unwrap_or_else(|p| p.into_inner());
-    figures
+    *figures.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The debounce timer: sleeps until the store's window closes, then lets it write.
