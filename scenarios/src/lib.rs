@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
 pub mod calibration;
+pub mod hook_storm;
 pub mod large_session;
 pub mod startup;
 pub mod syslog_rate;
@@ -126,6 +127,7 @@ pub trait Scenario: Sync {
 pub fn registry() -> Vec<&'static dyn Scenario> {
     vec![
         &calibration::Calibration,
+        &hook_storm::HookStorm,
         &large_session::LargeSession,
         &startup::Startup,
         &syslog_rate::SyslogRate,

@@ -1,0 +1,473 @@
+//! The `hook-storm` scenario (seed D): a session store that persists to disk, under a storm of hook events, with
+//! three endings.
+//!
+//! The seed's store held 8,614 events across 359 sessions (22 MB on disk) and rewrote all of it on every event,
+//! about 110 MB allocated per mutation; hooks fired across ~220 sessions, the heap reached 4 GB and the process was
+//! restarted 595 times. Here a driver process plays such a storm over a Unix domain socket against the store, which
+//! starts from a seed-shaped state of `size` events, and the case ends in one of three ways (the technique names
+//! `<store technique>/<ending>`):
+//! - `graceful_shutdown`: the store is this (measured) process; after the storm it flushes, then restarts (loads
+//!   its file again) and counts what it finds.
+//! - `sigkill_restart`: the store is a subprocess the driver SIGKILLs right after a seeded number of acknowledged
+//!   events; this process then restarts the store from its files and counts. Measured memory is the restart's.
+//! - `pruned_restart`: the store subprocess shuts down gracefully; this process restarts it with the startup prune
+//!   and persists the pruned state. Measured memory is the restart's.
+
+pub mod accounting;
+pub mod driver;
+pub mod server;
+pub mod wire;
+
+use crate::{CaseContext, Scenario};
+use accounting::{LossAccount, account_for_restart};
+use anyhow::{Context as _, bail};
+use driver::{
+    KillPlan, SeedStateArgs, SeededState, ServerFigures, StoreServerArgs, StormFigures, StormPlan,
+};
+use harness::probe;
+use memproof::payload::Rng;
+use memproof::session_store::journal_with_snapshot::journal_path_for;
+use memproof::session_store::state::RetentionRules;
+use memproof::session_store::{StoreConfig, StoreTechnique};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `hook-storm` scenario.
+pub struct HookStorm;
+
+/// How a case ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    GracefulShutdown,
+    SigkillRestart,
+    PrunedRestart,
+}
+
+const TECHNIQUES: [&str; 9] = [
+    "clone_all_sync_write/graceful_shutdown",
+    "clone_all_sync_write/sigkill_restart",
+    "clone_all_sync_write/pruned_restart",
+    "debounced_snapshot/graceful_shutdown",
+    "debounced_snapshot/sigkill_restart",
+    "debounced_snapshot/pruned_restart",
+    "journal_with_snapshot/graceful_shutdown",
+    "journal_with_snapshot/sigkill_restart",
+    "journal_with_snapshot/pruned_restart",
+];
+
+fn parse_technique(text: &str) -> anyhow::Result<(StoreTechnique, Ending)> {
+    let (store, ending) = text
+        .split_once('/')
+        .with_context(|| format!("technique {text:?}: expected <store technique>/<ending>"))?;
+    let store = StoreTechnique::from_name(store)
+        .with_context(|| format!("technique {text:?}: unknown store technique {store:?}"))?;
+    let ending = match ending {
+        "graceful_shutdown" => Ending::GracefulShutdown,
+        "sigkill_restart" => Ending::SigkillRestart,
+        "pruned_restart" => Ending::PrunedRestart,
+        other => bail!(
+            "technique {text:?}: unknown ending {other:?}: expected graceful_shutdown, sigkill_restart or pruned_restart"
+        ),
+    };
+    Ok((store, ending))
+}
+
+/// The store's settings, from the profile's params.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct StoreSettings {
+    pub max_events_per_session: usize,
+    pub debounce_ms: u64,
+    pub max_event_bytes: usize,
+    pub compact_min_journal_bytes: u64,
+}
+
+impl StoreSettings {
+    pub fn config(&self) -> StoreConfig {
+        StoreConfig {
+            rules: RetentionRules {
+                max_events_per_session: Some(self.max_events_per_session),
+                prune_ended_sessions_at_load: true,
+            },
+            debounce_window: Duration::from_millis(self.debounce_ms),
+            max_event_bytes: self.max_event_bytes,
+            compact_min_journal_bytes: self.compact_min_journal_bytes,
+        }
+    }
+}
+
+/// A current-thread tokio runtime: one thread, as the seed's Node.js store had.
+pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
+}
+
+/// Everything a case needs from its params.
+struct CaseSetup {
+    settings: StoreSettings,
+    storm_events: usize,
+    storm_sessions: usize,
+    new_sessions: usize,
+    ended_sessions: usize,
+    connections: usize,
+    events_per_second: f64,
+    min_body_bytes: usize,
+    max_body_bytes: usize,
+}
+
+impl CaseSetup {
+    fn from_case(case: &CaseContext) -> anyhow::Result<CaseSetup> {
+        Ok(CaseSetup {
+            settings: StoreSettings {
+                max_events_per_session: case.param_u64("max_events_per_session")? as usize,
+                debounce_ms: case.param_duration("debounce")?.as_millis() as u64,
+                max_event_bytes: case.param_u64("max_event_bytes")? as usize,
+                compact_min_journal_bytes: case.param_u64("compact_min_journal_bytes")?,
+            },
+            storm_events: case.param_u64("storm_events")? as usize,
+            storm_sessions: case.param_u64("storm_sessions")? as usize,
+            new_sessions: case.param_u64("new_sessions")? as usize,
+            ended_sessions: case.param_u64("ended_sessions")? as usize,
+            connections: case.param_u64("connections")? as usize,
+            events_per_second: case.param_f64("events_per_second")?,
+            min_body_bytes: case.param_u64("min_body_bytes")? as usize,
+            max_body_bytes: case.param_u64("max_body_bytes")? as usize,
+        })
+    }
+
+    fn storm_plan(
+        &self,
+        case: &CaseContext,
+        seeded: &SeededState,
+        kill: Option<KillPlan>,
+    ) -> StormPlan {
+        StormPlan {
+            socket: case.work_dir.join("store.sock"),
+            seed: case.seed,
+            storm_events: self.storm_events,
+            storm_sessions: self.storm_sessions,
+            new_sessions: self.new_sessions,
+            ended_sessions: self.ended_sessions,
+            connections: self.connections,
+            events_per_second: self.events_per_second,
+            min_body_bytes: self.min_body_bytes,
+            max_body_bytes: self.max_body_bytes,
+            oversized_event_bytes: self.settings.max_event_bytes + 1,
+            active_initial_sessions: seeded
+                .sessions
+                .iter()
+                .filter(|session| !session.ended)
+                .map(|session| session.id.clone())
+                .collect(),
+            kill,
+        }
+    }
+}
+
+fn driver_args<T: Serialize>(mode: &str, args: &T) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(args)?;
+    value
+        .as_object_mut()
+        .context("driver arguments are an object")?
+        .insert("mode".into(), mode.into());
+    Ok(value)
+}
+
+fn run_in_driver<T: Serialize, R: for<'de> Deserialize<'de>>(
+    mode: &str,
+    args: &T,
+) -> anyhow::Result<R> {
+    let figures = crate::spawn_driver(&HookStorm, &driver_args(mode, args)?)?.wait()?;
+    serde_json::from_value(figures).with_context(|| format!("the {mode} driver's figures"))
+}
+
+/// Bytes of the store's files (snapshot and journal) now.
+fn store_file_bytes(state_path: &Path) -> u64 {
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
+    size(state_path) + size(&journal_path_for(state_path))
+}
+
+fn report_account(account: &LossAccount, storm: &StormFigures, debounce_ms: u64) {
+    probe::metric("events_acknowledged", storm.acked_appends);
+    probe::metric("events_expected_after_restart", account.expected_events);
+    probe::metric("events_found_after_restart", account.found_events);
+    probe::metric("events_lost", account.lost_events);
+    probe::metric(
+        "events_found_unacknowledged",
+        account.found_unacknowledged_events,
+    );
+    probe::metric("session_ends_lost", account.lost_ends);
+    if let Some(reach) = account.loss_reach_ms {
+        probe::metric("loss_reach_ms", reach);
+        probe::metric("loss_reach_windows", reach / debounce_ms.max(1) as f64);
+    }
+    probe::metric("append_latency_p50_us", storm.latency_p50_us);
+    probe::metric("append_latency_p99_us", storm.latency_p99_us);
+    probe::metric("refused_bad_inputs", storm.refused_bad_inputs);
+    probe::metric("unexpected_refusals", storm.unexpected_refusals);
+    probe::metric("storm_ms", storm.storm_ms);
+}
+
+impl Scenario for HookStorm {
+    fn name(&self) -> &'static str {
+        "hook-storm"
+    }
+
+    fn techniques(&self) -> &'static [&'static str] {
+        &TECHNIQUES
+    }
+
+    fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
+        let (technique, ending) = parse_technique(&case.technique)?;
+        let setup = CaseSetup::from_case(case)?;
+        let state_path = case.work_dir.join("sessions.json");
+        probe::phase("write starting state");
+        let seeded: SeededState = run_in_driver(
+            "seed_state",
+            &SeedStateArgs {
+                path: state_path.clone(),
+                seed: case.seed,
+                n_events: case.size_u64() as usize,
+            },
+        )?;
+        probe::metric("starting_state_file_bytes", seeded.file_bytes);
+        probe::metric("starting_events", seeded.n_events);
+        probe::metric("starting_sessions", seeded.sessions.len());
+        probe::metric("debounce_window_ms", setup.settings.debounce_ms);
+        match ending {
+            Ending::GracefulShutdown => {
+                graceful_shutdown(case, &setup, technique, &state_path, &seeded)
+            }
+            Ending::SigkillRestart | Ending::PrunedRestart => {
+                restart_after_server(case, &setup, technique, ending, &state_path, &seeded)
+            }
+        }
+    }
+
+    fn run_driver(&self, args: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let mode = args
+            .get("mode")
+            .and_then(|mode| mode.as_str())
+            .unwrap_or("");
+        Ok(match mode {
+            "seed_state" => serde_json::to_value(driver::write_seed_state(
+                &serde_json::from_value(args.clone())?,
+            )?)?,
+            "storm" => {
+                serde_json::to_value(driver::run_storm(&serde_json::from_value(args.clone())?)?)?
+            }
+            "store_server" => serde_json::to_value(driver::run_store_server(
+                &serde_json::from_value(args.clone())?,
+            )?)?,
+            other => bail!(
+                "hook-storm driver: unknown mode {other:?}: expected seed_state, storm or store_server"
+            ),
+        })
+    }
+}
+
+/// The graceful ending, with the store in this process.
+fn graceful_shutdown(
+    case: &CaseContext,
+    setup: &CaseSetup,
+    technique: StoreTechnique,
+    state_path: &Path,
+    seeded: &SeededState,
+) -> anyhow::Result<()> {
+    let config = setup.settings.config();
+    probe::phase("load");
+    let store = technique.open(state_path, config, Instant::now())?;
+    probe::metric(
+        "events_dropped_at_load",
+        store.load_report().n_events_dropped_at_load,
+    );
+    let stats_at_storm_start = store.persist_stats();
+    let store = Arc::new(Mutex::new(store));
+    let plan = setup.storm_plan(case, seeded, None);
+    let runtime = tokio_runtime()?;
+    probe::phase("storm");
+    let heap_at_storm_start = probe::heap_figures();
+    let (served, storm) = runtime.block_on(async {
+        let listener = tokio::net::UnixListener::bind(&plan.socket)
+            .with_context(|| format!("{}: cannot listen", plan.socket.display()))?;
+        let driver = crate::spawn_driver(&HookStorm, &driver_args("storm", &plan)?)?;
+        let driver_done = Arc::new(tokio::sync::Notify::new());
+        let waiter = {
+            let driver_done = driver_done.clone();
+            std::thread::spawn(move || {
+                let result = driver.wait();
+                driver_done.notify_one();
+                result
+            })
+        };
+        let served =
+            server::serve_hook_events(store.clone(), listener, driver_done.notified()).await;
+        let storm = waiter
+            .join()
+            .map_err(|_| anyhow::anyhow!("the driver waiter panicked"))??;
+        anyhow::Ok((served, serde_json::from_value::<StormFigures>(storm)?))
+    })?;
+    let heap_at_storm_end = probe::heap_figures();
+    drop(runtime);
+    probe::phase("flush");
+    let mut store = Arc::try_unwrap(store)
+        .map_err(|_| anyhow::anyhow!("the store is still shared after the storm"))?
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    store.flush()?;
+    let stats = store.persist_stats().since(stats_at_storm_start);
+    if let (Some(start), Some(end)) = (heap_at_storm_start, heap_at_storm_end)
+        && served.n_appends_ok > 0
+    {
+        let per_append = (end.total_bytes - start.total_bytes) as f64 / served.n_appends_ok as f64;
+        probe::metric("alloc_bytes_per_append", per_append);
+        probe::metric(
+            "alloc_per_append_over_state_bytes",
+            per_append / seeded.file_bytes as f64,
+        );
+    }
+    probe::metric("whole_state_writes", stats.n_snapshot_writes);
+    probe::metric("journal_appends", stats.n_journal_appends);
+    probe::metric("bytes_written", stats.bytes_written);
+    probe::metric("write_amplification", stats.write_amplification());
+    probe::metric("state_file_bytes", store_file_bytes(state_path));
+    drop(store);
+    probe::phase("restart");
+    let restarted = technique.open(state_path, config, Instant::now())?;
+    let account = account_for_restart(
+        seeded,
+        &storm,
+        restarted.state(),
+        technique.effective_rules(&config),
+    );
+    report_account(&account, &storm, setup.settings.debounce_ms);
+    if served.n_appends_ok != storm.acked_appends {
+        bail!(
+            "the store accepted {} events but the sender counted {} acknowledgements",
+            served.n_appends_ok,
+            storm.acked_appends
+        );
+    }
+    Ok(())
+}
+
+/// The store as a subprocess of this case, started as this binary's `driver` in `store_server` mode.
+fn spawn_store_server(args: &StoreServerArgs) -> anyhow::Result<std::process::Child> {
+    let exe = std::env::current_exe().context("cannot find the case binary to start the store")?;
+    let child = Command::new(exe)
+        .args([
+            "driver",
+            "--scenario",
+            HookStorm.name(),
+            "--args",
+            &driver_args("store_server", args)?.to_string(),
+        ])
+        .env_remove(harness::probe::PROBE_FD_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start the store server")?;
+    // Ready once its socket accepts a connection (it loads its state first).
+    let started = Instant::now();
+    loop {
+        if std::os::unix::net::UnixStream::connect(&args.socket).is_ok() {
+            return Ok(child);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "the store server did not listen on {} within 60 s",
+                args.socket.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The SIGKILL and pruned endings: the store runs in a subprocess; this process restarts it from its files.
+fn restart_after_server(
+    case: &CaseContext,
+    setup: &CaseSetup,
+    technique: StoreTechnique,
+    ending: Ending,
+    state_path: &Path,
+    seeded: &SeededState,
+) -> anyhow::Result<()> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let config = setup.settings.config();
+    let socket = case.work_dir.join("store.sock");
+    probe::phase("storm against the store server");
+    let server = spawn_store_server(&StoreServerArgs {
+        technique: technique.name().to_string(),
+        state_path: state_path.to_path_buf(),
+        socket: socket.clone(),
+        settings: setup.settings,
+    })?;
+    let kill = (ending == Ending::SigkillRestart).then(|| {
+        // A seeded point between 30% and 80% of the storm.
+        let mut rng = Rng::new(case.seed ^ 0x0005_EEDD);
+        let low = (setup.storm_events as u64 * 3 / 10).max(1);
+        let high = (setup.storm_events as u64 * 8 / 10).max(low);
+        KillPlan {
+            pid: server.id() as i32,
+            after_acks: rng.between(low, high),
+        }
+    });
+    let storm: StormFigures = run_in_driver("storm", &setup.storm_plan(case, seeded, kill))?;
+    let output = server.wait_with_output()?;
+    match ending {
+        Ending::SigkillRestart => {
+            if output.status.signal() != Some(libc::SIGKILL) {
+                bail!(
+                    "the store server was to be killed by SIGKILL but ended with {}\n{}",
+                    output.status,
+                    crate::show_stderr(&output.stderr)
+                );
+            }
+            probe::metric("killed_after_acks", kill.map_or(0, |k| k.after_acks));
+        }
+        _ => {
+            if !output.status.success() {
+                bail!(
+                    "the store server failed ({})\n{}",
+                    output.status,
+                    crate::show_stderr(&output.stderr)
+                );
+            }
+            let figures: ServerFigures = serde_json::from_slice(&output.stdout)
+                .context("the store server printed no figures")?;
+            probe::metric("whole_state_writes", figures.whole_state_writes);
+            probe::metric("journal_appends", figures.journal_appends);
+            probe::metric("bytes_written", figures.bytes_written);
+            probe::metric("write_amplification", figures.write_amplification);
+        }
+    }
+    let files_before_restart = store_file_bytes(state_path);
+    probe::metric("state_file_bytes_before_restart", files_before_restart);
+    probe::phase("restart");
+    let mut restarted = technique.open(state_path, config, Instant::now())?;
+    let load = restarted.load_report();
+    probe::metric("events_in_files_at_restart", load.n_events_in_files);
+    probe::metric("events_dropped_at_load", load.n_events_dropped_at_load);
+    probe::metric("torn_journal_tail_bytes", load.torn_journal_tail_bytes);
+    let account = account_for_restart(
+        seeded,
+        &storm,
+        restarted.state(),
+        technique.effective_rules(&config),
+    );
+    report_account(&account, &storm, setup.settings.debounce_ms);
+    if ending == Ending::PrunedRestart {
+        probe::phase("persist the pruned state");
+        restarted.flush()?;
+        probe::metric(
+            "state_file_bytes_after_restart",
+            store_file_bytes(state_path),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The hook-storm scenario end to end at a small size, through the real case binary (real socket, real files, a
+//! real SIGKILL): the claims its spec registers are checked here too, until the verdicts run in CI.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const PARAMS: &str = r#"{"storm_events":40,"storm_sessions":16,"new_sessions":6,"ended_sessions":3,"connections":4,"events_per_second":300,"debounce":"50ms","max_events_per_session":1000,"max_event_bytes":"256KiB","compact_min_journal_bytes":"32KiB","min_body_bytes":200,"max_body_bytes":10000}"#;
+
+/// A directory of the case's own: tests run in parallel and may run the same case, so each call gets a new one.
+fn work_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir =
+        std::env::temp_dir().join(format!("hook-storm-test-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs one case and returns its metrics (the case never writes to stdout, so the probe can use it).
+fn run_case(technique: &str, starting_events: u64) -> BTreeMap<String, f64> {
+    let dir = work_dir(&format!(
+        "{}-{starting_events}",
+        technique.replace('/', "-")
+    ));
+    let output = Command::new(env!("CARGO_BIN_EXE_memproof-case"))
+        .args([
+            "case",
+            "--scenario",
+            "hook-storm",
+            "--role",
+            "test",
+            "--technique",
+            technique,
+        ])
+        .args([
+            "--size-name",
+            "events",
+            "--size-value",
+            &starting_events.to_string(),
+        ])
+        .args(["--params", PARAMS, "--seed", "11"])
+        .arg("--work-dir")
+        .arg(&dir)
+        .env("MEMPROOF_PROBE_FD", "1")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{technique}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut metrics = BTreeMap::new();
+    for line in String::from_utf8(output.stdout).unwrap().lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        if value["type"] == "metric"
+            && let Some(number) = value["value"].as_f64()
+        {
+            metrics.insert(value["name"].as_str().unwrap().to_string(), number);
+        }
+    }
+    metrics
+}
+
+#[test]
+fn the_spec_reads_and_names_only_known_techniques() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hook-storm.toml");
+    let spec = harness::spec::Spec::read(&path).unwrap();
+    let scenario = scenarios::find(&spec.scenario).unwrap();
+    for variant in &spec.variants {
+        assert!(
+            scenario.techniques().contains(&variant.technique.as_str()),
+            "{}",
+            variant.technique
+        );
+    }
+    assert_eq!(spec.variants.len(), 9);
+}
+
+#[test]
+fn endings_lose_what_each_technique_documents_and_nothing_more() {
+    for store in [
+        "debounced_snapshot",
+        "journal_with_snapshot",
+        "clone_all_sync_write",
+    ] {
+        let graceful = run_case(&format!("{store}/graceful_shutdown"), 100);
+        assert_eq!(
+            graceful["events_lost"], 0.0,
+            "{store} graceful: {graceful:?}"
+        );
+        assert_eq!(graceful["events_acknowledged"], 40.0);
+        assert_eq!(graceful["refused_bad_inputs"], 2.0);
+        let pruned = run_case(&format!("{store}/pruned_restart"), 100);
+        assert_eq!(pruned["events_lost"], 0.0, "{store} pruned: {pruned:?}");
+        let killed = run_case(&format!("{store}/sigkill_restart"), 100);
+        assert!(killed["events_acknowledged"] >= killed["killed_after_acks"]);
+        if store == "debounced_snapshot" {
+            assert!(killed["loss_reach_windows"] <= 1.5, "{killed:?}");
+        } else {
+            assert_eq!(killed["events_lost"], 0.0, "{store} killed: {killed:?}");
+        }
+    }
+}
+
+#[test]
+fn the_seed_store_allocates_per_append_with_the_state_and_best_does_not() {
+    let before_small = run_case("clone_all_sync_write/graceful_shutdown", 100);
+    let before_large = run_case("clone_all_sync_write/graceful_shutdown", 400);
+    let best_small = run_case("journal_with_snapshot/graceful_shutdown", 100);
+    let best_large = run_case("journal_with_snapshot/graceful_shutdown", 400);
+    let per_append = "alloc_bytes_per_append";
+    assert!(
+        before_large["alloc_per_append_over_state_bytes"] >= 3.0,
+        "{before_large:?}"
+    );
+    assert!(before_large[per_append] / before_small[per_append] >= 2.0);
+    let best_growth = best_large[per_append] / best_small[per_append];
+    assert!(
+        (0.66..1.5).contains(&best_growth),
+        "best grew {best_growth}x"
+    );
+    assert!(before_large[per_append] / best_large[per_append] >= 30.0);
+    assert!(best_large["write_amplification"] <= 4.0, "{best_large:?}");
+}

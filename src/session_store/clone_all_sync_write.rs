@@ -1,0 +1,131 @@
+//! The seed's store, kept as the `before` of seed D: every mutation deep-clones the whole state, serialises the
+//! clone into one string and writes the file before it returns; the next sequence number comes from scanning the
+//! session's events; nothing is ever pruned. At the seed's 22 MB state that was about 110 MB allocated per event,
+//! and under a hook storm the heap reached 4 GB. The write itself is atomic here (temporary file, fsync, rename),
+//! as in every technique, so a kill never leaves a torn file; what stays faithful is the cost.
+
+use super::atomic_replace::replace_file_atomically;
+use super::debounce::PersistWaiter;
+use super::error::StoreError;
+use super::mutation::{
+    appendable_session, end_session, next_seq_by_scan, open_session, push_event,
+};
+use super::state::{SessionStatus, StoreState};
+use super::state_file::{load_state_file, serialize_state_to_vec};
+use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The seed's store: clone, serialise and write the whole state on every mutation.
+pub struct CloneAllSyncWriteStore {
+    path: PathBuf,
+    state: StoreState,
+    max_event_bytes: usize,
+    stats: PersistStats,
+    load_report: LoadReport,
+}
+
+impl CloneAllSyncWriteStore {
+    /// Loads the state file at `path` (or starts empty). Retention rules in `config` are ignored: this store keeps
+    /// everything.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<CloneAllSyncWriteStore, StoreError> {
+        let state = load_state_file(path)?.unwrap_or_default();
+        let load_report = LoadReport {
+            n_events_in_files: state.n_events() as u64,
+            snapshot_bytes: std::fs::metadata(path).map_or(0, |meta| meta.len()),
+            ..LoadReport::default()
+        };
+        Ok(CloneAllSyncWriteStore {
+            path: path.to_path_buf(),
+            state,
+            max_event_bytes: config.max_event_bytes,
+            stats: PersistStats::default(),
+            load_report,
+        })
+    }
+
+    /// The seed's persist: a deep clone of everything, serialised whole, written before the mutation returns.
+    fn clone_serialise_write_all(&mut self) -> Result<(), StoreError> {
+        let snapshot = self.state.clone();
+        let text = serialize_state_to_vec(&snapshot);
+        drop(snapshot);
+        let bytes = replace_file_atomically(&self.path, |out| out.write_all(&text))?;
+        self.stats.n_snapshot_writes += 1;
+        self.stats.bytes_written += bytes;
+        Ok(())
+    }
+}
+
+impl SessionStore for CloneAllSyncWriteStore {
+    fn technique(&self) -> StoreTechnique {
+        StoreTechnique::CloneAllSyncWrite
+    }
+
+    fn open_session(&mut self, session_id: &str, _now: Instant) -> Result<(), StoreError> {
+        open_session(&mut self.state, session_id)?;
+        self.clone_serialise_write_all()
+    }
+
+    fn append_event(
+        &mut self,
+        session_id: &str,
+        hook: &str,
+        body: &str,
+        _now: Instant,
+    ) -> Result<u64, StoreError> {
+        let session = appendable_session(
+            &mut self.state,
+            session_id,
+            hook,
+            body,
+            self.max_event_bytes,
+        )?;
+        let seq = next_seq_by_scan(session);
+        push_event(session, seq, hook, body);
+        self.stats.event_content_bytes += (hook.len() + body.len()) as u64;
+        self.clone_serialise_write_all()?;
+        Ok(seq)
+    }
+
+    fn end_session(
+        &mut self,
+        session_id: &str,
+        status: SessionStatus,
+        _now: Instant,
+    ) -> Result<(), StoreError> {
+        end_session(&mut self.state, session_id, status)?;
+        self.clone_serialise_write_all()
+    }
+
+    fn next_seq(&self, session_id: &str) -> Option<u64> {
+        self.state.sessions.get(session_id).map(next_seq_by_scan)
+    }
+
+    fn persist_waiter(&mut self) -> PersistWaiter {
+        PersistWaiter::resolved(Ok(self.stats.n_snapshot_writes))
+    }
+
+    fn persist_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn persist_if_due(&mut self, _now: Instant) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn state(&self) -> &StoreState {
+        &self.state
+    }
+
+    fn persist_stats(&self) -> PersistStats {
+        self.stats
+    }
+
+    fn load_report(&self) -> LoadReport {
+        self.load_report
+    }
+}
