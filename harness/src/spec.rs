@@ -28,6 +28,12 @@
 //! kind = "claim"
 //! text = "the raw prefix scan cuts the trim's peak heap"
 //! check = "before.peak_heap_bytes / after.peak_heap_bytes >= 10"
+//!
+//! # Only where a figure does not repeat from run to run (threads that overlap differently), and with the
+//! # measured spread in a comment: the regression tolerance of heap figures, and the roles judged.
+//! [regression]
+//! heap = 0.5
+//! roles = ["after", "best"]
 //! ```
 
 use anyhow::{Context as _, bail};
@@ -55,6 +61,24 @@ pub struct Spec {
     pub variants: Vec<Variant>,
     pub profiles: BTreeMap<String, Profile>,
     pub verdicts: Vec<VerdictSpec>,
+    /// How regressions against a baseline are judged for this scenario.
+    pub regression: RegressionSpec,
+}
+
+/// A scenario's own regression tolerances, for figures that do not repeat from run to run (a case whose threads
+/// overlap differently each time). Each is a fraction of the old value (`0.25` = 25%); absent means the judge's
+/// default for that kind of figure.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionSpec {
+    /// Heap figures: peak, total allocated, allocation count, end.
+    pub heap: Option<f64>,
+    /// Peak RSS.
+    pub rss: Option<f64>,
+    /// Wall time.
+    pub time: Option<f64>,
+    /// Only these roles are judged for regression; all when absent.
+    pub roles: Option<Vec<String>>,
 }
 
 /// A role and the technique that plays it.
@@ -132,6 +156,8 @@ struct RawSpec {
     profiles: BTreeMap<String, RawProfile>,
     #[serde(default)]
     verdicts: Vec<RawVerdict>,
+    #[serde(default)]
+    regression: RegressionSpec,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +287,19 @@ impl Spec {
                 },
             );
         }
+        if let Some(unknown) = raw
+            .regression
+            .roles
+            .iter()
+            .flatten()
+            .find(|role| !roles.contains(role))
+        {
+            let (line, col) = locate("[regression]");
+            bail!(
+                "{shown}:{line}:{col}: regression: unknown role {unknown:?}: expected one of {}",
+                roles.join(", ")
+            );
+        }
         let mut verdicts = Vec::new();
         for verdict in raw.verdicts {
             let (check_line, check_col) = line_col(text, verdict.check.span().start + 1);
@@ -329,6 +368,7 @@ impl Spec {
             variants: raw.variants,
             profiles,
             verdicts,
+            regression: raw.regression,
         })
     }
 
@@ -481,6 +521,19 @@ check = "before.peak_heap_bytes / after.peak_heap_bytes >= 3"
         check_error(
             &text,
             "scenarios/toy.toml:9:1: unknown profile \"nightly\": expected one of smoke, ci, full",
+        );
+    }
+
+    #[test]
+    fn a_regression_table_sets_tolerances_and_names_known_roles_only() {
+        let text = format!("{GOOD}\n[regression]\nheap = 0.5\nroles = [\"after\"]\n");
+        let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
+        assert_eq!(spec.regression.heap, Some(0.5));
+        assert_eq!(spec.regression.roles, Some(vec!["after".to_string()]));
+        let text = format!("{GOOD}\n[regression]\nroles = [\"best\"]\n");
+        check_error(
+            &text,
+            "scenarios/toy.toml:21:1: regression: unknown role \"best\": expected one of before, after",
         );
     }
 

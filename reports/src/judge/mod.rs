@@ -197,6 +197,7 @@ fn judge_in(
         verdicts.extend(regression::regression_verdicts(
             results,
             baseline,
+            specs,
             results_dir,
             "the baseline",
         ));

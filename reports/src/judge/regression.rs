@@ -12,6 +12,7 @@
 use super::check_expression::{CaseField, Metric};
 use crate::allocation_sites::describe_top_sites;
 use harness::results::{Case, Results, Verdict};
+use harness::spec::Spec;
 use std::path::Path;
 
 /// How far a figure may rise before it is a regression: `relative` of the old value plus `absolute` in the
@@ -89,11 +90,34 @@ pub fn format_percent_change(old: f64, new: f64) -> String {
     }
 }
 
-/// One regression verdict per case field of every case present (by id) in both runs, where both have the figure.
-/// `what_old_is` names the old run in the text ("the baseline", "the old run").
+/// The tolerance of a case field in a scenario: the spec's own `[regression]` figure where it gives one (for
+/// figures that do not repeat from run to run), else the default of the field's kind.
+pub fn scenario_tolerance(field: CaseField, spec: Option<&Spec>) -> Tolerance {
+    let default = tolerance(field);
+    let Some(own) = spec.map(|spec| &spec.regression) else {
+        return default;
+    };
+    let relative = match field {
+        CaseField::PeakHeapBytes
+        | CaseField::TotalAllocBytes
+        | CaseField::EndHeapBytes
+        | CaseField::AllocCount => own.heap,
+        CaseField::PeakRssBytes => own.rss,
+        CaseField::WallMs => own.time,
+    };
+    Tolerance {
+        relative: relative.unwrap_or(default.relative),
+        ..default
+    }
+}
+
+/// One regression verdict per case field of every case present (by id) in both runs, where both have the figure,
+/// for the roles its scenario's spec judges. `what_old_is` names the old run in the text ("the baseline", "the old
+/// run").
 pub fn regression_verdicts(
     new: &Results,
     old: &Results,
+    specs: &[Spec],
     results_dir: Option<&Path>,
     what_old_is: &str,
 ) -> Vec<Verdict> {
@@ -102,13 +126,18 @@ pub fn regression_verdicts(
         let Some(old_case) = old.cases.iter().find(|old_case| old_case.id == case.id) else {
             continue;
         };
+        let spec = specs.iter().find(|spec| spec.scenario == case.scenario);
+        let judged_roles = spec.and_then(|spec| spec.regression.roles.as_ref());
+        if judged_roles.is_some_and(|roles| !roles.contains(&case.variant)) {
+            continue;
+        }
         for field in CaseField::ALL {
             if let (Some(old_value), Some(new_value)) = (field.value(old_case), field.value(case)) {
                 verdicts.push(regression_verdict(
                     case,
                     field,
-                    old_value,
-                    new_value,
+                    scenario_tolerance(field, spec),
+                    (old_value, new_value),
                     results_dir,
                     what_old_is,
                 ));
@@ -121,13 +150,12 @@ pub fn regression_verdicts(
 fn regression_verdict(
     case: &Case,
     field: CaseField,
-    old_value: f64,
-    new_value: f64,
+    tolerance: Tolerance,
+    (old_value, new_value): (f64, f64),
     results_dir: Option<&Path>,
     what_old_is: &str,
 ) -> Verdict {
     let metric = Metric::Field(field);
-    let tolerance = tolerance(field);
     let change = classify(old_value, new_value, tolerance);
     let percent = format_percent_change(old_value, new_value);
     let allowed = format!(
@@ -186,6 +214,20 @@ mod tests {
         assert_eq!(classify(1000.0, 1900.0, time), Change::WithinNoise);
         assert_eq!(classify(1000.0, 2300.0, time), Change::Regressed);
         assert_eq!(format_percent_change(200.0, 250.0), "+25.0%");
+        let spec = harness::spec::Spec::parse(
+            Path::new("toy.toml"),
+            "scenario = \"toy\"\ntitle = \"t\"\nsummary = \"s\"\nvariants = [{ role = \"after\", technique = \"x\" }]\n\
+             [profiles.ci]\nsize = { name = \"n\", unit = \"items\", values = [1] }\n[regression]\nheap = 0.5\n",
+        )
+        .unwrap();
+        let own = scenario_tolerance(CaseField::PeakHeapBytes, Some(&spec));
+        assert_eq!(own.relative, 0.5, "the spec's own heap tolerance");
+        assert_eq!(classify(100.0 * mib, 140.0 * mib, own), Change::WithinNoise);
+        assert_eq!(
+            scenario_tolerance(CaseField::PeakRssBytes, Some(&spec)),
+            rss,
+            "RSS keeps the default"
+        );
         assert_eq!(format_percent_change(0.0, 250.0), "new");
     }
 }
