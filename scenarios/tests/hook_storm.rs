@@ -115,7 +115,7 @@ fn the_seed_store_allocates_per_append_with_the_state_and_best_does_not() {
     let best_large = run_case("journal_with_snapshot/graceful_shutdown", 400);
     let per_append = "alloc_bytes_per_append";
     assert!(
-        before_large["alloc_per_append_over_state_bytes"] >= 3.0,
+        before_large["alloc_per_append_as_state_multiple"] >= 3.0,
         "{before_large:?}"
     );
     assert!(before_large[per_append] / before_small[per_append] >= 2.0);

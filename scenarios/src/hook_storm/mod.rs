@@ -326,7 +326,7 @@ fn graceful_shutdown(
         let per_append = (end.total_bytes - start.total_bytes) as f64 / served.n_appends_ok as f64;
         probe::metric("alloc_bytes_per_append", per_append);
         probe::metric(
-            "alloc_per_append_over_state_bytes",
+            "alloc_per_append_as_state_multiple",
             per_append / seeded.file_bytes as f64,
         );
     }
