@@ -82,6 +82,17 @@ fn peak_cell(
     cell
 }
 
+/// The role a role's figure is compared with: the first role (`before`), or where roles come in families that
+/// share a suffix (`after_killed`, `best_killed`), the first role's member of the same family (`before_killed`), so
+/// that a crash ending is never read against a graceful one.
+fn comparison_base<'a>(role: &str, roles: &'a [String]) -> &'a str {
+    let first = roles[0].as_str();
+    role.split_once('_')
+        .map(|(_, family)| format!("{first}_{family}"))
+        .and_then(|member| roles.iter().find(|r| **r == member))
+        .map_or(first, String::as_str)
+}
+
 fn peaks_table(
     scenario: &ScenarioReport,
     heading: &str,
@@ -96,11 +107,13 @@ fn peaks_table(
     ));
     table.push_str(&format!("|---:|{}\n", "---:|".repeat(scenario.roles.len())));
     for size in scenario.sizes() {
-        let first = scenario.case_at(&scenario.roles[0], size);
         let cells: Vec<String> = scenario
             .roles
             .iter()
-            .map(|role| peak_cell(scenario.case_at(role, size), first, figure))
+            .map(|role| {
+                let base = scenario.case_at(comparison_base(role, &scenario.roles), size);
+                peak_cell(scenario.case_at(role, size), base, figure)
+            })
             .collect();
         table.push_str(&format!(
             "| {} | {} |\n",
@@ -209,6 +222,28 @@ pub fn render_summary(results: &Results, scenarios: &[ScenarioReport]) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_of_a_family_are_compared_within_it() {
+        let roles: Vec<String> = [
+            "before",
+            "after",
+            "best",
+            "before_killed",
+            "after_killed",
+            "best_pruned",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(comparison_base("after", &roles), "before");
+        assert_eq!(comparison_base("after_killed", &roles), "before_killed");
+        assert_eq!(comparison_base("before_killed", &roles), "before_killed");
+        assert_eq!(
+            comparison_base("best_pruned", &roles),
+            "before",
+            "no before_pruned: the first role"
+        );
+    }
 
     #[test]
     fn ratios_read_as_less_or_more() {
