@@ -30,7 +30,7 @@ use memproof::session_store::journal_with_snapshot::journal_path_for;
 use memproof::session_store::state::RetentionRules;
 use memproof::session_store::{StoreConfig, StoreTechnique};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,6 +109,10 @@ pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Everything a case needs from its params.
 struct CaseSetup {
     settings: StoreSettings,
+    /// Where the store's socket lives: a short directory of its own under the system's temp directory, because a
+    /// Unix socket path may not exceed 107 bytes and a case's work directory under a deep output directory can
+    /// (it did: `target/memproof/full-hook-storm/work/hook-storm_before_killed_…/store.sock`).
+    socket_dir: tempfile::TempDir,
     storm_events: usize,
     storm_sessions: usize,
     new_sessions: usize,
@@ -122,6 +126,10 @@ struct CaseSetup {
 impl CaseSetup {
     fn from_case(case: &CaseContext) -> anyhow::Result<CaseSetup> {
         Ok(CaseSetup {
+            socket_dir: tempfile::Builder::new()
+                .prefix("memproof-hook-storm")
+                .tempdir()
+                .context("cannot create a directory for the store's socket")?,
             settings: StoreSettings {
                 max_events_per_session: case.param_u64("max_events_per_session")? as usize,
                 debounce_ms: case.param_duration("debounce")?.as_millis() as u64,
@@ -139,6 +147,10 @@ impl CaseSetup {
         })
     }
 
+    fn socket(&self) -> PathBuf {
+        self.socket_dir.path().join("store.sock")
+    }
+
     fn storm_plan(
         &self,
         case: &CaseContext,
@@ -146,7 +158,7 @@ impl CaseSetup {
         kill: Option<KillPlan>,
     ) -> StormPlan {
         StormPlan {
-            socket: case.work_dir.join("store.sock"),
+            socket: self.socket(),
             seed: case.seed,
             storm_events: self.storm_events,
             storm_sessions: self.storm_sessions,
@@ -373,10 +385,19 @@ fn spawn_store_server(args: &StoreServerArgs) -> anyhow::Result<std::process::Ch
         .spawn()
         .context("cannot start the store server")?;
     // Ready once its socket accepts a connection (it loads its state first).
+    let mut child = child;
     let started = Instant::now();
     loop {
         if std::os::unix::net::UnixStream::connect(&args.socket).is_ok() {
             return Ok(child);
+        }
+        if let Some(status) = child.try_wait()? {
+            let output = child.wait_with_output()?;
+            bail!(
+                "the store server ended ({status}) before it listened on {}\n{}",
+                args.socket.display(),
+                crate::show_stderr(&output.stderr)
+            );
         }
         if started.elapsed() > Duration::from_secs(60) {
             bail!(
@@ -399,7 +420,7 @@ fn restart_after_server(
 ) -> anyhow::Result<()> {
     use std::os::unix::process::ExitStatusExt as _;
     let config = setup.settings.config();
-    let socket = case.work_dir.join("store.sock");
+    let socket = setup.socket();
     probe::phase("storm against the store server");
     let server = spawn_store_server(&StoreServerArgs {
         technique: technique.name().to_string(),
