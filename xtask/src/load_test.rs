@@ -31,6 +31,11 @@ pub struct LoadTest {
     /// The baseline to judge regressions against.
     #[arg(long, default_value = "reports/baseline.json")]
     baseline: PathBuf,
+    /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
+    /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 12x to 170x slower), or
+    /// `none`.
+    #[arg(long, default_value = "spec", value_parser = ["spec", "all", "none"])]
+    dhat: String,
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -77,7 +82,12 @@ impl LoadTest {
         }
         let specs = select_specs(&self.scenarios)?;
         reports::judge::check_specs(&specs)?;
-        let planned = suite::plan(&specs, &self.profile)?;
+        let mut planned = suite::plan(&specs, &self.profile)?;
+        match self.dhat.as_str() {
+            "all" => planned.iter_mut().for_each(|case| case.profile_run = true),
+            "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
+            _ => {}
+        }
         let bin_dir = build::build_release(
             &["memproof-scenarios", "memproof-harness"],
             &["memproof-case", "memproof-dhat", "memproof-launch"],
