@@ -53,3 +53,11 @@ pub fn build_release(packages: &[&str], bins: &[&str]) -> anyhow::Result<PathBuf
 pub fn default_out(name: &str) -> PathBuf {
     target_dir().join("memproof").join(name)
 }
+
+/// A command's output directory, created and made absolute: cases run in scratch directories of their own, so a
+/// relative path handed to them (the dhat profile's file, `--work-dir`) would land in the wrong place.
+pub fn output_dir(given: Option<&Path>, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = given.map_or_else(|| default_out(name), Path::to_path_buf);
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    std::path::absolute(&dir).with_context(|| format!("{}: cannot make absolute", dir.display()))
+}

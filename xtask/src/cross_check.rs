@@ -87,12 +87,7 @@ impl CrossCheck {
             &["memproof-scenarios", "memproof-harness"],
             &["memproof-case", "memproof-launch"],
         )?;
-        let out_dir = self
-            .out
-            .clone()
-            .unwrap_or_else(|| build::default_out("cross-check"));
-        std::fs::create_dir_all(&out_dir)
-            .with_context(|| format!("{}: cannot create", out_dir.display()))?;
+        let out_dir = build::output_dir(self.out.as_deref(), "cross-check")?;
         let case_binary = bin_dir.join("memproof-case");
 
         let mut plan = Plan {

@@ -4,7 +4,7 @@
 use crate::Finished;
 use crate::build;
 use crate::progress::Printer;
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use harness::results::{Results, SCHEMA};
 use harness::spec::{self, Spec};
 use harness::suite::{self, Binaries, SuiteOptions};
@@ -92,12 +92,7 @@ impl LoadTest {
             &["memproof-scenarios", "memproof-harness"],
             &["memproof-case", "memproof-dhat", "memproof-launch"],
         )?;
-        let out_dir = self
-            .out
-            .clone()
-            .unwrap_or_else(|| build::default_out(&self.profile));
-        std::fs::create_dir_all(&out_dir)
-            .with_context(|| format!("{}: cannot create", out_dir.display()))?;
+        let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
             out_dir: out_dir.clone(),

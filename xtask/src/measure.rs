@@ -35,12 +35,7 @@ pub struct Measure {
 impl Measure {
     pub fn run(self) -> anyhow::Result<Finished> {
         let bin_dir = build::build_release(&["memproof-harness"], &["memproof-launch"])?;
-        let out_dir = self
-            .out
-            .clone()
-            .unwrap_or_else(|| build::default_out("measure"));
-        std::fs::create_dir_all(&out_dir)
-            .with_context(|| format!("{}: cannot create", out_dir.display()))?;
+        let out_dir = build::output_dir(self.out.as_deref(), "measure")?;
         let (program, args) = self.command.split_first().context("no command given")?;
         let launch = Launch {
             launcher: bin_dir.join("memproof-launch"),
