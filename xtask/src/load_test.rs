@@ -124,8 +124,18 @@ impl LoadTest {
             verdicts: Vec::new(),
         };
         let baseline_path = build::workspace_root().join(&self.baseline);
-        let baseline = reports::baseline::read_baseline(&baseline_path)?;
-        if baseline.is_none() {
+        let mut baseline = reports::baseline::read_baseline(&baseline_path)?;
+        // Case ids name the size, not the profile, and profiles run the same sizes with other parameters (the
+        // startup sweep is concurrency 1..32 in every profile): only a baseline of this profile can judge this run.
+        if let Some(other) = baseline.as_ref().filter(|b| b.run.profile != self.profile) {
+            eprintln!(
+                "memproof: the baseline at {} is of profile {}, this run is {}: regressions are not judged this run.",
+                baseline_path.display(),
+                other.run.profile,
+                self.profile
+            );
+            baseline = None;
+        } else if baseline.is_none() {
             eprintln!(
                 "memproof: no baseline at {}: regressions are not judged this run.\n\nConsider `cargo xtask bless --from {}` to record a first baseline.",
                 baseline_path.display(),
