@@ -22,8 +22,10 @@ use driver::{DriverArgs, DriverFigures};
 use harness::probe;
 use memproof::exec_history::store::{ExecutionStore, InsertedFields};
 use memproof::exec_history::trim::TrimTechnique;
-use memproof::exec_history::trim_dispatch::{DispatchPolicy, TrimDispatcher};
+use memproof::exec_history::trim_dispatch::{DispatchPolicy, TrimDispatcher, TrimFigures};
 use record_shapes::RecordShapes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// The scenario.
 pub struct SyslogRate;
@@ -164,24 +166,31 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
         invalid_every: params.invalid_every,
         start_ns: STREAM_START_NS,
     };
-    let received = runtime.block_on(receiver::receive_stream(
-        &store,
-        &dispatcher,
-        &shapes,
-        driver_args,
-        |args| {
-            let args = serde_json::to_value(args)?;
-            let driver = crate::spawn_driver(&SyslogRate, &args)?;
-            Ok(Box::new(move || {
-                let figures: DriverFigures = serde_json::from_value(driver.wait()?)
-                    .context("the syslog-rate driver's figures do not match DriverFigures")?;
-                Ok(figures)
-            }))
-        },
-    ))?;
-
-    probe::phase("drain");
-    dispatcher.wait_until_idle();
+    // The trim figures are also reported while the stream runs, so that a case killed at its memory limit (the
+    // parse-all trim at the seed's table sizes) still leaves how far its trims got and what they cost.
+    let trims_settled = AtomicBool::new(false);
+    let received = std::thread::scope(|scope| {
+        scope.spawn(|| report_running_trim_figures(&dispatcher, &trims_settled));
+        let received = runtime.block_on(receiver::receive_stream(
+            &store,
+            &dispatcher,
+            &shapes,
+            driver_args,
+            |args| {
+                let args = serde_json::to_value(args)?;
+                let driver = crate::spawn_driver(&SyslogRate, &args)?;
+                Ok(Box::new(move || {
+                    let figures: DriverFigures = serde_json::from_value(driver.wait()?)
+                        .context("the syslog-rate driver's figures do not match DriverFigures")?;
+                    Ok(figures)
+                }))
+            },
+        ));
+        probe::phase("drain");
+        dispatcher.wait_until_idle();
+        trims_settled.store(true, Ordering::SeqCst);
+        received
+    })?;
     drop(runtime);
 
     probe::phase("report");
@@ -215,13 +224,7 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
     probe::metric("records_deleted", trims.records_deleted);
     probe::metric("records_listed_by_trims", trims.records_listed);
     probe::metric("fast_path_misses_in_trims", trims.prefix_misses);
-    if trims.records_listed > 0 {
-        // Thread CPU time, so trims sharing the 2 cores do not inflate it; the fallbacks' full parses included.
-        probe::metric(
-            "field_extraction_cpu_ns_per_record",
-            trims.extraction_cpu_ns as f64 / trims.records_listed as f64,
-        );
-    }
+    report_extraction_cost(&trims);
     probe::metric(
         "fast_path_misses_at_insert",
         fast_path_misses_at_insert + received.fast_path_misses_at_insert,
@@ -236,4 +239,32 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The cost of reading the two fields, per record listed by the trims. Thread CPU time, so trims sharing the two
+/// cores do not inflate it; the fallbacks' full parses are included.
+fn report_extraction_cost(trims: &TrimFigures) {
+    if trims.records_listed > 0 {
+        probe::metric(
+            "field_extraction_cpu_ns_per_record",
+            trims.extraction_cpu_ns as f64 / trims.records_listed as f64,
+        );
+    }
+}
+
+/// Reports the trims' running figures every quarter second until the trims have settled; the final report
+/// replaces them.
+fn report_running_trim_figures(dispatcher: &TrimDispatcher, settled: &AtomicBool) {
+    while !settled.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(250));
+        let trims = dispatcher.figures();
+        report_extraction_cost(&trims);
+        probe::metric("records_listed_by_trims", trims.records_listed);
+        probe::metric("trims_completed", trims.trims_completed);
+        probe::metric("max_trims_in_flight", trims.max_trims_in_flight);
+        probe::metric(
+            "max_trims_in_flight_per_workflow",
+            trims.max_trims_in_flight_per_workflow,
+        );
+    }
 }
