@@ -103,19 +103,45 @@ fn trim_by_parse_all(
         }
     }
     let extraction_cpu_ns = listing.parse_cpu_ns + (thread_cpu_ns() - fields_started);
+    let read = FieldsOfListing {
+        readable: &readable,
+        unreadable_keys,
+        records_listed: entries.len() as u64,
+        extraction_cpu_ns,
+        prefix_misses: 0,
+    };
+    delete_beyond_newest(store, read, workflow_id, keep)
+}
+
+/// What a listing trim read of the table: the fields of every record it could read, and the keys it could not.
+struct FieldsOfListing<'a> {
+    readable: &'a [(&'a str, TrimFields)],
+    unreadable_keys: BTreeSet<String>,
+    records_listed: u64,
+    extraction_cpu_ns: u64,
+    prefix_misses: u64,
+}
+
+/// The part both listing trims share: delete all but the newest `keep` readable records of `workflow_id`.
+fn delete_beyond_newest(
+    store: &mut ExecutionStore,
+    read: FieldsOfListing<'_>,
+    workflow_id: &str,
+    keep: usize,
+) -> anyhow::Result<TrimReport> {
     let doomed = keys_beyond_newest(
-        readable.iter().map(|(key, fields)| (*key, fields)),
+        read.readable.iter().map(|(key, fields)| (*key, fields)),
         workflow_id,
         keep,
     );
     let rows_deleted = store.delete_keys(&doomed)?;
     Ok(TrimReport {
         rows_deleted,
-        extraction_cpu_ns,
-        records_listed: entries.len() as u64,
+        extraction_cpu_ns: read.extraction_cpu_ns,
+        records_listed: read.records_listed,
         deleted_keys: doomed,
-        unreadable_keys: unreadable_keys.into_iter().collect(),
-        prefix_misses: 0,
+        unreadable_keys: read.unreadable_keys.into_iter().collect(),
+        prefix_misses: read.prefix_misses,
     })
 }
 
@@ -144,20 +170,14 @@ fn trim_by_raw_prefix_scan(
         }
     }
     let extraction_cpu_ns = thread_cpu_ns() - extraction_started;
-    let doomed = keys_beyond_newest(
-        readable.iter().map(|(key, fields)| (*key, fields)),
-        workflow_id,
-        keep,
-    );
-    let rows_deleted = store.delete_keys(&doomed)?;
-    Ok(TrimReport {
-        rows_deleted,
-        extraction_cpu_ns,
+    let read = FieldsOfListing {
+        readable: &readable,
+        unreadable_keys,
         records_listed: raw.len() as u64,
-        deleted_keys: doomed,
-        unreadable_keys: unreadable_keys.into_iter().collect(),
+        extraction_cpu_ns,
         prefix_misses,
-    })
+    };
+    delete_beyond_newest(store, read, workflow_id, keep)
 }
 
 fn trim_by_indexed_columns_delete(
