@@ -14,6 +14,8 @@ use harness::results::{Case, Outcome, Results, Verdict};
 use serde::Serialize;
 
 const TEMPLATE: &str = include_str!("../../templates/index.html");
+/// The style every page shares (index.html and compare.html), filled in for `{{page_style}}`.
+const PAGE_STYLE: &str = include_str!("../../templates/page_style.css");
 
 /// What the template's `{{placeholders}}` are filled with.
 #[derive(Serialize)]
@@ -38,11 +40,16 @@ pub fn fill_template(template: &str, context: &impl Serialize) -> anyhow::Result
             .map_or(rest.len(), |end| start + end + 2);
         let placeholder = &rest[start..end];
         let name = placeholder.trim_start_matches("{{").trim_end_matches("}}");
+        page.push_str(&rest[..start]);
+        if name == "page_style" {
+            page.push_str(PAGE_STYLE);
+            rest = &rest[end..];
+            continue;
+        }
         let Some(value) = fields.get(name) else {
             anyhow::bail!("the page template has an unfilled placeholder {placeholder}");
         };
         let text = value.as_str().unwrap_or_default();
-        page.push_str(&rest[..start]);
         if name.ends_with("_html") {
             page.push_str(text);
         } else {
