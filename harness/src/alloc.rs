@@ -235,7 +235,9 @@ impl Meter {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.shared
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Records `grown` new bytes (negative for a free) and, for an allocation, one more block of `requested` bytes,
@@ -455,7 +457,11 @@ impl Meter {
         }
         self.switch_epoch(&shared, epoch + 1);
         let live = self.live.load(Relaxed);
-        debug_assert_eq!(live, self.sum_live(&shared), "the exact counter is the slots' sum");
+        debug_assert_eq!(
+            live,
+            self.sum_live(&shared),
+            "the exact counter is the slots' sum"
+        );
         let threads = shared.in_use.max(1);
         let give = ((self.peak.load(Relaxed) - live) / (2 * threads)).min(self.max_slack);
         if give < self.exit_slack {
@@ -541,7 +547,8 @@ impl Meter {
         self.switch_epoch(&shared, if epoch % 2 == 0 { epoch + 1 } else { epoch + 2 });
         let slots = &self.slots[..shared.slots_used];
         let in_use = || slots.iter().filter(|slot| slot.in_use.load(Relaxed));
-        shared.offset_live = shared.retired_live + in_use().map(|s| s.live.load(Relaxed)).sum::<i64>();
+        shared.offset_live =
+            shared.retired_live + in_use().map(|s| s.live.load(Relaxed)).sum::<i64>();
         shared.offset_bytes =
             shared.retired_bytes + in_use().map(|s| s.bytes.load(Relaxed)).sum::<u64>();
         shared.offset_count =
@@ -868,7 +875,10 @@ mod tests {
             }
         });
         let counts = meter.counts();
-        assert_eq!(counts.peak_bytes, (THREADS as i64 * (4 * MAX_SLACK + 1)) as u64);
+        assert_eq!(
+            counts.peak_bytes,
+            (THREADS as i64 * (4 * MAX_SLACK + 1)) as u64
+        );
         assert_eq!(counts.live_bytes, 0);
     }
 }
