@@ -158,7 +158,10 @@ fn threads_known_pattern(case: &CaseContext) -> anyhow::Result<()> {
                     drop(b);
                     drop(c);
                     let leaked = vec![1u8; leak];
-                    barrier.wait(); // the main thread reads the totals
+                    barrier.wait();
+                    // The main thread reads the totals before any thread begins to end (a thread's end frees
+                    // what its start allocated).
+                    barrier.wait();
                     leaked
                 })
             })
@@ -172,6 +175,7 @@ fn threads_known_pattern(case: &CaseContext) -> anyhow::Result<()> {
             barrier.wait();
         }
         after = probe::heap_figures();
+        barrier.wait();
         probe::phase("join");
         for handle in handles {
             match handle.join() {
@@ -190,9 +194,10 @@ fn threads_known_pattern(case: &CaseContext) -> anyhow::Result<()> {
     let (churn_bytes, churn_count) = (0..threads)
         .map(churn_figures)
         .fold((0, 0), |(b, c), (tb, tc)| (b + tb, c + tc));
-    // A, B and C on each thread, and the leaked block (an empty `Vec` allocates nothing).
-    let known_total = churn_bytes + (threads * (2 * block_bytes + block_bytes / 2 + leak)) as u64;
-    let known_count = churn_count + threads as u64 * (3 + u64::from(leak > 0));
+    // Two rounds of churn, A, B and C on each thread, and the leaked block (an empty `Vec` allocates nothing).
+    let known_total =
+        2 * churn_bytes + (threads * (2 * block_bytes + block_bytes / 2 + leak)) as u64;
+    let known_count = 2 * churn_count + threads as u64 * (3 + u64::from(leak > 0));
     probe::metric("known_bytes", known_bytes);
     probe::metric("threads", threads);
     probe::metric("known_alloc_bytes", known_total);
