@@ -175,6 +175,12 @@ struct Shared {
     barrier: Barrier,
 }
 
+/// Even epochs are lazy, odd ones exact.
+#[inline]
+fn is_lazy(epoch: u64) -> bool {
+    epoch.is_multiple_of(2)
+}
+
 /// The counting allocator's bookkeeping. The global allocator uses one; tests make their own.
 pub struct Meter {
     /// Odd: exact epoch; even: lazy epoch. Changed only under the lock.
@@ -253,7 +259,7 @@ impl Meter {
             let epoch = self.epoch.load(Relaxed);
             if epoch == local.epoch.get() {
                 let live = local.live.get() + grown;
-                if epoch % 2 == 0 {
+                if is_lazy(epoch) {
                     if live <= local.high.get() && live >= local.low.get() {
                         local.publish(slot, live, requested);
                         slot.busy.store(false, Release);
@@ -314,7 +320,7 @@ impl Meter {
             local.high.set(slot.high.load(Relaxed));
             local.low.set(slot.low.load(Relaxed));
         }
-        if epoch % 2 == 0 {
+        if is_lazy(epoch) {
             if live <= local.high.get() && live >= local.low.get() {
                 local.publish(slot, live, requested);
                 return;
@@ -389,11 +395,11 @@ impl Meter {
     /// A call of a thread without a slot of its own (its thread-local is gone, or every slot is taken), under the
     /// lock: its bytes go straight to the retired figures.
     fn record_unowned_locked(&self, shared: &mut Shared, grown: i64, requested: Option<u64>) {
-        let lazy = self.epoch.load(Relaxed) % 2 == 0 && shared.barrier == Barrier::Membarrier;
+        let lazy = is_lazy(self.epoch.load(Relaxed)) && shared.barrier == Barrier::Membarrier;
         if lazy && shared.bound + grown > self.peak.load(Relaxed) && grown > 0 {
             self.turn_exact(shared);
         }
-        if self.epoch.load(Relaxed) % 2 == 0 && shared.barrier == Barrier::Membarrier {
+        if is_lazy(self.epoch.load(Relaxed)) && shared.barrier == Barrier::Membarrier {
             shared.bound += grown;
         } else {
             self.add_exact(grown);
@@ -440,7 +446,7 @@ impl Meter {
     /// From a lazy epoch to an exact one: the shared counter starts at the exact sum of the slots.
     fn turn_exact(&self, shared: &mut Shared) {
         let epoch = self.epoch.load(Relaxed);
-        debug_assert!(epoch % 2 == 0);
+        debug_assert!(is_lazy(epoch));
         self.switch_epoch(shared, epoch + 1);
         self.live.store(self.sum_live(shared), Relaxed);
     }
@@ -452,7 +458,7 @@ impl Meter {
             return;
         };
         let epoch = self.epoch.load(Relaxed);
-        if epoch % 2 == 0 || shared.barrier != Barrier::Membarrier {
+        if is_lazy(epoch) || shared.barrier != Barrier::Membarrier {
             return;
         }
         self.switch_epoch(&shared, epoch + 1);
@@ -496,7 +502,7 @@ impl Meter {
         shared.retired_live += live;
         shared.retired_bytes += slot.bytes.load(Relaxed);
         shared.retired_count += slot.count.load(Relaxed);
-        if self.epoch.load(Relaxed) % 2 == 0 {
+        if is_lazy(self.epoch.load(Relaxed)) {
             // Its range's unused room returns: the bound only falls.
             shared.bound -= slot.high.load(Relaxed) - live;
         }
@@ -544,7 +550,7 @@ impl Meter {
             shared.barrier = register_membarrier();
         }
         let epoch = self.epoch.load(Relaxed);
-        self.switch_epoch(&shared, if epoch % 2 == 0 { epoch + 1 } else { epoch + 2 });
+        self.switch_epoch(&shared, if is_lazy(epoch) { epoch + 1 } else { epoch + 2 });
         let slots = &self.slots[..shared.slots_used];
         let in_use = || slots.iter().filter(|slot| slot.in_use.load(Relaxed));
         shared.offset_live =

@@ -19,6 +19,13 @@ fn metric_u64(case: &Case, name: &str) -> Option<u64> {
     case.metrics.get(name).and_then(serde_json::Value::as_u64)
 }
 
+/// How a figure is shown in a verdict.
+type Shown = fn(Option<u64>) -> String;
+
+fn count(value: Option<u64>) -> String {
+    value.map_or_else(|| "nothing".to_string(), |c| c.to_string())
+}
+
 fn bytes(value: Option<u64>) -> String {
     match value {
         None => "nothing".to_string(),
@@ -120,10 +127,6 @@ pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
             };
             let measured = metric_u64(case, measured);
             let exact = measured == Some(known);
-            let shown = |value: Option<u64>| match value {
-                Some(v) => v.to_string(),
-                None => "nothing".to_string(),
-            };
             verdicts.push(verdict(
                 name,
                 if exact {
@@ -132,35 +135,24 @@ pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
                     format!(
                         "the heap meter is wrong: the case made {} {what} between its barriers but the meter counted {}",
                         known,
-                        shown(measured)
+                        count(measured)
                     )
                 },
                 format!("{what} == {known}"),
-                shown(measured),
+                count(measured),
                 exact,
             ));
         }
         if let Some(profile) = &case.profile {
-            let count = |value: Option<u64>| value.map_or("nothing".into(), |c| c.to_string());
-            let figures: [(
-                &str,
-                Option<u64>,
-                Option<u64>,
-                &dyn Fn(Option<u64>) -> String,
-            ); 3] = [
-                (
-                    "peak",
-                    profile.peak_heap_bytes,
-                    case.peak_heap_bytes,
-                    &bytes,
-                ),
+            let figures: [(&str, Option<u64>, Option<u64>, Shown); 3] = [
+                ("peak", profile.peak_heap_bytes, case.peak_heap_bytes, bytes),
                 (
                     "total",
                     profile.total_alloc_bytes,
                     case.total_alloc_bytes,
-                    &bytes,
+                    bytes,
                 ),
-                ("count", profile.alloc_count, case.alloc_count, &count),
+                ("count", profile.alloc_count, case.alloc_count, count),
             ];
             let apart: Vec<String> = figures
                 .iter()
