@@ -104,13 +104,11 @@ const OVERFLOW: usize = usize::MAX - 1;
 /// An epoch no thread's cached epoch matches: its next call takes the slow path.
 const NO_EPOCH: u64 = u64::MAX;
 
-/// A thread's view of its slot: the owner's copies, so the fast path reads nothing shared but the epoch.
+/// A thread's view of its slot: which one, and the epoch and range it last took up. Its figures live in the slot
+/// itself (the owner alone writes them, so reading them back costs no more than a thread-local).
 pub struct Local {
     slot: Cell<usize>,
     epoch: Cell<u64>,
-    live: Cell<i64>,
-    bytes: Cell<u64>,
-    count: Cell<u64>,
     high: Cell<i64>,
     low: Cell<i64>,
 }
@@ -120,26 +118,20 @@ impl Local {
         Local {
             slot: Cell::new(NO_SLOT),
             epoch: Cell::new(NO_EPOCH),
-            live: Cell::new(0),
-            bytes: Cell::new(0),
-            count: Cell::new(0),
             high: Cell::new(0),
             low: Cell::new(0),
         }
     }
+}
 
-    /// Stores the owner's new figures into its slot.
+impl Slot {
+    /// The owner's new figures.
     #[inline]
-    fn publish(&self, slot: &Slot, live: i64, requested: Option<u64>) {
-        self.live.set(live);
-        slot.live.store(live, Relaxed);
+    fn publish(&self, live: i64, requested: Option<u64>) {
+        self.live.store(live, Relaxed);
         if let Some(bytes) = requested {
-            let bytes = self.bytes.get() + bytes;
-            let count = self.count.get() + 1;
-            self.bytes.set(bytes);
-            self.count.set(count);
-            slot.bytes.store(bytes, Relaxed);
-            slot.count.store(count, Relaxed);
+            self.bytes.store(self.bytes.load(Relaxed) + bytes, Relaxed);
+            self.count.store(self.count.load(Relaxed) + 1, Relaxed);
         }
     }
 }
@@ -258,17 +250,17 @@ impl Meter {
             compiler_fence(SeqCst);
             let epoch = self.epoch.load(Relaxed);
             if epoch == local.epoch.get() {
-                let live = local.live.get() + grown;
+                let live = slot.live.load(Relaxed) + grown;
                 if is_lazy(epoch) {
                     if live <= local.high.get() && live >= local.low.get() {
-                        local.publish(slot, live, requested);
+                        slot.publish(live, requested);
                         slot.busy.store(false, Release);
                         return;
                     }
                 } else {
                     let after = self.live.fetch_add(grown, Relaxed) + grown;
                     self.raise_peak(after);
-                    local.publish(slot, live, requested);
+                    slot.publish(live, requested);
                     slot.busy.store(false, Release);
                     if after <= self.peak.load(Relaxed) - self.exit_margin.load(Relaxed) {
                         self.try_turn_lazy();
@@ -307,11 +299,11 @@ impl Meter {
             return;
         }
         let slot = &self.slots[index];
-        let live = local.live.get() + grown;
+        let live = slot.live.load(Relaxed) + grown;
         if shared.barrier == Barrier::Missing {
             // Every call comes here, under the lock: one order, exact.
             self.add_exact(grown);
-            local.publish(slot, live, requested);
+            slot.publish(live, requested);
             return;
         }
         let mut epoch = self.epoch.load(Relaxed);
@@ -322,7 +314,7 @@ impl Meter {
         }
         if is_lazy(epoch) {
             if live <= local.high.get() && live >= local.low.get() {
-                local.publish(slot, live, requested);
+                slot.publish(live, requested);
                 return;
             }
             // Check in: a new range around the new live bytes, from what is left below the peak.
@@ -337,7 +329,7 @@ impl Meter {
                 slot.low.store(low, Relaxed);
                 local.high.set(high);
                 local.low.set(low);
-                local.publish(slot, live, requested);
+                slot.publish(live, requested);
                 return;
             }
             self.turn_exact(&mut shared);
@@ -345,7 +337,7 @@ impl Meter {
             local.epoch.set(epoch);
         }
         self.add_exact(grown);
-        local.publish(slot, live, requested);
+        slot.publish(live, requested);
     }
 
     /// A call of the exact epoch, made under the lock.
@@ -376,9 +368,6 @@ impl Meter {
         self.set_exit_margin(shared);
         local.slot.set(index);
         local.epoch.set(NO_EPOCH);
-        local.live.set(0);
-        local.bytes.set(0);
-        local.count.set(0);
         local.high.set(0);
         local.low.set(0);
     }
