@@ -117,6 +117,11 @@ pub enum SuiteEvent<'a> {
         case: &'a PlannedCase,
         progress: Progress,
     },
+    /// The case's shared fixture is ready: `status` says whether it was cached, generated, or regenerated and why.
+    Fixture {
+        case: &'a PlannedCase,
+        status: String,
+    },
     Finished {
         case: &'a Case,
     },
@@ -157,11 +162,51 @@ pub fn case_arguments(case: &PlannedCase, seed: u64) -> Vec<OsString> {
     args
 }
 
-fn case_args(case: &PlannedCase, work_dir: &Path, seed: u64) -> Vec<OsString> {
+fn case_args(
+    case: &PlannedCase,
+    work_dir: &Path,
+    fixture: Option<&Path>,
+    seed: u64,
+) -> Vec<OsString> {
     let mut args = case_arguments(case, seed);
     args.push("--work-dir".into());
     args.push(work_dir.into());
+    if let Some(fixture) = fixture {
+        args.push("--fixture".into());
+        args.push(fixture.into());
+    }
     args
+}
+
+/// Makes sure the case's shared fixture is in the cache under the output directory, checked, by running
+/// `memproof-case fixture` (a process of its own, before the case, so generating is in no case's figures). Returns
+/// its data directory and how the cache answered; `None` when the scenario shares no input.
+pub fn prepare_fixture(
+    case: &PlannedCase,
+    binaries: &Binaries,
+    options: &SuiteOptions,
+) -> anyhow::Result<Option<(PathBuf, String)>> {
+    let cache = options.out_dir.join(crate::fixtures::CACHE_DIR);
+    let output = std::process::Command::new(&binaries.case)
+        .arg("fixture")
+        .args(&case_arguments(case, options.seed)[1..])
+        .arg("--cache")
+        .arg(&cache)
+        .env_remove(crate::probe::PROBE_FD_ENV)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("{}: cannot start", binaries.case.display()))?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "{}: its fixture could not be made ({})\n{}",
+            case.id,
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    let answer: crate::fixtures::Answer = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("{}: the fixture command printed no answer", case.id))?;
+    Ok(answer.data_dir.map(|dir| (dir, answer.status)))
 }
 
 /// Runs one case: its timeline run and, if planned, its profile run.
@@ -179,6 +224,14 @@ pub fn run_case(
         OsString::from(options.sample_ms.to_string()),
     );
 
+    let fixture = prepare_fixture(case, binaries, options)?;
+    if let Some((_, status)) = &fixture {
+        on_event(SuiteEvent::Fixture {
+            case,
+            status: status.clone(),
+        });
+    }
+    let fixture_dir = fixture.as_ref().map(|(dir, _)| dir.as_path());
     on_event(SuiteEvent::Started {
         case,
         run: "timeline",
@@ -189,7 +242,7 @@ pub fn run_case(
     let launch = Launch {
         launcher: binaries.launcher.clone(),
         program: binaries.case.clone(),
-        args: case_args(case, work_dir.path(), options.seed),
+        args: case_args(case, work_dir.path(), fixture_dir, options.seed),
         env: vec![sample_env.clone()],
         current_dir: Some(work_dir.path().to_path_buf()),
         limit_bytes: case.limit_bytes,
@@ -217,7 +270,7 @@ pub fn run_case(
             .tempdir_in(&work_root)?;
         let dhat_launch = Launch {
             program: binaries.dhat.clone(),
-            args: case_args(case, work_dir.path(), options.seed),
+            args: case_args(case, work_dir.path(), fixture_dir, options.seed),
             env: vec![
                 sample_env,
                 (crate::probe::DHAT_FILE_ENV.into(), file.clone().into()),
