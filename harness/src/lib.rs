@@ -10,6 +10,7 @@
 pub mod alloc;
 pub mod calibration;
 pub mod crosscheck;
+pub mod external;
 pub mod host;
 pub mod probe;
 pub mod procfs;
