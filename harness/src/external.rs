@@ -13,6 +13,7 @@
 use crate::results::Outcome;
 use crate::runner::{Measured, show_tail};
 use crate::units::format_bytes;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// Where a measured program's heap figures come from.
@@ -117,6 +118,21 @@ pub fn heap_of(measured: &Measured, source: &HeapSource) -> Result<Option<Report
                 .to_string(),
         }),
     }
+}
+
+/// The command line that runs `program` with the preload library loaded: `env LD_PRELOAD=LIBRARY PROGRAM ARGS`.
+/// Through `env` (which execs, so the pid and `wait4`'s figures stay the program's) and not in the launcher's own
+/// environment: the launcher would load the library too, and the library takes the channel for itself.
+pub fn with_preload(
+    library: &Path,
+    program: &OsStr,
+    args: &[OsString],
+) -> (PathBuf, Vec<OsString>) {
+    let mut assignment = OsString::from("LD_PRELOAD=");
+    assignment.push(library.as_os_str());
+    let mut all = vec![assignment, program.to_os_string()];
+    all.extend(args.iter().cloned());
+    (PathBuf::from("env"), all)
 }
 
 /// Why the preload library cannot see a program's heap, when that can be told from its file: a static binary has
