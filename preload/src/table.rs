@@ -115,9 +115,14 @@ fn map_slots(slots: usize) -> *mut Slot {
 }
 
 impl Table {
-    fn slot(&self, index: usize) -> &mut Slot {
+    fn slot(&self, index: usize) -> Slot {
         // SAFETY: every index is masked to the table's size, and the table is only used under its shard's lock.
-        unsafe { &mut *self.slots.add(index & self.mask) }
+        unsafe { *self.slots.add(index & self.mask) }
+    }
+
+    fn set(&mut self, index: usize, slot: Slot) {
+        // SAFETY: as in `slot`; `&mut self` means this thread holds the shard's lock.
+        unsafe { *self.slots.add(index & self.mask) = slot };
     }
 
     fn home(&self, addr: usize) -> usize {
@@ -129,7 +134,7 @@ impl Table {
         loop {
             let found = self.slot(index).addr;
             if found == 0 || found == addr {
-                *self.slot(index) = Slot { addr, size };
+                self.set(index, Slot { addr, size });
                 if found == 0 {
                     self.len += 1;
                 }
@@ -166,7 +171,7 @@ impl Table {
         };
         if !old.slots.is_null() {
             for index in 0..slots {
-                let slot = *old.slot(index);
+                let slot = old.slot(index);
                 if slot.addr != 0 {
                     self.place(slot.addr, slot.size);
                 }
@@ -183,7 +188,7 @@ impl Table {
         }
         let mut index = self.home(addr);
         loop {
-            let slot = *self.slot(index);
+            let slot = self.slot(index);
             if slot.addr == 0 {
                 return None;
             }
@@ -198,7 +203,7 @@ impl Table {
         let mut next = index;
         loop {
             next = (next + 1) & self.mask;
-            let entry = *self.slot(next);
+            let entry = self.slot(next);
             if entry.addr == 0 {
                 break;
             }
@@ -209,11 +214,11 @@ impl Table {
                 hole < home || home <= next
             };
             if !stays {
-                *self.slot(hole) = entry;
+                self.set(hole, entry);
                 hole = next;
             }
         }
-        *self.slot(hole) = Slot { addr: 0, size: 0 };
+        self.set(hole, Slot { addr: 0, size: 0 });
         self.len -= 1;
         Some(size)
     }
