@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// How many independent tables the addresses are spread over.
 pub const SHARDS: usize = 64;
 /// Slots in a shard's first table.
-const FIRST_SLOTS: usize = 4096;
+/// (Eight in unit tests, so that they collide and grow.)
+const FIRST_SLOTS: usize = if cfg!(test) { 8 } else { 4096 };
 
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -253,5 +254,35 @@ pub fn lock_all() {
 pub fn unlock_all() {
     for shard in &TABLE {
         shard.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    proptest! {
+        /// The table agrees with a `HashMap` over any sequence of inserts and removes, colliding addresses and
+        /// growth included (the addresses are crowded into a few shards' worth of slots).
+        #[test]
+        fn the_table_agrees_with_a_hash_map(ops in proptest::collection::vec((any::<bool>(), 1usize..20_000, 0usize..1000), 1..6000)) {
+            // Addresses far from any the test binary's own heap uses (its allocations go through this table too).
+            let base = 0x7000_0000_0000usize;
+            let mut model: HashMap<usize, usize> = HashMap::new();
+            for (is_insert, slot, size) in ops {
+                let addr = base + slot * 16;
+                if is_insert {
+                    prop_assert!(insert(addr, size));
+                    model.insert(addr, size);
+                } else {
+                    prop_assert_eq!(remove(addr), model.remove(&addr));
+                }
+            }
+            for (addr, size) in model {
+                prop_assert_eq!(remove(addr), Some(size));
+            }
+        }
     }
 }
