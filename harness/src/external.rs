@@ -3,7 +3,8 @@
 //!
 //! What memproof takes from such a program and what it never does: its heap samples, phases, metrics and final heap
 //! figures are its to report (nothing else can read them); its peak RSS, outcome and time are the kernel's and the
-//! runner's. A final report's `vm_hwm_bytes` and `error` are ignored here: the peak RSS is `wait4`'s `ru_maxrss`, the
+//! runner's. A final report's `vm_hwm_bytes` and `error` are ignored here: the peak RSS is `wait4`'s `ru_maxrss` (or
+//! a higher polled resident set), the
 //! outcome is the exit status (and the watchdog's and the timeout's kills), and a program that sent heap samples but
 //! no final report is not failed for it.
 //!
@@ -42,7 +43,9 @@ pub fn trust_kernel_only(mut measured: Measured, limit_bytes: Option<u64>) -> Me
         figures.vm_hwm_bytes = None;
         figures.error = None;
     }
-    measured.peak_rss_bytes = measured.maxrss_bytes.or(measured.sampled_peak_rss_bytes);
+    // Both are the kernel's: `wait4`'s high-water mark, and the highest resident set the runner polled (which a
+    // process killed mid-growth can have beyond what its rusage kept).
+    measured.peak_rss_bytes = measured.maxrss_bytes.max(measured.sampled_peak_rss_bytes);
     let killed_by_watchdog = measured
         .limit
         .as_ref()
@@ -52,22 +55,27 @@ pub fn trust_kernel_only(mut measured: Measured, limit_bytes: Option<u64>) -> Me
             peak.saturating_sub(limit_bytes.unwrap_or(u64::MAX))
         });
     }
-    if measured.outcome == Outcome::TimedOut || killed_by_watchdog {
+    if measured.outcome == Outcome::TimedOut {
         return measured;
     }
     let over_limit =
         limit_bytes.is_some_and(|limit| measured.peak_rss_bytes.is_some_and(|peak| peak > limit));
     let (code, signal) = (measured.exit.code, measured.exit.signal);
     let tail = show_tail(&measured.stderr_tail);
-    (measured.outcome, measured.exit.message) = if over_limit {
+    (measured.outcome, measured.exit.message) = if killed_by_watchdog || over_limit {
         (
             Outcome::OomKilled,
             Some(format!(
-                "went over its memory limit of {} (peak RSS {})",
+                "went over its memory limit of {} (peak RSS {}){}",
                 format_bytes(limit_bytes.unwrap_or(0) as f64),
                 measured
                     .peak_rss_bytes
-                    .map_or("unknown".into(), |peak| format_bytes(peak as f64))
+                    .map_or("unknown".into(), |peak| format_bytes(peak as f64)),
+                if killed_by_watchdog {
+                    ", killed by the watchdog"
+                } else {
+                    ""
+                }
             )),
         )
     } else if code == Some(0) && signal.is_none() {
