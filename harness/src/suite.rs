@@ -336,6 +336,15 @@ pub fn run_external_case(
                 .to_path_buf(),
         ),
     };
+    // Where preload cannot see, it is not loaded, and the case says why instead of reporting a heap of zero.
+    let blind_spot = matches!(source, HeapSource::Preload(_))
+        .then(|| external::preload_blind_spot(Path::new(program)))
+        .flatten();
+    let source = if blind_spot.is_some() {
+        HeapSource::None
+    } else {
+        source
+    };
     let (program, args) = match &source {
         HeapSource::Preload(library) => external::with_preload(library, program.as_ref(), &args),
         _ => (PathBuf::from(program), args),
@@ -375,6 +384,11 @@ pub fn run_external_case(
             // The technique's own outcome (killed, timed out, failed) explains the driver's failure.
             Err(_) => {}
         }
+    }
+    if let Some(why) = blind_spot {
+        measured
+            .metrics
+            .insert("heap_unavailable".into(), why.into());
     }
     let heap = match external::heap_of(&measured, &source) {
         Ok(heap) => heap,

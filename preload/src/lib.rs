@@ -12,7 +12,8 @@
 //!   other thread for speed).
 //!
 //! It reports on memproof's probe protocol (version 1) through the channel the runner names in `MEMPROOF_PROBE_FD`.
-//! A forked child stops reporting (its figures are a copy of its parent's); an exec'd program finds no channel.
+//! A forked child stops reporting (its figures are a copy of its parent's); a program the measured process execs
+//! under its own pid takes over the channel, and any other process stays quiet (see `report::connect`).
 //! What it cannot see: a static binary (no dynamic loader, so no preload) and a runtime with an allocator of its own
 //! (Go's heap never goes through malloc). `measure` checks for both and says so.
 
@@ -20,7 +21,7 @@ mod report;
 mod table;
 
 use libc::{c_int, c_void, size_t};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 unsafe extern "C" {
     fn __libc_malloc(size: size_t) -> *mut c_void;
@@ -36,6 +37,9 @@ static PEAK: AtomicI64 = AtomicI64::new(0);
 static WINDOW_PEAK: AtomicI64 = AtomicI64::new(0);
 static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
 static TOTAL_COUNT: AtomicU64 = AtomicU64::new(0);
+/// True while the library itself allocates (its `setenv` calls while it connects): those blocks are not the
+/// program's. The loader runs constructors on one thread, so no allocation of the program's can fall in it.
+static OWN_ALLOCATIONS: AtomicBool = AtomicBool::new(false);
 
 fn grow(bytes: i64) {
     let live = LIVE.fetch_add(bytes, Relaxed) + bytes;
@@ -51,7 +55,7 @@ fn grow(bytes: i64) {
 
 /// Counts a new block of `size` bytes at `ptr` (nothing when the allocation failed).
 fn allocated(ptr: *mut c_void, size: usize) -> *mut c_void {
-    if !ptr.is_null() && table::insert(ptr as usize, size) {
+    if !ptr.is_null() && !OWN_ALLOCATIONS.load(Relaxed) && table::insert(ptr as usize, size) {
         TOTAL_BYTES.fetch_add(size as u64, Relaxed);
         TOTAL_COUNT.fetch_add(1, Relaxed);
         grow(size as i64);
@@ -108,6 +112,9 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
 pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: size_t) -> *mut c_void {
     if ptr.is_null() {
         return unsafe { malloc(size) };
+    }
+    if OWN_ALLOCATIONS.load(Relaxed) {
+        return unsafe { __libc_realloc(ptr, size) };
     }
     // The old block is forgotten before glibc may hand its address to another thread, and put back if glibc fails
     // (the old block is then still the program's).
@@ -227,6 +234,7 @@ extern "C" fn after_fork_in_child() {
 }
 
 extern "C" fn on_load() {
+    OWN_ALLOCATIONS.store(true, Relaxed);
     // SAFETY: three valid handlers; registration may allocate, which the library can already serve.
     unsafe {
         libc::pthread_atfork(
@@ -236,6 +244,7 @@ extern "C" fn on_load() {
         )
     };
     report::connect();
+    OWN_ALLOCATIONS.store(false, Relaxed);
 }
 
 extern "C" fn on_unload() {

@@ -111,28 +111,54 @@ fn env_number(name: &[u8]) -> Option<u64> {
     )
 }
 
+/// Where the library keeps the channel for the next image of the measured process, out of sight of probe clients.
+const PRELOAD_FD_ENV: &[u8] = b"MEMPROOF_PRELOAD_FD\0";
+/// The measured process's pid: an image that loads the library with another pid is a child, and stays quiet.
+const PRELOAD_PID_ENV: &[u8] = b"MEMPROOF_PRELOAD_PID\0";
+
+/// Sets an environment variable to a number. `setenv` may allocate, which the library can already serve.
+fn set_env_number(name: &[u8], value: u64) {
+    let mut line = Line::new();
+    line.number(value).text(b"\0");
+    // SAFETY: both strings are NUL-terminated; nothing else in the process reads the environment during start-up.
+    unsafe { libc::setenv(name.as_ptr().cast(), line.buffer.as_ptr().cast(), 1) };
+}
+
 /// Connects to the probe channel, if the runner gave one, and says hello.
 ///
-/// The channel's variable is removed from the environment afterwards: a program this one execs (which would load
-/// the library again) or a probe client inside the program finds no channel, so exactly one meter speaks for this
-/// process. The descriptor is made close-on-exec for the same reason.
+/// The first image of the measured process takes the channel from `MEMPROOF_PROBE_FD` and moves it to a variable of
+/// its own, with its pid beside it, so that:
+/// - a program it execs under the same pid (a wrapper such as `env`, a shell's last command, a pyenv shim) loads the
+///   library again and takes over the channel, with figures starting afresh: its final report is the last;
+/// - a child it starts (another pid) finds the variables but stays quiet;
+/// - a probe client inside the program finds no `MEMPROOF_PROBE_FD`, so exactly one meter speaks for the process.
 pub fn connect() {
-    let Some(fd) = env_number(PROBE_FD_ENV).and_then(|fd| i32::try_from(fd).ok()) else {
-        return;
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u64;
+    let fd = match env_number(PRELOAD_FD_ENV) {
+        Some(fd) if env_number(PRELOAD_PID_ENV) == Some(pid) => fd,
+        Some(_) => return,
+        None => {
+            let Some(fd) = env_number(PROBE_FD_ENV) else {
+                return;
+            };
+            set_env_number(PRELOAD_FD_ENV, fd);
+            set_env_number(PRELOAD_PID_ENV, pid);
+            // SAFETY: the name is NUL-terminated.
+            unsafe { libc::unsetenv(PROBE_FD_ENV.as_ptr().cast()) };
+            fd
+        }
     };
+    let Ok(fd) = i32::try_from(fd) else { return };
     // SAFETY: fcntl on a descriptor number is harmless even when it is not open (EBADF).
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return;
     }
-    // SAFETY: the name is NUL-terminated; nothing else in the process reads the environment during start-up.
-    unsafe { libc::unsetenv(PROBE_FD_ENV.as_ptr().cast()) };
     if let Some(ms) = env_number(SAMPLE_MS_ENV) {
         INTERVAL_NS.store(ms.max(1) * 1_000_000, Relaxed);
     }
     FD.store(fd, Relaxed);
     REPORTING.store(true, Ordering::SeqCst);
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() } as u64;
     Line::new()
         .text(b"{\"type\":\"hello\",\"protocol\":")
         .number(u64::from(PROTOCOL_VERSION))

@@ -207,3 +207,18 @@ fn a_static_binary_is_reported_unseen_rather_than_as_zero() {
     let dynamic = compile("exact", &[], dir.path());
     assert_eq!(external::preload_blind_spot(&dynamic), None);
 }
+
+#[test]
+fn a_program_execd_under_the_same_pid_takes_over_and_other_children_stay_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = compile("exact", &[], dir.path());
+    let threads = compile("threads", &[], dir.path());
+    // sh forks a child for `threads` (another pid: quiet, or its 40 MB would be in the timeline), then execs
+    // `exact` under its own pid (it takes the channel over with fresh figures: its final report is exact's).
+    let script = format!("{}; exec {}", threads.display(), exact.display());
+    let measured = measure_preload(Path::new("/bin/sh"), &["-c", &script]);
+    assert_eq!(heap(&measured).peak_bytes, Some(15269));
+    assert_eq!(heap(&measured).count, Some(8));
+    let highest_sample = measured.timeline.iter().filter_map(|s| s.heap_bytes).max();
+    assert!(highest_sample.unwrap() < 1 << 20, "{highest_sample:?}");
+}

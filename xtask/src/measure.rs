@@ -47,12 +47,17 @@ impl Measure {
         let bin_dir = build::build_release(&["memproof-harness"], &["memproof-launch"])?;
         let out_dir = build::output_dir(self.out.as_deref(), "measure")?;
         let (program, args) = self.command.split_first().context("no command given")?;
-        let source = if self.heap.is_some() {
-            let library = build::build_preload()?;
-            if let Some(why) = external::preload_blind_spot(std::path::Path::new(program)) {
-                eprintln!("memproof: {why}");
-            }
-            HeapSource::Preload(library)
+        let blind_spot = self
+            .heap
+            .is_some()
+            .then(|| external::preload_blind_spot(std::path::Path::new(program)))
+            .flatten();
+        let source = if let Some(why) = &blind_spot {
+            // Not loaded where it cannot see: a heap of zero would be a lie.
+            eprintln!("memproof: no heap figures: {why}");
+            HeapSource::None
+        } else if self.heap.is_some() {
+            HeapSource::Preload(build::build_preload()?)
         } else if self.probe {
             HeapSource::Probe
         } else {
@@ -83,6 +88,11 @@ impl Measure {
                 None
             }
         };
+        if let Some(why) = blind_spot {
+            measured
+                .metrics
+                .insert("heap_unavailable".into(), why.into());
+        }
         if source == HeapSource::None {
             // Without --probe the command's lines are not taken (its timeline keeps only the kernel's RSS).
             measured.timeline.retain(|s| s.rss_bytes.is_some());
