@@ -138,7 +138,26 @@ pub fn with_preload(
 ) -> (PathBuf, Vec<OsString>) {
     let mut assignment = OsString::from("LD_PRELOAD=");
     assignment.push(library.as_os_str());
-    let mut all = vec![assignment, program.to_os_string()];
+    through_env(vec![assignment], program, args)
+}
+
+/// The command line that runs `program` with no probe channel: `env -u MEMPROOF_PROBE_FD PROGRAM ARGS`. A command
+/// measured without `--probe` gets no channel, so nothing it prints on one can be taken for a figure.
+pub fn without_channel(program: &OsStr, args: &[OsString]) -> (PathBuf, Vec<OsString>) {
+    through_env(
+        vec!["-u".into(), crate::probe::PROBE_FD_ENV.into()],
+        program,
+        args,
+    )
+}
+
+fn through_env(
+    env_args: Vec<OsString>,
+    program: &OsStr,
+    args: &[OsString],
+) -> (PathBuf, Vec<OsString>) {
+    let mut all = env_args;
+    all.push(program.to_os_string());
     all.extend(args.iter().cloned());
     (PathBuf::from("env"), all)
 }

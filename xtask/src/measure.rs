@@ -65,7 +65,8 @@ impl Measure {
         };
         let (program_run, args_run) = match &source {
             HeapSource::Preload(library) => external::with_preload(library, program, args),
-            _ => (PathBuf::from(program), args.to_vec()),
+            HeapSource::Probe => (PathBuf::from(program), args.to_vec()),
+            HeapSource::None => external::without_channel(program, args),
         };
         let launch = Launch {
             launcher: bin_dir.join("memproof-launch"),
