@@ -8,8 +8,7 @@
 //! - sizes are the sizes asked for, not what glibc rounds them up to (a side table keeps them, see `table`);
 //! - each allocation, and each `realloc`, is one more block of its (new) size towards the total;
 //! - live bytes move by the difference on `realloc`; the peak is the highest live figure;
-//! - every thread counts (the figures are shared atomics: exact, where the counting allocator trades up to 64 KiB per
-//!   other thread for speed).
+//! - every thread counts, exactly (the figures are shared atomics, updated under no lock of glibc's).
 //!
 //! It reports on memproof's probe protocol (version 1) through the channel the runner names in `MEMPROOF_PROBE_FD`.
 //! A forked child stops reporting (its figures are a copy of its parent's); a program the measured process execs
