@@ -54,6 +54,8 @@ function sample() {
 function start() {
   if (fd !== null) return;
   const text = process.env[PROBE_FD_ENV] || '';
+  // Taken out of the environment: a program this one starts does not speak for it.
+  delete process.env[PROBE_FD_ENV];
   if (!/^[0-9]+$/.test(text)) return;
   fd = Number(text);
   const ms = /^[0-9]+$/.test(process.env[SAMPLE_MS_ENV] || '') ? Math.max(Number(process.env[SAMPLE_MS_ENV]), 1) : DEFAULT_SAMPLE_MS;

@@ -34,7 +34,8 @@ _peak = 0
 
 
 def _channel():
-    text = os.environ.get(PROBE_FD_ENV, "")
+    # Taken out of the environment: a program this one starts does not speak for it.
+    text = os.environ.pop(PROBE_FD_ENV, "")
     if not text.isdigit():
         return None
     fd = int(text)

@@ -239,3 +239,31 @@ fn a_program_that_never_reports_gets_no_heap_rather_than_zero() {
     let why = external::heap_of(&measured, &HeapSource::Probe).unwrap_err();
     assert!(why.contains("never reported"), "{why}");
 }
+
+#[test]
+fn a_program_the_measured_one_starts_does_not_speak_for_it() {
+    // The parent takes the channel; a child with the same client finds no variable and stays silent, so the only
+    // hello on the channel is the parent's.
+    let client = clients().join("python");
+    let script = format!(
+        r#"
+import subprocess, sys
+sys.path.insert(0, {client:?})
+import memproof_probe as probe
+probe.start()
+child = """import sys; sys.path.insert(0, {client:?}); import memproof_probe as p; p.start(); p.metric('child', 1); p.finish()"""
+subprocess.run([sys.executable, "-c", child], check=True, pass_fds=(3,))
+probe.metric("parent", 1)
+probe.finish()
+"#,
+        client = client.to_str().unwrap()
+    );
+    let (measured, _) = measure_probe(&launch("python3", &["-c", &script]));
+    assert_eq!(measured.metrics.get("parent"), Some(&1.into()));
+    assert_eq!(
+        measured.metrics.get("child"),
+        None,
+        "{:?}",
+        measured.metrics
+    );
+}

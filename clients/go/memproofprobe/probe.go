@@ -94,6 +94,7 @@ func Start() {
 		return
 	}
 	fd, err := strconv.Atoi(os.Getenv(probeFdEnv))
+	os.Unsetenv(probeFdEnv) // a program this one starts does not speak for it
 	if err != nil || fd < 0 {
 		return
 	}
