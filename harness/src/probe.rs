@@ -224,6 +224,7 @@ impl Probe {
             lock: Mutex::new(()),
         });
         send(&ChildLine::Hello {
+            protocol: crate::wire::PROTOCOL_VERSION,
             pid: std::process::id(),
             meter: std::borrow::Cow::Borrowed(meter.name()),
         });
