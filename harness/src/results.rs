@@ -38,6 +38,18 @@ pub struct RunInfo {
     /// outside a git checkout.
     pub git_commit: Option<String>,
     pub host: Host,
+    /// How many cases ran at once (`--jobs`); above 1 the cases' wall times shared the machine, so they are marked
+    /// so in the reports and not judged for regression. Absent in older results: 1.
+    #[serde(default = "one_job")]
+    pub jobs: u32,
+    /// The shard this run holds (`--shard K/N`, `{"index": K, "count": N}`), `null` for a whole run, and for the
+    /// run `cargo xtask merge` makes of all N.
+    #[serde(default)]
+    pub shard: Option<crate::shard::Shard>,
+}
+
+fn one_job() -> u32 {
+    1
 }
 
 /// The machine a run happened on; memory figures only compare between runs on like machines.
@@ -317,6 +329,8 @@ mod tests {
                 started_at: "2026-11-23T16:00:00Z".into(),
                 profile: "ci".into(),
                 git_commit: None,
+                jobs: 1,
+                shard: None,
                 host: Host {
                     os: "Linux".into(),
                     kernel: "6.1".into(),

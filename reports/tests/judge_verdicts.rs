@@ -389,3 +389,20 @@ scenarios/large-session.toml:58:10: verdict after-streams: a growth verdict need
         .to_string();
     assert!(!error.contains("fix-cuts-peak"), "{error}");
 }
+
+#[test]
+fn a_parallel_run_has_its_wall_times_left_unjudged() {
+    let mut results = fixture_results();
+    let baseline = fixture_results();
+    let spec = spec_from(&fixture_spec_text());
+    let count = |results: &harness::results::Results, field: &str| {
+        reports::judge::judge(results, std::slice::from_ref(&spec), Some(&baseline))
+            .iter()
+            .filter(|v| v.kind == "regression" && v.id.ends_with(field))
+            .count()
+    };
+    assert_eq!(count(&results, "/wall_ms"), 10);
+    results.run.jobs = 2;
+    assert_eq!(count(&results, "/wall_ms"), 0);
+    assert_eq!(count(&results, "/peak_heap_bytes"), 10 - 1);
+}

@@ -43,6 +43,15 @@ pub struct LoadTest {
     /// calibration case still runs first).
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
+    /// Cases to run at once, each still a process of its own, never more than memory allows (the running cases'
+    /// limits sum to at most the available memory; a case without a limit runs alone). Above 1, wall times are
+    /// marked parallel and not judged for regression.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: u32,
+    /// Run only shard K of N (`--shard 2/8`): a deterministic share of the cases balanced by the baseline's wall
+    /// times, plus the calibration cases. Writes results.json only; `cargo xtask merge` joins, judges and renders.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<harness::shard::Shard>,
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -115,6 +124,11 @@ impl LoadTest {
         } else {
             None
         };
+        let baseline_path = build::workspace_root().join(&self.baseline);
+        let baseline = read_baseline_for(&baseline_path, &self.profile)?;
+        if let Some(shard) = self.shard {
+            planned = select_shard(planned, shard, baseline.as_ref());
+        }
         let bin_dir = build::build_release(
             &["memproof-scenarios", "memproof-harness"],
             &["memproof-case", "memproof-dhat", "memproof-launch"],
@@ -127,21 +141,32 @@ impl LoadTest {
             sample_ms: self.heap_interval.as_millis().max(1) as u64,
             seed: self.seed,
         };
+        let shard_text = self
+            .shard
+            .map_or(String::new(), |shard| format!(", shard {shard}"));
         eprintln!(
-            "memproof: load test, profile {}, {} cases in {} scenarios, writing to {}",
+            "memproof: load test, profile {}{shard_text}, {} cases in {} scenarios, {} at once, writing to {}",
             self.profile,
             planned.len(),
             specs.len(),
+            self.jobs,
             out_dir.display()
         );
-        let run = harness::host::run_info(&self.profile, &build::workspace_root());
+        let mut run = harness::host::run_info(&self.profile, &build::workspace_root());
+        run.jobs = self.jobs;
+        run.shard = self.shard;
         let binaries = Binaries::in_dir(&bin_dir);
-        let mut printer = Printer::new(planned.len());
-        let mut cases = Vec::with_capacity(planned.len());
-        for case in &planned {
+        let printer = std::sync::Mutex::new(Printer::new(planned.len()));
+        let on_event = |event: suite::SuiteEvent<'_>| {
+            printer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .event(event)
+        };
+        let run_one = |case: &suite::PlannedCase| {
             let spec = specs.iter().find(|s| s.scenario == case.scenario);
             let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
-            cases.push(match external {
+            match external {
                 Some((spec, technique)) => suite::run_external_case(
                     case,
                     spec,
@@ -149,13 +174,13 @@ impl LoadTest {
                     &binaries,
                     preload.as_deref(),
                     &options,
-                    &mut |event| printer.event(event),
-                )?,
-                None => {
-                    suite::run_case(case, &binaries, &options, &mut |event| printer.event(event))?
-                }
-            });
-        }
+                    &mut |event| on_event(event),
+                ),
+                None => suite::run_case(case, &binaries, &options, &mut |event| on_event(event)),
+            }
+        };
+        let available = harness::parallel::available_memory()?;
+        let cases = harness::parallel::run_all(&planned, self.jobs as usize, available, &run_one)?;
         let _ = std::fs::remove_dir(out_dir.join("work"));
         let mut results = Results {
             schema: SCHEMA.to_string(),
@@ -163,31 +188,102 @@ impl LoadTest {
             cases,
             verdicts: Vec::new(),
         };
-        let baseline_path = build::workspace_root().join(&self.baseline);
-        let mut baseline = reports::baseline::read_baseline(&baseline_path)?;
-        // Case ids name the size, not the profile, and profiles run the same sizes with other parameters (the
-        // startup sweep is concurrency 1..32 in every profile): only a baseline of this profile can judge this run.
-        if let Some(other) = baseline.as_ref().filter(|b| b.run.profile != self.profile) {
+        if baseline.is_none() {
             eprintln!(
-                "memproof: the baseline at {} is of profile {}, this run is {}: regressions are not judged this run.",
-                baseline_path.display(),
-                other.run.profile,
-                self.profile
-            );
-            baseline = None;
-        } else if baseline.is_none() {
-            eprintln!(
-                "memproof: no baseline at {}: regressions are not judged this run.\n\nConsider `cargo xtask bless --from {}` to record a first baseline.",
-                baseline_path.display(),
+                "\nConsider `cargo xtask bless --from {}` to record a baseline of this profile.",
                 out_dir.display()
             );
         }
-        results.verdicts = harness::calibration::verdicts(&results.cases);
-        results
-            .verdicts
-            .extend(reports::judge::judge(&results, &specs, baseline.as_ref()));
+        if let Some(shard) = self.shard {
+            // A shard holds part of each sweep: growth and claims are judged on all of them, by the merge.
+            results.verdicts = harness::calibration::verdicts(&results.cases);
+            return finish_shard(&results, shard, &out_dir);
+        }
+        results.verdicts = judge_run(&results, &specs, baseline.as_ref());
         finish(&results, &specs, &out_dir)
     }
+}
+
+/// The baseline to judge a run of `profile` against: `None` (said on stderr) when there is none, or it is of
+/// another profile. Case ids name the size, not the profile, and profiles run the same sizes with other parameters
+/// (the startup sweep is concurrency 1..32 in every profile): only a baseline of this profile can judge this run.
+pub fn read_baseline_for(
+    baseline_path: &std::path::Path,
+    profile: &str,
+) -> anyhow::Result<Option<Results>> {
+    let baseline = reports::baseline::read_baseline(baseline_path)?;
+    match baseline {
+        Some(other) if other.run.profile != profile => {
+            eprintln!(
+                "memproof: the baseline at {} is of profile {}, this run is {profile}: regressions are not judged this run.",
+                baseline_path.display(),
+                other.run.profile,
+            );
+            Ok(None)
+        }
+        None => {
+            eprintln!(
+                "memproof: no baseline at {}: regressions are not judged this run.",
+                baseline_path.display()
+            );
+            Ok(None)
+        }
+        some => Ok(some),
+    }
+}
+
+/// The calibration verdicts, then every spec's verdicts and the regressions against the baseline.
+pub fn judge_run(
+    results: &Results,
+    specs: &[Spec],
+    baseline: Option<&Results>,
+) -> Vec<harness::results::Verdict> {
+    let mut verdicts = harness::calibration::verdicts(&results.cases);
+    verdicts.extend(reports::judge::judge(results, specs, baseline));
+    verdicts
+}
+
+/// This shard's cases of the plan: balanced by the baseline's wall times (equal weights without a baseline of
+/// this profile), the calibration cases in every shard.
+fn select_shard(
+    planned: Vec<suite::PlannedCase>,
+    shard: harness::shard::Shard,
+    baseline: Option<&Results>,
+) -> Vec<suite::PlannedCase> {
+    let weights = baseline
+        .map(harness::shard::baseline_weights)
+        .unwrap_or_default();
+    let ids: Vec<&str> = planned.iter().map(|case| case.id.as_str()).collect();
+    let always = |at: usize| planned[at].scenario == harness::calibration::SCENARIO;
+    let mine = harness::shard::select(&ids, &always, &weights, shard);
+    mine.into_iter().map(|at| planned[at].clone()).collect()
+}
+
+/// A shard writes its results.json only; says whether its calibration held.
+fn finish_shard(
+    results: &Results,
+    shard: harness::shard::Shard,
+    out_dir: &std::path::Path,
+) -> anyhow::Result<Finished> {
+    let results_path = out_dir.join(harness::results::RESULTS_FILE);
+    results.write(&results_path)?;
+    let failed: Vec<_> = results.verdicts.iter().filter(|v| !v.pass).collect();
+    eprintln!(
+        "memproof: shard {shard}: {} cases in {}; `cargo xtask merge` judges and renders the shards together",
+        results.cases.len(),
+        results_path.display()
+    );
+    for verdict in &failed {
+        eprintln!(
+            "  FAILED {} ({}): {}",
+            verdict.id, verdict.kind, verdict.text
+        );
+    }
+    Ok(if failed.is_empty() {
+        Finished::Passed
+    } else {
+        Finished::Failed
+    })
 }
 
 /// Writes results.json and every report, prints the verdicts, and says whether the run passed.

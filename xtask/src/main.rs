@@ -10,6 +10,7 @@ mod build;
 mod cross_check;
 mod load_test;
 mod measure;
+mod merge;
 mod progress;
 mod report;
 
@@ -25,6 +26,7 @@ struct Cli {
 enum Command {
     LoadTest(load_test::LoadTest),
     Measure(measure::Measure),
+    Merge(merge::Merge),
     Report(report::Report),
     Bless(report::Bless),
     Compare(report::Compare),
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::LoadTest(flags) => flags.run(),
         Command::Measure(flags) => flags.run(),
+        Command::Merge(flags) => flags.run(),
         Command::Report(flags) => flags.run(),
         Command::Bless(flags) => flags.run(),
         Command::Compare(flags) => flags.run(),

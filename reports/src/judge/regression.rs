@@ -132,6 +132,11 @@ pub fn regression_verdicts(
             continue;
         }
         for field in CaseField::ALL {
+            // A case of a parallel run (`--jobs` above 1) shared the machine with others: its wall time says
+            // nothing about the change.
+            if matches!(field, CaseField::WallMs) && (new.run.jobs > 1 || old.run.jobs > 1) {
+                continue;
+            }
             if let (Some(old_value), Some(new_value)) = (field.value(old_case), field.value(case)) {
                 verdicts.push(regression_verdict(
                     case,
