@@ -228,6 +228,10 @@ pub struct ProfileRun {
     /// dhat's `total_blocks`.
     pub alloc_count: Option<u64>,
     pub wall_ms: f64,
+    /// Why this case was profiled: `spec` (its spec profiles the sweep's largest size), `all` (`--dhat all`), or
+    /// `failed: VERDICT-ID` (rerun under dhat after judging, because that verdict failed). Absent in older results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A judgement on the cases.

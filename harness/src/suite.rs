@@ -258,45 +258,7 @@ pub fn run_case(
     drop(work_dir);
 
     let (profile, profile_file) = if case.profile_run {
-        on_event(SuiteEvent::Started {
-            case,
-            run: "profile",
-        });
-        let profiles = options.out_dir.join("profiles");
-        std::fs::create_dir_all(&profiles)?;
-        let relative = format!("profiles/{}.dhat.json", file_safe(&case.id));
-        let file = options.out_dir.join(&relative);
-        let _ = std::fs::remove_file(&file);
-        let work_dir = tempfile::Builder::new()
-            .prefix(&file_safe(&case.id))
-            .tempdir_in(&work_root)?;
-        let dhat_launch = Launch {
-            program: binaries.dhat.clone(),
-            args: case_args(case, work_dir.path(), fixture_dir, options.seed),
-            env: vec![
-                sample_env,
-                (crate::probe::DHAT_FILE_ENV.into(), file.clone().into()),
-            ],
-            current_dir: Some(work_dir.path().to_path_buf()),
-            // dhat's allocator touches zeroed blocks and keeps its own tables: give it room, but not unbounded.
-            limit_bytes: case.limit_bytes.map(|limit| limit.saturating_mul(3)),
-            // dhat serialises every allocation: 12x to 170x slower (MEASURED.md).
-            timeout: case.timeout.saturating_mul(10),
-            ..launch
-        };
-        let run = runner::run(&dhat_launch, |progress| {
-            on_event(SuiteEvent::Running { case, progress })
-        })?;
-        drop(work_dir);
-        let figures = run.final_figures.as_ref();
-        let profile = ProfileRun {
-            outcome: run.outcome,
-            peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
-            total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
-            alloc_count: figures.and_then(|f| f.alloc_count),
-            wall_ms: run.wall_ms,
-        };
-        (Some(profile), file.exists().then_some(relative))
+        run_profile(case, binaries, options, fixture_dir, "spec", on_event)?
     } else {
         (None, None)
     };
@@ -572,6 +534,86 @@ impl ExternalProcess {
             )),
         }
     }
+}
+
+/// The dhat profile run of a case (`memproof-dhat`, a process of its own): its figures and the profile file,
+/// relative to the run directory (`None` when the run left none). `reason` says why it was profiled
+/// ([`ProfileRun::reason`]).
+pub fn run_profile(
+    case: &PlannedCase,
+    binaries: &Binaries,
+    options: &SuiteOptions,
+    fixture_dir: Option<&Path>,
+    reason: &str,
+    on_event: &mut dyn FnMut(SuiteEvent<'_>),
+) -> anyhow::Result<(Option<ProfileRun>, Option<String>)> {
+    on_event(SuiteEvent::Started {
+        case,
+        run: "profile",
+    });
+    let work_root = options.out_dir.join("work");
+    let profiles = options.out_dir.join("profiles");
+    std::fs::create_dir_all(&profiles)?;
+    let relative = format!("profiles/{}.dhat.json", file_safe(&case.id));
+    let file = options.out_dir.join(&relative);
+    let _ = std::fs::remove_file(&file);
+    let work_dir = tempfile::Builder::new()
+        .prefix(&file_safe(&case.id))
+        .tempdir_in(&work_root)?;
+    let dhat_launch = Launch {
+        launcher: binaries.launcher.clone(),
+        program: binaries.dhat.clone(),
+        args: case_args(case, work_dir.path(), fixture_dir, options.seed),
+        env: vec![
+            (
+                OsString::from(crate::probe::SAMPLE_MS_ENV),
+                OsString::from(options.sample_ms.to_string()),
+            ),
+            (crate::probe::DHAT_FILE_ENV.into(), file.clone().into()),
+        ],
+        current_dir: Some(work_dir.path().to_path_buf()),
+        // dhat's allocator touches zeroed blocks and keeps its own tables: give it room, but not unbounded.
+        limit_bytes: case.limit_bytes.map(|limit| limit.saturating_mul(3)),
+        // dhat serialises every allocation: 12x to 170x slower (MEASURED.md).
+        timeout: case.timeout.saturating_mul(10),
+        interval: options.interval,
+        pass_output_through: false,
+    };
+    let run = runner::run(&dhat_launch, |progress| {
+        on_event(SuiteEvent::Running { case, progress })
+    })?;
+    drop(work_dir);
+    let figures = run.final_figures.as_ref();
+    let profile = ProfileRun {
+        outcome: run.outcome,
+        peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
+        total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
+        alloc_count: figures.and_then(|f| f.alloc_count),
+        wall_ms: run.wall_ms,
+        reason: Some(reason.to_string()),
+    };
+    Ok((Some(profile), file.exists().then_some(relative)))
+}
+
+/// Profiles a case that already ran (its fixture from the cache, checked again), after its verdicts were judged:
+/// the allocation sites a failed verdict needs, without paying dhat's cost on every case.
+pub fn profile_after(
+    case: &PlannedCase,
+    result: &mut Case,
+    binaries: &Binaries,
+    options: &SuiteOptions,
+    reason: &str,
+    on_event: &mut dyn FnMut(SuiteEvent<'_>),
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(options.out_dir.join("work"))?;
+    let fixture = prepare_fixture(case, binaries, options)?;
+    let fixture_dir = fixture.as_ref().map(|(dir, _)| dir.as_path());
+    let (profile, profile_file) =
+        run_profile(case, binaries, options, fixture_dir, reason, on_event)?;
+    result.profile = profile;
+    result.profile_file = profile_file;
+    on_event(SuiteEvent::Finished { case: result });
+    Ok(())
 }
 
 /// Whether a case's heap figures can be believed: it reported them (ok or failed after its report).

@@ -31,10 +31,11 @@ pub struct LoadTest {
     /// The baseline to judge regressions against.
     #[arg(long, default_value = "reports/baseline.json")]
     baseline: PathBuf,
-    /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
-    /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 12x to 170x slower), or
-    /// `none`.
-    #[arg(long, default_value = "spec", value_parser = ["spec", "all", "none"])]
+    /// Which cases also get a dhat profile run (DHAT's viewer opens its file; dhat is 4.7x to about 50x slower than
+    /// the timeline run): `spec` (as each scenario's spec says: the largest size, unless the spec turns them off),
+    /// `failed` (after judging, only the cases of the failed verdicts, at the sweep's largest size, or the case a
+    /// regression names), `all` (every case), or `none`. Each profile records why it was made.
+    #[arg(long, default_value = "spec", value_parser = ["spec", "failed", "all", "none"])]
     dhat: String,
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
@@ -112,7 +113,7 @@ impl LoadTest {
         let mut planned = suite::plan(&specs, &self.profile)?;
         match self.dhat.as_str() {
             "all" => planned.iter_mut().for_each(|case| case.profile_run = true),
-            "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
+            "none" | "failed" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
         }
         let preload = if specs
@@ -199,9 +200,105 @@ impl LoadTest {
             results.verdicts = harness::calibration::verdicts(&results.cases);
             return finish_shard(&results, shard, &out_dir);
         }
+        if self.dhat == "all" {
+            for profile in results.cases.iter_mut().filter_map(|c| c.profile.as_mut()) {
+                profile.reason = Some("all".into());
+            }
+        }
         results.verdicts = judge_run(&results, &specs, baseline.as_ref());
+        if self.dhat == "failed" {
+            let wanted = cases_to_profile(&planned, &results.verdicts);
+            for (at, verdict_id) in &wanted {
+                let case = &planned[*at];
+                let Some(result) = results.cases.iter_mut().find(|c| c.id == case.id) else {
+                    continue;
+                };
+                suite::profile_after(
+                    case,
+                    result,
+                    &binaries,
+                    &options,
+                    &format!("failed: {verdict_id}"),
+                    &mut |event| on_event(event),
+                )?;
+            }
+            if !wanted.is_empty() {
+                // Judged again, so a failed verdict's text names the allocation sites from its new profile.
+                results.verdicts = judge_run(&results, &specs, baseline.as_ref());
+            }
+        }
+        let profiled: Vec<String> = results
+            .cases
+            .iter()
+            .filter_map(|c| {
+                Some(format!(
+                    "{} ({})",
+                    c.id,
+                    c.profile.as_ref()?.reason.as_deref()?
+                ))
+            })
+            .collect();
+        eprintln!(
+            "memproof: dhat profiles ({}): {}",
+            self.dhat,
+            if profiled.is_empty() {
+                "none".to_string()
+            } else {
+                profiled.join(", ")
+            }
+        );
         finish(&results, &specs, &out_dir)
     }
+}
+
+/// The cases whose allocation sites the failed verdicts need, as (index into the plan, the first verdict naming
+/// it), in plan order: a regression's own case; for any other verdict of a scenario, the cases of the roles its
+/// subject names (`before.peak_heap_bytes / after.peak_heap_bytes`: before and after; every role when it names
+/// none) at the scenario's largest size, where the spec's own profile runs would have been.
+pub fn cases_to_profile(
+    planned: &[suite::PlannedCase],
+    verdicts: &[harness::results::Verdict],
+) -> Vec<(usize, String)> {
+    let mut wanted: Vec<(usize, String)> = Vec::new();
+    for verdict in verdicts.iter().filter(|v| !v.pass) {
+        let scenario = verdict.id.split('/').next().unwrap_or_default();
+        if scenario == harness::calibration::SCENARIO {
+            continue;
+        }
+        let own: Vec<usize> = (0..planned.len())
+            .filter(|&at| planned[at].id == verdict.subject)
+            .collect();
+        let chosen = if own.is_empty() {
+            let of_scenario: Vec<usize> = (0..planned.len())
+                .filter(|&at| planned[at].scenario == scenario)
+                .collect();
+            let largest = of_scenario
+                .iter()
+                .map(|&at| planned[at].size.value)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let named = |role: &str| {
+                verdict
+                    .subject
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
+                    .any(|word| word.starts_with(&format!("{role}.")))
+            };
+            let any_named = of_scenario.iter().any(|&at| named(&planned[at].role));
+            of_scenario
+                .into_iter()
+                .filter(|&at| planned[at].size.value == largest)
+                .filter(|&at| !any_named || named(&planned[at].role))
+                .collect()
+        } else {
+            own
+        };
+        for at in chosen {
+            if !wanted.iter().any(|(have, _)| *have == at) {
+                wanted.push((at, verdict.id.clone()));
+            }
+        }
+    }
+    wanted.sort_by_key(|(at, _)| *at);
+    wanted
 }
 
 /// The baseline to judge a run of `profile` against: `None` (said on stderr) when there is none, or it is of
@@ -314,4 +411,87 @@ pub fn finish(
     } else {
         Finished::Failed
     })
+}
+
+#[cfg(test)]
+mod profile_choice_tests {
+    use super::*;
+    use harness::results::{Size, Verdict};
+
+    fn planned(scenario: &str, role: &str, value: f64) -> suite::PlannedCase {
+        let size = Size {
+            name: "n".into(),
+            value,
+            unit: "items".into(),
+        };
+        suite::PlannedCase {
+            id: harness::results::Case::make_id(scenario, role, &size),
+            scenario: scenario.into(),
+            role: role.into(),
+            technique: "t".into(),
+            size,
+            limit_bytes: None,
+            timeout: std::time::Duration::from_secs(1),
+            params: Default::default(),
+            profile_run: false,
+        }
+    }
+
+    fn failed(id: &str, subject: &str) -> Verdict {
+        Verdict {
+            id: id.into(),
+            kind: "claim".into(),
+            subject: subject.into(),
+            text: String::new(),
+            expected: String::new(),
+            measured: String::new(),
+            pass: false,
+        }
+    }
+
+    #[test]
+    fn a_failed_verdict_profiles_the_roles_it_names_at_the_largest_size() {
+        let plan: Vec<suite::PlannedCase> = [10.0, 40.0]
+            .into_iter()
+            .flat_map(|size| ["before", "after", "best"].map(|role| planned("toy", role, size)))
+            .chain([planned("other", "before", 5.0)])
+            .collect();
+        let ids = |wanted: Vec<(usize, String)>| -> Vec<(String, String)> {
+            wanted
+                .into_iter()
+                .map(|(at, why)| (plan[at].id.clone(), why))
+                .collect()
+        };
+        let claim = failed(
+            "toy/smaller",
+            "before.peak_heap_bytes / after.peak_heap_bytes",
+        );
+        assert_eq!(
+            ids(cases_to_profile(&plan, &[claim.clone()])),
+            [
+                ("toy/before/n=40".to_string(), "toy/smaller".to_string()),
+                ("toy/after/n=40".to_string(), "toy/smaller".to_string())
+            ]
+        );
+        let regression = failed("toy/best/n=10/peak_heap_bytes", "toy/best/n=10");
+        assert_eq!(
+            ids(cases_to_profile(&plan, &[regression])),
+            [(
+                "toy/best/n=10".to_string(),
+                "toy/best/n=10/peak_heap_bytes".to_string()
+            )]
+        );
+        let passed = Verdict {
+            pass: true,
+            ..claim
+        };
+        assert!(cases_to_profile(&plan, &[passed]).is_empty());
+        let calibration = failed("calibration/exact", "peak_heap_bytes");
+        assert!(cases_to_profile(&plan, &[calibration]).is_empty());
+        let unnamed = failed("other/outcome", "outcome");
+        assert_eq!(
+            ids(cases_to_profile(&plan, &[unnamed])),
+            [("other/before/n=5".to_string(), "other/outcome".to_string())]
+        );
+    }
 }
