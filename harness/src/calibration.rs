@@ -154,6 +154,8 @@ mod tests {
                 alloc_count: None,
                 wall_ms: 1.0,
             }),
+            tree: None,
+            output: None,
         }
     }
 

@@ -63,33 +63,45 @@ pub enum Outcome {
     Ok,
     /// Non-zero exit, a panic, a signal other than the watchdog's, or no final figures.
     Failed,
-    /// Went over the case's memory limit: killed by the watchdog, or its kernel high-water mark ended above it.
+    /// Killed at its memory limit: a poll saw the process tree's total over it, and the whole tree was killed.
     OomKilled,
+    /// Over its memory limit by a kernel high-water mark only: it went over between two polls and came back
+    /// under, so nothing was killed and it ran to its end; a container's limit would have killed it.
+    OverLimit,
     /// Still running when its timeout ran out, and killed.
     TimedOut,
+    /// memproof was interrupted (SIGINT or SIGTERM) while the case ran; the whole tree was killed.
+    Interrupted,
 }
 
 impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Ok,
+        Outcome::Failed,
+        Outcome::OomKilled,
+        Outcome::OverLimit,
+        Outcome::TimedOut,
+        Outcome::Interrupted,
+    ];
+
     /// The word used in results.json, reports and verdict expressions.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Failed => "failed",
             Outcome::OomKilled => "oom-killed",
+            Outcome::OverLimit => "over-limit",
             Outcome::TimedOut => "timed-out",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
     /// Parses the word [`Outcome::as_str`] writes.
     pub fn parse(word: &str) -> Option<Outcome> {
-        [
-            Outcome::Ok,
-            Outcome::Failed,
-            Outcome::OomKilled,
-            Outcome::TimedOut,
-        ]
-        .into_iter()
-        .find(|outcome| outcome.as_str() == word)
+        Outcome::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == word)
     }
 }
 
@@ -150,6 +162,55 @@ pub struct Case {
     /// Figures of the dhat profile run of the same case, when one was made: a cross-check of the heap figures.
     #[serde(default)]
     pub profile: Option<ProfileRun>,
+    /// The process tree of the timeline run: its total, its largest process, what was left running.
+    #[serde(default)]
+    pub tree: Option<TreeReport>,
+    /// The files the timeline run's stdout and stderr went to, relative to the output directory; `null` when
+    /// nothing was written.
+    #[serde(default)]
+    pub output: Option<OutputFiles>,
+}
+
+/// The process tree of a run: the measured process and every descendant, as a container counts them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TreeReport {
+    /// The highest total a poll saw: the proportional set size (`Pss` of `/proc/PID/smaps_rollup`) summed over
+    /// every process of the tree, so a page shared between processes counts once. Sampled, so it can miss a
+    /// spike shorter than the poll interval; `null` when no poll saw the tree.
+    pub peak_pss_bytes: Option<u64>,
+    /// The largest single process: the highest kernel high-water mark (`VmHWM` polled, or `ru_maxrss` from the
+    /// launcher's `wait4`) of any one process of the tree.
+    pub largest_process: Option<ProcessPeak>,
+    /// The most processes a poll saw at once.
+    pub most_processes: u32,
+    /// Descendants still running when the measured process exited: the launcher killed each one.
+    pub left_running: Vec<LeftRunning>,
+    /// How many polls walked the tree, and their mean cost in milliseconds of the runner's time.
+    pub polls: u64,
+    pub mean_poll_ms: f64,
+}
+
+/// One process's kernel high-water mark.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessPeak {
+    pub pid: u32,
+    /// Its command line when it was read (`null` for a process reaped before a poll saw it).
+    pub command: Option<String>,
+    pub peak_rss_bytes: u64,
+}
+
+/// A descendant found still running after the measured process exited.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeftRunning {
+    pub pid: u32,
+    pub command: String,
+}
+
+/// Where a run's output went, relative to the output directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutputFiles {
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
 }
 
 /// The size a case was run at.
@@ -292,12 +353,7 @@ mod tests {
 
     #[test]
     fn outcome_words_round_trip_through_json() {
-        for outcome in [
-            Outcome::Ok,
-            Outcome::Failed,
-            Outcome::OomKilled,
-            Outcome::TimedOut,
-        ] {
+        for outcome in Outcome::ALL {
             let json = serde_json::to_string(&outcome).unwrap();
             assert_eq!(json, format!("\"{}\"", outcome.as_str()));
             assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
@@ -353,6 +409,8 @@ mod tests {
                 metrics: BTreeMap::new(),
                 profile_file: None,
                 profile: None,
+                tree: None,
+                output: None,
             }],
             verdicts: vec![Verdict {
                 id: "a/b".into(),
