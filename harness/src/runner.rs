@@ -241,7 +241,7 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
     }
     let control_raw = control_write.as_raw_fd();
     let probe_raw = probe.as_ref().map(|(_, write)| write.as_raw_fd());
-    // SAFETY: only async-signal-safe calls (fcntl, dup2, close, prctl) between fork and exec.
+    // SAFETY: only async-signal-safe calls (fcntl, dup2, close, close_range, prctl) between fork and exec.
     unsafe {
         command.pre_exec(move || {
             // Move both ends out of the way first, so neither dup2 overwrites the other.
@@ -254,11 +254,20 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
                 return Err(std::io::Error::last_os_error());
             }
             libc::close(control);
+            let mut first_closed = 4;
             if let Some(probe) = probe {
                 if libc::dup2(probe, 4) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 libc::close(probe);
+                first_closed = 5;
+            }
+            // Nothing else of this process's reaches the program: not a descriptor some library left open without
+            // close-on-exec (a test harness's jobserver pipes, say).
+            if libc::syscall(libc::SYS_close_range, first_closed, libc::c_uint::MAX, 0) != 0 {
+                for fd in first_closed..1024 {
+                    libc::close(fd);
+                }
             }
             // If memproof dies, the launcher kills the tree and exits.
             libc::prctl(
