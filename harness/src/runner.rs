@@ -359,6 +359,8 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
             next_poll = (next_poll + launch.interval).max(Instant::now());
         }
         if kill.is_some() {
+            // What the launcher finds alive after this is dying of the runner's kill, not left behind by the program.
+            state.killing = true;
             // Again on every turn until the launcher is gone: a process forked during one pass dies in the next.
             kill_tree(launcher_pid, state.pid);
         }
@@ -428,6 +430,8 @@ struct State {
     program_hwm: Option<u64>,
     tree: TreeReport,
     kill_t_ms: Option<f64>,
+    /// The runner has decided to kill the tree.
+    killing: bool,
     stray: Vec<String>,
     stray_count: usize,
 }
@@ -500,7 +504,7 @@ impl State {
                     });
                 }
                 LauncherLine::LeftRunning { pid, command } => {
-                    if self.tree.left_running.len() < MAX_STRAY_LINES {
+                    if !self.killing && self.tree.left_running.len() < MAX_STRAY_LINES {
                         self.tree.left_running.push(LeftRunning { pid, command });
                     }
                 }
