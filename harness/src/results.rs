@@ -327,7 +327,11 @@ impl Results {
         use anyhow::Context;
         let text = serde_json::to_string_pretty(self)?;
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).with_context(|| format!("{}: cannot write", tmp.display()))?;
+        if let Err(error) = std::fs::write(&tmp, text) {
+            // A full disk leaves the last complete file in place and no half-written one beside it.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(error).with_context(|| format!("{}: cannot write", path.display()));
+        }
         std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
         Ok(())
     }
@@ -504,6 +508,23 @@ mod tests {
             error.ends_with("schema is \"memproof.results/v0\", expected \"memproof.results/v1\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file_and_keeps_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        let results = sample_results();
+        results.write(&path).unwrap();
+        // A directory where the temporary file would go makes the write fail as a full disk would.
+        std::fs::create_dir(dir.path().join("results.json.tmp")).unwrap();
+        let error = format!("{:#}", results.write(&path).unwrap_err());
+        assert!(
+            error.starts_with(&format!("{}: cannot write: ", path.display())),
+            "{error}"
+        );
+        assert!(!error.contains('{'), "no debug dump: {error}");
+        assert_eq!(Results::read(&path).unwrap(), results);
     }
 
     #[test]

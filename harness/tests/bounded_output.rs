@@ -25,7 +25,11 @@ fn a_child_printing_400_mb_leaves_the_runner_under_64_mib() {
     let output = std::process::Command::new(time)
         .arg("-v")
         .arg(me)
-        .args(["--exact", "a_child_printing_400_mb_leaves_the_runner_under_64_mib", "--nocapture"])
+        .args([
+            "--exact",
+            "a_child_printing_400_mb_leaves_the_runner_under_64_mib",
+            "--nocapture",
+        ])
         .env(INNER, "1")
         .output()
         .unwrap();
@@ -34,7 +38,10 @@ fn a_child_printing_400_mb_leaves_the_runner_under_64_mib() {
     assert!(report.contains("the flood was measured"), "{report}");
     let maxrss_kib: u64 = report
         .lines()
-        .find_map(|line| line.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .and_then(|kib| kib.parse().ok())
         .unwrap_or_else(|| panic!("no maximum resident set size in {report}"));
     eprintln!("the runner's peak RSS under a 400 MB flood: {maxrss_kib} KiB");
@@ -64,12 +71,20 @@ fn run_the_flood() {
     };
     let measured = run(&launch, |_| {}).unwrap();
     assert_eq!(measured.outcome, Outcome::Ok, "{:?}", measured.exit);
-    let stderr = std::fs::metadata(dir.path().join("flood.stderr")).unwrap().len();
+    let stderr = std::fs::metadata(dir.path().join("flood.stderr"))
+        .unwrap()
+        .len();
     assert_eq!(stderr, 400_000_000, "every byte is in the file");
-    assert_eq!(measured.stray_lines[0], "<a line of 100000000 bytes, dropped>");
+    assert_eq!(
+        measured.stray_lines[0],
+        "<a line of 100000000 bytes, dropped>"
+    );
     // The dropped line and a million stray ones: the first 100 kept, the rest counted.
     assert_eq!(measured.stray_lines.len(), 101);
-    assert_eq!(measured.stray_lines.last().unwrap(), "<999901 more stray lines>");
+    assert_eq!(
+        measured.stray_lines.last().unwrap(),
+        "<999901 more stray lines>"
+    );
     assert!(measured.timeline.len() <= harness::runner::MAX_TIMELINE_POINTS);
     eprintln!("the flood was measured");
 }

@@ -30,8 +30,17 @@ fn sigterm_kills_the_whole_tree_and_the_case_is_interrupted() {
     let started = Instant::now();
     let measured = run(&launch, |_| {}).unwrap();
     signaller.join().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    assert_eq!(measured.outcome, Outcome::Interrupted, "{:?}", measured.exit);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        measured.outcome,
+        Outcome::Interrupted,
+        "{:?}",
+        measured.exit
+    );
     assert_eq!(harness::interrupt::received(), Some(libc::SIGTERM));
     assert_eq!(
         measured.exit.message.as_deref(),

@@ -1,13 +1,15 @@
-//! `cargo xtask measure -- CMD ARGS`: measures any program, in any language, the way a case is measured: RSS
-//! timeline, the kernel's peak, outcome under a limit and a timeout, wall time, into results.json. Heap figures are
-//! `null`: memproof cannot see inside another program's allocator.
+//! `cargo xtask measure -- CMD ARGS`: measures any program, in any language, the way a case is measured: the
+//! process tree's memory timeline, the kernel's peak of its largest process beside the tree's total, outcome under a
+//! limit and a timeout, wall time, into results.json. The command's stdout and stderr go to files in the output
+//! directory. Heap figures are `null` unless the command reports them itself on the probe pipe (`--probe`).
 
 use crate::Finished;
 use crate::build;
 use crate::load_test::{parse_duration, parse_size};
+use crate::preflight;
 use anyhow::Context as _;
-use harness::results::{Case, Outcome, Results, SCHEMA, Size};
-use harness::runner::{self, Launch};
+use harness::results::{Case, Outcome, OutputFiles, Results, SCHEMA, Size};
+use harness::runner::{self, Launch, ProbeAccess};
 use harness::units::format_bytes;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,15 +17,22 @@ use std::path::PathBuf;
 /// Measures one command: peak RSS, RSS timeline, outcome, wall time.
 #[derive(clap::Args)]
 pub struct Measure {
-    /// Kill the command when its resident set goes over this, as the OOM killer would, e.g. `512MiB`, `1.5GB`.
+    /// Kill the command and everything it started when their memory together (proportional set sizes summed, so
+    /// shared pages count once) goes over this, as a container's limit would, e.g. `512MiB`, `1.5GB`. At most twice
+    /// this machine's memory.
     #[arg(long, value_parser = parse_size)]
     limit: Option<u64>,
-    /// Kill the command when it runs longer than this, e.g. `30s`.
+    /// Kill the command and everything it started when it runs longer than this, e.g. `30s`.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     timeout: std::time::Duration,
-    /// How often to poll the command's resident set (and check the limit), e.g. `5ms`.
+    /// How often to poll the process tree's memory (and check the limit), e.g. `5ms`; at least `1ms`.
     #[arg(long, default_value = "5ms", value_parser = parse_duration)]
     interval: std::time::Duration,
+    /// Give the command memproof's probe pipe: its descriptor number is in the environment variable
+    /// `MEMPROOF_PROBE_FD`; heap samples, phases and metrics written there as JSON lines are recorded. Nothing
+    /// written there changes a memory figure, the outcome or the wall time.
+    #[arg(long)]
+    probe: bool,
     /// Where to write results.json and the reports [default: target/memproof/measure].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -34,6 +43,11 @@ pub struct Measure {
 
 impl Measure {
     pub fn run(self) -> anyhow::Result<Finished> {
+        preflight::check_interval("--interval", self.interval)?;
+        preflight::check_timeout(self.timeout, self.interval)?;
+        if let Some(limit) = self.limit {
+            preflight::check_limit(limit, harness::host::host().memory_bytes)?;
+        }
         let bin_dir = build::build_release(&["memproof-harness"], &["memproof-launch"])?;
         let out_dir = build::output_dir(self.out.as_deref(), "measure")?;
         let (program, args) = self.command.split_first().context("no command given")?;
@@ -46,9 +60,15 @@ impl Measure {
             limit_bytes: self.limit,
             timeout: self.timeout,
             interval: self.interval,
-            pass_output_through: true,
+            probe: if self.probe {
+                ProbeAccess::Program
+            } else {
+                ProbeAccess::Off
+            },
+            output_stem: Some(out_dir.join("command")),
         };
         let run_info = harness::host::run_info("measure", &build::workspace_root());
+        harness::interrupt::install()?;
         let measured = runner::run(&launch, |_| {})?;
         let name = PathBuf::from(program)
             .file_name()
@@ -71,6 +91,20 @@ impl Measure {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         metrics.insert("command".into(), command_line.join(" ").into());
+        // Heap figures only from a command that reported them itself (`--probe`): memproof cannot see inside it.
+        let heap = measured.final_figures.as_ref();
+        let file_name = |path: &Option<PathBuf>| {
+            path.as_ref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        };
+        let output =
+            (measured.stdout_file.is_some() || measured.stderr_file.is_some()).then(|| {
+                OutputFiles {
+                    stdout: file_name(&measured.stdout_file),
+                    stderr: file_name(&measured.stderr_file),
+                }
+            });
         let case = Case {
             id: Case::make_id("measure", &name, &size),
             scenario: "measure".into(),
@@ -82,31 +116,43 @@ impl Measure {
             limit_bytes: self.limit,
             limit: measured.limit,
             peak_rss_bytes: measured.peak_rss_bytes,
-            peak_heap_bytes: None,
-            total_alloc_bytes: None,
-            alloc_count: None,
-            end_heap_bytes: None,
+            peak_heap_bytes: heap.and_then(|f| f.peak_heap_bytes),
+            total_alloc_bytes: heap.and_then(|f| f.total_alloc_bytes),
+            alloc_count: heap.and_then(|f| f.alloc_count),
+            end_heap_bytes: heap.and_then(|f| f.end_heap_bytes),
             wall_ms: measured.wall_ms,
             timeline: measured.timeline,
             phases: measured.phases,
             metrics,
             profile_file: None,
             profile: None,
+            tree: Some(measured.tree.clone()),
+            output,
+        };
+        let bytes = |b: Option<u64>| {
+            b.map_or("-".into(), |b| {
+                format!("{} ({b} B)", format_bytes(b as f64))
+            })
         };
         eprintln!(
-            "memproof: {}  {}  peak RSS {}  {:.2} s",
+            "memproof: {}  {}  peak RSS {} (largest process), tree total {} ({} processes at most)  {:.2} s",
             command_line.join(" "),
             case.outcome,
-            case.peak_rss_bytes.map_or("-".into(), |b| format!(
-                "{} ({b} B)",
-                format_bytes(b as f64)
-            )),
+            bytes(case.peak_rss_bytes),
+            bytes(measured.tree.peak_pss_bytes),
+            measured.tree.most_processes,
             case.wall_ms / 1e3
         );
         if let Some(message) = &case.exit.message {
             eprintln!("{message}");
         }
-        let passed = case.outcome == Outcome::Ok;
+        for file in [&measured.stdout_file, &measured.stderr_file]
+            .into_iter()
+            .flatten()
+        {
+            eprintln!("memproof: the command's output is in {}", file.display());
+        }
+        let outcome = case.outcome;
         let results = Results {
             schema: SCHEMA.into(),
             run: run_info,
@@ -117,10 +163,12 @@ impl Measure {
         results.write(&path)?;
         reports::write_reports(&results, &[], &out_dir)?;
         eprintln!("memproof: results in {}", path.display());
-        Ok(if passed {
-            Finished::Passed
-        } else {
-            Finished::Failed
+        Ok(match outcome {
+            Outcome::Ok => Finished::Passed,
+            Outcome::Interrupted => {
+                Finished::Interrupted(harness::interrupt::received().unwrap_or(libc::SIGINT))
+            }
+            _ => Finished::Failed,
         })
     }
 }
