@@ -98,7 +98,7 @@ mod tests {
     fn a_grandchild_is_found_and_killed_with_its_parent() {
         // sh starts a sleep and waits for it: sleep is this process's grandchild.
         let mut shell = Command::new("sh")
-            .args(["-c", "sleep 30 & wait"])
+            .args(["-c", "sleep 30 & wait $!"])
             .spawn()
             .unwrap();
         let me = std::process::id();
