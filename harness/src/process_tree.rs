@@ -5,7 +5,8 @@
 //! running two 200 MiB programs shows 213 MiB, though a container limited to 300 MiB would have killed it. So the
 //! runner walks the tree on every poll (`/proc/PID/task/TID/children`, from the launcher down), sums each process's
 //! proportional set size for the total, and keeps each process's kernel high-water mark for the largest single
-//! process. The launcher is the tree's child subreaper (`PR_SET_CHILD_SUBREAPER`), so a process whose parent died
+//! process. The resident sets' sum, cheap to read, bounds the total from above; the proportional set sizes cost a
+//! walk of every page table, so the runner reads them only as often as it can afford (see `runner`). The launcher is the tree's child subreaper (`PR_SET_CHILD_SUBREAPER`), so a process whose parent died
 //! is re-parented to it rather than to init, and stays in the tree.
 
 use crate::procfs;
@@ -55,35 +56,53 @@ pub fn kill_descendants(root: u32) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessMemory {
     pub pid: u32,
-    /// Proportional set size: resident pages, each divided by the number of processes mapping it.
-    pub pss_bytes: u64,
+    /// Resident set now (`VmRSS`).
+    pub rss_bytes: u64,
     /// The kernel's high-water mark of this process's resident set (`VmHWM`).
     pub hwm_bytes: u64,
+    /// Proportional set size: resident pages, each divided by the number of processes mapping it; `None` when
+    /// this poll did not read it.
+    pub pss_bytes: Option<u64>,
 }
 
 /// What one poll of a tree found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TreeMemory {
-    /// The sum of every process's proportional set size: a page shared by several processes counts once.
-    pub pss_bytes: u64,
+    /// The sum of every process's resident set: an upper bound of the total, since a page shared by several
+    /// processes counts once per process.
+    pub rss_bytes: u64,
+    /// The sum of every process's proportional set size, a page shared by several processes counted once; `None`
+    /// when this poll did not read it.
+    pub pss_bytes: Option<u64>,
     pub processes: Vec<ProcessMemory>,
 }
 
-/// Reads the memory of every descendant of `root`. A process that exits during the poll is left out.
-pub fn memory_of_descendants(root: u32, buffer: &mut Vec<u8>) -> TreeMemory {
-    let mut tree = TreeMemory::default();
+/// Reads the memory of every descendant of `root`, with their proportional set sizes when `with_pss` (the costly
+/// part: the kernel walks every page table). A process that exits during the poll is left out.
+pub fn memory_of_descendants(root: u32, buffer: &mut Vec<u8>, with_pss: bool) -> TreeMemory {
+    let mut tree = TreeMemory {
+        pss_bytes: with_pss.then_some(0),
+        ..TreeMemory::default()
+    };
     for pid in descendants(root) {
         let Some(status) = procfs::memory_of(pid, buffer) else {
             continue;
         };
-        let Some(pss_bytes) = procfs::pss_of(pid, buffer) else {
-            continue;
+        let pss_bytes = if with_pss {
+            let Some(pss) = procfs::pss_of(pid, buffer) else {
+                continue;
+            };
+            tree.pss_bytes = tree.pss_bytes.map(|total| total + pss);
+            Some(pss)
+        } else {
+            None
         };
-        tree.pss_bytes += pss_bytes;
+        tree.rss_bytes += status.rss_bytes;
         tree.processes.push(ProcessMemory {
             pid,
-            pss_bytes,
+            rss_bytes: status.rss_bytes,
             hwm_bytes: status.hwm_bytes,
+            pss_bytes,
         });
     }
     tree
@@ -114,8 +133,17 @@ mod tests {
         let sleep = *tree.iter().find(|&&pid| pid != shell.id()).unwrap();
         assert_eq!(procfs::command_of(sleep).as_deref(), Some("sleep 30"));
         let mut buffer = Vec::new();
-        let memory = memory_of_descendants(me, &mut buffer);
-        assert!(memory.processes.len() >= 2 && memory.pss_bytes > 0);
+        let memory = memory_of_descendants(me, &mut buffer, true);
+        assert!(memory.processes.len() >= 2);
+        assert!(
+            memory
+                .pss_bytes
+                .is_some_and(|pss| pss > 0 && pss <= memory.rss_bytes)
+        );
+        assert_eq!(
+            memory_of_descendants(me, &mut buffer, false).pss_bytes,
+            None
+        );
         assert_eq!(descendants(shell.id()), [sleep]);
         kill_descendants(shell.id());
         // The shell was waiting for its sleep: it sees it killed and ends on its own.

@@ -185,9 +185,12 @@ pub struct TreeReport {
     pub most_processes: u32,
     /// Descendants still running when the measured process exited: the launcher killed each one.
     pub left_running: Vec<LeftRunning>,
-    /// How many polls walked the tree, and their mean cost in milliseconds of the runner's time.
+    /// How many polls walked the tree (each reads every process's `VmRSS` and `VmHWM`).
     pub polls: u64,
-    pub mean_poll_ms: f64,
+    /// How many of them also read every process's proportional set size (at most a tenth of the runner's time
+    /// goes to these), and their mean cost in milliseconds.
+    pub pss_polls: u64,
+    pub mean_pss_poll_ms: f64,
 }
 
 /// One process's kernel high-water mark.
