@@ -130,11 +130,13 @@ pub struct Case {
     /// How the limit was enforced and how far the case went past it; `null` when no limit was set.
     #[serde(default)]
     pub limit: Option<LimitReport>,
-    /// The kernel's high-water mark of the case's resident set, in bytes: `ru_maxrss` of the case process as
-    /// `wait4` returned it to memproof's small launcher (so a large parent cannot inflate it). It counts every
-    /// page the process ever had resident at once: heap, stacks, code, and memory the allocator kept after a
-    /// free. It does not count pages swapped out (none here) or the launcher itself. `null` only when the
-    /// launcher itself failed.
+    /// A kernel high-water mark of one process's resident set, in bytes, never a polled sample. For a case: the
+    /// case process's own `VmHWM` as its last act (or, if it died first, the highest the runner read). For a
+    /// command under `measure`: the largest single process of its tree (`tree.largest_process`), from `VmHWM`
+    /// polled or `ru_maxrss` as memproof's small launcher reaped it (so a large parent cannot inflate it). It
+    /// counts every page the process ever had resident at once: heap, stacks, code, and memory the allocator kept
+    /// after a free; not pages swapped out, nor other processes of the tree (see `tree.peak_pss_bytes`). `null`
+    /// only when the launcher itself failed.
     pub peak_rss_bytes: Option<u64>,
     /// The most bytes the case's program held live on the heap at one moment, as requested (not as rounded up by
     /// the allocator): every Rust allocation and, where a case routes it, a linked C library's (SQLite's). It
@@ -255,7 +257,8 @@ pub struct LimitReport {
 pub struct Sample {
     /// Milliseconds since the case was spawned.
     pub t_ms: f64,
-    /// Resident set at that moment, read by the parent from `/proc/PID/statm`; `null` in a heap-only sample.
+    /// The process tree's memory at that moment, read by the parent: every process's proportional set size
+    /// (`/proc/PID/smaps_rollup`) summed, so a shared page counts once; `null` in a heap-only sample.
     pub rss_bytes: Option<u64>,
     /// Live heap bytes at that moment, read by the child from its allocator; `null` in an RSS-only sample.
     pub heap_bytes: Option<u64>,
