@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn a_short_stderr_keeps_its_first_line() {
         let mut capture = Capture::open(None).unwrap();
-        write!(capture.stderr, "only\n").unwrap();
+        writeln!(capture.stderr, "only").unwrap();
         assert_eq!(capture.stderr_tail(), "only");
     }
 }
