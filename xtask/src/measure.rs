@@ -135,12 +135,15 @@ impl Measure {
             })
         };
         eprintln!(
-            "memproof: {}  {}  peak RSS {} (largest process), tree total {} ({} processes at most)  {:.2} s",
+            "memproof: {}  {}  peak RSS {} (largest process), tree total {} ({} at most)  {:.3} s",
             command_line.join(" "),
             case.outcome,
             bytes(case.peak_rss_bytes),
             bytes(measured.tree.peak_pss_bytes),
-            measured.tree.most_processes,
+            match measured.tree.most_processes {
+                1 => "1 process".to_string(),
+                n => format!("{n} processes"),
+            },
             case.wall_ms / 1e3
         );
         if let Some(message) = &case.exit.message {
