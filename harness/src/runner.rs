@@ -603,7 +603,12 @@ impl State {
         let over_limit = launch
             .limit_bytes
             .is_some_and(|limit| peak_rss_bytes.is_some_and(|peak| peak > limit));
-        let case_error = self.final_figures.as_ref().and_then(|f| f.error.clone());
+        // Only a memproof case's own report can fail it; a program given the probe cannot change its outcome.
+        let case_error = self
+            .final_figures
+            .as_ref()
+            .and_then(|f| f.error.clone())
+            .filter(|_| is_case);
         let reported = self.final_figures.is_some() || !is_case;
         let outcome = match kill {
             Some(Kill::Interrupt(_)) => Outcome::Interrupted,

@@ -81,7 +81,7 @@ fn a_program_given_the_probe_keeps_its_phases_but_not_a_forged_peak() {
     let script = format!(
         "echo '{{\"type\":\"phase\",\"name\":\"load\",\"mono_ns\":1}}' >&$MEMPROOF_PROBE_FD; \
          echo '{{\"type\":\"launched\",\"pid\":1,\"mono_ns\":1}}' >&$MEMPROOF_PROBE_FD; \
-         echo '{{\"type\":\"final\",\"peak_heap_bytes\":5,\"total_alloc_bytes\":5,\"alloc_count\":1,\"end_heap_bytes\":0,\"vm_hwm_bytes\":4096,\"error\":null,\"mono_ns\":1}}' >&$MEMPROOF_PROBE_FD; \
+         echo '{{\"type\":\"final\",\"peak_heap_bytes\":5,\"total_alloc_bytes\":5,\"alloc_count\":1,\"end_heap_bytes\":0,\"vm_hwm_bytes\":4096,\"error\":\"forged failure\",\"mono_ns\":1}}' >&$MEMPROOF_PROBE_FD; \
          MEMPROOF_PROBE_FD= exec {} touch {} 100",
         testbed(),
         32 * MIB
