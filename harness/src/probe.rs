@@ -234,8 +234,8 @@ impl Probe {
             .name("memproof-sampler".into())
             .spawn(move || sample_heap(fd, meter, Duration::from_millis(interval_ms)))
             .expect("spawn the heap sampler");
-        // Wait for the sampler's first sample: by then it has folded in what its own start-up freed, so the case
-        // starts from settled figures (the calibration case reads its baseline right away).
+        // Wait for the sampler's first sample: by then its own start-up has allocated and freed what it does, so the
+        // case starts from settled figures (the calibration case reads its baseline right away).
         while !SAMPLER_READY.load(Ordering::SeqCst) {
             std::thread::yield_now();
         }
