@@ -244,6 +244,8 @@ mod tests {
                 wall_ms: 1.0,
                 reason: None,
             }),
+            tree: None,
+            output: None,
         }
     }
 

@@ -49,6 +49,7 @@ struct State {
     alone: bool,
     results: Vec<Option<Case>>,
     error: Option<anyhow::Error>,
+    stopped: bool,
 }
 
 /// Whether the case `need` may start now beside what runs.
@@ -66,12 +67,15 @@ fn may_start(state: &State, need: Option<u64>, available: u64, jobs: usize) -> b
 }
 
 /// Runs every case through `run_one`, at most `jobs` at once and within `available` bytes of limits, and returns
-/// the results in plan order. The first error stops new cases from starting; the running ones finish.
+/// the results in plan order. After each case, `after_each` gets every case finished so far, in plan order (to
+/// write them down); when it answers `true` (an interrupt) no new case starts. The first error, from either,
+/// stops new cases from starting; the running ones finish.
 pub fn run_all(
     planned: &[PlannedCase],
     jobs: usize,
     available: u64,
     run_one: &(dyn Fn(&PlannedCase) -> anyhow::Result<Case> + Sync),
+    after_each: &(dyn Fn(&[&Case]) -> anyhow::Result<bool> + Sync),
 ) -> anyhow::Result<Vec<Case>> {
     let jobs = jobs.max(1);
     let state = Mutex::new(State {
@@ -81,6 +85,7 @@ pub fn run_all(
         alone: false,
         results: (0..planned.len()).map(|_| None).collect(),
         error: None,
+        stopped: false,
     });
     let changed = Condvar::new();
     std::thread::scope(|scope| {
@@ -89,7 +94,7 @@ pub fn run_all(
                 loop {
                     let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
                     let (at, reserved, alone) = loop {
-                        if guard.next >= planned.len() || guard.error.is_some() {
+                        if guard.next >= planned.len() || guard.error.is_some() || guard.stopped {
                             return;
                         }
                         let need = memory_need(&planned[guard.next]);
@@ -114,7 +119,16 @@ pub fn run_all(
                         guard.alone = false;
                     }
                     match outcome {
-                        Ok(case) => guard.results[at] = Some(case),
+                        Ok(case) => {
+                            guard.results[at] = Some(case);
+                            let done: Vec<&Case> = guard.results.iter().flatten().collect();
+                            match after_each(&done) {
+                                Ok(stop) => guard.stopped |= stop,
+                                Err(error) => {
+                                    guard.error.get_or_insert(error);
+                                }
+                            }
+                        }
                         Err(error) => {
                             guard.error.get_or_insert(error);
                         }
@@ -175,17 +189,23 @@ mod tests {
         let most = AtomicUsize::new(0);
         let bytes = AtomicU64::new(0);
         let most_bytes = AtomicU64::new(0);
-        let results = run_all(cases, jobs, available, &|case| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            most.fetch_max(now, Ordering::SeqCst);
-            let need = case.limit_bytes.unwrap_or(u64::MAX / 4);
-            let held = bytes.fetch_add(need, Ordering::SeqCst) + need;
-            most_bytes.fetch_max(held, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(20));
-            bytes.fetch_sub(need, Ordering::SeqCst);
-            running.fetch_sub(1, Ordering::SeqCst);
-            Ok(result_for(case))
-        })
+        let results = run_all(
+            cases,
+            jobs,
+            available,
+            &|case| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let need = case.limit_bytes.unwrap_or(u64::MAX / 4);
+                let held = bytes.fetch_add(need, Ordering::SeqCst) + need;
+                most_bytes.fetch_max(held, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                bytes.fetch_sub(need, Ordering::SeqCst);
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(result_for(case))
+            },
+            &|_| Ok(false),
+        )
         .unwrap();
         let ids = results.into_iter().map(|case| case.id).collect();
         (ids, most.into_inner(), most_bytes.into_inner())
@@ -224,21 +244,27 @@ mod tests {
         ];
         let running = Mutex::new(Vec::<String>::new());
         let overlaps = Mutex::new(Vec::<(String, String)>::new());
-        run_all(&cases, 3, 1000, &|case| {
-            {
-                let mut now = running.lock().unwrap();
-                for other in now.iter() {
-                    overlaps
-                        .lock()
-                        .unwrap()
-                        .push((other.clone(), case.id.clone()));
+        run_all(
+            &cases,
+            3,
+            1000,
+            &|case| {
+                {
+                    let mut now = running.lock().unwrap();
+                    for other in now.iter() {
+                        overlaps
+                            .lock()
+                            .unwrap()
+                            .push((other.clone(), case.id.clone()));
+                    }
+                    now.push(case.id.clone());
                 }
-                now.push(case.id.clone());
-            }
-            std::thread::sleep(Duration::from_millis(30));
-            running.lock().unwrap().retain(|id| id != &case.id);
-            Ok(result_for(case))
-        })
+                std::thread::sleep(Duration::from_millis(30));
+                running.lock().unwrap().retain(|id| id != &case.id);
+                Ok(result_for(case))
+            },
+            &|_| Ok(false),
+        )
         .unwrap();
         let overlaps = overlaps.into_inner().unwrap();
         for (a, b) in &overlaps {
@@ -254,16 +280,42 @@ mod tests {
             .map(|at| planned(&format!("c{at}"), Some(10)))
             .collect();
         let started = AtomicUsize::new(0);
-        let error = run_all(&cases, 1, 1000, &|case| {
-            started.fetch_add(1, Ordering::SeqCst);
-            if case.id == "c1" {
-                anyhow::bail!("c1 broke")
-            }
-            Ok(result_for(case))
-        })
+        let error = run_all(
+            &cases,
+            1,
+            1000,
+            &|case| {
+                started.fetch_add(1, Ordering::SeqCst);
+                if case.id == "c1" {
+                    anyhow::bail!("c1 broke")
+                }
+                Ok(result_for(case))
+            },
+            &|_| Ok(false),
+        )
         .unwrap_err();
         assert_eq!(error.to_string(), "c1 broke");
         assert_eq!(started.into_inner(), 2);
+    }
+
+    #[test]
+    fn each_finished_case_is_handed_over_in_plan_order_and_a_stop_starts_no_more() {
+        let cases: Vec<PlannedCase> = (0..5)
+            .map(|at| planned(&format!("c{at}"), Some(10)))
+            .collect();
+        let seen = Mutex::new(Vec::<Vec<String>>::new());
+        let results = run_all(&cases, 1, 1000, &|case| Ok(result_for(case)), &|done| {
+            let ids: Vec<String> = done.iter().map(|case| case.id.clone()).collect();
+            let stop = ids.len() == 3;
+            seen.lock().unwrap().push(ids);
+            Ok(stop)
+        })
+        .unwrap();
+        assert_eq!(results.len(), 3);
+        assert_eq!(
+            seen.into_inner().unwrap(),
+            [vec!["c0"], vec!["c0", "c1"], vec!["c0", "c1", "c2"]]
+        );
     }
 
     #[test]

@@ -3,12 +3,13 @@
 
 use crate::Finished;
 use crate::build;
+use crate::preflight;
 use crate::progress::Printer;
 use anyhow::bail;
-use harness::results::{Results, SCHEMA};
+use harness::results::{Outcome, Results, SCHEMA, Verdict};
 use harness::spec::{self, Spec};
 use harness::suite::{self, Binaries, SuiteOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Runs the load scenarios, judges them, and writes the reports.
 #[derive(clap::Args)]
@@ -28,9 +29,10 @@ pub struct LoadTest {
     /// How often each case samples its own heap, e.g. `10ms`.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     heap_interval: std::time::Duration,
-    /// The baseline to judge regressions against.
-    #[arg(long, default_value = "reports/baseline.json")]
-    baseline: PathBuf,
+    /// The baseline to judge regressions against [default: reports/baseline.json, when it exists]. A path given
+    /// here must exist.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file; dhat is 4.7x to about 50x slower than
     /// the timeline run): `spec` (as each scenario's spec says: the largest size, unless the spec turns them off),
     /// `failed` (after judging, only the cases of the failed verdicts, at the sweep's largest size, or the case a
@@ -108,6 +110,8 @@ impl LoadTest {
                 spec::PROFILES.join(", ")
             );
         }
+        preflight::check_interval("--interval", self.interval)?;
+        preflight::check_interval("--heap-interval", self.heap_interval)?;
         let specs = select_specs_in(self.spec_dir.as_deref(), &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
@@ -125,16 +129,21 @@ impl LoadTest {
         } else {
             None
         };
-        let baseline_path = build::workspace_root().join(&self.baseline);
-        let baseline = read_baseline_for(&baseline_path, &self.profile)?;
-        if let Some(shard) = self.shard {
-            planned = select_shard(planned, shard, baseline.as_ref());
-        }
         let bin_dir = build::build_release(
             &["memproof-scenarios", "memproof-harness"],
             &["memproof-case", "memproof-dhat", "memproof-launch"],
         )?;
         let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
+        let baseline = preflight::baseline(
+            self.baseline.as_deref(),
+            Path::new(DEFAULT_BASELINE),
+            &self.profile,
+            &out_dir,
+        )?;
+        if let Some(shard) = self.shard {
+            planned = select_shard(planned, shard, baseline.as_ref());
+        }
+        harness::interrupt::install()?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
             out_dir: out_dir.clone(),
@@ -180,21 +189,41 @@ impl LoadTest {
                 None => suite::run_case(case, &binaries, &options, &mut |event| on_event(event)),
             }
         };
+        let results_path = out_dir.join(harness::results::RESULTS_FILE);
+        // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a write
+        // that fails stops the run. An interrupted case stops new cases from starting.
+        let after_each = |done: &[&harness::results::Case]| -> anyhow::Result<bool> {
+            let partial = Results {
+                schema: SCHEMA.to_string(),
+                run: run.clone(),
+                cases: done.iter().map(|&case| case.clone()).collect(),
+                verdicts: Vec::new(),
+            };
+            partial.write(&results_path)?;
+            Ok(done.iter().any(|case| case.outcome == Outcome::Interrupted))
+        };
         let available = harness::parallel::available_memory()?;
-        let cases = harness::parallel::run_all(&planned, self.jobs as usize, available, &run_one)?;
-        let _ = std::fs::remove_dir(out_dir.join("work"));
+        let cases = harness::parallel::run_all(
+            &planned,
+            self.jobs as usize,
+            available,
+            &run_one,
+            &after_each,
+        )?;
         let mut results = Results {
             schema: SCHEMA.to_string(),
             run,
             cases,
             verdicts: Vec::new(),
         };
-        if baseline.is_none() {
-            eprintln!(
-                "\nConsider `cargo xtask bless --from {}` to record a baseline of this profile.",
-                out_dir.display()
-            );
+        if results
+            .cases
+            .iter()
+            .any(|case| case.outcome == Outcome::Interrupted)
+        {
+            return finish_interrupted(&mut results, &specs, &out_dir, planned.len());
         }
+        let _ = std::fs::remove_dir(out_dir.join("work"));
         if let Some(shard) = self.shard {
             // A shard holds part of each sweep: growth and claims are judged on all of them, by the merge.
             results.verdicts = harness::calibration::verdicts(&results.cases);
@@ -222,6 +251,7 @@ impl LoadTest {
                     &mut |event| on_event(event),
                 )?;
             }
+            let _ = std::fs::remove_dir(out_dir.join("work"));
             if !wanted.is_empty() {
                 // Judged again, so a failed verdict's text names the allocation sites from its new profile.
                 results.verdicts = judge_run(&results, &specs, baseline.as_ref());
@@ -251,82 +281,38 @@ impl LoadTest {
     }
 }
 
-/// The cases whose allocation sites the failed verdicts need, as (index into the plan, the first verdict naming
-/// it), in plan order: a regression's own case; for any other verdict of a scenario, the cases of the roles its
-/// subject names (`before.peak_heap_bytes / after.peak_heap_bytes`: before and after; every role when it names
-/// none) at the scenario's largest size, where the spec's own profile runs would have been.
-pub fn cases_to_profile(
-    planned: &[suite::PlannedCase],
-    verdicts: &[harness::results::Verdict],
-) -> Vec<(usize, String)> {
-    let mut wanted: Vec<(usize, String)> = Vec::new();
-    for verdict in verdicts.iter().filter(|v| !v.pass) {
-        let scenario = verdict.id.split('/').next().unwrap_or_default();
-        if scenario == harness::calibration::SCENARIO {
-            continue;
-        }
-        let own: Vec<usize> = (0..planned.len())
-            .filter(|&at| planned[at].id == verdict.subject)
-            .collect();
-        let chosen = if own.is_empty() {
-            let of_scenario: Vec<usize> = (0..planned.len())
-                .filter(|&at| planned[at].scenario == scenario)
-                .collect();
-            let largest = of_scenario
-                .iter()
-                .map(|&at| planned[at].size.value)
-                .fold(f64::NEG_INFINITY, f64::max);
-            let named = |role: &str| {
-                verdict
-                    .subject
-                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
-                    .any(|word| word.starts_with(&format!("{role}.")))
-            };
-            let any_named = of_scenario.iter().any(|&at| named(&planned[at].role));
-            of_scenario
-                .into_iter()
-                .filter(|&at| planned[at].size.value == largest)
-                .filter(|&at| !any_named || named(&planned[at].role))
-                .collect()
-        } else {
-            own
-        };
-        for at in chosen {
-            if !wanted.iter().any(|(have, _)| *have == at) {
-                wanted.push((at, verdict.id.clone()));
-            }
-        }
-    }
-    wanted.sort_by_key(|(at, _)| *at);
-    wanted
-}
+/// The baseline judged against when `--baseline` is not given (relative to the workspace root).
+pub const DEFAULT_BASELINE: &str = "reports/baseline.json";
 
-/// The baseline to judge a run of `profile` against: `None` (said on stderr) when there is none, or it is of
-/// another profile. Case ids name the size, not the profile, and profiles run the same sizes with other parameters
-/// (the startup sweep is concurrency 1..32 in every profile): only a baseline of this profile can judge this run.
-pub fn read_baseline_for(
-    baseline_path: &std::path::Path,
-    profile: &str,
-) -> anyhow::Result<Option<Results>> {
-    let baseline = reports::baseline::read_baseline(baseline_path)?;
-    match baseline {
-        Some(other) if other.run.profile != profile => {
-            eprintln!(
-                "memproof: the baseline at {} is of profile {}, this run is {profile}: regressions are not judged this run.",
-                baseline_path.display(),
-                other.run.profile,
-            );
-            Ok(None)
-        }
-        None => {
-            eprintln!(
-                "memproof: no baseline at {}: regressions are not judged this run.",
-                baseline_path.display()
-            );
-            Ok(None)
-        }
-        some => Ok(some),
-    }
+/// Ends a run that SIGINT or SIGTERM stopped: results.json keeps the cases that finished and the interrupted one,
+/// nothing is judged (one failed verdict says why), the reports render, and the exit status is 128 + the signal.
+fn finish_interrupted(
+    results: &mut Results,
+    specs: &[Spec],
+    out_dir: &std::path::Path,
+    planned: usize,
+) -> anyhow::Result<Finished> {
+    let signal = harness::interrupt::received().unwrap_or(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(out_dir.join("work"));
+    let last = results
+        .cases
+        .last()
+        .map_or(String::new(), |case| case.id.clone());
+    results.verdicts = vec![Verdict {
+        id: "run/interrupted".into(),
+        kind: "case".into(),
+        subject: last.clone(),
+        text: format!(
+            "the run was interrupted by {} during {last}: {} of {planned} cases ran, nothing was judged",
+            harness::interrupt::name(signal),
+            results.cases.len()
+        ),
+        expected: "the run finishes".into(),
+        measured: "interrupted".into(),
+        pass: false,
+    }];
+    finish(results, specs, out_dir)?;
+    Ok(Finished::Interrupted(signal))
 }
 
 /// The calibration verdicts, then every spec's verdicts and the regressions against the baseline.
@@ -381,6 +367,56 @@ fn finish_shard(
     } else {
         Finished::Failed
     })
+}
+
+/// The cases whose allocation sites the failed verdicts need, as (index into the plan, the first verdict naming
+/// it), in plan order: a regression's own case; for any other verdict of a scenario, the cases of the roles its
+/// subject names (`before.peak_heap_bytes / after.peak_heap_bytes`: before and after; every role when it names
+/// none) at the scenario's largest size, where the spec's own profile runs would have been.
+pub fn cases_to_profile(
+    planned: &[suite::PlannedCase],
+    verdicts: &[harness::results::Verdict],
+) -> Vec<(usize, String)> {
+    let mut wanted: Vec<(usize, String)> = Vec::new();
+    for verdict in verdicts.iter().filter(|v| !v.pass) {
+        let scenario = verdict.id.split('/').next().unwrap_or_default();
+        if scenario == harness::calibration::SCENARIO {
+            continue;
+        }
+        let own: Vec<usize> = (0..planned.len())
+            .filter(|&at| planned[at].id == verdict.subject)
+            .collect();
+        let chosen = if own.is_empty() {
+            let of_scenario: Vec<usize> = (0..planned.len())
+                .filter(|&at| planned[at].scenario == scenario)
+                .collect();
+            let largest = of_scenario
+                .iter()
+                .map(|&at| planned[at].size.value)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let named = |role: &str| {
+                verdict
+                    .subject
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
+                    .any(|word| word.starts_with(&format!("{role}.")))
+            };
+            let any_named = of_scenario.iter().any(|&at| named(&planned[at].role));
+            of_scenario
+                .into_iter()
+                .filter(|&at| planned[at].size.value == largest)
+                .filter(|&at| !any_named || named(&planned[at].role))
+                .collect()
+        } else {
+            own
+        };
+        for at in chosen {
+            if !wanted.iter().any(|(have, _)| *have == at) {
+                wanted.push((at, verdict.id.clone()));
+            }
+        }
+    }
+    wanted.sort_by_key(|(at, _)| *at);
+    wanted
 }
 
 /// Writes results.json and every report, prints the verdicts, and says whether the run passed.
@@ -467,7 +503,7 @@ mod profile_choice_tests {
             "before.peak_heap_bytes / after.peak_heap_bytes",
         );
         assert_eq!(
-            ids(cases_to_profile(&plan, &[claim.clone()])),
+            ids(cases_to_profile(&plan, std::slice::from_ref(&claim))),
             [
                 ("toy/before/n=40".to_string(), "toy/smaller".to_string()),
                 ("toy/after/n=40".to_string(), "toy/smaller".to_string())

@@ -9,7 +9,7 @@
 
 use crate::Finished;
 use crate::build;
-use crate::load_test::{finish, judge_run, read_baseline_for, select_specs_in};
+use crate::load_test::{finish, judge_run, select_specs_in};
 use anyhow::{Context as _, bail};
 use harness::results::{RESULTS_FILE, Results, SCHEMA};
 use harness::shard::{ShardRun, check_shards, join_cases};
@@ -24,9 +24,10 @@ pub struct Merge {
     /// Where to write the merged results.json and the reports.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// The baseline to judge regressions against.
-    #[arg(long, default_value = "reports/baseline.json")]
-    baseline: PathBuf,
+    /// The baseline to judge regressions against [default: reports/baseline.json, when it exists]. A path given
+    /// here must exist.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// The scenario specs' directory, if the shards read theirs from elsewhere than `scenarios/`.
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
@@ -97,8 +98,12 @@ impl Merge {
             cases,
             verdicts: Vec::new(),
         };
-        let baseline_path = build::workspace_root().join(&self.baseline);
-        let baseline = read_baseline_for(&baseline_path, &profile)?;
+        let baseline = crate::preflight::baseline(
+            self.baseline.as_deref(),
+            std::path::Path::new(crate::load_test::DEFAULT_BASELINE),
+            &profile,
+            &out_dir,
+        )?;
         results.verdicts = judge_run(&results, &specs, baseline.as_ref());
         // Each shard's meters were checked on its own machine: a failure on any shard fails the merged run.
         for shard_run in &runs[1..] {
