@@ -677,7 +677,6 @@ pub fn profile_after(
         run_profile(case, binaries, options, fixture_dir, reason, on_event)?;
     result.profile = profile;
     result.profile_file = profile_file;
-    on_event(SuiteEvent::Finished { case: result });
     Ok(())
 }
 
