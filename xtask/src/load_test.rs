@@ -39,6 +39,9 @@ pub struct LoadTest {
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Print the workspace, where its binaries are built and the cases planned, then stop: build and run nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -51,7 +54,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Reads the specs in `scenarios/` and keeps the calibration case plus the asked-for scenarios.
 pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
-    let mut specs = spec::read_dir(&build::workspace_root().join("scenarios"))?;
+    let mut specs = spec::read_dir(&build::workspace_root()?.join("scenarios"))?;
     let known: Vec<String> = specs.iter().map(|s| s.scenario.clone()).collect();
     for name in wanted {
         if !known.contains(name) {
@@ -88,6 +91,17 @@ impl LoadTest {
             "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
         }
+        if self.dry_run {
+            println!("workspace: {}", build::workspace_root()?.display());
+            println!(
+                "binaries: {}",
+                build::workspace_target()?.join("release").display()
+            );
+            for case in &planned {
+                println!("case: {}", case.id);
+            }
+            return Ok(Finished::Passed);
+        }
         let bin_dir = build::build_release(
             &["memproof-scenarios", "memproof-harness"],
             &["memproof-case", "memproof-dhat", "memproof-launch"],
@@ -107,7 +121,7 @@ impl LoadTest {
             specs.len(),
             out_dir.display()
         );
-        let run = harness::host::run_info(&self.profile, &build::workspace_root());
+        let run = harness::host::run_info(&self.profile, &build::workspace_root()?);
         let binaries = Binaries::in_dir(&bin_dir);
         let mut printer = Printer::new(planned.len());
         let mut cases = Vec::with_capacity(planned.len());
@@ -123,7 +137,7 @@ impl LoadTest {
             cases,
             verdicts: Vec::new(),
         };
-        let baseline_path = build::workspace_root().join(&self.baseline);
+        let baseline_path = build::workspace_root()?.join(&self.baseline);
         let mut baseline = reports::baseline::read_baseline(&baseline_path)?;
         // Case ids name the size, not the profile, and profiles run the same sizes with other parameters (the
         // startup sweep is concurrency 1..32 in every profile): only a baseline of this profile can judge this run.

@@ -48,7 +48,7 @@ impl Measure {
             interval: self.interval,
             pass_output_through: true,
         };
-        let run_info = harness::host::run_info("measure", &build::workspace_root());
+        let run_info = harness::host::run_info("measure", &build::workspace_root()?);
         let measured = runner::run(&launch, |_| {})?;
         let name = PathBuf::from(program)
             .file_name()
