@@ -10,8 +10,12 @@ fn fixtures() -> PathBuf {
 }
 
 fn judged(mut results: Results, spec: &Spec) -> Results {
-    results.verdicts =
-        reports::judge::judge_with_profiles(&results, &fixtures(), std::slice::from_ref(spec), None);
+    results.verdicts = reports::judge::judge_with_profiles(
+        &results,
+        &fixtures(),
+        std::slice::from_ref(spec),
+        None,
+    );
     results
 }
 

@@ -178,7 +178,10 @@ fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
             id: format!("scenario-{}/claim-{index}", index % 40),
             kind: "claim".to_string(),
             subject: "before.peak_heap_bytes".to_string(),
-            text: format!("claim {index} does not hold: {}", "allocation site ".repeat(40)),
+            text: format!(
+                "claim {index} does not hold: {}",
+                "allocation site ".repeat(40)
+            ),
             expected: "before.peak_heap_bytes >= 2 * after.peak_heap_bytes".to_string(),
             measured: "1.00x".to_string(),
             pass: false,
@@ -193,7 +196,9 @@ fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
         "summary.md is {characters} characters"
     );
     assert!(
-        summary.starts_with("## ❌ memproof `ci` run failed: 3000 of 3000 verdicts failed on 410 cases\n"),
+        summary.starts_with(
+            "## ❌ memproof `ci` run failed: 3000 of 3000 verdicts failed on 410 cases\n"
+        ),
         "{}",
         &summary[..200]
     );
@@ -208,5 +213,8 @@ fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
         .unwrap();
     let listed = summary.matches("| ❌ `scenario-").count();
     assert_eq!(listed + left_out, 3000, "every failure listed or counted");
-    assert!(summary.ends_with("`index.html` beside this file.\n"), "the end is kept");
+    assert!(
+        summary.ends_with("`index.html` beside this file.\n"),
+        "the end is kept"
+    );
 }

@@ -180,7 +180,11 @@ mod tests {
         let a = target_for(Path::new("/src/a/memproof"), shared);
         let b = target_for(Path::new("/src/b/memproof"), shared);
         assert_ne!(a, b);
-        assert!(a.starts_with("/cache/target/memproof-checkouts/memproof-"));
+        assert!(
+            a.to_str()
+                .unwrap()
+                .starts_with("/cache/target/memproof-checkouts/memproof-")
+        );
         assert_eq!(
             a,
             target_for(Path::new("/src/a/memproof"), shared),
