@@ -103,7 +103,7 @@ fn measure(chromium: &Path, page: &Path, width: u32) -> serde_json::Value {
     std::fs::write(&measured_page, html.replace("</body>", MEASURE_SCRIPT)).unwrap();
     let profile_dir = tempfile::tempdir().unwrap();
     let dom = run_chromium(
-        &chromium,
+        chromium,
         profile_dir.path(),
         &[
             "--dump-dom".to_string(),
@@ -261,8 +261,8 @@ fn compare_html_fits_the_window_in_chromium_at_two_widths() {
         assert_eq!(measured["sections"], 0, "every section has an anchor");
         assert_eq!(
             measured["svgs"].as_array().unwrap().len(),
-            2 + 3,
-            "two timelines, and the base's and head's growth charts"
+            2 + 2,
+            "two timelines, and large-session's growth charts of base and head (calibration has one size)"
         );
     }
 }

@@ -76,6 +76,16 @@ pub struct ScenarioView<'a> {
     pub cases: Vec<CaseRow>,
 }
 
+/// A failing verdict in the list at the top of the page: its headline and the section that has the rest.
+#[derive(Serialize)]
+pub struct FailureView<'a> {
+    pub verdict: &'a Verdict,
+    /// The first line of its text, without the id it repeats.
+    pub words: String,
+    /// The anchor of its scenario's section.
+    pub anchor: String,
+}
+
 /// Everything index.html shows.
 #[derive(Serialize)]
 pub struct IndexPage<'a> {
@@ -87,7 +97,7 @@ pub struct IndexPage<'a> {
     pub case_count: usize,
     /// Whether a baseline was compared (there are regression verdicts).
     pub has_baseline: bool,
-    pub failures: Vec<&'a Verdict>,
+    pub failures: Vec<FailureView<'a>>,
     /// Scenarios with a failing verdict first, then in run order.
     pub scenarios: Vec<ScenarioView<'a>>,
     /// Verdicts that name no scenario of the run.
@@ -228,7 +238,21 @@ pub fn index_page<'a>(results: &'a Results, scenarios: &[ScenarioReport]) -> Ind
         failed_count,
         case_count: results.cases.len(),
         has_baseline: verdicts.iter().any(|v| v.kind == "regression"),
-        failures: verdicts.iter().filter(|v| !v.pass).collect(),
+        failures: verdicts
+            .iter()
+            .filter(|v| !v.pass)
+            .map(|verdict| {
+                let first_line = verdict.text.lines().next().unwrap_or_default();
+                FailureView {
+                    verdict,
+                    words: first_line
+                        .strip_prefix(&format!("{}: ", verdict.id))
+                        .unwrap_or(first_line)
+                        .to_string(),
+                    anchor: format!("scenario-{}", super::file_stem(verdict_scenario(verdict))),
+                }
+            })
+            .collect(),
         other_verdicts: verdicts
             .iter()
             .filter(|v| !scenarios.iter().any(|s| s.scenario == verdict_scenario(v)))
