@@ -75,8 +75,10 @@ const failColour = failing ? getComputedStyle(document.querySelector('tr.fail td
 let widest = '';
 let widestRight = 0;
 for (const element of document.body.querySelectorAll('*')) {
+  const scroller = element.parentElement && element.parentElement.closest('.scroll');
+  if (scroller && getComputedStyle(scroller).overflowX !== 'visible') continue;
   const right = element.getBoundingClientRect().right;
-  if (right > widestRight && element.closest('.scroll') === null) {
+  if (right > widestRight) {
     widestRight = right;
     widest = element.tagName + (element.className && typeof element.className === 'string' ? '.' + element.className : '');
   }
