@@ -4,7 +4,8 @@
 //! directory, with a cargo target directory of its own beside it, by that revision's own `cargo xtask load-test`:
 //! its specs, its judge, its binaries. Its results are kept there keyed by commit, profile and scenarios, so a second
 //! comparison against the same base neither rebuilds nor reruns it. The head is the working tree by default (run
-//! by this very xtask in this workspace, every time: it is what the reviewer is changing), or another revision.
+//! by `cargo xtask load-test` in this workspace, every time: it is what the reviewer is changing), or another
+//! revision.
 
 use crate::build;
 use anyhow::{Context as _, bail};
@@ -48,6 +49,10 @@ impl RunRequest<'_> {
         args.push(out.into());
         args
     }
+}
+
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
 fn git(workspace: &Path, args: &[&str]) -> anyhow::Result<String> {
@@ -98,10 +103,12 @@ pub fn run_side(side: &Side, request: &RunRequest) -> anyhow::Result<PathBuf> {
                 workspace.display(),
                 request.profile
             );
-            let exe = std::env::current_exe().context("cannot find this xtask's own binary")?;
-            let mut command = Command::new(exe);
+            // `cargo xtask` again rather than this process's own binary: a build since it started may have
+            // replaced that file, and cargo knows this workspace's xtask.
+            let mut command = Command::new(cargo());
             command
                 .current_dir(&workspace)
+                .arg("xtask")
                 .args(request.load_test_args(&out));
             run_load_test(command, "the working tree")?;
             Ok(out)
@@ -136,8 +143,7 @@ pub fn run_side(side: &Side, request: &RunRequest) -> anyhow::Result<PathBuf> {
                 std::fs::remove_dir_all(&partial)
                     .with_context(|| format!("{}: cannot remove", partial.display()))?;
             }
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut command = Command::new(cargo);
+            let mut command = Command::new(cargo());
             // Its own target directory: a revision's binaries are never another checkout's.
             command
                 .current_dir(&checkout)
