@@ -13,6 +13,7 @@ use crate::charts::style::{render_chart, role_colour};
 use crate::charts::timeline::{TimelineChart, TimelineLine};
 use crate::judge::check_expression::{CaseField, Metric};
 use crate::judge::regression::{Change, classify, regression_verdicts, scenario_tolerance};
+use crate::render::bounded_markdown::{BoundedText, COMMENT_LIMIT};
 use crate::render::templates::render_page;
 use crate::render::text_escaping::escape_markdown_cell;
 use crate::render::{CHARTS_DIR, ScenarioReport, file_stem, growth_chart, scenario_reports};
@@ -35,8 +36,9 @@ pub struct FigureChange {
     /// `new / old`, when both are known and old is not zero.
     pub ratio: Option<f64>,
     pub ratio_text: String,
-    /// The noise band the regression judge allows this figure, in words (`±5% and 256 KiB`); `None` for a
-    /// scenario metric, whose better direction only its scenario knows.
+    /// The noise band the regression judge allows this figure, in words (`±5% and 256 KiB`); `None` where the
+    /// judge does not judge it: a scenario metric (whose better direction only its scenario knows), or a role its
+    /// spec leaves out of regression verdicts (a figure that does not repeat from run to run).
     pub band: Option<String>,
     /// `regressed`, `improved`, `within noise`; `None` where not judged (a scenario metric, a figure one side
     /// lacks).
@@ -56,6 +58,7 @@ fn figure_change(
     old: Option<f64>,
     new: Option<f64>,
     spec: Option<&Spec>,
+    judged: bool,
 ) -> FigureChange {
     let shown = |value: Option<f64>| value.map_or_else(|| "–".to_string(), |v| metric.format(v));
     let ratio = match (old, new) {
@@ -63,8 +66,8 @@ fn figure_change(
         _ => None,
     };
     let tolerance = match metric {
-        Metric::Field(field) => Some(scenario_tolerance(*field, spec)),
-        Metric::Scenario(_) => None,
+        Metric::Field(field) if judged => Some(scenario_tolerance(*field, spec)),
+        _ => None,
     };
     FigureChange {
         case_id: case_id.to_string(),
@@ -89,8 +92,14 @@ fn figure_change(
     }
 }
 
-/// Every figure of every case present in both runs: the case fields, then the scenario's own metrics.
-pub fn figure_changes(old: &Results, new: &Results, specs: &[Spec]) -> Vec<FigureChange> {
+/// Every figure of every case present in both runs: the case fields, then the scenario's own metrics. A figure is
+/// judged against its noise band where `regressions` (the regression judge's verdicts) judge it, and only there.
+pub fn figure_changes(
+    old: &Results,
+    new: &Results,
+    specs: &[Spec],
+    regressions: &[Verdict],
+) -> Vec<FigureChange> {
     let mut changes = Vec::new();
     for case in &new.cases {
         let Some(old_case) = old.cases.iter().find(|c| c.id == case.id) else {
@@ -98,12 +107,14 @@ pub fn figure_changes(old: &Results, new: &Results, specs: &[Spec]) -> Vec<Figur
         };
         let spec = specs.iter().find(|spec| spec.scenario == case.scenario);
         for field in CaseField::ALL {
+            let id = format!("{}/{}", case.id, field.name());
             changes.push(figure_change(
                 &case.id,
                 &Metric::Field(field),
                 field.value(old_case),
                 field.value(case),
                 spec,
+                regressions.iter().any(|v| v.id == id),
             ));
         }
         let mut names: Vec<&String> = old_case.metrics.keys().chain(case.metrics.keys()).collect();
@@ -117,6 +128,7 @@ pub fn figure_changes(old: &Results, new: &Results, specs: &[Spec]) -> Vec<Figur
                 metric.value(old_case),
                 metric.value(case),
                 spec,
+                false,
             ));
         }
     }
@@ -297,71 +309,86 @@ fn cases_only_in(one: &Results, other: &Results) -> Vec<String> {
 
 fn render_markdown(old: &Results, new: &Results, comparison: &Comparison) -> String {
     let mark = if comparison.failed() { "❌" } else { "✅" };
-    let mut text = format!(
+    let mut out = BoundedText::new(COMMENT_LIMIT - 1, "compare.html");
+    out.push(&format!(
         "## {mark} memproof compare {}\n\nBase: {}.\nHead: {}.\n\n",
         comparison.headline(),
         run_words(old),
         run_words(new)
-    );
+    ));
     let news: Vec<&VerdictChange> = comparison.verdicts.iter().filter(|v| v.is_news()).collect();
     if !news.is_empty() {
-        text.push_str("### Verdicts that changed\n\n| | verdict | expected | base | head |\n|---|---|---|---|---|\n");
-        for change in &news {
-            text.push_str(&format!(
-                "| {} {} | `{}` | `{}` | {} | {} |\n",
-                if change.newly_failing() { "❌" } else { "✅" },
-                change.change,
-                escape_markdown_cell(&change.id),
-                escape_markdown_cell(&change.expected).replace('`', "'"),
-                escape_markdown_cell(&change.base_measured),
-                escape_markdown_cell(&change.head_measured)
-            ));
-        }
-        text.push('\n');
+        out.push("### Verdicts that changed\n\n| | verdict | expected | base | head |\n|---|---|---|---|---|\n");
+        let rows: Vec<String> = news
+            .iter()
+            .map(|change| {
+                format!(
+                    "| {} {} | `{}` | `{}` | {} | {} |\n",
+                    if change.newly_failing() { "❌" } else { "✅" },
+                    change.change,
+                    escape_markdown_cell(&change.id),
+                    escape_markdown_cell(&change.expected).replace('`', "'"),
+                    escape_markdown_cell(&change.base_measured),
+                    escape_markdown_cell(&change.head_measured)
+                )
+            })
+            .collect();
+        out.push_rows(&rows);
+        out.push("\n");
     }
-    let moved: Vec<&FigureChange> = comparison
+    let moved: Vec<String> = comparison
         .figures
         .iter()
         .filter(|f| f.beyond_noise())
+        .map(figure_row_markdown)
         .collect();
     if !moved.is_empty() {
-        text.push_str("### Figures beyond noise\n\n| case | figure | base | head | head / base | noise band | |\n|---|---|---:|---:|---:|---|---|\n");
-        for change in &moved {
-            text.push_str(&figure_row_markdown(change));
-        }
-        text.push('\n');
+        out.push(&format!("### Figures beyond noise\n\n{FIGURE_HEAD}"));
+        out.push_rows(&moved);
+        out.push("\n");
     }
     for (words, ids) in [
         ("Only in the base run", cases_only_in(old, new)),
         ("Only in the head run", cases_only_in(new, old)),
     ] {
         if !ids.is_empty() {
-            text.push_str(&format!("{words}: {}.\n\n", ids.join(", ")));
+            out.push_rows(&[format!("{words}: {}.\n\n", ids.join(", "))]);
         }
     }
-    let unchanged = comparison.verdicts.len() - news.len();
-    text.push_str(&format!(
-        "<details><summary>{unchanged} verdicts ended the same on both sides; every figure</summary>\n\n"
+    let unchanged: Vec<String> = comparison
+        .verdicts
+        .iter()
+        .filter(|v| !v.is_news())
+        .map(|change| {
+            format!(
+                "- {} `{}` {}\n",
+                if change.head == Some(true) {
+                    "✅"
+                } else {
+                    "❌"
+                },
+                escape_markdown_cell(&change.id),
+                change.change
+            )
+        })
+        .collect();
+    out.push(&format!(
+        "<details><summary>{} verdicts ended the same on both sides</summary>\n\n",
+        unchanged.len()
     ));
-    for change in comparison.verdicts.iter().filter(|v| !v.is_news()) {
-        text.push_str(&format!(
-            "- {} `{}` {}\n",
-            if change.head == Some(true) {
-                "✅"
-            } else {
-                "❌"
-            },
-            escape_markdown_cell(&change.id),
-            change.change
-        ));
-    }
-    text.push_str("\n| case | figure | base | head | head / base | noise band | |\n|---|---|---:|---:|---:|---|---|\n");
-    for change in &comparison.figures {
-        text.push_str(&figure_row_markdown(change));
-    }
-    text.push_str("\n</details>\n");
-    text
+    out.push_rows(&unchanged);
+    out.push("\n</details>\n\n");
+    out.push(&format!(
+        "<details><summary>Every figure ({})</summary>\n\n{FIGURE_HEAD}",
+        comparison.figures.len()
+    ));
+    let rows: Vec<String> = comparison.figures.iter().map(figure_row_markdown).collect();
+    out.push_rows(&rows);
+    out.push("\n</details>\n");
+    out.into_text()
 }
+
+const FIGURE_HEAD: &str = "| case | figure | base | head | head / base | noise band | |\n|---|---|---:|---:|---:|---|---|\n";
 
 fn figure_row_markdown(change: &FigureChange) -> String {
     format!(
@@ -559,10 +586,11 @@ fn compare_in(
     }
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create", out_dir.display()))?;
+    let regressions = regression_verdicts(new, old, specs, new_results_dir, "the base");
     let comparison = Comparison {
-        regressions: regression_verdicts(new, old, specs, new_results_dir, "the base"),
+        figures: figure_changes(old, new, specs, &regressions),
+        regressions,
         verdicts: verdict_changes(old, new),
-        figures: figure_changes(old, new, specs),
     };
     let charts_dir = out_dir.join(CHARTS_DIR);
     let old_scenarios = scenario_reports(old, specs);

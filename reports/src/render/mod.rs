@@ -6,6 +6,7 @@
 //! lend words: titles, the seed's bug in two lines, the order of the roles.
 
 pub mod bencher_metric_format;
+pub mod bounded_markdown;
 pub mod html_page;
 pub mod junit_xml;
 pub mod summary_markdown;

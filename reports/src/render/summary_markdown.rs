@@ -103,41 +103,11 @@ fn peaks_table(
     table
 }
 
-/// GitHub's limit on a pull-request comment, in characters; a summary never reaches it.
-pub const COMMENT_LIMIT: usize = 65_536;
-
-/// Room kept, while listing rows, for what must still follow them (closing tags, the last line).
-const RESERVE: usize = 2_048;
+use super::bounded_markdown::BoundedText;
+pub use super::bounded_markdown::COMMENT_LIMIT;
 
 /// The most of one failure's full text shown in its folded block.
 const FAILURE_TEXT_LIMIT: usize = 3_000;
-
-/// Markdown that never grows past a limit: rows that do not fit are dropped with a line that says how many and
-/// where they are, never silently. Lengths are counted in bytes, which are never fewer than characters.
-struct BoundedText {
-    text: String,
-    limit: usize,
-}
-
-impl BoundedText {
-    fn push(&mut self, text: &str) {
-        self.text.push_str(text);
-    }
-
-    /// Appends the rows that fit, keeping [`RESERVE`] free; the rest become one "… and N more" line.
-    fn push_rows(&mut self, rows: &[String]) {
-        for (index, row) in rows.iter().enumerate() {
-            if self.text.len() + row.len() + RESERVE > self.limit {
-                self.text.push_str(&format!(
-                    "\n… and {} more, see index.html\n",
-                    rows.len() - index
-                ));
-                return;
-            }
-            self.text.push_str(row);
-        }
-    }
-}
 
 /// `text` cut to at most `limit` bytes at a character boundary, saying so when cut.
 fn cut(text: &str, limit: usize) -> String {
@@ -245,10 +215,7 @@ pub fn render_summary_within(
     let run = &results.run;
     let verdicts = &results.verdicts;
     let failed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.pass).collect();
-    let mut out = BoundedText {
-        text: String::new(),
-        limit,
-    };
+    let mut out = BoundedText::new(limit, "index.html");
     out.push(&format!(
         "## {} memproof `{}` run {}: {} on {} cases\n\n",
         if failed.is_empty() { "✅" } else { "❌" },
@@ -361,7 +328,7 @@ pub fn render_summary_within(
         out.push("</details>\n\n");
     }
     out.push("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
-    out.text
+    out.into_text()
 }
 
 #[cfg(test)]
