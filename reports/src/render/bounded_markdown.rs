@@ -73,7 +73,6 @@ mod tests {
                 rows[0], rows[1], rows[2]
             ),
             "7 + 3 rows of 28 bytes fit in 100 past the reserve; a fourth would not"
-            "{text}"
         );
     }
 }
