@@ -134,6 +134,30 @@ pub fn build_release(packages: &[&str], bins: &[&str]) -> anyhow::Result<PathBuf
     Ok(dir)
 }
 
+/// Builds the preload library (`memproof-preload`, release) of this workspace, into its own target directory
+/// ([`workspace_target`]), and returns its path.
+pub fn build_preload() -> anyhow::Result<PathBuf> {
+    let workspace = workspace_root()?;
+    let target = workspace_target()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("memproof: building libmemproof_preload.so (release)");
+    let status = Command::new(cargo)
+        .current_dir(&workspace)
+        .args(["build", "--release", "--quiet", "--target-dir"])
+        .arg(&target)
+        .args(["--package", "memproof-preload"])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build --release --package memproof-preload failed ({status})");
+    }
+    let path = target.join("release").join("libmemproof_preload.so");
+    if !path.exists() {
+        bail!("{}: cargo built it but it is not there", path.display());
+    }
+    Ok(path)
+}
+
 /// The default output directory of a command: `memproof/<name>` in the workspace's target directory.
 pub fn default_out(name: &str) -> anyhow::Result<PathBuf> {
     Ok(workspace_target()?.join("memproof").join(name))
