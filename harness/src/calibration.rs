@@ -154,6 +154,7 @@ mod tests {
                 alloc_count: None,
                 wall_ms: 1.0,
             }),
+            repeat: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod crosscheck;
 pub mod host;
 pub mod probe;
 pub mod procfs;
+pub mod repeat;
 pub mod results;
 pub mod runner;
 pub mod spec;

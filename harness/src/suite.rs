@@ -268,6 +268,7 @@ pub fn run_case(
         metrics: measured.metrics,
         profile_file,
         profile,
+        repeat: None,
     };
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)

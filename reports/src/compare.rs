@@ -200,7 +200,7 @@ fn compare_in(
 ) -> anyhow::Result<Vec<Verdict>> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create", out_dir.display()))?;
-    let verdicts = regression_verdicts(new, old, specs, new_results_dir, "the old run");
+    let verdicts = regression_verdicts(new, old, specs, new_results_dir, "the old run", None);
     let changes = figure_changes(old, new);
     let markdown = render_markdown(old, new, &verdicts, &changes);
     let charts_dir = out_dir.join(CHARTS_DIR);

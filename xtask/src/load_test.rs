@@ -31,11 +31,18 @@ pub struct LoadTest {
     /// The baseline to judge regressions against.
     #[arg(long, default_value = "reports/baseline.json")]
     baseline: PathBuf,
+    /// The measured noise each figure's regression tolerance comes from (`cargo xtask noise` writes it).
+    #[arg(long, default_value = reports::noise::NOISE_PATH)]
+    noise: PathBuf,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
     /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 12x to 170x slower), or
     /// `none`.
     #[arg(long, default_value = "spec", value_parser = ["spec", "all", "none"])]
     dhat: String,
+    /// Run each case of the roles a spec marks as repeated this many times (default: the spec's count) and judge
+    /// the median of every figure.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -112,8 +119,12 @@ impl LoadTest {
         let mut printer = Printer::new(planned.len());
         let mut cases = Vec::with_capacity(planned.len());
         for case in &planned {
-            cases.push(suite::run_case(case, &binaries, &options, &mut |event| {
-                printer.event(event)
+            let runs = harness::repeat::runs_for(&specs, &self.profile, case, self.repeat);
+            cases.push(harness::repeat::run_repeated(runs, |index| {
+                // One dhat profile is enough: only the first run makes it.
+                let mut run = case.clone();
+                run.profile_run &= index == 0;
+                suite::run_case(&run, &binaries, &options, &mut |event| printer.event(event))
             })?);
         }
         let _ = std::fs::remove_dir(out_dir.join("work"));
@@ -142,10 +153,30 @@ impl LoadTest {
                 out_dir.display()
             );
         }
+        let noise = reports::noise::Noise::read(&build::workspace_root().join(&self.noise))?;
+        if baseline.is_some() && noise.as_ref().is_none_or(|n| n.profile != self.profile) {
+            eprintln!(
+                "memproof: no measured noise of profile {} at {}: regressions are judged with the conservative default tolerances.",
+                self.profile,
+                self.noise.display()
+            );
+        }
         results.verdicts = harness::calibration::verdicts(&results.cases);
         results
             .verdicts
-            .extend(reports::judge::judge(&results, &specs, baseline.as_ref()));
+            .extend(reports::judge::judge(&results, &specs, None));
+        if let Some(baseline) = &baseline {
+            results
+                .verdicts
+                .extend(reports::judge::regression::regression_verdicts(
+                    &results,
+                    baseline,
+                    &specs,
+                    Some(&out_dir),
+                    "the baseline",
+                    noise.as_ref(),
+                ));
+        }
         finish(&results, &specs, &out_dir)
     }
 }

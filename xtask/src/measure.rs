@@ -92,6 +92,7 @@ impl Measure {
             metrics,
             profile_file: None,
             profile: None,
+            repeat: None,
         };
         eprintln!(
             "memproof: {}  {}  peak RSS {}  {:.2} s",

@@ -39,7 +39,9 @@ impl Bless {
         let from = self.from.unwrap_or_else(|| build::default_out("ci"));
         let results = Results::read(&from.join(RESULTS_FILE))?;
         let path = build::workspace_root().join(&self.baseline);
-        let changes = reports::baseline::bless(&results, &path)?;
+        let noise =
+            reports::noise::Noise::read(&build::workspace_root().join(reports::noise::NOISE_PATH))?;
+        let changes = reports::baseline::bless(&results, &path, noise.as_ref())?;
         println!("{changes}");
         eprintln!("memproof: baseline written to {}", path.display());
         Ok(Finished::Passed)
