@@ -179,6 +179,65 @@ impl Noise {
     }
 }
 
+impl Noise {
+    /// Per scenario, the smallest rise of peak heap and of peak RSS the regression check catches, over its judged
+    /// cases (from the lowest to the highest): the tolerance [`tolerance_for`] gives each case, as a percentage of
+    /// the case's smallest measured figure. The table README keeps.
+    ///
+    /// [`tolerance_for`]: crate::judge::regression::tolerance_for
+    pub fn detection_table(&self, specs: &[harness::spec::Spec]) -> String {
+        use crate::judge::regression::tolerance_for;
+        let mut rows: BTreeMap<String, [(f64, f64); 2]> = BTreeMap::new();
+        for (id, figures) in &self.cases {
+            let mut parts = id.splitn(3, '/');
+            let (Some(scenario), Some(role)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let judged = specs
+                .iter()
+                .find(|spec| spec.scenario == scenario)
+                .and_then(|spec| spec.regression.roles.as_ref())
+                .is_none_or(|roles| roles.iter().any(|r| r == role));
+            if !judged {
+                continue;
+            }
+            let row = rows
+                .entry(scenario.to_string())
+                .or_insert([(f64::INFINITY, 0.0); 2]);
+            for (slot, field) in [CaseField::PeakHeapBytes, CaseField::PeakRssBytes]
+                .into_iter()
+                .enumerate()
+            {
+                let Some(spread) = figures.get(field.name()).filter(|s| s.min > 0.0) else {
+                    continue;
+                };
+                let tolerance = tolerance_for(Some(self), &self.profile, id, field).tolerance;
+                let rise = tolerance.relative + tolerance.absolute / spread.min;
+                row[slot].0 = row[slot].0.min(rise);
+                row[slot].1 = row[slot].1.max(rise);
+            }
+        }
+        let mut table =
+            "| scenario | peak heap rise caught | peak RSS rise caught |\n|---|---:|---:|\n"
+                .to_string();
+        let range = |(low, high): (f64, f64)| {
+            if low.is_finite() {
+                format!("{:.1}% to {:.1}%", low * 100.0, high * 100.0)
+            } else {
+                "-".to_string()
+            }
+        };
+        for (scenario, [heap, rss]) in rows {
+            table.push_str(&format!(
+                "| {scenario} | {} | {} |\n",
+                range(heap),
+                range(rss)
+            ));
+        }
+        table
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +273,12 @@ mod tests {
                 .contains("| large-session | before | 1.500x |"),
             "{}",
             noise.spread_table()
+        );
+        // 100 MiB at a 1.5x spread: 2 x 50% and 16 KiB; the 64 MiB calibration case repeats: the 1% floor.
+        let detection = noise.detection_table(&[]);
+        assert!(
+            detection.contains("| large-session | 1.0% to 100.0% |"),
+            "{detection}"
         );
     }
 

@@ -112,6 +112,8 @@ impl NoiseCommand {
         }
         noise.write(&out)?;
         println!("{}", noise.spread_table());
+        let specs = harness::spec::read_dir(&build::workspace_root().join("scenarios"))?;
+        println!("{}", noise.detection_table(&specs));
         eprintln!(
             "memproof: the spread of {} cases over {} {} runs written to {}",
             noise.cases.len(),

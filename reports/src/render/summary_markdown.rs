@@ -124,6 +124,46 @@ fn peaks_table(
     table
 }
 
+/// The spread of the scenario's repeated cases, whose figures above are medians; empty when none repeated.
+fn repeated_table(scenario: &ScenarioReport) -> String {
+    let repeated: Vec<&Case> = scenario
+        .cases
+        .iter()
+        .filter(|c| c.repeat.is_some())
+        .copied()
+        .collect();
+    if repeated.is_empty() {
+        return String::new();
+    }
+    let mut table = "Repeated cases: their figures above are the median run's; min, median and max (max/min):\n\n\
+                     | case | runs | peak heap | peak RSS |\n|---|---:|---|---|\n"
+        .to_string();
+    let bytes = |value: f64| harness::units::format_bytes(value);
+    for case in repeated {
+        let Some(repeat) = &case.repeat else { continue };
+        let cell = |name: &str| {
+            repeat.figures.get(name).map_or("-".to_string(), |f| {
+                let ratio = f.ratio.map_or("-".to_string(), |r| format!("{r:.2}x"));
+                format!(
+                    "{} / {} / {} ({ratio})",
+                    bytes(f.min),
+                    bytes(f.median),
+                    bytes(f.max)
+                )
+            })
+        };
+        table.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            case.id,
+            repeat.runs,
+            cell("peak_heap_bytes"),
+            cell("peak_rss_bytes")
+        ));
+    }
+    table.push('\n');
+    table
+}
+
 /// The summary of a run, in GitHub-flavoured Markdown.
 pub fn render_summary(results: &Results, scenarios: &[ScenarioReport]) -> String {
     let run = &results.run;
@@ -214,6 +254,7 @@ pub fn render_summary(results: &Results, scenarios: &[ScenarioReport]) -> String
             case.peak_rss_bytes
         }));
         text.push('\n');
+        text.push_str(&repeated_table(scenario));
     }
     text.push_str("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
     text
@@ -243,6 +284,33 @@ mod tests {
             "before",
             "no before_pruned: the first role"
         );
+    }
+
+    #[test]
+    fn a_repeated_case_shows_its_spread_under_the_peaks() {
+        let mut results = Results::read(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json"),
+        )
+        .unwrap();
+        let once = results.cases[2].clone();
+        let runs: Vec<Case> = [3u64, 1, 2]
+            .iter()
+            .map(|mib| Case {
+                peak_heap_bytes: Some(mib << 20),
+                peak_rss_bytes: Some(8 << 20),
+                ..once.clone()
+            })
+            .collect();
+        results.cases[2] = harness::repeat::combine(runs);
+        let scenarios = super::super::scenario_reports(&results, &[]);
+        let summary = render_summary(&results, &scenarios);
+        assert!(
+            summary.contains(
+                "| `large-session/before/log_bytes=33554432` | 3 | 1.00 MiB / 2.00 MiB / 3.00 MiB (3.00x) | 8.00 MiB / 8.00 MiB / 8.00 MiB (1.00x) |"
+            ),
+            "{summary}"
+        );
+        assert_eq!(summary.matches("Repeated cases").count(), 1);
     }
 
     #[test]
