@@ -46,6 +46,10 @@ pub struct LoadTest {
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Read the scenario specs from this directory instead of `scenarios/`, e.g. `scenarios/examples` (the
+    /// calibration case still runs first).
+    #[arg(long, value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -58,7 +62,21 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Reads the specs in `scenarios/` and keeps the calibration case plus the asked-for scenarios.
 pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
-    let mut specs = spec::read_dir(&build::workspace_root().join("scenarios"))?;
+    select_specs_in(None, wanted)
+}
+
+/// As [`select_specs`], with the scenarios read from `dir` when given (the calibration spec always from
+/// `scenarios/`).
+pub fn select_specs_in(
+    dir: Option<&std::path::Path>,
+    wanted: &[String],
+) -> anyhow::Result<Vec<Spec>> {
+    let scenarios = build::workspace_root().join("scenarios");
+    let mut specs = spec::read_dir(&scenarios)?;
+    if let Some(dir) = dir {
+        specs.retain(|s| s.scenario == harness::calibration::SCENARIO);
+        specs.extend(spec::read_dir(dir)?);
+    }
     let known: Vec<String> = specs.iter().map(|s| s.scenario.clone()).collect();
     for name in wanted {
         if !known.contains(name) {
@@ -87,7 +105,7 @@ impl LoadTest {
                 spec::PROFILES.join(", ")
             );
         }
-        let specs = select_specs(&self.scenarios)?;
+        let specs = select_specs_in(self.spec_dir.as_deref(), &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
         match self.dhat.as_str() {
@@ -95,6 +113,15 @@ impl LoadTest {
             "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
         }
+        let preload = if specs
+            .iter()
+            .flat_map(|s| s.external.values())
+            .any(|t| t.heap == harness::external_command::HeapFrom::Preload)
+        {
+            Some(build::build_preload()?)
+        } else {
+            None
+        };
         let bin_dir = build::build_release(
             &["memproof-scenarios", "memproof-harness"],
             &["memproof-case", "memproof-dhat", "memproof-launch"],
@@ -119,12 +146,27 @@ impl LoadTest {
         let mut printer = Printer::new(planned.len());
         let mut cases = Vec::with_capacity(planned.len());
         for case in &planned {
+            let spec = specs.iter().find(|s| s.scenario == case.scenario);
+            let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
             let runs = harness::repeat::runs_for(&specs, &self.profile, case, self.repeat);
             cases.push(harness::repeat::run_repeated(runs, |index| {
                 // One dhat profile is enough: only the first run makes it.
                 let mut run = case.clone();
                 run.profile_run &= index == 0;
-                suite::run_case(&run, &binaries, &options, &mut |event| printer.event(event))
+                match external {
+                    Some((spec, technique)) => suite::run_external_case(
+                        &run,
+                        spec,
+                        technique,
+                        &binaries,
+                        preload.as_deref(),
+                        &options,
+                        &mut |event| printer.event(event),
+                    ),
+                    None => suite::run_case(&run, &binaries, &options, &mut |event| {
+                        printer.event(event)
+                    }),
+                }
             })?);
         }
         let _ = std::fs::remove_dir(out_dir.join("work"));
