@@ -246,6 +246,7 @@ mod tests {
             }),
             tree: None,
             output: None,
+            repeat: None,
         }
     }
 

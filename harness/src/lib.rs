@@ -20,6 +20,7 @@ pub mod parallel;
 pub mod probe;
 pub mod process_tree;
 pub mod procfs;
+pub mod repeat;
 pub mod results;
 pub mod runner;
 pub mod shard;

@@ -4,7 +4,7 @@
 //! of `full`) or one core busy while the other idles; two cases at once on a 2-core machine use both. What must not
 //! change is what each case measures: every case is still a process of its own, its heap is its own allocator's
 //! and its peak RSS its own high-water mark, so those figures do not depend on N. Its wall time does (it shared
-//! the machine): a run with N above 1 says so (`run.jobs`) and its wall times are not judged for regression.
+//! the machine): a run with N above 1 says so (`run.jobs`); wall time is not judged for regression in any run.
 //!
 //! Memory: a case may start only while the **limits** of the running cases plus its own sum to at most the memory
 //! the machine had available when the run began (`MemAvailable`); a case's need is its limit, or three times it

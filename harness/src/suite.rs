@@ -307,6 +307,7 @@ pub fn run_case(
         profile,
         tree: Some(measured.tree),
         output,
+        repeat: None,
     };
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)
@@ -472,6 +473,7 @@ pub fn run_external_case(
             &measured.stdout_file,
             &measured.stderr_file,
         ),
+        repeat: None,
     };
     let _ = std::fs::remove_dir(&case_dir);
     on_event(SuiteEvent::Finished { case: &result });

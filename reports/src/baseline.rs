@@ -7,7 +7,8 @@
 //! and its report says so.
 
 use crate::judge::check_expression::{CaseField, Metric};
-use crate::judge::regression::{Change, classify, format_percent_change, tolerance};
+use crate::judge::regression::{Change, classify, format_percent_change, tolerance_for};
+use crate::noise::Noise;
 use anyhow::Context as _;
 use harness::results::Results;
 use std::path::Path;
@@ -37,8 +38,9 @@ pub fn baseline_of(results: &Results) -> Results {
 }
 
 /// Writes `results` as the new baseline at `path` and returns what changed against the old baseline, in words:
-/// cases added and dropped, and every figure that moved beyond its regression tolerance.
-pub fn bless(results: &Results, path: &Path) -> anyhow::Result<String> {
+/// cases added and dropped, and every figure that moved beyond its regression tolerance (from `noise`, as the
+/// regression check takes it).
+pub fn bless(results: &Results, path: &Path, noise: Option<&Noise>) -> anyhow::Result<String> {
     let previous = match read_baseline(path) {
         Ok(previous) => previous,
         Err(error) => {
@@ -61,7 +63,7 @@ pub fn bless(results: &Results, path: &Path) -> anyhow::Result<String> {
             baseline.run.profile,
             baseline.run.git_commit.as_deref().unwrap_or("unknown")
         ),
-        Some(previous) => describe_changes(&previous, &baseline),
+        Some(previous) => describe_changes(&previous, &baseline, noise),
     })
 }
 
@@ -74,7 +76,7 @@ fn write_baseline(baseline: &Results, path: &Path) -> anyhow::Result<()> {
 }
 
 /// What changed from `old` to `new`, one line per change, criterion's words for each figure.
-pub fn describe_changes(old: &Results, new: &Results) -> String {
+pub fn describe_changes(old: &Results, new: &Results, noise: Option<&Noise>) -> String {
     let mut lines = vec![format!(
         "Baseline updated: {} profile, commit {} → {}.",
         new.run.profile,
@@ -96,7 +98,8 @@ pub fn describe_changes(old: &Results, new: &Results) -> String {
         for field in CaseField::ALL {
             match (field.value(old_case), field.value(case)) {
                 (Some(before), Some(after)) => {
-                    let change = classify(before, after, tolerance(field));
+                    let tolerance = tolerance_for(noise, &new.run.profile, &case.id, field);
+                    let change = classify(before, after, tolerance.tolerance);
                     if change == Change::WithinNoise {
                         within_noise += 1;
                     } else {
@@ -150,7 +153,7 @@ mod tests {
             read_baseline(&path).unwrap().is_none(),
             "a missing baseline is not an error"
         );
-        let message = bless(&fixture(), &path).unwrap();
+        let message = bless(&fixture(), &path, None).unwrap();
         assert_eq!(
             message,
             format!(
@@ -176,13 +179,13 @@ mod tests {
     fn a_second_bless_lists_what_changed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        bless(&fixture(), &path).unwrap();
+        bless(&fixture(), &path, None).unwrap();
         let mut next = fixture();
         next.run.git_commit = Some("fedcba".into());
         next.cases[2].peak_heap_bytes = Some(90 << 20);
         next.cases
             .retain(|c| c.id != "calibration/known/bytes=67108864");
-        let message = bless(&next, &path).unwrap();
+        let message = bless(&next, &path, None).unwrap();
         assert_eq!(
             message,
             "Baseline updated: ci profile, commit 0123456789abcdef0123456789abcdef01234567 → fedcba.
@@ -197,7 +200,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
         std::fs::write(&path, "{ not json").unwrap();
-        let message = bless(&fixture(), &path).unwrap();
+        let message = bless(&fixture(), &path, None).unwrap();
         assert!(
             message.starts_with("The previous baseline could not be read ("),
             "{message}"

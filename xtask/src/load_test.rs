@@ -33,22 +33,32 @@ pub struct LoadTest {
     /// here must exist.
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// The measured noise each figure's regression tolerance comes from (`cargo xtask noise` writes it).
+    #[arg(long, default_value = reports::noise::NOISE_PATH)]
+    noise: PathBuf,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file; dhat is 4.7x to about 50x slower than
     /// the timeline run): `spec` (as each scenario's spec says: the largest size, unless the spec turns them off),
     /// `failed` (after judging, only the cases of the failed verdicts, at the sweep's largest size, or the case a
     /// regression names), `all` (every case), or `none`. Each profile records why it was made.
     #[arg(long, default_value = "spec", value_parser = ["spec", "failed", "all", "none"])]
     dhat: String,
+    /// Run each case of the roles a spec marks as repeated this many times (default: the spec's count) and judge
+    /// the median of every figure.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Print the workspace, where its binaries are built and the cases planned, then stop: build and run nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// Read the scenario specs from this directory instead of `scenarios/`, e.g. `scenarios/examples` (the
     /// calibration case still runs first).
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
     /// Cases to run at once, each still a process of its own, never more than memory allows (the running cases'
-    /// limits sum to at most the available memory; a case without a limit runs alone). Above 1, wall times are
-    /// marked parallel and not judged for regression.
+    /// limits sum to at most the available memory; a case without a limit runs alone). Above 1, results.json
+    /// records it (`run.jobs`): the wall times shared the machine.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     jobs: u32,
     /// Run only shard K of N (`--shard 2/8`): a deterministic share of the cases balanced by the baseline's wall
@@ -76,7 +86,7 @@ pub fn select_specs_in(
     dir: Option<&std::path::Path>,
     wanted: &[String],
 ) -> anyhow::Result<Vec<Spec>> {
-    let scenarios = build::workspace_root().join("scenarios");
+    let scenarios = build::workspace_root()?.join("scenarios");
     let mut specs = spec::read_dir(&scenarios)?;
     if let Some(dir) = dir {
         specs.retain(|s| s.scenario == harness::calibration::SCENARIO);
@@ -120,6 +130,17 @@ impl LoadTest {
             "none" | "failed" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
         }
+        if self.dry_run {
+            println!("workspace: {}", build::workspace_root()?.display());
+            println!(
+                "binaries: {}",
+                build::workspace_target()?.join("release").display()
+            );
+            for case in &planned {
+                println!("case: {}", case.id);
+            }
+            return Ok(Finished::Passed);
+        }
         let preload = if specs
             .iter()
             .flat_map(|s| s.external.values())
@@ -140,6 +161,16 @@ impl LoadTest {
             &self.profile,
             &out_dir,
         )?;
+        // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
+        let noise_path = build::workspace_root()?.join(&self.noise);
+        let noise = reports::noise::Noise::read(&noise_path)?;
+        if baseline.is_some() && noise.as_ref().is_none_or(|n| n.profile != self.profile) {
+            eprintln!(
+                "memproof: no measured noise of profile {} at {}: regressions are judged with the conservative default tolerances.",
+                self.profile,
+                noise_path.display()
+            );
+        }
         if let Some(shard) = self.shard {
             planned = select_shard(planned, shard, baseline.as_ref());
         }
@@ -162,7 +193,7 @@ impl LoadTest {
             self.jobs,
             out_dir.display()
         );
-        let mut run = harness::host::run_info(&self.profile, &build::workspace_root());
+        let mut run = harness::host::run_info(&self.profile, &build::workspace_root()?);
         run.jobs = self.jobs;
         run.shard = self.shard;
         let binaries = Binaries::in_dir(&bin_dir);
@@ -176,18 +207,26 @@ impl LoadTest {
         let run_one = |case: &suite::PlannedCase| {
             let spec = specs.iter().find(|s| s.scenario == case.scenario);
             let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
-            match external {
-                Some((spec, technique)) => suite::run_external_case(
-                    case,
-                    spec,
-                    technique,
-                    &binaries,
-                    preload.as_deref(),
-                    &options,
-                    &mut |event| on_event(event),
-                ),
-                None => suite::run_case(case, &binaries, &options, &mut |event| on_event(event)),
-            }
+            let runs = harness::repeat::runs_for(&specs, &self.profile, case, self.repeat);
+            harness::repeat::run_repeated(runs, |index| {
+                // One dhat profile is enough: only the first run makes it.
+                let mut run = case.clone();
+                run.profile_run &= index == 0;
+                match external {
+                    Some((spec, technique)) => suite::run_external_case(
+                        &run,
+                        spec,
+                        technique,
+                        &binaries,
+                        preload.as_deref(),
+                        &options,
+                        &mut |event| on_event(event),
+                    ),
+                    None => {
+                        suite::run_case(&run, &binaries, &options, &mut |event| on_event(event))
+                    }
+                }
+            })
         };
         let results_path = out_dir.join(harness::results::RESULTS_FILE);
         // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a write
@@ -234,7 +273,13 @@ impl LoadTest {
                 profile.reason = Some("all".into());
             }
         }
-        results.verdicts = judge_run(&results, &specs, baseline.as_ref());
+        results.verdicts = judge_run(
+            &results,
+            &specs,
+            baseline.as_ref(),
+            noise.as_ref(),
+            &out_dir,
+        );
         if self.dhat == "failed" {
             let wanted = cases_to_profile(&planned, &results.verdicts);
             for (at, verdict_id) in &wanted {
@@ -254,7 +299,13 @@ impl LoadTest {
             let _ = std::fs::remove_dir(out_dir.join("work"));
             if !wanted.is_empty() {
                 // Judged again, so a failed verdict's text names the allocation sites from its new profile.
-                results.verdicts = judge_run(&results, &specs, baseline.as_ref());
+                results.verdicts = judge_run(
+                    &results,
+                    &specs,
+                    baseline.as_ref(),
+                    noise.as_ref(),
+                    &out_dir,
+                );
             }
         }
         let profiled: Vec<String> = results
@@ -320,9 +371,21 @@ pub fn judge_run(
     results: &Results,
     specs: &[Spec],
     baseline: Option<&Results>,
+    noise: Option<&reports::noise::Noise>,
+    out_dir: &Path,
 ) -> Vec<harness::results::Verdict> {
     let mut verdicts = harness::calibration::verdicts(&results.cases);
-    verdicts.extend(reports::judge::judge(results, specs, baseline));
+    verdicts.extend(reports::judge::judge(results, specs, None));
+    if let Some(baseline) = baseline {
+        verdicts.extend(reports::judge::regression::regression_verdicts(
+            results,
+            baseline,
+            specs,
+            Some(out_dir),
+            "the baseline",
+            noise,
+        ));
+    }
     verdicts
 }
 

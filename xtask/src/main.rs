@@ -7,10 +7,12 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod build;
+mod compare_revisions;
 mod cross_check;
 mod load_test;
 mod measure;
 mod merge;
+mod noise;
 mod preflight;
 mod progress;
 mod report;
@@ -32,6 +34,7 @@ enum Command {
     Bless(report::Bless),
     Compare(report::Compare),
     CrossCheck(cross_check::CrossCheck),
+    Noise(noise::NoiseCommand),
 }
 
 /// The outcome of a command that ran to its end.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Bless(flags) => flags.run(),
         Command::Compare(flags) => flags.run(),
         Command::CrossCheck(flags) => flags.run(),
+        Command::Noise(flags) => flags.run(),
     };
     match result {
         Ok(Finished::Passed) => ExitCode::SUCCESS,

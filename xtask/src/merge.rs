@@ -104,7 +104,16 @@ impl Merge {
             &profile,
             &out_dir,
         )?;
-        results.verdicts = judge_run(&results, &specs, baseline.as_ref());
+        let noise = reports::noise::Noise::read(
+            &build::workspace_root()?.join(reports::noise::NOISE_PATH),
+        )?;
+        results.verdicts = judge_run(
+            &results,
+            &specs,
+            baseline.as_ref(),
+            noise.as_ref(),
+            &out_dir,
+        );
         // Each shard's meters were checked on its own machine: a failure on any shard fails the merged run.
         for shard_run in &runs[1..] {
             for failed in shard_run.results.verdicts.iter().filter(|v| !v.pass) {
