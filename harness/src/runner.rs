@@ -304,9 +304,14 @@ impl State {
                     rss_bytes: None,
                     heap_bytes: Some(heap_bytes),
                 }),
-                ChildLine::Phase { name, mono_ns } => self.phases.push(Phase {
+                ChildLine::Phase {
+                    name,
+                    mono_ns,
+                    heap_bytes,
+                } => self.phases.push(Phase {
                     name,
                     t_ms: t_ms(mono_ns),
+                    heap_bytes,
                 }),
                 ChildLine::Metric { name, value } => {
                     self.metrics.insert(name, value);
@@ -400,6 +405,7 @@ impl State {
             phases.push(Phase {
                 name: "oom-kill".to_string(),
                 t_ms: kill_t_ms,
+                heap_bytes: None,
             });
         }
         Measured {

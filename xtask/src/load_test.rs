@@ -39,6 +39,10 @@ pub struct LoadTest {
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Also run each fix verdict's counterfactual (the fix minus the one change the verdict is about) and fail
+    /// every verdict that passes on it: "cannot fail: it passes without the fix".
+    #[arg(long)]
+    prove: bool,
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -83,6 +87,9 @@ impl LoadTest {
         let specs = select_specs(&self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
+        if self.prove {
+            planned.extend(suite::plan_counterfactuals(&specs, &self.profile)?);
+        }
         match self.dhat.as_str() {
             "all" => planned.iter_mut().for_each(|case| case.profile_run = true),
             "none" => planned.iter_mut().for_each(|case| case.profile_run = false),

@@ -70,7 +70,7 @@ fn verdict_row(verdict: &Verdict) -> String {
         kind = escape_markup(&verdict.kind),
         text = escape_markup(&verdict.text),
         expected = escape_markup(&verdict.expected),
-        measured = escape_markup(&verdict.measured),
+        measured = escape_markup(&crate::judge::counterfactual::measured_with_proof(verdict)),
     )
 }
 

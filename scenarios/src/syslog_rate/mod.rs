@@ -34,15 +34,19 @@ pub struct SyslogRate;
 /// stamped one second apart before it.
 const STREAM_START_NS: i64 = 1_780_404_960_000_000_000;
 
-/// The techniques, in the order `techniques()` lists them.
-const TECHNIQUE_NAMES: [&str; 3] = [
+/// The techniques, in the order `techniques()` lists them. The last two are counterfactuals (`load-test --prove`):
+/// the merged fix with one of its two changes undone, the guard (`raw_prefix_scan_fire_and_forget`) or the prefix
+/// scan (`parse_all_single_flight`).
+const TECHNIQUE_NAMES: [&str; 5] = [
     "parse_all_fire_and_forget",
     "raw_prefix_scan_single_flight",
     "indexed_columns_delete_single_flight",
+    "raw_prefix_scan_fire_and_forget",
+    "parse_all_single_flight",
 ];
 
 /// What each technique (by its index in [`TECHNIQUE_NAMES`]) runs: the trim and the dispatch policy.
-const TECHNIQUE_PARTS: [(TrimTechnique, DispatchPolicy); 3] = [
+const TECHNIQUE_PARTS: [(TrimTechnique, DispatchPolicy); 5] = [
     (TrimTechnique::ParseAll, DispatchPolicy::FireAndForget),
     (
         TrimTechnique::RawPrefixScan,
@@ -50,6 +54,11 @@ const TECHNIQUE_PARTS: [(TrimTechnique, DispatchPolicy); 3] = [
     ),
     (
         TrimTechnique::IndexedColumnsDelete,
+        DispatchPolicy::SingleFlightCoalescing,
+    ),
+    (TrimTechnique::RawPrefixScan, DispatchPolicy::FireAndForget),
+    (
+        TrimTechnique::ParseAll,
         DispatchPolicy::SingleFlightCoalescing,
     ),
 ];
