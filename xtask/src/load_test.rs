@@ -8,7 +8,11 @@ use anyhow::bail;
 use harness::results::{Results, SCHEMA};
 use harness::spec::{self, Spec};
 use harness::suite::{self, Binaries, SuiteOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The packages and binaries a load test runs its cases with.
+pub const CASE_PACKAGES: [&str; 2] = ["memproof-scenarios", "memproof-harness"];
+pub const CASE_BINARIES: [&str; 3] = ["memproof-case", "memproof-dhat", "memproof-launch"];
 
 /// Runs the load scenarios, judges them, and writes the reports.
 #[derive(clap::Args)]
@@ -55,7 +59,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Reads the specs in `scenarios/` and keeps the calibration case plus the asked-for scenarios.
 pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
-    let mut specs = spec::read_dir(&build::workspace_root().join("scenarios"))?;
+    select_specs_in(&build::workspace_root(), wanted)
+}
+
+/// [`select_specs`] of the tree at `root`.
+fn select_specs_in(root: &Path, wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
+    let mut specs = spec::read_dir(&root.join("scenarios"))?;
     let known: Vec<String> = specs.iter().map(|s| s.scenario.clone()).collect();
     for name in wanted {
         if !known.contains(name) {
@@ -76,7 +85,38 @@ pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
 }
 
 impl LoadTest {
+    /// The flags of a `--prove` load test of one scenario on `profile`, writing to `out`.
+    pub fn proving(profile: &str, scenario: &str, out: &Path) -> LoadTest {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            load_test: LoadTest,
+        }
+        let args = [
+            "load-test".into(),
+            "--profile".into(),
+            profile.into(),
+            "--prove".into(),
+            "--scenario".into(),
+            scenario.into(),
+            "--out".into(),
+            out.as_os_str().to_owned(),
+        ];
+        <Flags as clap::Parser>::parse_from::<_, std::ffi::OsString>(args).load_test
+    }
+
+    /// Judges regressions against the baseline at `path` (a missing file: none).
+    pub fn set_baseline(&mut self, path: &Path) {
+        self.baseline = path.to_path_buf();
+    }
+
     pub fn run(self) -> anyhow::Result<Finished> {
+        self.run_in(&build::workspace_root(), None)
+    }
+
+    /// Runs the load test of the tree at `root` (its specs, its baseline), with the case binaries in `bin_dir`
+    /// when the caller built them (`xtask mutants`, for a mutated copy of the tree), else built here.
+    pub fn run_in(&self, root: &Path, bin_dir: Option<&Path>) -> anyhow::Result<Finished> {
         if !spec::PROFILES.contains(&self.profile.as_str()) {
             bail!(
                 "unknown profile {:?}: expected one of {}",
@@ -84,7 +124,7 @@ impl LoadTest {
                 spec::PROFILES.join(", ")
             );
         }
-        let specs = select_specs(&self.scenarios)?;
+        let specs = select_specs_in(root, &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
         if self.prove {
@@ -95,10 +135,10 @@ impl LoadTest {
             "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
         }
-        let bin_dir = build::build_release(
-            &["memproof-scenarios", "memproof-harness"],
-            &["memproof-case", "memproof-dhat", "memproof-launch"],
-        )?;
+        let bin_dir = match bin_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => build::build_release(&CASE_PACKAGES, &CASE_BINARIES)?,
+        };
         let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
@@ -114,7 +154,7 @@ impl LoadTest {
             specs.len(),
             out_dir.display()
         );
-        let run = harness::host::run_info(&self.profile, &build::workspace_root());
+        let run = harness::host::run_info(&self.profile, root);
         let binaries = Binaries::in_dir(&bin_dir);
         let mut printer = Printer::new(planned.len());
         let mut cases = Vec::with_capacity(planned.len());
@@ -130,7 +170,7 @@ impl LoadTest {
             cases,
             verdicts: Vec::new(),
         };
-        let baseline_path = build::workspace_root().join(&self.baseline);
+        let baseline_path = root.join(&self.baseline);
         let mut baseline = reports::baseline::read_baseline(&baseline_path)?;
         // Case ids name the size, not the profile, and profiles run the same sizes with other parameters (the
         // startup sweep is concurrency 1..32 in every profile): only a baseline of this profile can judge this run.

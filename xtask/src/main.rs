@@ -10,6 +10,7 @@ mod build;
 mod cross_check;
 mod load_test;
 mod measure;
+mod mutants;
 mod progress;
 mod report;
 
@@ -29,6 +30,7 @@ enum Command {
     Bless(report::Bless),
     Compare(report::Compare),
     CrossCheck(cross_check::CrossCheck),
+    Mutants(mutants::Mutants),
 }
 
 /// The outcome of a command that ran to its end.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Bless(flags) => flags.run(),
         Command::Compare(flags) => flags.run(),
         Command::CrossCheck(flags) => flags.run(),
+        Command::Mutants(flags) => flags.run(),
     };
     match result {
         Ok(Finished::Passed) => ExitCode::SUCCESS,

@@ -92,6 +92,8 @@ struct CaseParams {
     rate_per_second: f64,
     invalid_every: u64,
     odd_records_every: u64,
+    /// How long a trim stays in flight at least (`min_trim_duration`, optional, default none).
+    min_trim_duration: Duration,
 }
 
 fn case_params(case: &CaseContext) -> anyhow::Result<CaseParams> {
@@ -103,6 +105,11 @@ fn case_params(case: &CaseContext) -> anyhow::Result<CaseParams> {
         rate_per_second: case.param_f64("rate_per_second")?,
         invalid_every: case.param_u64("invalid_every")?,
         odd_records_every: case.param_u64("odd_records_every")?,
+        min_trim_duration: if case.params.contains_key("min_trim_duration") {
+            case.param_duration("min_trim_duration")?
+        } else {
+            Duration::ZERO
+        },
     };
     if params.workflows == 0 || params.records < params.workflows {
         bail!(
@@ -166,7 +173,8 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
         *policy,
         keep_per_workflow,
         runtime.handle().clone(),
-    );
+    )
+    .with_min_trim_duration(params.min_trim_duration);
     let driver_args = DriverArgs {
         target: String::new(),
         messages: params.messages,
