@@ -27,7 +27,7 @@ pub fn is_before_role(role: &str) -> bool {
 }
 
 /// The roles of `expression` that play a fix.
-fn fix_roles<'e>(expression: &'e CheckExpression) -> Vec<&'e str> {
+fn fix_roles(expression: &CheckExpression) -> Vec<&str> {
     let mut roles: Vec<&str> = roles_of(expression)
         .into_iter()
         .filter(|role| !is_before_role(role))
