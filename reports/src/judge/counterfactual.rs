@@ -7,8 +7,8 @@
 //!
 //! A spec names the counterfactual per verdict (`counterfactual = { role = "after", technique = "…" }`,
 //! [`harness::spec::Counterfactual`]); `check_specs` rejects a verdict that judges a fix without one. A verdict
-//! judges a fix when it is a claim, or when any role it names is not a `before` role (`before`, `before_killed`,
-//! …). `load-test --prove` runs the counterfactual technique's cases ([`harness::suite::plan_counterfactuals`]);
+//! judges a fix when any role it names is not a `before` role (`before`, `before_killed`, …); one that only guards a
+//! behaviour no fix changed says why (`counterfactual = { none = "…" }`), which a claim comparing two roles cannot. `load-test --prove` runs the counterfactual technique's cases ([`harness::suite::plan_counterfactuals`]);
 //! the judge then evaluates the same check with those cases standing in for the fix role's and records
 //! `counterfactual: { technique, measured, failed }` on the verdict. A technique some role of the spec already
 //! plays (`before`'s, say) is judged on that role's cases, so it is proven in every run.
@@ -38,7 +38,12 @@ fn fix_roles(expression: &CheckExpression) -> Vec<&str> {
 
 /// Whether a verdict judges a fix, and so needs a counterfactual.
 pub fn judges_fix(expression: &CheckExpression) -> bool {
-    matches!(expression, CheckExpression::Claim { .. }) || !fix_roles(expression).is_empty()
+    !fix_roles(expression).is_empty()
+}
+
+/// Whether a claim compares two roles (a fix with something); a ratio within one role is a leak form.
+fn compares_roles(expression: &CheckExpression) -> bool {
+    matches!(expression, CheckExpression::Claim { numerator, denominator, .. } if numerator.role != denominator.role)
 }
 
 /// The role whose cases the counterfactual stands in for: the spec's, or the check's one fix role.
@@ -80,9 +85,7 @@ pub fn check_counterfactual(
             "{place}: it judges a fix but names no counterfactual: expected `counterfactual = {{ technique = \"...\" }}`, the fix minus the one change the verdict is about, on which it must fail"
         )],
         None => Vec::new(),
-        Some(Counterfactual::None { .. })
-            if matches!(expression, CheckExpression::Claim { .. }) =>
-        {
+        Some(Counterfactual::None { .. }) if compares_roles(expression) => {
             vec![format!(
                 "{place}: a claim compares a fix with something, so it has a counterfactual: expected `counterfactual = {{ technique = \"...\" }}`, not `none`"
             )]
