@@ -181,6 +181,14 @@ fn apply(mutant: &Mutant, scratch: &Path) -> anyhow::Result<()> {
     let path = scratch.join(&mutant.file);
     let source = std::fs::read_to_string(&path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
+    let matches = source.matches(&mutant.find).count();
+    if matches != 1 {
+        bail!(
+            "mutant {}: its `find` text occurs {matches} times in {}: expected exactly once",
+            mutant.name,
+            mutant.file
+        );
+    }
     std::fs::write(&path, source.replacen(&mutant.find, &mutant.replace, 1))
         .with_context(|| format!("{}: cannot write", path.display()))
 }
