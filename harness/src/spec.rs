@@ -607,6 +607,41 @@ check = "before.peak_heap_bytes / after.peak_heap_bytes >= 3"
     }
 
     #[test]
+    fn a_counterfactual_reads_as_a_technique_or_a_reason_and_nothing_else() {
+        let text =
+            format!("{GOOD}counterfactual = {{ role = \"after\", technique = \"copy_some\" }}\n");
+        let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
+        assert_eq!(
+            spec.verdicts[0].counterfactual,
+            Some(Counterfactual::Technique {
+                role: Some("after".into()),
+                technique: "copy_some".into()
+            })
+        );
+        assert_eq!(spec.role_playing("copy_all"), Some("before"));
+        let text = format!("{GOOD}counterfactual = {{ none = \"no fix changed it\" }}\n");
+        let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
+        assert_eq!(
+            spec.verdicts[0].counterfactual,
+            Some(Counterfactual::None {
+                reason: "no fix changed it".into()
+            })
+        );
+        let both =
+            format!("{GOOD}counterfactual = {{ technique = \"copy_some\", none = \"why\" }}\n");
+        check_error(
+            &both,
+            "scenarios/toy.toml:19:10: verdict cuts: counterfactual: expected { technique = \"...\" } (optionally with role = \"...\") or { none = \"why no fix is judged\" }",
+        );
+        let unknown_role =
+            format!("{GOOD}counterfactual = {{ role = \"best\", technique = \"copy_some\" }}\n");
+        check_error(
+            &unknown_role,
+            "scenarios/toy.toml:19:10: verdict cuts: counterfactual role \"best\": expected one of before, after",
+        );
+    }
+
+    #[test]
     fn a_refuted_finding_and_an_explicit_size_read() {
         let text = format!("{GOOD}at = 20\nexpect = \"refuted\"\n");
         let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
