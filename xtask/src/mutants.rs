@@ -253,6 +253,12 @@ impl Mutants {
             (self.scenarios.is_empty() || self.scenarios.contains(&mutant.scenario))
                 && (self.names.is_empty() || self.names.contains(&mutant.name))
         });
+        if mutants.is_empty() {
+            bail!(
+                "no mutant in {} is of the scenarios and names asked for (a mutant must match both)",
+                self.file.display()
+            );
+        }
         let scratch_root = build::target_dir().join("mutants");
         let scratch = scratch_root.join("tree");
         let scratch_target = scratch_root.join("target");
