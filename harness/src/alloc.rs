@@ -1,107 +1,620 @@
 //! The counting allocator: the heap meter of a case's timeline run.
 //!
 //! Why not dhat for everything: dhat serialises every allocation on one lock (12x on a single-threaded mixed
-//! workload, 172x on a two-thread churn, MEASURED.md), and its allocator has no zeroed path, so `vec![0u8; 300 MB]`
-//! becomes 309 MB resident instead of 2 MB. The timeline run must cost little and leave RSS alone, so it counts
-//! here and forwards every call, `alloc_zeroed` and `realloc` included, to the system allocator unchanged.
-//!
-//! Why not one shared atomic counter: it costs 3.8x on a two-thread churn (cache-line ping-pong). Instead each
-//! thread keeps its own running delta in a thread-local and folds it into the shared figures only when it has moved
-//! by [`FLUSH_BYTES`] or after [`FLUSH_OPS`] calls. Along with the delta the thread keeps the highest value the delta
-//! reached since its last fold, so at the fold the shared peak learns `live before the fold + that highest delta`.
-//! With one allocating thread that is the exact peak, byte for byte what dhat's `max_bytes` reports; with several
-//! it can be off by at most `FLUSH_BYTES` per other thread (their unfolded deltas are unseen at that moment).
+//! workload, 172x on a two-thread churn), and its allocator has no zeroed path, so `vec![0u8; 300 MB]` becomes
+//! 309 MB resident instead of 2 MB. The timeline run must cost little and leave RSS alone, so it counts here and
+//! forwards every call, `alloc_zeroed` and `realloc` included, to the system allocator unchanged. (Measure the
+//! costs with `cargo bench -p memproof-harness --bench alloc_modes`.)
 //!
 //! Sizes are the sizes requested (the `Layout`), as dhat counts them, not what glibc rounds them up to.
+//!
+//! # Exact with any number of threads, cheap in the common case
+//!
+//! Every figure is exact, whatever the number of threads: live bytes, total bytes and count at any read, and the
+//! peak, "the most bytes live at once" over one linear order of all allocations and frees. A shared atomic counter
+//! bumped on every call would be exact, but costs 3.8x on a two-thread churn (the cache line ping-pongs between
+//! the cores). Instead:
+//!
+//! * **Counts.** Each thread owns a [`Slot`]: its own live bytes (net of what it allocated and freed), bytes and
+//!   count, written by that thread alone with plain stores. A read sums the slots plus a retired total into which
+//!   a thread's slot folds when the thread ends. Nothing is held back, so the sum is exact: when the threads are
+//!   quiet (the final figures, read after the case joined its threads), it is the byte-exact truth.
+//! * **Peak: lazy epochs.** Time is split into epochs (the [`Meter::epoch`] number): *lazy* (even) and *exact*
+//!   (odd). In a lazy epoch each thread `k` may move its live bytes freely between a `low_k` and a `high_k` without
+//!   telling anyone; the bound `B = retired + Σ high_k` is kept, under the lock, at or below the peak so far `P`.
+//!   Since every thread's live is at most its `high_k`, **every** state of a lazy epoch, in whatever order its
+//!   calls interleave, is at most `B <= P`: no call of a lazy epoch can make a new peak, so `P` stays exact
+//!   without being touched. A thread that would leave its range checks in under the lock: it gets a new range
+//!   with half the slack left (`P - B`, at most [`MAX_SLACK`]), and if less than [`MIN_SLACK`] is left the meter
+//!   turns exact.
+//! * **Exact epochs.** When the live heap is within reach of the peak, every call adds to one shared live counter
+//!   (`fetch_add`, whose modification order *is* the linear order) and raises the peak to each value it returns:
+//!   exact by construction, at the price of the shared cache line, paid only near the peak. When the live heap
+//!   falls far enough below the peak again (each thread could get at least [`EXIT_SLACK`]), the meter turns lazy.
+//! * **The switch** between epochs must leave no call of the old epoch unaccounted. A thread marks its slot
+//!   `busy` around each fast-path call and checks the epoch inside that mark; the switching thread, holding the
+//!   lock, stores the new epoch, issues `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` (a memory barrier on every
+//!   running thread of the process, so the callers' side needs only a compiler fence: the fast path has no atomic
+//!   read-modify-write and no fence), then waits for every `busy` mark to clear. After that, each call either
+//!   finished in the old epoch (its store is visible and counted) or saw the new epoch and went the slow way
+//!   under the lock. Turning exact, it sums the slots into the live counter; turning lazy, it hands every thread a
+//!   range around its exact live bytes. Where `membarrier` is unavailable, every call takes the lock: still exact,
+//!   slower.
+//!
+//! So the linear order is: the calls of each lazy epoch (any interleaving: all are at most `P`), then those of
+//! the following exact epoch in the order of the shared counter, and so on. The peak is the highest value the
+//! shared counter took, or the figure at the last reset: exactly what dhat's `max_bytes` reports when its order
+//! is the same, byte for byte (the calibration's threaded case checks this on every load test).
+//!
+//! The timeline's envelope ([`take_window_peak`]) is exact in exact epochs; in a lazy one a rise that stays below
+//! the peak can go unseen by up to [`MAX_SLACK`] per thread. The peak, the live bytes and the totals never do.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
+    compiler_fence,
+};
+use std::sync::{Mutex, MutexGuard};
 
-/// A thread folds its delta into the shared figures once it has moved this far from its last fold.
-pub const FLUSH_BYTES: i64 = 64 * 1024;
-/// … or after this many calls, so totals of a thread that churns small blocks do not stay hidden.
-pub const FLUSH_OPS: u32 = 4096;
+/// The most a thread may move above its last check-in, in a lazy epoch, without telling anyone.
+pub const MAX_SLACK: i64 = 64 * 1024;
+/// A check-in that would get less room than this turns the meter exact instead.
+pub const MIN_SLACK: i64 = 1024;
+/// The meter turns lazy again only when every thread can get at least this much room.
+pub const EXIT_SLACK: i64 = 4 * 1024;
+/// Threads with a slot of their own at once; more go the slow way, under the lock (exact, slower).
+pub const SLOTS: usize = 256;
 
-/// Live bytes, as folded in so far (can be briefly negative: a thread may free what another allocated).
-static LIVE: AtomicI64 = AtomicI64::new(0);
-/// The highest live figure seen since the meter was last reset.
-static PEAK: AtomicI64 = AtomicI64::new(0);
-/// The highest live figure since the timeline sampler last took it: the envelope of the timeline.
-static WINDOW_PEAK: AtomicI64 = AtomicI64::new(0);
-static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
-static TOTAL_COUNT: AtomicU64 = AtomicU64::new(0);
-
-/// A thread's unfolded share of the figures.
-struct Local {
-    delta: Cell<i64>,
-    delta_high: Cell<i64>,
-    bytes: Cell<u64>,
-    count: Cell<u64>,
-    ops: Cell<u32>,
+/// One thread's figures, written by that thread alone (`live`, `bytes`, `count`) or under the lock.
+#[repr(align(128))]
+struct Slot {
+    /// Set by the owner around each fast-path call; an epoch switch waits for it to clear.
+    busy: AtomicBool,
+    /// Under the lock: the slot belongs to a thread.
+    in_use: AtomicBool,
+    /// Net bytes the owner allocated minus those it freed (can be negative: it may free what others allocated).
+    live: AtomicI64,
+    bytes: AtomicU64,
+    count: AtomicU64,
+    /// Under the lock: the owner's range in the current lazy epoch.
+    high: AtomicI64,
+    low: AtomicI64,
 }
 
-impl Local {
-    fn fold(&self) {
-        let delta = self.delta.replace(0);
-        let high = self.delta_high.replace(0);
-        let before = LIVE.fetch_add(delta, Relaxed);
-        let candidate = before + high;
-        PEAK.fetch_max(candidate, Relaxed);
-        WINDOW_PEAK.fetch_max(candidate, Relaxed);
-        TOTAL_BYTES.fetch_add(self.bytes.replace(0), Relaxed);
-        TOTAL_COUNT.fetch_add(self.count.replace(0), Relaxed);
-        self.ops.set(0);
+impl Slot {
+    const fn new() -> Slot {
+        Slot {
+            busy: AtomicBool::new(false),
+            in_use: AtomicBool::new(false),
+            live: AtomicI64::new(0),
+            bytes: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            high: AtomicI64::new(0),
+            low: AtomicI64::new(0),
+        }
     }
 }
 
-impl Drop for Local {
-    /// A thread that ends folds in what it still holds, so its totals are not lost.
+/// No slot claimed yet.
+const NO_SLOT: usize = usize::MAX;
+/// Every slot was taken: this thread's calls go under the lock.
+const OVERFLOW: usize = usize::MAX - 1;
+/// An epoch no thread's cached epoch matches: its next call takes the slow path.
+const NO_EPOCH: u64 = u64::MAX;
+
+/// A thread's view of its slot: which one, and the epoch and range it last took up. Its figures live in the slot
+/// itself (the owner alone writes them, so reading them back costs no more than a thread-local).
+pub struct Local {
+    slot: Cell<usize>,
+    epoch: Cell<u64>,
+    high: Cell<i64>,
+    low: Cell<i64>,
+}
+
+impl Local {
+    pub const fn new() -> Local {
+        Local {
+            slot: Cell::new(NO_SLOT),
+            epoch: Cell::new(NO_EPOCH),
+            high: Cell::new(0),
+            low: Cell::new(0),
+        }
+    }
+}
+
+impl Slot {
+    /// The owner's new figures.
+    #[inline]
+    fn publish(&self, live: i64, requested: Option<u64>) {
+        self.live.store(live, Relaxed);
+        if let Some(bytes) = requested {
+            self.bytes.store(self.bytes.load(Relaxed) + bytes, Relaxed);
+            self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+        }
+    }
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Local::new()
+    }
+}
+
+/// Whether `membarrier` works here, found out on the first call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Barrier {
+    Unknown,
+    Membarrier,
+    Missing,
+}
+
+/// What the lock guards.
+struct Shared {
+    /// In a lazy epoch: `retired_live - offset_live + Σ high_k` over the slots in use, at most the peak.
+    bound: i64,
+    retired_live: i64,
+    retired_bytes: u64,
+    retired_count: u64,
+    /// The figures at the last reset, subtracted from every read.
+    offset_live: i64,
+    offset_bytes: u64,
+    offset_count: u64,
+    /// Slots `0..slots_used` may be in use.
+    slots_used: usize,
+    in_use: i64,
+    barrier: Barrier,
+}
+
+/// Even epochs are lazy, odd ones exact.
+#[inline]
+fn is_lazy(epoch: u64) -> bool {
+    epoch.is_multiple_of(2)
+}
+
+/// The counting allocator's bookkeeping. The global allocator uses one; tests make their own.
+pub struct Meter {
+    /// Odd: exact epoch; even: lazy epoch. Changed only under the lock.
+    epoch: AtomicU64,
+    /// In exact epochs: the live bytes since the last reset.
+    live: AtomicI64,
+    peak: AtomicI64,
+    window_peak: AtomicI64,
+    /// In exact epochs, a call that leaves the live bytes this far below the peak tries to turn lazy.
+    exit_margin: AtomicI64,
+    max_slack: i64,
+    min_slack: i64,
+    exit_slack: i64,
+    shared: Mutex<Shared>,
+    slots: [Slot; SLOTS],
+}
+
+/// The counting allocator's figures at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub live_bytes: u64,
+    pub peak_bytes: u64,
+    pub total_bytes: u64,
+    pub total_count: u64,
+}
+
+impl Meter {
+    /// A meter with the slacks of the global allocator.
+    pub const fn new() -> Meter {
+        Meter::with_slack(MAX_SLACK, MIN_SLACK, EXIT_SLACK)
+    }
+
+    /// A meter with other slacks (tests use small ones, to switch epochs often).
+    pub const fn with_slack(max_slack: i64, min_slack: i64, exit_slack: i64) -> Meter {
+        Meter {
+            epoch: AtomicU64::new(1),
+            live: AtomicI64::new(0),
+            peak: AtomicI64::new(0),
+            window_peak: AtomicI64::new(0),
+            exit_margin: AtomicI64::new(i64::MAX),
+            max_slack,
+            min_slack,
+            exit_slack,
+            shared: Mutex::new(Shared {
+                bound: 0,
+                retired_live: 0,
+                retired_bytes: 0,
+                retired_count: 0,
+                offset_live: 0,
+                offset_bytes: 0,
+                offset_count: 0,
+                slots_used: 0,
+                in_use: 0,
+                barrier: Barrier::Unknown,
+            }),
+            slots: [const { Slot::new() }; SLOTS],
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Records `grown` new bytes (negative for a free) and, for an allocation, one more block of `requested` bytes,
+    /// on behalf of the thread whose view is `local`.
+    #[inline]
+    pub fn record(&self, local: &Local, grown: i64, requested: Option<u64>) {
+        let index = local.slot.get();
+        if index < SLOTS {
+            let slot = &self.slots[index];
+            slot.busy.store(true, Relaxed);
+            // The other half of the switch's `membarrier`: the busy mark is not moved after the epoch's load.
+            compiler_fence(SeqCst);
+            let epoch = self.epoch.load(Relaxed);
+            if epoch == local.epoch.get() {
+                let live = slot.live.load(Relaxed) + grown;
+                if is_lazy(epoch) {
+                    if live <= local.high.get() && live >= local.low.get() {
+                        slot.publish(live, requested);
+                        slot.busy.store(false, Release);
+                        return;
+                    }
+                } else {
+                    let after = self.live.fetch_add(grown, Relaxed) + grown;
+                    self.raise_peak(after);
+                    slot.publish(live, requested);
+                    slot.busy.store(false, Release);
+                    if after <= self.peak.load(Relaxed) - self.exit_margin.load(Relaxed) {
+                        self.try_turn_lazy();
+                    }
+                    return;
+                }
+            }
+            slot.busy.store(false, Release);
+        }
+        self.record_slow(local, grown, requested);
+    }
+
+    #[inline]
+    fn raise_peak(&self, after: i64) {
+        if after > self.peak.load(Relaxed) {
+            self.peak.fetch_max(after, Relaxed);
+        }
+        if after > self.window_peak.load(Relaxed) {
+            self.window_peak.fetch_max(after, Relaxed);
+        }
+    }
+
+    /// The slow path, under the lock: a first call, an epoch switch seen, a check-in, or a thread without a slot.
+    #[cold]
+    fn record_slow(&self, local: &Local, grown: i64, requested: Option<u64>) {
+        let mut shared = self.lock();
+        if shared.barrier == Barrier::Unknown {
+            shared.barrier = register_membarrier();
+        }
+        if local.slot.get() == NO_SLOT {
+            self.claim_slot(&mut shared, local);
+        }
+        let index = local.slot.get();
+        if index >= SLOTS {
+            self.record_unowned_locked(&mut shared, grown, requested);
+            return;
+        }
+        let slot = &self.slots[index];
+        let live = slot.live.load(Relaxed) + grown;
+        if shared.barrier == Barrier::Missing {
+            // Every call comes here, under the lock: one order, exact.
+            self.add_exact(grown);
+            slot.publish(live, requested);
+            return;
+        }
+        let mut epoch = self.epoch.load(Relaxed);
+        if local.epoch.get() != epoch {
+            local.epoch.set(epoch);
+            local.high.set(slot.high.load(Relaxed));
+            local.low.set(slot.low.load(Relaxed));
+        }
+        if is_lazy(epoch) {
+            if live <= local.high.get() && live >= local.low.get() {
+                slot.publish(live, requested);
+                return;
+            }
+            // Check in: a new range around the new live bytes, from what is left below the peak.
+            let rest = shared.bound - local.high.get();
+            let room = self.peak.load(Relaxed) - rest - live;
+            let give = (room / 2).min(self.max_slack);
+            if give >= self.min_slack {
+                let high = live + give;
+                let low = live - self.max_slack;
+                shared.bound = rest + high;
+                slot.high.store(high, Relaxed);
+                slot.low.store(low, Relaxed);
+                local.high.set(high);
+                local.low.set(low);
+                slot.publish(live, requested);
+                return;
+            }
+            self.turn_exact(&mut shared);
+            epoch = self.epoch.load(Relaxed);
+            local.epoch.set(epoch);
+        }
+        self.add_exact(grown);
+        slot.publish(live, requested);
+    }
+
+    /// A call of the exact epoch, made under the lock.
+    fn add_exact(&self, grown: i64) {
+        let after = self.live.fetch_add(grown, Relaxed) + grown;
+        self.raise_peak(after);
+    }
+
+    fn claim_slot(&self, shared: &mut Shared, local: &Local) {
+        let Some(index) = self
+            .slots
+            .iter()
+            .position(|slot| !slot.in_use.load(Relaxed))
+        else {
+            local.slot.set(OVERFLOW);
+            return;
+        };
+        let slot = &self.slots[index];
+        slot.in_use.store(true, Relaxed);
+        slot.live.store(0, Relaxed);
+        slot.bytes.store(0, Relaxed);
+        slot.count.store(0, Relaxed);
+        // A new thread's range is empty (live 0, high 0): the bound does not move.
+        slot.high.store(0, Relaxed);
+        slot.low.store(0, Relaxed);
+        shared.slots_used = shared.slots_used.max(index + 1);
+        shared.in_use += 1;
+        self.set_exit_margin(shared);
+        local.slot.set(index);
+        local.epoch.set(NO_EPOCH);
+        local.high.set(0);
+        local.low.set(0);
+    }
+
+    fn set_exit_margin(&self, shared: &Shared) {
+        let margin = if shared.barrier == Barrier::Membarrier {
+            2 * shared.in_use.max(1) * self.exit_slack
+        } else {
+            i64::MAX / 2
+        };
+        self.exit_margin.store(margin, Relaxed);
+    }
+
+    /// A call of a thread without a slot of its own (its thread-local is gone, or every slot is taken), under the
+    /// lock: its bytes go straight to the retired figures.
+    fn record_unowned_locked(&self, shared: &mut Shared, grown: i64, requested: Option<u64>) {
+        let lazy = is_lazy(self.epoch.load(Relaxed)) && shared.barrier == Barrier::Membarrier;
+        if lazy && shared.bound + grown > self.peak.load(Relaxed) && grown > 0 {
+            self.turn_exact(shared);
+        }
+        if is_lazy(self.epoch.load(Relaxed)) && shared.barrier == Barrier::Membarrier {
+            shared.bound += grown;
+        } else {
+            self.add_exact(grown);
+        }
+        shared.retired_live += grown;
+        if let Some(bytes) = requested {
+            shared.retired_bytes += bytes;
+            shared.retired_count += 1;
+        }
+    }
+
+    /// Records a call of a thread that has no [`Local`] any more (thread teardown).
+    pub fn record_unowned(&self, grown: i64, requested: Option<u64>) {
+        let mut shared = self.lock();
+        if shared.barrier == Barrier::Unknown {
+            shared.barrier = register_membarrier();
+        }
+        self.record_unowned_locked(&mut shared, grown, requested);
+    }
+
+    /// Stores `epoch` and waits until no call of the old epoch is in flight. Under the lock.
+    fn switch_epoch(&self, shared: &Shared, epoch: u64) {
+        self.epoch.store(epoch, SeqCst);
+        if shared.barrier == Barrier::Membarrier {
+            membarrier();
+        }
+        for slot in &self.slots[..shared.slots_used] {
+            while slot.busy.load(Acquire) {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// The live bytes since the last reset, summed from the slots (exact once no lazy call is in flight).
+    fn sum_live(&self, shared: &Shared) -> i64 {
+        let slots: i64 = self.slots[..shared.slots_used]
+            .iter()
+            .filter(|slot| slot.in_use.load(Relaxed))
+            .map(|slot| slot.live.load(Relaxed))
+            .sum();
+        shared.retired_live - shared.offset_live + slots
+    }
+
+    /// From a lazy epoch to an exact one: the shared counter starts at the exact sum of the slots.
+    fn turn_exact(&self, shared: &mut Shared) {
+        let epoch = self.epoch.load(Relaxed);
+        debug_assert!(is_lazy(epoch));
+        self.switch_epoch(shared, epoch + 1);
+        self.live.store(self.sum_live(shared), Relaxed);
+    }
+
+    /// From an exact epoch to a lazy one, if every thread can get at least the exit slack.
+    #[cold]
+    fn try_turn_lazy(&self) {
+        let Ok(mut shared) = self.shared.try_lock() else {
+            return;
+        };
+        let epoch = self.epoch.load(Relaxed);
+        if is_lazy(epoch) || shared.barrier != Barrier::Membarrier {
+            return;
+        }
+        self.switch_epoch(&shared, epoch + 1);
+        let live = self.live.load(Relaxed);
+        debug_assert_eq!(
+            live,
+            self.sum_live(&shared),
+            "the exact counter is the slots' sum"
+        );
+        let threads = shared.in_use.max(1);
+        let give = ((self.peak.load(Relaxed) - live) / (2 * threads)).min(self.max_slack);
+        if give < self.exit_slack {
+            // The heap rose again meanwhile: stay exact. No thread took up the lazy epoch (that needs the lock),
+            // so no call of it happened and the counter is still exact.
+            self.epoch.store(epoch + 2, SeqCst);
+            return;
+        }
+        let mut bound = shared.retired_live - shared.offset_live;
+        for slot in &self.slots[..shared.slots_used] {
+            if slot.in_use.load(Relaxed) {
+                let slot_live = slot.live.load(Relaxed);
+                slot.high.store(slot_live + give, Relaxed);
+                slot.low.store(slot_live - self.max_slack, Relaxed);
+                bound += slot_live + give;
+            }
+        }
+        shared.bound = bound;
+        drop(shared);
+    }
+
+    /// Folds a thread's slot into the retired figures when the thread ends.
+    pub fn retire(&self, local: &Local) {
+        let index = local.slot.get();
+        local.slot.set(OVERFLOW);
+        if index >= SLOTS {
+            return;
+        }
+        let mut shared = self.lock();
+        let slot = &self.slots[index];
+        let live = slot.live.load(Relaxed);
+        shared.retired_live += live;
+        shared.retired_bytes += slot.bytes.load(Relaxed);
+        shared.retired_count += slot.count.load(Relaxed);
+        if is_lazy(self.epoch.load(Relaxed)) {
+            // Its range's unused room returns: the bound only falls.
+            shared.bound -= slot.high.load(Relaxed) - live;
+        }
+        slot.live.store(0, Relaxed);
+        slot.bytes.store(0, Relaxed);
+        slot.count.store(0, Relaxed);
+        slot.in_use.store(false, Relaxed);
+        shared.in_use -= 1;
+        self.set_exit_margin(&shared);
+    }
+
+    /// The figures now. The live bytes, totals and count are each thread's exact figures summed; the peak is exact.
+    pub fn counts(&self) -> Counts {
+        let shared = self.lock();
+        let slots = &self.slots[..shared.slots_used];
+        let in_use = || slots.iter().filter(|slot| slot.in_use.load(Relaxed));
+        let bytes: u64 = in_use().map(|slot| slot.bytes.load(Relaxed)).sum();
+        let count: u64 = in_use().map(|slot| slot.count.load(Relaxed)).sum();
+        Counts {
+            live_bytes: self.sum_live(&shared).max(0) as u64,
+            peak_bytes: self.peak.load(Relaxed).max(0) as u64,
+            total_bytes: (shared.retired_bytes + bytes).wrapping_sub(shared.offset_bytes),
+            total_count: (shared.retired_count + count).wrapping_sub(shared.offset_count),
+        }
+    }
+
+    /// The live bytes now, exact (each thread's figure summed): cheap enough to call at every phase mark.
+    pub fn live_bytes(&self) -> u64 {
+        let shared = self.lock();
+        self.sum_live(&shared).max(0) as u64
+    }
+
+    /// The highest live figure since the last call, and starts a new window at the live figure now.
+    pub fn take_window_peak(&self) -> u64 {
+        let shared = self.lock();
+        let live = self.sum_live(&shared);
+        self.window_peak.swap(live, Relaxed).max(live).max(0) as u64
+    }
+
+    /// Starts the figures afresh: live, peak and totals drop to zero, and the meter turns exact (the heap is at
+    /// its peak). No call is in flight while it does: the switch waits them out.
+    pub fn reset(&self) {
+        let mut shared = self.lock();
+        if shared.barrier == Barrier::Unknown {
+            shared.barrier = register_membarrier();
+        }
+        let epoch = self.epoch.load(Relaxed);
+        self.switch_epoch(&shared, if is_lazy(epoch) { epoch + 1 } else { epoch + 2 });
+        let slots = &self.slots[..shared.slots_used];
+        let in_use = || slots.iter().filter(|slot| slot.in_use.load(Relaxed));
+        shared.offset_live =
+            shared.retired_live + in_use().map(|s| s.live.load(Relaxed)).sum::<i64>();
+        shared.offset_bytes =
+            shared.retired_bytes + in_use().map(|s| s.bytes.load(Relaxed)).sum::<u64>();
+        shared.offset_count =
+            shared.retired_count + in_use().map(|s| s.count.load(Relaxed)).sum::<u64>();
+        self.live.store(0, Relaxed);
+        self.peak.store(0, Relaxed);
+        self.window_peak.store(0, Relaxed);
+    }
+}
+
+impl Default for Meter {
+    fn default() -> Self {
+        Meter::new()
+    }
+}
+
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+/// Registers the process for expedited private barriers; `Missing` where the kernel refuses.
+fn register_membarrier() -> Barrier {
+    // SAFETY: a plain system call with integer arguments.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+            0,
+            0,
+        )
+    };
+    if result == 0 {
+        Barrier::Membarrier
+    } else {
+        Barrier::Missing
+    }
+}
+
+/// A memory barrier on every running thread of this process.
+fn membarrier() {
+    // SAFETY: a plain system call with integer arguments; registered before the first use.
+    let result =
+        unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
+    if result != 0 {
+        // The kernel promised it at registration; without it no figure could be trusted, and a panic would
+        // allocate inside the allocator.
+        std::process::abort();
+    }
+}
+
+static METER: Meter = Meter::new();
+
+/// The calling thread's view of its slot; the slot folds into the retired figures when the thread ends.
+struct ThreadMeter(Local);
+
+impl Drop for ThreadMeter {
     fn drop(&mut self) {
-        self.fold();
+        METER.retire(&self.0);
     }
 }
 
 thread_local! {
-    static LOCAL: Local = const {
-        Local {
-            delta: Cell::new(0),
-            delta_high: Cell::new(0),
-            bytes: Cell::new(0),
-            count: Cell::new(0),
-            ops: Cell::new(0),
-        }
-    };
+    static LOCAL: ThreadMeter = const { ThreadMeter(Local::new()) };
 }
 
-/// Records `grown` new bytes (negative for a free) and, for an allocation, one more block of `requested` bytes.
 #[inline]
 fn record(grown: i64, requested: Option<u64>) {
-    let recorded = LOCAL.try_with(|local| {
-        let delta = local.delta.get() + grown;
-        local.delta.set(delta);
-        if delta > local.delta_high.get() {
-            local.delta_high.set(delta);
-        }
-        if let Some(bytes) = requested {
-            local.bytes.set(local.bytes.get() + bytes);
-            local.count.set(local.count.get() + 1);
-        }
-        let ops = local.ops.get() + 1;
-        local.ops.set(ops);
-        if !(-FLUSH_BYTES..FLUSH_BYTES).contains(&delta) || ops >= FLUSH_OPS {
-            local.fold();
-        }
-    });
-    if recorded.is_err() {
-        // The thread-local is gone (thread teardown): go straight to the shared figures.
-        let before = LIVE.fetch_add(grown, Relaxed);
-        PEAK.fetch_max(before + grown.max(0), Relaxed);
-        WINDOW_PEAK.fetch_max(before + grown.max(0), Relaxed);
-        if let Some(bytes) = requested {
-            TOTAL_BYTES.fetch_add(bytes, Relaxed);
-            TOTAL_COUNT.fetch_add(1, Relaxed);
-        }
+    if LOCAL
+        .try_with(|local| METER.record(&local.0, grown, requested))
+        .is_err()
+    {
+        METER.record_unowned(grown, requested);
     }
 }
 
@@ -148,35 +661,20 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
-/// The counting allocator's figures at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub live_bytes: u64,
-    pub peak_bytes: u64,
-    pub total_bytes: u64,
-    pub total_count: u64,
+/// The global meter's figures now: each exact (see the module doc).
+pub fn counts() -> Counts {
+    METER.counts()
 }
 
-/// Folds in the calling thread's delta and reads the shared figures. Other threads' unfolded deltas (at most
-/// [`FLUSH_BYTES`] each) are not in them.
-pub fn counts() -> Counts {
-    let _ = LOCAL.try_with(Local::fold);
-    Counts {
-        live_bytes: LIVE.load(Relaxed).max(0) as u64,
-        peak_bytes: PEAK.load(Relaxed).max(0) as u64,
-        total_bytes: TOTAL_BYTES.load(Relaxed),
-        total_count: TOTAL_COUNT.load(Relaxed),
-    }
+/// The live bytes now, exact: what a phase mark can record as the heap at that moment.
+pub fn live_bytes() -> u64 {
+    METER.live_bytes()
 }
 
 /// The highest live figure since the last call (the envelope between two timeline samples), and starts a new
 /// window at the live figure now.
-///
-/// The sampler thread folds its own delta here: the start-up block its spawn handed it is freed on its side.
 pub fn take_window_peak() -> u64 {
-    let _ = LOCAL.try_with(Local::fold);
-    let live = LIVE.load(Relaxed);
-    WINDOW_PEAK.swap(live, Relaxed).max(live).max(0) as u64
+    METER.take_window_peak()
 }
 
 /// Starts the figures afresh: the peak drops to what is live now and the totals to zero. A case calls this
@@ -186,10 +684,196 @@ pub fn take_window_peak() -> u64 {
 /// before it started. Should such a block be freed later, live dips below the truth by its size; the process's
 /// runtime holds a few hundred bytes from before `main` and keeps them to the end.
 pub fn reset() {
-    let _ = LOCAL.try_with(Local::fold);
-    LIVE.store(0, Relaxed);
-    PEAK.store(0, Relaxed);
-    WINDOW_PEAK.store(0, Relaxed);
-    TOTAL_BYTES.store(0, Relaxed);
-    TOTAL_COUNT.store(0, Relaxed);
+    METER.reset()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Barrier as ThreadBarrier;
+
+    /// What the bookkeeping must agree with: one counter, one order.
+    #[derive(Default)]
+    struct Reference {
+        live: i64,
+        peak: i64,
+        bytes: u64,
+        count: u64,
+    }
+
+    impl Reference {
+        fn apply(&mut self, grown: i64, requested: Option<u64>) {
+            self.live += grown;
+            self.peak = self.peak.max(self.live);
+            if let Some(bytes) = requested {
+                self.bytes += bytes;
+                self.count += 1;
+            }
+        }
+
+        fn counts(&self) -> Counts {
+            Counts {
+                live_bytes: self.live as u64,
+                peak_bytes: self.peak as u64,
+                total_bytes: self.bytes,
+                total_count: self.count,
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Thread `thread` allocates `size` bytes.
+        Alloc { thread: usize, size: u64 },
+        /// Thread `thread` frees the live block at `pick` (modulo the number of live blocks), whoever allocated it.
+        Free { thread: usize, pick: usize },
+        /// Thread `thread` grows or shrinks the live block at `pick` to `size` bytes.
+        Realloc {
+            thread: usize,
+            pick: usize,
+            size: u64,
+        },
+        /// Thread `thread` ends; a new thread takes its place.
+        Exit { thread: usize },
+        /// The measurement starts afresh.
+        Reset,
+    }
+
+    fn op(threads: usize) -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..threads, 1..400u64).prop_map(|(thread, size)| Op::Alloc { thread, size }),
+            3 => (0..threads, any::<usize>()).prop_map(|(thread, pick)| Op::Free { thread, pick }),
+            1 => (0..threads, any::<usize>(), 1..400u64)
+                .prop_map(|(thread, pick, size)| Op::Realloc { thread, pick, size }),
+            1 => (0..threads).prop_map(|thread| Op::Exit { thread }),
+            1 => Just(Op::Reset),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Any sequence of calls from several threads, any thread freeing any block, through lazy and exact epochs
+        /// (small slacks switch often): the meter agrees with one plain counter on every figure after every call.
+        #[test]
+        fn the_bookkeeping_agrees_with_one_counter(ops in prop::collection::vec(op(4), 1..300)) {
+            let meter = Box::new(Meter::with_slack(256, 16, 32));
+            let mut locals: Vec<Local> = (0..4).map(|_| Local::new()).collect();
+            let mut reference = Reference::default();
+            let mut blocks: Vec<u64> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Alloc { thread, size } => {
+                        meter.record(&locals[thread], size as i64, Some(size));
+                        reference.apply(size as i64, Some(size));
+                        blocks.push(size);
+                    }
+                    Op::Free { thread, pick } => {
+                        if blocks.is_empty() {
+                            continue;
+                        }
+                        let size = blocks.swap_remove(pick % blocks.len());
+                        meter.record(&locals[thread], -(size as i64), None);
+                        reference.apply(-(size as i64), None);
+                    }
+                    Op::Realloc { thread, pick, size } => {
+                        if blocks.is_empty() {
+                            continue;
+                        }
+                        let index = pick % blocks.len();
+                        let grown = size as i64 - blocks[index] as i64;
+                        blocks[index] = size;
+                        meter.record(&locals[thread], grown, Some(size));
+                        reference.apply(grown, Some(size));
+                    }
+                    Op::Exit { thread } => {
+                        meter.retire(&locals[thread]);
+                        locals[thread] = Local::new();
+                    }
+                    Op::Reset => {
+                        meter.reset();
+                        reference = Reference::default();
+                        // Blocks from before the reset are forgotten: freeing one would dip below zero.
+                        blocks.clear();
+                    }
+                }
+                prop_assert_eq!(meter.counts(), reference.counts());
+            }
+        }
+    }
+
+    /// Threads with a known pattern, on real threads: each allocates its share, all hold at a barrier (the peak),
+    /// then each frees and allocates a smaller block. The peak is the sum of the shares, to the byte.
+    #[test]
+    fn real_threads_reach_the_known_peak_exactly() {
+        const THREADS: usize = 4;
+        const SHARE: i64 = 3 * MAX_SLACK + 123;
+        let meter = Meter::new();
+        meter.reset();
+        let barrier = ThreadBarrier::new(THREADS);
+        std::thread::scope(|scope| {
+            for thread in 0..THREADS {
+                let (meter, barrier) = (&meter, &barrier);
+                scope.spawn(move || {
+                    let local = Local::new();
+                    // Churn below the peak first: many small calls in lazy epochs once a peak is set.
+                    for round in 0..2000 {
+                        let size = 16 + (round * 7 + thread * 13) as i64 % 500;
+                        meter.record(&local, size, Some(size as u64));
+                        meter.record(&local, -size, None);
+                    }
+                    for _ in 0..3 {
+                        meter.record(&local, SHARE / 3, Some((SHARE / 3) as u64));
+                    }
+                    meter.record(&local, SHARE % 3, Some((SHARE % 3) as u64));
+                    barrier.wait();
+                    meter.record(&local, -SHARE, None);
+                    meter.record(&local, 100, Some(100));
+                    barrier.wait();
+                    meter.retire(&local);
+                });
+            }
+        });
+        let counts = meter.counts();
+        assert_eq!(counts.peak_bytes, (THREADS as i64 * SHARE) as u64);
+        assert_eq!(counts.live_bytes, THREADS as u64 * 100);
+        assert_eq!(counts.total_count, THREADS as u64 * (2000 + 4 + 1));
+    }
+
+    /// A peak made by two threads at once, while others churn in lazy epochs far below: with a meter that had set
+    /// a high peak before, the churn stays lazy, and the new peak above it is still caught exactly.
+    #[test]
+    fn a_new_peak_after_lazy_churn_is_exact() {
+        const THREADS: usize = 3;
+        let meter = Meter::new();
+        let main = Local::new();
+        meter.record(&main, 10 * MAX_SLACK, Some(10 * MAX_SLACK as u64));
+        meter.record(&main, -10 * MAX_SLACK, None);
+        let barrier = ThreadBarrier::new(THREADS);
+        std::thread::scope(|scope| {
+            for thread in 0..THREADS {
+                let (meter, barrier) = (&meter, &barrier);
+                scope.spawn(move || {
+                    let local = Local::new();
+                    for round in 0..5000 {
+                        let size = 8 + (round + thread) as i64 % 4000;
+                        meter.record(&local, size, Some(size as u64));
+                        meter.record(&local, -size, None);
+                    }
+                    barrier.wait();
+                    meter.record(&local, 4 * MAX_SLACK + 1, Some(1));
+                    barrier.wait();
+                    meter.record(&local, -(4 * MAX_SLACK + 1), None);
+                    meter.retire(&local);
+                });
+            }
+        });
+        let counts = meter.counts();
+        assert_eq!(
+            counts.peak_bytes,
+            (THREADS as i64 * (4 * MAX_SLACK + 1)) as u64
+        );
+        assert_eq!(counts.live_bytes, 0);
+    }
 }

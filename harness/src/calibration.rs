@@ -1,9 +1,13 @@
 //! The harness checking itself: verdicts on the calibration case, which runs first in every load test.
 //!
-//! The calibration case allocates and touches a known number of bytes (`scenarios/calibration.toml`). If the heap
-//! meter does not report exactly the peak that allocation makes, if the kernel's high-water mark is below the known
-//! bytes, or if the counting allocator and dhat disagree on the same deterministic run, the meters are wrong and no
+//! The calibration cases allocate and touch a known number of bytes (`scenarios/calibration.toml`), one on a
+//! single thread (`known`), one on several threads in barrier-separated phases (`threads`). If the heap meter does
+//! not report exactly the peak that allocation makes (and, on the threaded case, exactly the bytes and blocks it
+//! allocated and the bytes it leaked), if the kernel's high-water mark is below the known bytes, or if the counting
+//! allocator and dhat disagree on peak, total or count of the same deterministic run, the meters are wrong and no
 //! other figure of the run can be believed: the run fails.
+//!
+//! The verdicts of the `known` case are `calibration/NAME`; those of any other case `calibration/ROLE-NAME`.
 
 use crate::results::{Case, Outcome, Verdict};
 use crate::units::format_bytes;
@@ -13,6 +17,13 @@ pub const SCENARIO: &str = "calibration";
 
 fn metric_u64(case: &Case, name: &str) -> Option<u64> {
     case.metrics.get(name).and_then(serde_json::Value::as_u64)
+}
+
+/// How a figure is shown in a verdict.
+type Shown = fn(Option<u64>) -> String;
+
+fn count(value: Option<u64>) -> String {
+    value.map_or_else(|| "nothing".to_string(), |c| c.to_string())
 }
 
 fn bytes(value: Option<u64>) -> String {
@@ -27,9 +38,14 @@ fn bytes(value: Option<u64>) -> String {
 pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
     for case in cases.iter().filter(|case| case.scenario == SCENARIO) {
+        let prefix = if case.variant == "known" {
+            String::new()
+        } else {
+            format!("{}-", case.variant)
+        };
         let verdict =
             |name: &str, text: String, expected: String, measured: String, pass: bool| Verdict {
-                id: format!("{SCENARIO}/{name}"),
+                id: format!("{SCENARIO}/{prefix}{name}"),
                 kind: "calibration".to_string(),
                 subject: case.id.clone(),
                 text,
@@ -86,22 +102,95 @@ pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
             bytes(case.peak_rss_bytes),
             rss_covers,
         ));
+        for (name, what, known, measured) in [
+            (
+                "total-exact",
+                "bytes allocated",
+                "known_alloc_bytes",
+                "measured_alloc_bytes",
+            ),
+            (
+                "count-exact",
+                "blocks allocated",
+                "known_alloc_count",
+                "measured_alloc_count",
+            ),
+            (
+                "leak-exact",
+                "bytes left live",
+                "known_leak_bytes",
+                "measured_leak_bytes",
+            ),
+        ] {
+            // Only a case that knows the figure in advance is judged on it.
+            let Some(known) = metric_u64(case, known) else {
+                continue;
+            };
+            let measured = metric_u64(case, measured);
+            let exact = measured == Some(known);
+            verdicts.push(verdict(
+                name,
+                if exact {
+                    format!("the heap meter counts exactly the {what} between the case's barriers")
+                } else {
+                    format!(
+                        "the heap meter is wrong: the case made {} {what} between its barriers but the meter counted {}",
+                        known,
+                        count(measured)
+                    )
+                },
+                format!("{what} == {known}"),
+                count(measured),
+                exact,
+            ));
+        }
         if let Some(profile) = &case.profile {
-            let agree =
-                profile.outcome == Outcome::Ok && profile.peak_heap_bytes == case.peak_heap_bytes;
+            let figures: [(&str, Option<u64>, Option<u64>, Shown); 3] = [
+                ("peak", profile.peak_heap_bytes, case.peak_heap_bytes, bytes),
+                (
+                    "total",
+                    profile.total_alloc_bytes,
+                    case.total_alloc_bytes,
+                    bytes,
+                ),
+                ("count", profile.alloc_count, case.alloc_count, count),
+            ];
+            let apart: Vec<String> = figures
+                .iter()
+                .filter(|(_, dhat, counting, _)| dhat != counting)
+                .map(|(name, dhat, counting, show)| {
+                    format!(
+                        "{name} counting {} against dhat {}",
+                        show(*counting),
+                        show(*dhat)
+                    )
+                })
+                .collect();
+            let agree = profile.outcome == Outcome::Ok && apart.is_empty();
             verdicts.push(verdict(
                 "meters-agree",
                 if agree {
-                    "the counting allocator and dhat report the same peak heap".into()
+                    "the counting allocator and dhat report the same peak heap, bytes and blocks allocated".into()
+                } else if profile.outcome != Outcome::Ok {
+                    format!("the dhat run of the calibration case ended {}", profile.outcome)
                 } else {
                     format!(
-                        "the two heap meters disagree on the same deterministic case: counting {} against dhat {}",
-                        bytes(case.peak_heap_bytes),
-                        bytes(profile.peak_heap_bytes)
+                        "the two heap meters disagree on the same deterministic case: {}",
+                        apart.join("; ")
                     )
                 },
-                format!("dhat max_bytes == {}", bytes(case.peak_heap_bytes)),
-                bytes(profile.peak_heap_bytes),
+                format!(
+                    "dhat max_bytes, total_bytes, total_blocks == {}, {}, {}",
+                    bytes(case.peak_heap_bytes),
+                    bytes(case.total_alloc_bytes),
+                    count(case.alloc_count)
+                ),
+                format!(
+                    "{}, {}, {}",
+                    bytes(profile.peak_heap_bytes),
+                    bytes(profile.total_alloc_bytes),
+                    count(profile.alloc_count)
+                ),
                 agree,
             ));
         }
@@ -151,8 +240,8 @@ mod tests {
             profile: Some(ProfileRun {
                 outcome: Outcome::Ok,
                 peak_heap_bytes: Some(dhat_peak),
-                total_alloc_bytes: None,
-                alloc_count: None,
+                total_alloc_bytes: Some(peak_heap),
+                alloc_count: Some(3),
                 wall_ms: 1.0,
             }),
         }
@@ -191,6 +280,66 @@ mod tests {
         assert_eq!(
             verdicts[1].text,
             "the RSS meter is wrong: 1000 B were touched but the peak RSS reads 999 B"
+        );
+    }
+
+    /// The threaded case: its known totals and leak, and dhat's totals and count, all judged.
+    fn threaded_case(measured_count: u64, dhat_total: u64) -> Case {
+        let mut case = calibration_case(1100, 4096, 1100);
+        case.variant = "threads".into();
+        case.id = Case::make_id(SCENARIO, "threads", &case.size);
+        for (name, value) in [
+            ("known_alloc_bytes", 5000),
+            ("measured_alloc_bytes", 5000),
+            ("known_alloc_count", 12),
+            ("measured_alloc_count", measured_count),
+            ("known_leak_bytes", 0),
+            ("measured_leak_bytes", 0),
+        ] {
+            case.metrics.insert(name.into(), serde_json::json!(value));
+        }
+        case.profile.as_mut().unwrap().total_alloc_bytes = Some(dhat_total);
+        case
+    }
+
+    #[test]
+    fn the_threaded_case_is_judged_on_totals_count_and_leak_under_its_own_ids() {
+        let verdicts = verdicts(&[threaded_case(12, 1100)]);
+        let ids: Vec<&str> = verdicts.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "calibration/threads-heap-exact",
+                "calibration/threads-rss-covers",
+                "calibration/threads-total-exact",
+                "calibration/threads-count-exact",
+                "calibration/threads-leak-exact",
+                "calibration/threads-meters-agree"
+            ]
+        );
+        assert!(verdicts.iter().all(|v| v.pass), "{verdicts:?}");
+    }
+
+    #[test]
+    fn a_block_the_meter_lost_on_another_thread_fails_and_says_which_figure() {
+        let verdicts = verdicts(&[threaded_case(11, 1100)]);
+        let count = &verdicts[3];
+        assert!(!count.pass);
+        assert_eq!(
+            count.text,
+            "the heap meter is wrong: the case made 12 blocks allocated between its barriers but the meter counted 11"
+        );
+        assert!(verdicts.iter().filter(|v| !v.pass).count() == 1);
+    }
+
+    #[test]
+    fn meters_that_disagree_on_the_total_alone_fail() {
+        let verdicts = verdicts(&[threaded_case(12, 1164)]);
+        let agree = verdicts.last().unwrap();
+        assert!(!agree.pass);
+        assert_eq!(
+            agree.text,
+            "the two heap meters disagree on the same deterministic case: total counting 1100 B (1.07 KiB) against dhat 1164 B (1.14 KiB)"
         );
     }
 }

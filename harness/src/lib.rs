@@ -10,6 +10,8 @@
 pub mod alloc;
 pub mod calibration;
 pub mod crosscheck;
+pub mod external;
+pub mod external_command;
 pub mod host;
 pub mod probe;
 pub mod procfs;

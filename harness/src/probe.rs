@@ -236,6 +236,7 @@ impl Probe {
             lock: Mutex::new(()),
         });
         send(&ChildLine::Hello {
+            protocol: crate::wire::PROTOCOL_VERSION,
             pid: std::process::id(),
             meter: std::borrow::Cow::Borrowed(meter.name()),
         });
@@ -243,8 +244,8 @@ impl Probe {
             .name("memproof-sampler".into())
             .spawn(move || sample_heap(fd, meter, Duration::from_millis(interval_ms)))
             .expect("spawn the heap sampler");
-        // Wait for the sampler's first sample: by then it has folded in what its own start-up freed, so the case
-        // starts from settled figures (the calibration case reads its baseline right away).
+        // Wait for the sampler's first sample: by then its own start-up has allocated and freed what it does, so the
+        // case starts from settled figures (the calibration case reads its baseline right away).
         while !SAMPLER_READY.load(Ordering::SeqCst) {
             std::thread::yield_now();
         }

@@ -36,6 +36,7 @@
 //! roles = ["after", "best"]
 //! ```
 
+use crate::external_command::{self, ExternalDriver, ExternalTechnique};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -63,6 +64,10 @@ pub struct Spec {
     pub verdicts: Vec<VerdictSpec>,
     /// How regressions against a baseline are judged for this scenario.
     pub regression: RegressionSpec,
+    /// Techniques played by programs of the user's own (`crate::external_command`), by technique name.
+    pub external: BTreeMap<String, ExternalTechnique>,
+    /// The program that produces the load of the external techniques, if any.
+    pub driver: Option<ExternalDriver>,
 }
 
 /// A scenario's own regression tolerances, for figures that do not repeat from run to run (a case whose threads
@@ -87,6 +92,9 @@ pub struct RegressionSpec {
 pub struct Variant {
     pub role: String,
     pub technique: String,
+    /// The program that plays the technique, when it is not one of memproof's Rust cases.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
 }
 
 /// What one profile runs.
@@ -189,6 +197,9 @@ struct RawSpec {
     verdicts: Vec<RawVerdict>,
     #[serde(default)]
     regression: RegressionSpec,
+    #[serde(default)]
+    techniques: BTreeMap<String, ExternalTechnique>,
+    driver: Option<ExternalDriver>,
 }
 
 #[derive(Deserialize)]
@@ -269,6 +280,17 @@ impl Spec {
                 );
             }
             roles.push(variant.role.clone());
+        }
+        let external = external_techniques(&raw.variants, raw.techniques, &locate, &shown)?;
+        if let Some(driver) = &raw.driver {
+            let (line, col) = locate("[driver]");
+            external_command::check_command(&driver.command)
+                .map_err(|error| anyhow::anyhow!("{shown}:{line}:{col}: driver: {error}"))?;
+            if external.is_empty() {
+                bail!(
+                    "{shown}:{line}:{col}: driver: expected a technique with a command for it to drive"
+                );
+            }
         }
         let mut profiles = BTreeMap::new();
         for (name, profile) in raw.profiles {
@@ -430,7 +452,14 @@ impl Spec {
             profiles,
             verdicts,
             regression: raw.regression,
+            external,
+            driver: raw.driver,
         })
+    }
+
+    /// The program that plays `technique`, when it is not a Rust case.
+    pub fn external_technique(&self, technique: &str) -> Option<&ExternalTechnique> {
+        self.external.get(technique)
     }
 
     /// The technique that plays `role`.
@@ -473,6 +502,52 @@ impl Spec {
                 .is_none_or(|p| p.iter().any(|name| name == profile))
         })
     }
+}
+
+/// The external techniques of a spec: commands given on variants and in `[techniques.NAME]` tables, checked.
+fn external_techniques(
+    variants: &[Variant],
+    tables: BTreeMap<String, ExternalTechnique>,
+    locate: &impl Fn(&str) -> (usize, usize),
+    shown: &impl std::fmt::Display,
+) -> anyhow::Result<BTreeMap<String, ExternalTechnique>> {
+    let mut external = BTreeMap::new();
+    for (name, technique) in tables {
+        let (line, col) = locate(&format!("[techniques.{name}]"));
+        external_command::check_command(&technique.command)
+            .map_err(|error| anyhow::anyhow!("{shown}:{line}:{col}: technique {name}: {error}"))?;
+        if !variants.iter().any(|v| v.technique == name) {
+            bail!("{shown}:{line}:{col}: technique {name}: no variant plays it");
+        }
+        external.insert(name, technique);
+    }
+    for variant in variants {
+        let Some(command) = &variant.command else {
+            continue;
+        };
+        let (line, col) = locate(&format!("\"{}\"", variant.technique));
+        if external.contains_key(&variant.technique) {
+            bail!(
+                "{shown}:{line}:{col}: technique {}: a command on the variant and a [techniques.{}] table: expected one",
+                variant.technique,
+                variant.technique
+            );
+        }
+        external_command::check_command(command).map_err(|error| {
+            anyhow::anyhow!(
+                "{shown}:{line}:{col}: technique {}: {error}",
+                variant.technique
+            )
+        })?;
+        external.insert(
+            variant.technique.clone(),
+            ExternalTechnique {
+                command: command.clone(),
+                heap: Default::default(),
+            },
+        );
+    }
+    Ok(external)
 }
 
 /// Reads every `*.toml` spec in `dir`, sorted by scenario name.
@@ -532,6 +607,74 @@ check = "before.peak_heap_bytes / after.peak_heap_bytes >= 3"
             .unwrap_err()
             .to_string();
         assert_eq!(error, expected);
+    }
+
+    #[test]
+    fn external_commands_read_from_variants_and_technique_tables() {
+        let text = r#"
+scenario = "toy"
+title = "A toy"
+summary = "It allocates."
+variants = [
+  { role = "before", technique = "whole", command = ["python3", "{spec_dir}/s.py", "whole", "{size}"] },
+  { role = "after", technique = "stream" },
+]
+[techniques.stream]
+command = ["./stream", "{param.clients}"]
+heap = "preload"
+[driver]
+command = ["python3", "{spec_dir}/d.py"]
+[profiles.ci]
+size = { name = "n", unit = "bytes", values = [10] }
+params = { clients = 2 }
+"#;
+        let spec = Spec::parse(Path::new("toy.toml"), text).unwrap();
+        let whole = spec.external_technique("whole").unwrap();
+        assert_eq!(whole.command[3], "{size}");
+        assert_eq!(whole.heap, external_command::HeapFrom::Probe);
+        let stream = spec.external_technique("stream").unwrap();
+        assert_eq!(stream.heap, external_command::HeapFrom::Preload);
+        assert_eq!(spec.driver.unwrap().command[0], "python3");
+        assert!(
+            Spec::parse(Path::new("toy.toml"), GOOD)
+                .unwrap()
+                .external
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_external_commands_name_the_spot() {
+        let with = |variants: &str, tail: &str| {
+            format!(
+                "scenario = \"toy\"\ntitle = \"t\"\nsummary = \"s\"\nvariants = [{variants}]\n{tail}\n[profiles.ci]\nsize = {{ name = \"n\", unit = \"b\", values = [1] }}\n"
+            )
+        };
+        check_error(
+            &with(r#"{ role = "before", technique = "a", command = [] }"#, ""),
+            "scenarios/toy.toml:4:44: technique a: command: expected a program and its arguments, e.g. [\"python3\", \"server.py\"]",
+        );
+        check_error(
+            &with(
+                r#"{ role = "before", technique = "a" }"#,
+                "[techniques.b]\ncommand = [\"x\"]",
+            ),
+            "scenarios/toy.toml:5:1: technique b: no variant plays it",
+        );
+        check_error(
+            &with(
+                r#"{ role = "before", technique = "a" }"#,
+                "[driver]\ncommand = [\"x\"]",
+            ),
+            "scenarios/toy.toml:5:1: driver: expected a technique with a command for it to drive",
+        );
+        check_error(
+            &with(
+                r#"{ role = "before", technique = "a", command = ["x", "{sise}"] }"#,
+                "",
+            ),
+            "scenarios/toy.toml:4:44: technique a: command: unknown placeholder {sise}: expected one of {size}, {size_name}, {params}, {role}, {technique}, {work_dir}, {spec_dir}, or {param.NAME}",
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!
 //! **Architecture Invariant:** a case never shares a process with another case, or with its own profile run.
 
+use crate::external::{self, HeapSource};
+use crate::external_command::{CaseValues, ExternalTechnique, HeapFrom};
 use crate::results::{Case, Outcome, ProfileRun, Size};
 use crate::runner::{self, Launch, Progress};
 use crate::spec::{At, Counterfactual, Profile, Spec};
@@ -340,6 +342,252 @@ pub fn run_case(
     };
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)
+}
+
+/// How long a driver may run on after the technique it drives has ended, before it is killed.
+pub const DRIVER_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs one case whose technique is a program of the user's (`crate::external_command`), with the spec's driver
+/// beside it. What memproof takes from the program is `crate::external`'s rule: heap, phases and metrics from its
+/// probe (or from the preload library at `preload`), RSS, outcome and time from the kernel. There is no dhat run.
+pub fn run_external_case(
+    case: &PlannedCase,
+    spec: &Spec,
+    technique: &ExternalTechnique,
+    binaries: &Binaries,
+    preload: Option<&Path>,
+    options: &SuiteOptions,
+    on_event: &mut dyn FnMut(SuiteEvent<'_>),
+) -> anyhow::Result<Case> {
+    let work_root = options.out_dir.join("work");
+    std::fs::create_dir_all(&work_root)
+        .with_context(|| format!("{}: cannot create", work_root.display()))?;
+    on_event(SuiteEvent::Started {
+        case,
+        run: "timeline",
+    });
+    let work_dir = tempfile::Builder::new()
+        .prefix(&file_safe(&case.id))
+        .tempdir_in(&work_root)?;
+    let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
+    let values = CaseValues {
+        size: case.size.value,
+        size_name: case.size.name.clone(),
+        params: case.params.clone(),
+        role: case.role.clone(),
+        technique: case.technique.clone(),
+        work_dir: work_dir.path().to_string_lossy().into_owned(),
+        spec_dir: spec_dir.to_string_lossy().into_owned(),
+    };
+    let in_spec = |error: anyhow::Error| anyhow::anyhow!("{}: {error}", spec.path.display());
+    let command = values.expand(&technique.command).map_err(in_spec)?;
+    let mut env: Vec<(OsString, OsString)> = values
+        .environment()
+        .into_iter()
+        .map(|(key, value)| (key.into(), value.into()))
+        .collect();
+    env.push((
+        crate::probe::SAMPLE_MS_ENV.into(),
+        options.sample_ms.to_string().into(),
+    ));
+    let (program, args) = command
+        .split_first()
+        .expect("checked when the spec was read");
+    let args: Vec<OsString> = args.iter().map(Into::into).collect();
+    let source = match technique.heap {
+        HeapFrom::Probe => HeapSource::Probe,
+        HeapFrom::None => HeapSource::None,
+        HeapFrom::Preload => HeapSource::Preload(
+            preload
+                .context(
+                    "a technique asks for heap = \"preload\" but no preload library was built",
+                )?
+                .to_path_buf(),
+        ),
+    };
+    // Where preload cannot see, it is not loaded, and the case says why instead of reporting a heap of zero.
+    let blind_spot = matches!(source, HeapSource::Preload(_))
+        .then(|| external::preload_blind_spot(Path::new(program)))
+        .flatten();
+    let source = if blind_spot.is_some() {
+        HeapSource::None
+    } else {
+        source
+    };
+    let (program, args) = match &source {
+        HeapSource::Preload(library) => external::with_preload(library, program.as_ref(), &args),
+        _ => (PathBuf::from(program), args),
+    };
+    let driver = match &spec.driver {
+        Some(driver) => Some(ExternalProcess::start(
+            &values.expand(&driver.command).map_err(in_spec)?,
+            &env,
+            work_dir.path(),
+        )?),
+        None => None,
+    };
+    let launch = Launch {
+        launcher: binaries.launcher.clone(),
+        program,
+        args,
+        env,
+        current_dir: Some(work_dir.path().to_path_buf()),
+        limit_bytes: case.limit_bytes,
+        timeout: case.timeout,
+        interval: options.interval,
+        pass_output_through: false,
+    };
+    let measured = runner::run(&launch, |progress| {
+        on_event(SuiteEvent::Running { case, progress })
+    });
+    let driven = driver.map(|driver| driver.finish(DRIVER_GRACE));
+    let mut measured = external::trust_kernel_only(measured?, case.limit_bytes);
+    drop(work_dir);
+    if let Some(driven) = driven {
+        match driven {
+            Ok(figures) => measured.metrics.extend(figures),
+            Err(why) if measured.outcome == Outcome::Ok => {
+                measured.outcome = Outcome::Failed;
+                measured.exit.message = Some(why);
+            }
+            // The technique's own outcome (killed, timed out, failed) explains the driver's failure.
+            Err(_) => {}
+        }
+    }
+    if let Some(why) = blind_spot {
+        measured
+            .metrics
+            .insert("heap_unavailable".into(), why.into());
+    }
+    let heap = match external::heap_of(&measured, &source) {
+        Ok(heap) => heap,
+        Err(why) => {
+            measured
+                .metrics
+                .insert("heap_unavailable".into(), why.into());
+            None
+        }
+    };
+    let result = Case {
+        id: case.id.clone(),
+        scenario: case.scenario.clone(),
+        variant: case.role.clone(),
+        technique: Some(case.technique.clone()),
+        size: case.size.clone(),
+        outcome: measured.outcome,
+        exit: measured.exit,
+        limit_bytes: case.limit_bytes,
+        limit: measured.limit,
+        peak_rss_bytes: measured.peak_rss_bytes,
+        peak_heap_bytes: heap.and_then(|h| h.peak_bytes),
+        total_alloc_bytes: heap.and_then(|h| h.total_bytes),
+        alloc_count: heap.and_then(|h| h.count),
+        end_heap_bytes: heap.and_then(|h| h.end_bytes),
+        wall_ms: measured.wall_ms,
+        timeline: measured.timeline,
+        phases: measured.phases,
+        metrics: measured.metrics,
+        profile_file: None,
+        profile: None,
+    };
+    on_event(SuiteEvent::Finished { case: &result });
+    Ok(result)
+}
+
+/// A driver process of the user's: started beside the measured technique, outside the measurement.
+struct ExternalProcess {
+    child: std::process::Child,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+    shown: String,
+}
+
+impl ExternalProcess {
+    fn start(
+        command: &[String],
+        env: &[(OsString, OsString)],
+        dir: &Path,
+    ) -> anyhow::Result<ExternalProcess> {
+        use std::os::unix::process::CommandExt as _;
+        let shown = command.join(" ");
+        let mut child = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env_remove(crate::probe::PROBE_FD_ENV)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start the driver {shown}"))?;
+        let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+        };
+        let stdout = read_all(Box::new(child.stdout.take().context("driver stdout")?));
+        let stderr = read_all(Box::new(child.stderr.take().context("driver stderr")?));
+        Ok(ExternalProcess {
+            child,
+            stdout,
+            stderr,
+            shown,
+        })
+    }
+
+    /// Waits for the driver (killing it, with anything it started, after `grace`) and returns the figures it
+    /// printed, or why there are none.
+    fn finish(
+        mut self,
+        grace: Duration,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let deadline = std::time::Instant::now() + grace;
+        let mut killed = false;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    // SAFETY: kill(2) on the driver's own process group.
+                    unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+                    killed = true;
+                    break self.child.wait().ok();
+                }
+                Err(_) => break None,
+            }
+        };
+        let stdout = self.stdout.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&self.stderr.join().unwrap_or_default()).into_owned();
+        let failed = |how: String| {
+            format!(
+                "the driver {} {how}\n{}",
+                self.shown,
+                runner::show_tail(&stderr)
+            )
+        };
+        if killed {
+            return Err(failed(format!(
+                "was still running {:.0} s after the technique ended, killed",
+                grace.as_secs_f64()
+            )));
+        }
+        match status {
+            Some(status) if status.success() => {}
+            Some(status) => return Err(failed(format!("failed ({status})"))),
+            None => return Err(failed("could not be waited for".into())),
+        }
+        match serde_json::from_slice::<serde_json::Value>(&stdout) {
+            Ok(serde_json::Value::Object(figures)) => Ok(figures),
+            _ => Err(failed(
+                "printed no figures: expected one JSON object on stdout".into(),
+            )),
+        }
+    }
 }
 
 /// Whether a case's heap figures can be believed: it reported them (ok or failed after its report).

@@ -1,9 +1,22 @@
 //! The probe pipe's line protocol: one JSON object per line, from a case (or the launcher) to the runner.
 //!
+//! It is a public interface, versioned by [`PROTOCOL_VERSION`] (ARCHITECTURE.md, "The probe protocol"): the
+//! reference clients in `clients/` (Python, Node, Go) and the preload library (`preload/`) speak it from programs
+//! memproof did not build. A line that does not parse as one of these messages is kept as a stray line; it never
+//! ends a run and never stands in for a figure.
+//!
 //! Times travel as `CLOCK_MONOTONIC` nanoseconds ([`crate::probe::monotonic_ns`]), a clock parent and child share;
 //! the runner turns them into milliseconds since it spawned the case.
 
 use serde::{Deserialize, Serialize};
+
+/// The version of the probe protocol this build speaks, sent in every `hello`. It changes when a message changes
+/// meaning; adding an optional field does not change it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+fn protocol_one() -> u32 {
+    1
+}
 
 /// A line the runner reads from the probe pipe.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,7 +34,10 @@ pub enum ChildLine {
     LaunchFailed { message: String },
     /// A case's probe connected.
     /// `meter` borrows a static name, so the counting and the dhat run allocate the same bytes for this line.
+    /// `protocol` is the version the sender speaks (a `hello` without one is version 1).
     Hello {
+        #[serde(default = "protocol_one")]
+        protocol: u32,
         pid: u32,
         meter: std::borrow::Cow<'static, str>,
     },
@@ -60,6 +76,37 @@ pub struct FinalFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hello_names_its_protocol_version_and_defaults_to_one() {
+        let line: ChildLine =
+            serde_json::from_str(r#"{"type":"hello","protocol":1,"pid":7,"meter":"tracemalloc"}"#)
+                .unwrap();
+        assert_eq!(
+            line,
+            ChildLine::Hello {
+                protocol: 1,
+                pid: 7,
+                meter: "tracemalloc".into()
+            }
+        );
+        let old: ChildLine =
+            serde_json::from_str(r#"{"type":"hello","pid":7,"meter":"counting"}"#).unwrap();
+        assert!(matches!(old, ChildLine::Hello { protocol: 1, .. }));
+    }
+
+    #[test]
+    fn lines_that_are_not_protocol_do_not_parse() {
+        for stray in [
+            "hello",
+            r#"{"type":"heap","heap_bytes":"many"}"#,
+            r#"{"type":"rss","rss_bytes":1}"#,
+            r#"{"type":"heap","mono_ns":-1,"heap_bytes":3}"#,
+            "",
+        ] {
+            assert!(serde_json::from_str::<ChildLine>(stray).is_err(), "{stray}");
+        }
+    }
 
     #[test]
     fn heap_samples_written_by_hand_parse_as_heap_lines() {

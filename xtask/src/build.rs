@@ -49,6 +49,31 @@ pub fn build_release(packages: &[&str], bins: &[&str]) -> anyhow::Result<PathBuf
     Ok(dir)
 }
 
+/// Builds the preload library (`memproof-preload`, release) and returns its path.
+pub fn build_preload() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("memproof: building libmemproof_preload.so (release)");
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--package",
+            "memproof-preload",
+        ])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build --release --package memproof-preload failed ({status})");
+    }
+    let path = target_dir().join("release").join("libmemproof_preload.so");
+    if !path.exists() {
+        bail!("{}: cargo built it but it is not there", path.display());
+    }
+    Ok(path)
+}
+
 /// The default output directory of a command: `target/memproof/<name>`.
 pub fn default_out(name: &str) -> PathBuf {
     target_dir().join("memproof").join(name)

@@ -47,6 +47,10 @@ pub struct LoadTest {
     /// every verdict that passes on it: "cannot fail: it passes without the fix".
     #[arg(long)]
     prove: bool,
+    /// Read the scenario specs from this directory instead of `scenarios/`, e.g. `scenarios/examples` (the
+    /// calibration case still runs first).
+    #[arg(long, value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -59,12 +63,22 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Reads the specs in `scenarios/` and keeps the calibration case plus the asked-for scenarios.
 pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
-    select_specs_in(&build::workspace_root(), wanted)
+    select_specs_in(&build::workspace_root(), None, wanted)
 }
 
-/// [`select_specs`] of the tree at `root`.
-fn select_specs_in(root: &Path, wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
-    let mut specs = spec::read_dir(&root.join("scenarios"))?;
+/// [`select_specs`] of the tree at `root`, with the scenarios read from `dir` when given (the calibration spec
+/// always from `scenarios/`).
+pub fn select_specs_in(
+    root: &Path,
+    dir: Option<&Path>,
+    wanted: &[String],
+) -> anyhow::Result<Vec<Spec>> {
+    let scenarios = root.join("scenarios");
+    let mut specs = spec::read_dir(&scenarios)?;
+    if let Some(dir) = dir {
+        specs.retain(|s| s.scenario == harness::calibration::SCENARIO);
+        specs.extend(spec::read_dir(dir)?);
+    }
     let known: Vec<String> = specs.iter().map(|s| s.scenario.clone()).collect();
     for name in wanted {
         if !known.contains(name) {
@@ -124,7 +138,7 @@ impl LoadTest {
                 spec::PROFILES.join(", ")
             );
         }
-        let specs = select_specs_in(root, &self.scenarios)?;
+        let specs = select_specs_in(root, self.spec_dir.as_deref(), &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
         if self.prove {
@@ -135,6 +149,15 @@ impl LoadTest {
             "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
         }
+        let preload = if specs
+            .iter()
+            .flat_map(|s| s.external.values())
+            .any(|t| t.heap == harness::external_command::HeapFrom::Preload)
+        {
+            Some(build::build_preload()?)
+        } else {
+            None
+        };
         let bin_dir = match bin_dir {
             Some(dir) => dir.to_path_buf(),
             None => build::build_release(&CASE_PACKAGES, &CASE_BINARIES)?,
@@ -159,9 +182,22 @@ impl LoadTest {
         let mut printer = Printer::new(planned.len());
         let mut cases = Vec::with_capacity(planned.len());
         for case in &planned {
-            cases.push(suite::run_case(case, &binaries, &options, &mut |event| {
-                printer.event(event)
-            })?);
+            let spec = specs.iter().find(|s| s.scenario == case.scenario);
+            let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
+            cases.push(match external {
+                Some((spec, technique)) => suite::run_external_case(
+                    case,
+                    spec,
+                    technique,
+                    &binaries,
+                    preload.as_deref(),
+                    &options,
+                    &mut |event| printer.event(event),
+                )?,
+                None => {
+                    suite::run_case(case, &binaries, &options, &mut |event| printer.event(event))?
+                }
+            });
         }
         let _ = std::fs::remove_dir(out_dir.join("work"));
         let mut results = Results {

@@ -1,11 +1,14 @@
 //! `cargo xtask measure -- CMD ARGS`: measures any program, in any language, the way a case is measured: RSS
 //! timeline, the kernel's peak, outcome under a limit and a timeout, wall time, into results.json. Heap figures are
-//! `null`: memproof cannot see inside another program's allocator.
+//! `null` unless the program reports them on the probe protocol: `--probe` for a program with a probe client
+//! (`clients/`), `--heap preload` for a malloc user, which loads memproof's preload library (and implies `--probe`).
+//! What memproof trusts from the program is in `harness::external`.
 
 use crate::Finished;
 use crate::build;
 use crate::load_test::{parse_duration, parse_size};
 use anyhow::Context as _;
+use harness::external::{self, HeapSource};
 use harness::results::{Case, Outcome, Results, SCHEMA, Size};
 use harness::runner::{self, Launch};
 use harness::units::format_bytes;
@@ -27,6 +30,13 @@ pub struct Measure {
     /// Where to write results.json and the reports [default: target/memproof/measure].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Take heap samples, phases, metrics and final heap figures from the command's probe client (`clients/`).
+    #[arg(long)]
+    probe: bool,
+    /// Where the heap figures come from: `preload` loads memproof's malloc-counting library into the command with
+    /// LD_PRELOAD (implies --probe).
+    #[arg(long, value_name = "METER", value_parser = ["preload"])]
+    heap: Option<String>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -37,10 +47,31 @@ impl Measure {
         let bin_dir = build::build_release(&["memproof-harness"], &["memproof-launch"])?;
         let out_dir = build::output_dir(self.out.as_deref(), "measure")?;
         let (program, args) = self.command.split_first().context("no command given")?;
+        let blind_spot = self
+            .heap
+            .is_some()
+            .then(|| external::preload_blind_spot(std::path::Path::new(program)))
+            .flatten();
+        let source = if let Some(why) = &blind_spot {
+            // Not loaded where it cannot see: a heap of zero would be a lie.
+            eprintln!("memproof: no heap figures: {why}");
+            HeapSource::None
+        } else if self.heap.is_some() {
+            HeapSource::Preload(build::build_preload()?)
+        } else if self.probe {
+            HeapSource::Probe
+        } else {
+            HeapSource::None
+        };
+        let (program_run, args_run) = match &source {
+            HeapSource::Preload(library) => external::with_preload(library, program, args),
+            HeapSource::Probe => (PathBuf::from(program), args.to_vec()),
+            HeapSource::None => external::without_channel(program, args),
+        };
         let launch = Launch {
             launcher: bin_dir.join("memproof-launch"),
-            program: PathBuf::from(program),
-            args: args.to_vec(),
+            program: program_run,
+            args: args_run,
             env: Vec::new(),
             current_dir: None,
             limit_bytes: self.limit,
@@ -50,6 +81,34 @@ impl Measure {
         };
         let run_info = harness::host::run_info("measure", &build::workspace_root());
         let measured = runner::run(&launch, |_| {})?;
+        let mut measured = external::trust_kernel_only(measured, self.limit);
+        let heap = match external::heap_of(&measured, &source) {
+            Ok(heap) => heap,
+            Err(why) => {
+                eprintln!("memproof: no heap figures: {why}");
+                None
+            }
+        };
+        if let Some(why) = blind_spot {
+            measured
+                .metrics
+                .insert("heap_unavailable".into(), why.into());
+        }
+        if source == HeapSource::None {
+            // Without --probe the command's lines are not taken (its timeline keeps only the kernel's RSS).
+            measured.timeline.retain(|s| s.rss_bytes.is_some());
+            measured.phases.clear();
+            measured.metrics.clear();
+        }
+        for stray in &measured.stray_lines {
+            eprintln!("memproof: not a probe protocol line, kept as a stray line: {stray}");
+        }
+        if !measured.stray_lines.is_empty() {
+            measured.metrics.insert(
+                "stray_probe_lines".into(),
+                measured.stray_lines.clone().into(),
+            );
+        }
         let name = PathBuf::from(program)
             .file_name()
             .map_or("command".into(), |n| n.to_string_lossy().into_owned());
@@ -82,10 +141,10 @@ impl Measure {
             limit_bytes: self.limit,
             limit: measured.limit,
             peak_rss_bytes: measured.peak_rss_bytes,
-            peak_heap_bytes: None,
-            total_alloc_bytes: None,
-            alloc_count: None,
-            end_heap_bytes: None,
+            peak_heap_bytes: heap.and_then(|h| h.peak_bytes),
+            total_alloc_bytes: heap.and_then(|h| h.total_bytes),
+            alloc_count: heap.and_then(|h| h.count),
+            end_heap_bytes: heap.and_then(|h| h.end_bytes),
             wall_ms: measured.wall_ms,
             timeline: measured.timeline,
             phases: measured.phases,
@@ -93,16 +152,27 @@ impl Measure {
             profile_file: None,
             profile: None,
         };
+        let bytes = |b: Option<u64>| {
+            b.map_or("-".into(), |b| {
+                format!("{} ({b} B)", format_bytes(b as f64))
+            })
+        };
         eprintln!(
             "memproof: {}  {}  peak RSS {}  {:.2} s",
             command_line.join(" "),
             case.outcome,
-            case.peak_rss_bytes.map_or("-".into(), |b| format!(
-                "{} ({b} B)",
-                format_bytes(b as f64)
-            )),
+            bytes(case.peak_rss_bytes),
             case.wall_ms / 1e3
         );
+        if heap.is_some() {
+            eprintln!(
+                "memproof: heap: peak {}  end {}  total {}  allocations {}",
+                bytes(case.peak_heap_bytes),
+                bytes(case.end_heap_bytes),
+                bytes(case.total_alloc_bytes),
+                case.alloc_count.map_or("-".into(), |n| n.to_string())
+            );
+        }
         if let Some(message) = &case.exit.message {
             eprintln!("{message}");
         }

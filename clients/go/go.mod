@@ -1,0 +1,3 @@
+module memproof.dev/clients/go
+
+go 1.19

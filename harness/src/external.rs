@@ -1,0 +1,311 @@
+//! A program memproof did not build, measured with the heap figures it reports on the probe protocol: through a
+//! reference client (`clients/`: Python, Node, Go) or the preload library (`preload/`, for malloc users).
+//!
+//! What memproof takes from such a program and what it never does: its heap samples, phases, metrics and final heap
+//! figures are its to report (nothing else can read them); its peak RSS, outcome and time are the kernel's and the
+//! runner's. A final report's `vm_hwm_bytes` and `error` are ignored here: the peak RSS is `wait4`'s `ru_maxrss` (or
+//! a higher polled resident set), the
+//! outcome is the exit status (and the watchdog's and the timeout's kills), and a program that sent heap samples but
+//! no final report is not failed for it.
+//!
+//! Where preload cannot see, [`preload_blind_spot`] says why before the run and [`heap_of`] after it, so a blind
+//! run never reports a heap of zero.
+
+use crate::results::Outcome;
+use crate::runner::{Measured, show_tail};
+use crate::units::format_bytes;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+/// Where a measured program's heap figures come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeapSource {
+    /// Nowhere: the heap is `null`.
+    None,
+    /// The program's own probe client, on the channel.
+    Probe,
+    /// The preload library at this path, loaded into the program with `LD_PRELOAD`.
+    Preload(PathBuf),
+}
+
+/// The heap figures a program reported in its final report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportedHeap {
+    pub peak_bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+    pub count: Option<u64>,
+    pub end_bytes: Option<u64>,
+}
+
+/// Re-decides the peak RSS and the outcome of an external program from what only the kernel and the runner know.
+pub fn trust_kernel_only(mut measured: Measured, limit_bytes: Option<u64>) -> Measured {
+    if let Some(figures) = measured.final_figures.as_mut() {
+        figures.vm_hwm_bytes = None;
+        figures.error = None;
+    }
+    // Both are the kernel's: `wait4`'s high-water mark, and the highest resident set the runner polled (which a
+    // process killed mid-growth can have beyond what its rusage kept).
+    measured.peak_rss_bytes = measured.maxrss_bytes.max(measured.sampled_peak_rss_bytes);
+    let killed_by_watchdog = measured
+        .limit
+        .as_ref()
+        .is_some_and(|limit| limit.killed_by_watchdog);
+    if let Some(limit) = measured.limit.as_mut() {
+        limit.overshoot_bytes = measured.peak_rss_bytes.map_or(0, |peak| {
+            peak.saturating_sub(limit_bytes.unwrap_or(u64::MAX))
+        });
+    }
+    if measured.outcome == Outcome::TimedOut {
+        return measured;
+    }
+    let over_limit =
+        limit_bytes.is_some_and(|limit| measured.peak_rss_bytes.is_some_and(|peak| peak > limit));
+    let (code, signal) = (measured.exit.code, measured.exit.signal);
+    let tail = show_tail(&measured.stderr_tail);
+    (measured.outcome, measured.exit.message) = if killed_by_watchdog || over_limit {
+        (
+            Outcome::OomKilled,
+            Some(format!(
+                "went over its memory limit of {} (peak RSS {}){}",
+                format_bytes(limit_bytes.unwrap_or(0) as f64),
+                measured
+                    .peak_rss_bytes
+                    .map_or("unknown".into(), |peak| format_bytes(peak as f64)),
+                if killed_by_watchdog {
+                    ", killed by the watchdog"
+                } else {
+                    ""
+                }
+            )),
+        )
+    } else if code == Some(0) && signal.is_none() {
+        (Outcome::Ok, None)
+    } else if let Some(signal) = signal {
+        (
+            Outcome::Failed,
+            Some(format!("killed by signal {signal}\n{tail}")),
+        )
+    } else if let Some(code) = code {
+        (
+            Outcome::Failed,
+            Some(format!("exited with status {code}\n{tail}")),
+        )
+    } else {
+        // The launcher could not start it: the runner's message says why.
+        (Outcome::Failed, measured.exit.message.take())
+    };
+    measured
+}
+
+/// The heap figures of a run, or why there are none: `Ok(None)` when no heap was asked for, `Err(reason)` when one
+/// was and the program never reported it.
+pub fn heap_of(measured: &Measured, source: &HeapSource) -> Result<Option<ReportedHeap>, String> {
+    if *source == HeapSource::None {
+        return Ok(None);
+    }
+    match &measured.final_figures {
+        Some(figures) => Ok(Some(ReportedHeap {
+            peak_bytes: figures.peak_heap_bytes,
+            total_bytes: figures.total_alloc_bytes,
+            count: figures.alloc_count,
+            end_bytes: figures.end_heap_bytes,
+        })),
+        None => Err(match source {
+            HeapSource::Preload(_) if measured.timeline.iter().all(|s| s.heap_bytes.is_none()) => {
+                "the preload library never reported: the program did not load it (a static binary, or a \
+                 program that clears LD_PRELOAD) or did not start at all"
+                    .to_string()
+            }
+            HeapSource::Probe if measured.timeline.iter().all(|s| s.heap_bytes.is_none()) => {
+                "the program never reported on the probe channel: it has no probe client, or did not call \
+                 start()"
+                    .to_string()
+            }
+            _ => "the program sent heap samples but no final report (it was killed, or exited without \
+                  finish()): its timeline has them, its peak heap is unknown"
+                .to_string(),
+        }),
+    }
+}
+
+/// The command line that runs `program` with the preload library loaded: `env LD_PRELOAD=LIBRARY PROGRAM ARGS`.
+/// Through `env` (which execs, so the pid and `wait4`'s figures stay the program's) and not in the launcher's own
+/// environment: the launcher would load the library too, and the library takes the channel for itself.
+pub fn with_preload(
+    library: &Path,
+    program: &OsStr,
+    args: &[OsString],
+) -> (PathBuf, Vec<OsString>) {
+    let mut assignment = OsString::from("LD_PRELOAD=");
+    assignment.push(library.as_os_str());
+    through_env(vec![assignment], program, args)
+}
+
+/// The command line that runs `program` with no probe channel: `env -u MEMPROOF_PROBE_FD PROGRAM ARGS`. A command
+/// measured without `--probe` gets no channel, so nothing it prints on one can be taken for a figure.
+pub fn without_channel(program: &OsStr, args: &[OsString]) -> (PathBuf, Vec<OsString>) {
+    through_env(
+        vec!["-u".into(), crate::probe::PROBE_FD_ENV.into()],
+        program,
+        args,
+    )
+}
+
+fn through_env(
+    env_args: Vec<OsString>,
+    program: &OsStr,
+    args: &[OsString],
+) -> (PathBuf, Vec<OsString>) {
+    let mut all = env_args;
+    all.push(program.to_os_string());
+    all.extend(args.iter().cloned());
+    (PathBuf::from("env"), all)
+}
+
+/// Why the preload library cannot see a program's heap, when that can be told from its file: a static binary has
+/// no dynamic loader to load the library, and a Go program's heap never goes through malloc. `None` when the
+/// library can see it (or the file cannot be read: the run itself will say).
+pub fn preload_blind_spot(program: &Path) -> Option<String> {
+    let path = find_program(program)?;
+    let bytes = std::fs::read(&path).ok()?;
+    if let Some(interpreter) = script_interpreter(&bytes) {
+        return preload_blind_spot(&interpreter);
+    }
+    let kind = elf_kind(&bytes)?;
+    let name = path.display();
+    if bytes.windows(GO_BUILDINFO.len()).any(|w| w == GO_BUILDINFO) {
+        return Some(format!(
+            "{name} is a Go program: its heap never goes through malloc, so preload cannot see it; use the Go probe \
+             client (clients/go) with --probe"
+        ));
+    }
+    if kind == ElfKind::Static {
+        return Some(format!(
+            "{name} is statically linked: no dynamic loader loads the preload library into it, so its heap cannot \
+             be seen"
+        ));
+    }
+    None
+}
+
+/// The magic that starts a Go binary's build information section.
+const GO_BUILDINFO: &[u8] = b"\xff Go buildinf:";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ElfKind {
+    Dynamic,
+    Static,
+}
+
+/// Whether a 64-bit little-endian ELF file asks for a dynamic loader (a `PT_INTERP` program header); `None` for
+/// anything else.
+fn elf_kind(bytes: &[u8]) -> Option<ElfKind> {
+    const PT_INTERP: u32 = 3;
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 || bytes[5] != 1 {
+        return None;
+    }
+    let u16_at = |at: usize| {
+        Some(u16::from_le_bytes(
+            bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+        ))
+    };
+    let u32_at = |at: usize| {
+        Some(u32::from_le_bytes(
+            bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    let u64_at = |at: usize| {
+        Some(u64::from_le_bytes(
+            bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
+        ))
+    };
+    let table = usize::try_from(u64_at(0x20)?).ok()?;
+    let entry_size = usize::from(u16_at(0x36)?);
+    let entries = usize::from(u16_at(0x38)?);
+    for index in 0..entries {
+        if u32_at(table.checked_add(index.checked_mul(entry_size)?)?)? == PT_INTERP {
+            return Some(ElfKind::Dynamic);
+        }
+    }
+    Some(ElfKind::Static)
+}
+
+/// The interpreter a `#!` script names (`/usr/bin/env NAME` names NAME).
+fn script_interpreter(bytes: &[u8]) -> Option<PathBuf> {
+    let first = bytes.strip_prefix(b"#!")?.split(|&b| b == b'\n').next()?;
+    let first = std::str::from_utf8(first).ok()?;
+    let mut words = first.split_whitespace();
+    let interpreter = words.next()?;
+    if interpreter.ends_with("/env") {
+        words.find(|w| !w.starts_with('-')).map(PathBuf::from)
+    } else {
+        Some(PathBuf::from(interpreter))
+    }
+}
+
+/// The file a command name runs: itself when it has a slash, else the first match on `PATH`.
+fn find_program(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return Some(program.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dynamic_program_is_seen_and_a_script_is_judged_by_its_interpreter() {
+        assert_eq!(preload_blind_spot(Path::new("/bin/sh")), None);
+        assert_eq!(
+            elf_kind(&std::fs::read("/bin/sh").unwrap()),
+            Some(ElfKind::Dynamic)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("run");
+        std::fs::write(&script, "#!/usr/bin/env -S sh\necho\n").unwrap();
+        assert_eq!(
+            script_interpreter(&std::fs::read(&script).unwrap()),
+            Some("sh".into())
+        );
+        assert_eq!(preload_blind_spot(&script), None);
+    }
+
+    #[test]
+    fn a_static_elf_is_a_blind_spot() {
+        // The first bytes of an ELF header with one program header, of type PT_LOAD (1), not PT_INTERP.
+        let mut elf = vec![0u8; 64 + 56];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        elf[64..68].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(elf_kind(&elf), Some(ElfKind::Static));
+        elf[64..68].copy_from_slice(&3u32.to_le_bytes());
+        assert_eq!(elf_kind(&elf), Some(ElfKind::Dynamic));
+        elf[64..68].copy_from_slice(&1u32.to_le_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("static");
+        std::fs::write(&path, &elf).unwrap();
+        let why = preload_blind_spot(&path).unwrap();
+        assert!(why.contains("statically linked"), "{why}");
+        elf.extend_from_slice(GO_BUILDINFO);
+        std::fs::write(&path, &elf).unwrap();
+        assert!(preload_blind_spot(&path).unwrap().contains("Go program"));
+    }
+
+    #[test]
+    fn truncated_or_foreign_files_are_not_judged() {
+        assert_eq!(elf_kind(b"\x7fELF"), None);
+        assert_eq!(elf_kind(&[0u8; 128]), None);
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(elf_kind(&elf), None);
+    }
+}

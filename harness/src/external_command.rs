@@ -1,0 +1,251 @@
+//! Techniques and drivers played by programs of the user's own, in any language: a scenario in TOML alone.
+//!
+//! A spec gives a technique's command on its variant (`{ role = "before", technique = "whole", command = [...] }`)
+//! or in a `[techniques.NAME]` table (which may also say where the heap figures come from: `heap = "probe"`, the
+//! default, for a program with a probe client; `"preload"` for a malloc user; `"none"`), and optionally a
+//! `[driver]` with a command of its own that produces the load. The case's size and params reach both as arguments
+//! (placeholders in the command, below) and as environment variables:
+//!
+//! | placeholder | environment | value |
+//! |---|---|---|
+//! | `{size}` | `MEMPROOF_SIZE` | the size value of this case |
+//! | `{size_name}` | `MEMPROOF_SIZE_NAME` | the size's name in the spec |
+//! | `{params}` | `MEMPROOF_PARAMS` | the profile's params, as one JSON object |
+//! | `{param.NAME}` | | one param (a string as is, anything else as JSON) |
+//! | `{role}`, `{technique}` | `MEMPROOF_ROLE`, `MEMPROOF_TECHNIQUE` | which variant this is |
+//! | `{work_dir}` | `MEMPROOF_WORK_DIR` | the case's scratch directory (its current directory too) |
+//! | `{spec_dir}` | `MEMPROOF_SPEC_DIR` | the directory of the spec file, for paths to the programs |
+//!
+//! The technique is the measured process; the driver runs beside it, outside the measurement, started at the same
+//! moment in the same work directory. The technique must exit once its work is done (a driver can tell it to);
+//! what the driver prints on stdout, a JSON object, joins the case's metrics.
+
+use anyhow::bail;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Where an external technique's heap figures come from.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HeapFrom {
+    /// The program's own probe client (`clients/`).
+    #[default]
+    Probe,
+    /// memproof's preload library, for a program that allocates with malloc.
+    Preload,
+    /// Nowhere: RSS, outcome and time only.
+    None,
+}
+
+/// A technique a program of the user's plays.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalTechnique {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub heap: HeapFrom,
+}
+
+/// The program that produces a scenario's load.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalDriver {
+    pub command: Vec<String>,
+}
+
+const PLACEHOLDERS: [&str; 7] = [
+    "size",
+    "size_name",
+    "params",
+    "role",
+    "technique",
+    "work_dir",
+    "spec_dir",
+];
+
+/// Checks a command: not empty, and every `{…}` a known placeholder. The error says what was expected.
+pub fn check_command(command: &[String]) -> anyhow::Result<()> {
+    if command.first().is_none_or(|program| program.is_empty()) {
+        bail!("command: expected a program and its arguments, e.g. [\"python3\", \"server.py\"]");
+    }
+    for arg in command {
+        for name in placeholders(arg)? {
+            if !PLACEHOLDERS.contains(&name) && !name.starts_with("param.") {
+                bail!(
+                    "command: unknown placeholder {{{name}}}: expected one of {}, or {{param.NAME}}",
+                    PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The names of the `{…}` placeholders in `arg`.
+fn placeholders(arg: &str) -> anyhow::Result<Vec<&str>> {
+    let mut names = Vec::new();
+    let mut rest = arg;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            bail!("command: {arg:?}: a \"{{\" without its \"}}\"");
+        };
+        names.push(&rest[open + 1..open + close]);
+        rest = &rest[open + close + 1..];
+    }
+    Ok(names)
+}
+
+/// The values of one case, for the placeholders and the environment.
+#[derive(Debug, Clone)]
+pub struct CaseValues {
+    pub size: f64,
+    pub size_name: String,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub role: String,
+    pub technique: String,
+    pub work_dir: String,
+    pub spec_dir: String,
+}
+
+impl CaseValues {
+    fn value(&self, name: &str) -> anyhow::Result<String> {
+        Ok(match name {
+            "size" => format_size(self.size),
+            "size_name" => self.size_name.clone(),
+            "params" => serde_json::Value::Object(self.params.clone()).to_string(),
+            "role" => self.role.clone(),
+            "technique" => self.technique.clone(),
+            "work_dir" => self.work_dir.clone(),
+            "spec_dir" => self.spec_dir.clone(),
+            other => {
+                let key = other.strip_prefix("param.").unwrap_or(other);
+                match self.params.get(key) {
+                    Some(serde_json::Value::String(text)) => text.clone(),
+                    Some(value) => value.to_string(),
+                    None => {
+                        let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
+                        bail!(
+                            "command: {{{other}}}: the profile has no param {key:?} (it has: {})",
+                            known.join(", ")
+                        )
+                    }
+                }
+            }
+        })
+    }
+
+    /// The command with its placeholders replaced.
+    pub fn expand(&self, command: &[String]) -> anyhow::Result<Vec<String>> {
+        command
+            .iter()
+            .map(|arg| {
+                let mut expanded = arg.clone();
+                for name in placeholders(arg)? {
+                    expanded = expanded.replace(&format!("{{{name}}}"), &self.value(name)?);
+                }
+                Ok(expanded)
+            })
+            .collect()
+    }
+
+    /// The environment variables every external command of the case gets.
+    pub fn environment(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("MEMPROOF_SIZE", format_size(self.size)),
+            ("MEMPROOF_SIZE_NAME", self.size_name.clone()),
+            (
+                "MEMPROOF_PARAMS",
+                serde_json::Value::Object(self.params.clone()).to_string(),
+            ),
+            ("MEMPROOF_ROLE", self.role.clone()),
+            ("MEMPROOF_TECHNIQUE", self.technique.clone()),
+            ("MEMPROOF_WORK_DIR", self.work_dir.clone()),
+            ("MEMPROOF_SPEC_DIR", self.spec_dir.clone()),
+        ])
+    }
+}
+
+/// A size as a program reads it: a whole number without a fraction.
+fn format_size(size: f64) -> String {
+    if size.fract() == 0.0 && size.abs() < 1e15 {
+        format!("{}", size as i64)
+    } else {
+        size.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values() -> CaseValues {
+        let serde_json::Value::Object(params) = serde_json::json!({ "clients": 3, "mode": "fast" })
+        else {
+            unreachable!()
+        };
+        CaseValues {
+            size: 33554432.0,
+            size_name: "log_bytes".into(),
+            params,
+            role: "before".into(),
+            technique: "whole".into(),
+            work_dir: "/tmp/w".into(),
+            spec_dir: "/s".into(),
+        }
+    }
+
+    #[test]
+    fn placeholders_expand_to_the_cases_values() {
+        let command: Vec<String> = [
+            "python3",
+            "{spec_dir}/server.py",
+            "--size={size}",
+            "{param.clients}",
+            "{param.mode}",
+            "{technique}",
+            "{params}",
+        ]
+        .map(String::from)
+        .to_vec();
+        check_command(&command).unwrap();
+        assert_eq!(
+            values().expand(&command).unwrap(),
+            [
+                "python3",
+                "/s/server.py",
+                "--size=33554432",
+                "3",
+                "fast",
+                "whole",
+                r#"{"clients":3,"mode":"fast"}"#
+            ]
+        );
+        assert_eq!(values().environment()["MEMPROOF_SIZE"], "33554432");
+    }
+
+    #[test]
+    fn bad_commands_say_what_was_expected() {
+        let error = |command: &[&str]| {
+            check_command(&command.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error(&[]),
+            "command: expected a program and its arguments, e.g. [\"python3\", \"server.py\"]"
+        );
+        assert!(error(&["x", "{sise}"]).starts_with("command: unknown placeholder {sise}"));
+        assert_eq!(
+            error(&["x", "{size"]),
+            "command: \"{size\": a \"{\" without its \"}\""
+        );
+        let missing = values()
+            .expand(&["{param.rows}".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            missing,
+            "command: {param.rows}: the profile has no param \"rows\" (it has: clients, mode)"
+        );
+    }
+}
