@@ -3,16 +3,13 @@
 
 use crate::Finished;
 use crate::build;
+use crate::preflight;
 use crate::progress::Printer;
 use anyhow::bail;
-use harness::results::{Results, SCHEMA};
+use harness::results::{Outcome, Results, SCHEMA, Verdict};
 use harness::spec::{self, Spec};
 use harness::suite::{self, Binaries, SuiteOptions};
 use std::path::{Path, PathBuf};
-
-/// The packages and binaries a load test runs its cases with.
-pub const CASE_PACKAGES: [&str; 2] = ["memproof-scenarios", "memproof-harness"];
-pub const CASE_BINARIES: [&str; 3] = ["memproof-case", "memproof-dhat", "memproof-launch"];
 
 /// Runs the load scenarios, judges them, and writes the reports.
 #[derive(clap::Args)]
@@ -32,9 +29,10 @@ pub struct LoadTest {
     /// How often each case samples its own heap, e.g. `10ms`.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     heap_interval: std::time::Duration,
-    /// The baseline to judge regressions against.
-    #[arg(long, default_value = "reports/baseline.json")]
-    baseline: PathBuf,
+    /// The baseline to judge regressions against [default: reports/baseline.json, when it exists]. A path given
+    /// here must exist.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
     /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 12x to 170x slower), or
     /// `none`.
@@ -43,15 +41,26 @@ pub struct LoadTest {
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Also run each fix verdict's counterfactual (the fix minus the one change the verdict is about) and fail
-    /// every verdict that passes on it: "cannot fail: it passes without the fix".
+    /// Print the workspace, where its binaries are built and the cases planned, then stop: build and run nothing.
     #[arg(long)]
-    prove: bool,
+    dry_run: bool,
     /// Read the scenario specs from this directory instead of `scenarios/`, e.g. `scenarios/examples` (the
     /// calibration case still runs first).
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
+    /// Also run each fix verdict's counterfactual (the fix minus the one change the verdict is about) and fail
+    /// every verdict that passes on it: "cannot fail: it passes without the fix".
+    #[arg(long)]
+    prove: bool,
+    /// Judge no regressions at all, whatever baseline exists (`xtask mutants`: a mutant must be caught by a
+    /// verdict of its spec, not by a figure that moved with the machine's load).
+    #[arg(skip)]
+    no_baseline: bool,
 }
+
+/// The packages and binaries a load test runs its cases with.
+pub const CASE_PACKAGES: [&str; 2] = ["memproof-scenarios", "memproof-harness"];
+pub const CASE_BINARIES: [&str; 3] = ["memproof-case", "memproof-dhat", "memproof-launch"];
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     harness::units::parse_duration(text).map_err(|error| error.to_string())
@@ -63,10 +72,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Reads the specs in `scenarios/` and keeps the calibration case plus the asked-for scenarios.
 pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
-    select_specs_in(&build::workspace_root(), None, wanted)
+    select_specs_in(&build::workspace_root()?, None, wanted)
 }
 
-/// [`select_specs`] of the tree at `root`, with the scenarios read from `dir` when given (the calibration spec
+/// As [`select_specs`] for the tree at `root`, with the scenarios read from `dir` when given (the calibration spec
 /// always from `scenarios/`).
 pub fn select_specs_in(
     root: &Path,
@@ -99,7 +108,7 @@ pub fn select_specs_in(
 }
 
 impl LoadTest {
-    /// The flags of a `--prove` load test of one scenario on `profile`, writing to `out`.
+    /// The flags of a `--prove` load test of one scenario on `profile`, writing to `out`, judging no regressions.
     pub fn proving(profile: &str, scenario: &str, out: &Path) -> LoadTest {
         #[derive(clap::Parser)]
         struct Flags {
@@ -116,20 +125,18 @@ impl LoadTest {
             "--out".into(),
             out.as_os_str().to_owned(),
         ];
-        <Flags as clap::Parser>::parse_from::<_, std::ffi::OsString>(args).load_test
-    }
-
-    /// Judges regressions against the baseline at `path` (a missing file: none).
-    pub fn set_baseline(&mut self, path: &Path) {
-        self.baseline = path.to_path_buf();
+        let mut load_test =
+            <Flags as clap::Parser>::parse_from::<_, std::ffi::OsString>(args).load_test;
+        load_test.no_baseline = true;
+        load_test
     }
 
     pub fn run(self) -> anyhow::Result<Finished> {
-        self.run_in(&build::workspace_root(), None)
+        self.run_in(&build::workspace_root()?, None)
     }
 
-    /// Runs the load test of the tree at `root` (its specs, its baseline), with the case binaries in `bin_dir`
-    /// when the caller built them (`xtask mutants`, for a mutated copy of the tree), else built here.
+    /// Runs the load test of the tree at `root` (its specs), with the case binaries in `bin_dir` when the caller
+    /// built them (`xtask mutants`, for a mutated copy of the tree), else built here.
     pub fn run_in(&self, root: &Path, bin_dir: Option<&Path>) -> anyhow::Result<Finished> {
         if !spec::PROFILES.contains(&self.profile.as_str()) {
             bail!(
@@ -138,6 +145,8 @@ impl LoadTest {
                 spec::PROFILES.join(", ")
             );
         }
+        preflight::check_interval("--interval", self.interval)?;
+        preflight::check_interval("--heap-interval", self.heap_interval)?;
         let specs = select_specs_in(root, self.spec_dir.as_deref(), &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
@@ -148,6 +157,17 @@ impl LoadTest {
             "all" => planned.iter_mut().for_each(|case| case.profile_run = true),
             "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
+        }
+        if self.dry_run {
+            println!("workspace: {}", build::workspace_root()?.display());
+            println!(
+                "binaries: {}",
+                build::workspace_target()?.join("release").display()
+            );
+            for case in &planned {
+                println!("case: {}", case.id);
+            }
+            return Ok(Finished::Passed);
         }
         let preload = if specs
             .iter()
@@ -163,6 +183,17 @@ impl LoadTest {
             None => build::build_release(&CASE_PACKAGES, &CASE_BINARIES)?,
         };
         let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
+        let baseline = if self.no_baseline {
+            None
+        } else {
+            preflight::baseline(
+                self.baseline.as_deref(),
+                Path::new(DEFAULT_BASELINE),
+                &self.profile,
+                &out_dir,
+            )?
+        };
+        harness::interrupt::install()?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
             out_dir: out_dir.clone(),
@@ -180,11 +211,17 @@ impl LoadTest {
         let run = harness::host::run_info(&self.profile, root);
         let binaries = Binaries::in_dir(&bin_dir);
         let mut printer = Printer::new(planned.len());
-        let mut cases = Vec::with_capacity(planned.len());
+        let mut results = Results {
+            schema: SCHEMA.to_string(),
+            run,
+            cases: Vec::with_capacity(planned.len()),
+            verdicts: Vec::new(),
+        };
+        let results_path = out_dir.join(harness::results::RESULTS_FILE);
         for case in &planned {
             let spec = specs.iter().find(|s| s.scenario == case.scenario);
             let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
-            cases.push(match external {
+            let case = match external {
                 Some((spec, technique)) => suite::run_external_case(
                     case,
                     spec,
@@ -197,40 +234,58 @@ impl LoadTest {
                 None => {
                     suite::run_case(case, &binaries, &options, &mut |event| printer.event(event))?
                 }
-            });
+            };
+            let interrupted = case.outcome == Outcome::Interrupted;
+            results.cases.push(case);
+            // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a
+            // write that fails stops the run here.
+            results.write(&results_path)?;
+            if interrupted {
+                return finish_interrupted(&mut results, &specs, &out_dir, planned.len());
+            }
         }
         let _ = std::fs::remove_dir(out_dir.join("work"));
-        let mut results = Results {
-            schema: SCHEMA.to_string(),
-            run,
-            cases,
-            verdicts: Vec::new(),
-        };
-        let baseline_path = root.join(&self.baseline);
-        let mut baseline = reports::baseline::read_baseline(&baseline_path)?;
-        // Case ids name the size, not the profile, and profiles run the same sizes with other parameters (the
-        // startup sweep is concurrency 1..32 in every profile): only a baseline of this profile can judge this run.
-        if let Some(other) = baseline.as_ref().filter(|b| b.run.profile != self.profile) {
-            eprintln!(
-                "memproof: the baseline at {} is of profile {}, this run is {}: regressions are not judged this run.",
-                baseline_path.display(),
-                other.run.profile,
-                self.profile
-            );
-            baseline = None;
-        } else if baseline.is_none() {
-            eprintln!(
-                "memproof: no baseline at {}: regressions are not judged this run.\n\nConsider `cargo xtask bless --from {}` to record a first baseline.",
-                baseline_path.display(),
-                out_dir.display()
-            );
-        }
         results.verdicts = harness::calibration::verdicts(&results.cases);
         results
             .verdicts
             .extend(reports::judge::judge(&results, &specs, baseline.as_ref()));
         finish(&results, &specs, &out_dir)
     }
+}
+
+/// The baseline judged against when `--baseline` is not given (relative to the workspace root).
+const DEFAULT_BASELINE: &str = "reports/baseline.json";
+
+/// Ends a run that SIGINT or SIGTERM stopped: results.json keeps the cases that finished and the interrupted one,
+/// nothing is judged (one failed verdict says why), the reports render, and the exit status is 128 + the signal.
+fn finish_interrupted(
+    results: &mut Results,
+    specs: &[Spec],
+    out_dir: &std::path::Path,
+    planned: usize,
+) -> anyhow::Result<Finished> {
+    let signal = harness::interrupt::received().unwrap_or(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(out_dir.join("work"));
+    let last = results
+        .cases
+        .last()
+        .map_or(String::new(), |case| case.id.clone());
+    results.verdicts = vec![Verdict {
+        id: "run/interrupted".into(),
+        kind: "case".into(),
+        subject: last.clone(),
+        text: format!(
+            "the run was interrupted by {} during {last}: {} of {planned} cases ran, nothing was judged",
+            harness::interrupt::name(signal),
+            results.cases.len()
+        ),
+        expected: "the run finishes".into(),
+        measured: "interrupted".into(),
+        pass: false,
+        counterfactual: None,
+    }];
+    finish(results, specs, out_dir)?;
+    Ok(Finished::Interrupted(signal))
 }
 
 /// Writes results.json and every report, prints the verdicts, and says whether the run passed.

@@ -230,7 +230,7 @@ fn failed_verdicts(out: &Path) -> Vec<String> {
 
 impl Mutants {
     pub fn run(self) -> anyhow::Result<Finished> {
-        let root = build::workspace_root();
+        let root = build::workspace_root()?;
         let known: Vec<String> = harness::spec::read_dir(&root.join("scenarios"))?
             .into_iter()
             .map(|spec| spec.scenario)
@@ -259,19 +259,16 @@ impl Mutants {
                 self.file.display()
             );
         }
-        let scratch_root = build::target_dir().join("mutants");
+        let scratch_root = build::workspace_target()?.join("mutants");
         let scratch = scratch_root.join("tree");
         let scratch_target = scratch_root.join("target");
         seed_release_dir(
-            &build::target_dir().join("release"),
+            &build::workspace_target()?.join("release"),
             &scratch_target.join("release"),
         )?;
-        let out_root = build::default_out("mutants");
+        let out_root = build::default_out("mutants")?;
         std::fs::create_dir_all(&out_root)
             .with_context(|| format!("{}: cannot create", out_root.display()))?;
-        // No baseline: a mutant must be caught by a verdict of its spec, not by a figure that moved with the
-        // machine's load.
-        let no_baseline = scratch_root.join("no-baseline.json");
         let files = tree_files(&root)?;
         let mut results = Vec::new();
         let started_all = Instant::now();
@@ -286,11 +283,16 @@ impl Mutants {
             let bin_dir = build_scratch(&scratch, &scratch_target)
                 .with_context(|| format!("mutant {}", mutant.name))?;
             let out = out_root.join(&mutant.name);
-            let mut load_test = LoadTest::proving("ci", &mutant.scenario, &out);
-            load_test.set_baseline(&no_baseline);
+            // No baseline: a mutant must be caught by a verdict of its spec, not by a figure that moved with the
+            // machine's load.
+            let load_test = LoadTest::proving("ci", &mutant.scenario, &out);
             let finished = load_test
                 .run_in(&scratch, Some(&bin_dir))
                 .with_context(|| format!("mutant {}", mutant.name))?;
+            if let Finished::Interrupted(_) = finished {
+                sync_tree(&root, &scratch, &files)?;
+                return Ok(finished);
+            }
             results.push(MutantResult {
                 name: mutant.name.clone(),
                 scenario: mutant.scenario.clone(),
@@ -387,7 +389,7 @@ mod tests {
 
     #[test]
     fn every_committed_mutant_still_applies_exactly_once() {
-        let root = build::workspace_root();
+        let root = build::workspace_root().unwrap();
         let known: Vec<String> = harness::spec::read_dir(&root.join("scenarios"))
             .unwrap()
             .into_iter()
