@@ -333,14 +333,24 @@ fn run_fixture(args: &[String]) -> anyhow::Result<harness::fixtures::Answer> {
     let case = parse_case(args)?;
     let scenario = find(&case.scenario)?;
     let cache = PathBuf::from(flag(args, "--cache")?);
-    let Some(key) = scenario.fixture_key(&case)? else {
+    let Some(mut key) = scenario.fixture_key(&case)? else {
         return Ok(harness::fixtures::Answer {
             data_dir: None,
             status: "none".into(),
         });
     };
+    // The generator is this binary: a cache entry made by another build (a changed generator, a mutated tree) is
+    // another entry, never reused.
+    let scenario_key = key.clone();
+    let exe = std::env::current_exe().context("cannot find the case binary")?;
+    let generator = harness::fixtures::file_sha256(&exe)?;
+    if let Some(fields) = key.as_object_mut() {
+        fields.insert("generator_sha256".into(), generator.into());
+    } else {
+        key = serde_json::json!({"key": key, "generator_sha256": generator});
+    }
     let (fixture, status) = harness::fixtures::ensure(&cache, scenario.name(), &key, |dir| {
-        scenario.make_fixture(&key, dir)
+        scenario.make_fixture(&scenario_key, dir)
     })?;
     Ok(harness::fixtures::Answer {
         data_dir: Some(fixture.data_dir),

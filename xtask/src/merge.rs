@@ -59,9 +59,13 @@ impl Merge {
             .collect();
         scenarios.sort();
         scenarios.dedup();
-        let specs = select_specs_in(self.spec_dir.as_deref(), &scenarios)?;
+        let root = build::workspace_root()?;
+        let specs = select_specs_in(&root, self.spec_dir.as_deref(), &scenarios)?;
         let planned = harness::suite::plan(&specs, &profile)?;
-        let position = |id: &str| planned.iter().position(|case| case.id == id);
+        // Shards run with --prove also hold the counterfactual cases: known, but not required.
+        let mut known = planned.clone();
+        known.extend(harness::suite::plan_counterfactuals(&specs, &profile)?);
+        let position = |id: &str| known.iter().position(|case| case.id == id);
         if let Some(stray) = cases.iter().find(|case| position(&case.id).is_none()) {
             bail!(
                 "case {} is in no plan of profile {profile} from the specs here",
