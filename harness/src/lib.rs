@@ -12,6 +12,7 @@ pub mod calibration;
 pub mod crosscheck;
 pub mod external;
 pub mod external_command;
+pub mod file_stem;
 pub mod host;
 pub mod probe;
 pub mod procfs;

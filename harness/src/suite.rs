@@ -10,6 +10,7 @@
 
 use crate::external::{self, HeapSource};
 use crate::external_command::{CaseValues, ExternalTechnique, HeapFrom};
+use crate::file_stem::file_stem;
 use crate::results::{Case, Outcome, ProfileRun, Size};
 use crate::runner::{self, Launch, Progress};
 use crate::spec::{Profile, Spec};
@@ -124,18 +125,6 @@ pub enum SuiteEvent<'a> {
     },
 }
 
-fn file_safe(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// The arguments of `memproof-case case` (and `memproof-dhat case`) for a planned case, without `--work-dir`:
 /// each run of a case gets a scratch directory of its own.
 pub fn case_arguments(case: &PlannedCase, seed: u64) -> Vec<OsString> {
@@ -186,7 +175,7 @@ pub fn run_case(
         run: "timeline",
     });
     let work_dir = tempfile::Builder::new()
-        .prefix(&file_safe(&case.id))
+        .prefix(&file_stem(&case.id))
         .tempdir_in(&work_root)?;
     let launch = Launch {
         launcher: binaries.launcher.clone(),
@@ -211,11 +200,11 @@ pub fn run_case(
         });
         let profiles = options.out_dir.join("profiles");
         std::fs::create_dir_all(&profiles)?;
-        let relative = format!("profiles/{}.dhat.json", file_safe(&case.id));
+        let relative = format!("profiles/{}.dhat.json", file_stem(&case.id));
         let file = options.out_dir.join(&relative);
         let _ = std::fs::remove_file(&file);
         let work_dir = tempfile::Builder::new()
-            .prefix(&file_safe(&case.id))
+            .prefix(&file_stem(&case.id))
             .tempdir_in(&work_root)?;
         let dhat_launch = Launch {
             program: binaries.dhat.clone(),
@@ -298,7 +287,7 @@ pub fn run_external_case(
         run: "timeline",
     });
     let work_dir = tempfile::Builder::new()
-        .prefix(&file_safe(&case.id))
+        .prefix(&file_stem(&case.id))
         .tempdir_in(&work_root)?;
     let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
     let values = CaseValues {
@@ -558,14 +547,6 @@ size = { name = "n", unit = "items", values = [40, 10] }
         assert_eq!(
             error,
             "toy.toml: scenario toy has no profile \"full\" (it has: ci)"
-        );
-    }
-
-    #[test]
-    fn file_names_are_safe() {
-        assert_eq!(
-            file_safe("syslog-rate/after/records=400"),
-            "syslog-rate_after_records_400"
         );
     }
 }
