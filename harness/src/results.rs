@@ -118,10 +118,11 @@ pub struct Case {
     /// How the limit was enforced and how far the case went past it; `null` when no limit was set.
     #[serde(default)]
     pub limit: Option<LimitReport>,
-    /// The kernel's high-water mark of the case's resident set, in bytes: `ru_maxrss` of the case process as
-    /// `wait4` returned it to memproof's small launcher (so a large parent cannot inflate it). It counts every
-    /// page the process ever had resident at once: heap, stacks, code, and memory the allocator kept after a
-    /// free. It does not count pages swapped out (none here) or the launcher itself. `null` only when the
+    /// The kernel's high-water mark of the case's resident set, in bytes: the case's own `VmHWM`
+    /// (`/proc/self/status`) when it reported one as its last act (a memproof case), otherwise `ru_maxrss` of the
+    /// case process as `wait4` returned it to memproof's small launcher (so a large parent cannot inflate it). It
+    /// counts every page the process ever had resident at once: heap, stacks, code, and memory the allocator kept
+    /// after a free. It does not count pages swapped out (none here) or the launcher itself. `null` only when the
     /// launcher itself failed.
     pub peak_rss_bytes: Option<u64>,
     /// The most bytes the case's program held live on the heap at one moment, as requested (not as rounded up by
@@ -191,7 +192,7 @@ pub struct LimitReport {
 pub struct Sample {
     /// Milliseconds since the case was spawned.
     pub t_ms: f64,
-    /// Resident set at that moment, read by the parent from `/proc/PID/statm`; `null` in a heap-only sample.
+    /// Resident set at that moment, read by the parent from `/proc/PID/status` (`VmRSS`); `null` in a heap-only sample.
     pub rss_bytes: Option<u64>,
     /// Live heap bytes at that moment, read by the child from its allocator; `null` in an RSS-only sample.
     pub heap_bytes: Option<u64>,
