@@ -243,6 +243,8 @@ mod tests {
                 alloc_count: Some(3),
                 wall_ms: 1.0,
             }),
+            tree: None,
+            output: None,
         }
     }
 

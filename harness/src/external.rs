@@ -3,17 +3,15 @@
 //!
 //! What memproof takes from such a program and what it never does: its heap samples, phases, metrics and final heap
 //! figures are its to report (nothing else can read them); its peak RSS, outcome and time are the kernel's and the
-//! runner's. A final report's `vm_hwm_bytes` and `error` are ignored here: the peak RSS is `wait4`'s `ru_maxrss` (or
-//! a higher polled resident set), the
-//! outcome is the exit status (and the watchdog's and the timeout's kills), and a program that sent heap samples but
-//! no final report is not failed for it.
+//! runner's. The runner enforces that for every program it gives the channel to as `ProbeAccess::Program`: a final
+//! report's `vm_hwm_bytes` and `error` are ignored, the peak RSS is a kernel high-water mark, the outcome is the exit
+//! status (and the watchdog's and the timeout's kills), and a program that sent heap samples but no final report is
+//! not failed for it.
 //!
 //! Where preload cannot see, [`preload_blind_spot`] says why before the run and [`heap_of`] after it, so a blind
 //! run never reports a heap of zero.
 
-use crate::results::Outcome;
-use crate::runner::{Measured, show_tail};
-use crate::units::format_bytes;
+use crate::runner::Measured;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
@@ -35,66 +33,6 @@ pub struct ReportedHeap {
     pub total_bytes: Option<u64>,
     pub count: Option<u64>,
     pub end_bytes: Option<u64>,
-}
-
-/// Re-decides the peak RSS and the outcome of an external program from what only the kernel and the runner know.
-pub fn trust_kernel_only(mut measured: Measured, limit_bytes: Option<u64>) -> Measured {
-    if let Some(figures) = measured.final_figures.as_mut() {
-        figures.vm_hwm_bytes = None;
-        figures.error = None;
-    }
-    // Both are the kernel's: `wait4`'s high-water mark, and the highest resident set the runner polled (which a
-    // process killed mid-growth can have beyond what its rusage kept).
-    measured.peak_rss_bytes = measured.maxrss_bytes.max(measured.sampled_peak_rss_bytes);
-    let killed_by_watchdog = measured
-        .limit
-        .as_ref()
-        .is_some_and(|limit| limit.killed_by_watchdog);
-    if let Some(limit) = measured.limit.as_mut() {
-        limit.overshoot_bytes = measured.peak_rss_bytes.map_or(0, |peak| {
-            peak.saturating_sub(limit_bytes.unwrap_or(u64::MAX))
-        });
-    }
-    if measured.outcome == Outcome::TimedOut {
-        return measured;
-    }
-    let over_limit =
-        limit_bytes.is_some_and(|limit| measured.peak_rss_bytes.is_some_and(|peak| peak > limit));
-    let (code, signal) = (measured.exit.code, measured.exit.signal);
-    let tail = show_tail(&measured.stderr_tail);
-    (measured.outcome, measured.exit.message) = if killed_by_watchdog || over_limit {
-        (
-            Outcome::OomKilled,
-            Some(format!(
-                "went over its memory limit of {} (peak RSS {}){}",
-                format_bytes(limit_bytes.unwrap_or(0) as f64),
-                measured
-                    .peak_rss_bytes
-                    .map_or("unknown".into(), |peak| format_bytes(peak as f64)),
-                if killed_by_watchdog {
-                    ", killed by the watchdog"
-                } else {
-                    ""
-                }
-            )),
-        )
-    } else if code == Some(0) && signal.is_none() {
-        (Outcome::Ok, None)
-    } else if let Some(signal) = signal {
-        (
-            Outcome::Failed,
-            Some(format!("killed by signal {signal}\n{tail}")),
-        )
-    } else if let Some(code) = code {
-        (
-            Outcome::Failed,
-            Some(format!("exited with status {code}\n{tail}")),
-        )
-    } else {
-        // The launcher could not start it: the runner's message says why.
-        (Outcome::Failed, measured.exit.message.take())
-    };
-    measured
 }
 
 /// The heap figures of a run, or why there are none: `Ok(None)` when no heap was asked for, `Err(reason)` when one
@@ -139,16 +77,6 @@ pub fn with_preload(
     let mut assignment = OsString::from("LD_PRELOAD=");
     assignment.push(library.as_os_str());
     through_env(vec![assignment], program, args)
-}
-
-/// The command line that runs `program` with no probe channel: `env -u MEMPROOF_PROBE_FD PROGRAM ARGS`. A command
-/// measured without `--probe` gets no channel, so nothing it prints on one can be taken for a figure.
-pub fn without_channel(program: &OsStr, args: &[OsString]) -> (PathBuf, Vec<OsString>) {
-    through_env(
-        vec!["-u".into(), crate::probe::PROBE_FD_ENV.into()],
-        program,
-        args,
-    )
 }
 
 fn through_env(

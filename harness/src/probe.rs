@@ -225,6 +225,9 @@ impl Probe {
         };
         // SAFETY: the fd came from the runner; marking it close-on-exec keeps it out of programs the case runs.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: called first thing in the case's main, before any other thread of ours exists (the sampler
+        // starts below). The variable goes too, so no program the case runs is told of a descriptor it lacks.
+        unsafe { std::env::remove_var(PROBE_FD_ENV) };
         let _ = CHANNEL.set(Channel {
             fd,
             meter,

@@ -63,33 +63,45 @@ pub enum Outcome {
     Ok,
     /// Non-zero exit, a panic, a signal other than the watchdog's, or no final figures.
     Failed,
-    /// Went over the case's memory limit: killed by the watchdog, or its kernel high-water mark ended above it.
+    /// Killed at its memory limit: a poll saw the process tree's total over it, and the whole tree was killed.
     OomKilled,
+    /// Over its memory limit by a kernel high-water mark only: it went over between two polls and came back
+    /// under, so nothing was killed and it ran to its end; a container's limit would have killed it.
+    OverLimit,
     /// Still running when its timeout ran out, and killed.
     TimedOut,
+    /// memproof was interrupted (SIGINT or SIGTERM) while the case ran; the whole tree was killed.
+    Interrupted,
 }
 
 impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Ok,
+        Outcome::Failed,
+        Outcome::OomKilled,
+        Outcome::OverLimit,
+        Outcome::TimedOut,
+        Outcome::Interrupted,
+    ];
+
     /// The word used in results.json, reports and verdict expressions.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Failed => "failed",
             Outcome::OomKilled => "oom-killed",
+            Outcome::OverLimit => "over-limit",
             Outcome::TimedOut => "timed-out",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
     /// Parses the word [`Outcome::as_str`] writes.
     pub fn parse(word: &str) -> Option<Outcome> {
-        [
-            Outcome::Ok,
-            Outcome::Failed,
-            Outcome::OomKilled,
-            Outcome::TimedOut,
-        ]
-        .into_iter()
-        .find(|outcome| outcome.as_str() == word)
+        Outcome::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == word)
     }
 }
 
@@ -118,12 +130,13 @@ pub struct Case {
     /// How the limit was enforced and how far the case went past it; `null` when no limit was set.
     #[serde(default)]
     pub limit: Option<LimitReport>,
-    /// The kernel's high-water mark of the case's resident set, in bytes: the case's own `VmHWM`
-    /// (`/proc/self/status`) when it reported one as its last act (a memproof case), otherwise `ru_maxrss` of the
-    /// case process as `wait4` returned it to memproof's small launcher (so a large parent cannot inflate it). It
+    /// A kernel high-water mark of one process's resident set, in bytes, never a polled sample. For a case: the
+    /// case process's own `VmHWM` as its last act (or, if it died first, the highest the runner read). For a
+    /// command under `measure`: the largest single process of its tree (`tree.largest_process`), from `VmHWM`
+    /// polled or `ru_maxrss` as memproof's small launcher reaped it (so a large parent cannot inflate it). It
     /// counts every page the process ever had resident at once: heap, stacks, code, and memory the allocator kept
-    /// after a free. It does not count pages swapped out (none here) or the launcher itself. `null` only when the
-    /// launcher itself failed.
+    /// after a free; not pages swapped out, nor other processes of the tree (see `tree.peak_pss_bytes`). `null`
+    /// only when the launcher itself failed.
     pub peak_rss_bytes: Option<u64>,
     /// The most bytes the case's program held live on the heap at one moment, as requested (not as rounded up by
     /// the allocator): every Rust allocation and, where a case routes it, a linked C library's (SQLite's). It
@@ -151,6 +164,58 @@ pub struct Case {
     /// Figures of the dhat profile run of the same case, when one was made: a cross-check of the heap figures.
     #[serde(default)]
     pub profile: Option<ProfileRun>,
+    /// The process tree of the timeline run: its total, its largest process, what was left running.
+    #[serde(default)]
+    pub tree: Option<TreeReport>,
+    /// The files the timeline run's stdout and stderr went to, relative to the output directory; `null` when
+    /// nothing was written.
+    #[serde(default)]
+    pub output: Option<OutputFiles>,
+}
+
+/// The process tree of a run: the measured process and every descendant, as a container counts them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TreeReport {
+    /// The highest total a poll saw: the proportional set size (`Pss` of `/proc/PID/smaps_rollup`) summed over
+    /// every process of the tree, so a page shared between processes counts once. Sampled, so it can miss a
+    /// spike shorter than the poll interval; `null` when no poll saw the tree.
+    pub peak_pss_bytes: Option<u64>,
+    /// The largest single process: the highest kernel high-water mark (`VmHWM` polled, or `ru_maxrss` from the
+    /// launcher's `wait4`) of any one process of the tree.
+    pub largest_process: Option<ProcessPeak>,
+    /// The most processes a poll saw at once.
+    pub most_processes: u32,
+    /// Descendants still running when the measured process exited: the launcher killed each one.
+    pub left_running: Vec<LeftRunning>,
+    /// How many polls walked the tree (each reads every process's `VmRSS` and `VmHWM`).
+    pub polls: u64,
+    /// How many of them also read every process's proportional set size (at most a tenth of the runner's time
+    /// goes to these), and their mean cost in milliseconds.
+    pub pss_polls: u64,
+    pub mean_pss_poll_ms: f64,
+}
+
+/// One process's kernel high-water mark.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessPeak {
+    pub pid: u32,
+    /// Its command line when it was read (`null` for a process reaped before a poll saw it).
+    pub command: Option<String>,
+    pub peak_rss_bytes: u64,
+}
+
+/// A descendant found still running after the measured process exited.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeftRunning {
+    pub pid: u32,
+    pub command: String,
+}
+
+/// Where a run's output went, relative to the output directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutputFiles {
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
 }
 
 /// The size a case was run at.
@@ -192,7 +257,8 @@ pub struct LimitReport {
 pub struct Sample {
     /// Milliseconds since the case was spawned.
     pub t_ms: f64,
-    /// Resident set at that moment, read by the parent from `/proc/PID/status` (`VmRSS`); `null` in a heap-only sample.
+    /// The process tree's memory at that moment, read by the parent: every process's proportional set size
+    /// (`/proc/PID/smaps_rollup`) summed, so a shared page counts once; `null` in a heap-only sample.
     pub rss_bytes: Option<u64>,
     /// Live heap bytes at that moment, read by the child from its allocator; `null` in an RSS-only sample.
     pub heap_bytes: Option<u64>,
@@ -267,7 +333,11 @@ impl Results {
         use anyhow::Context;
         let text = serde_json::to_string_pretty(self)?;
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).with_context(|| format!("{}: cannot write", tmp.display()))?;
+        if let Err(error) = std::fs::write(&tmp, text) {
+            // A full disk leaves the last complete file in place and no half-written one beside it.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(error).with_context(|| format!("{}: cannot write", path.display()));
+        }
         std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
         Ok(())
     }
@@ -293,12 +363,7 @@ mod tests {
 
     #[test]
     fn outcome_words_round_trip_through_json() {
-        for outcome in [
-            Outcome::Ok,
-            Outcome::Failed,
-            Outcome::OomKilled,
-            Outcome::TimedOut,
-        ] {
+        for outcome in Outcome::ALL {
             let json = serde_json::to_string(&outcome).unwrap();
             assert_eq!(json, format!("\"{}\"", outcome.as_str()));
             assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
@@ -354,6 +419,8 @@ mod tests {
                 metrics: BTreeMap::new(),
                 profile_file: None,
                 profile: None,
+                tree: None,
+                output: None,
             }],
             verdicts: vec![Verdict {
                 id: "a/b".into(),
@@ -447,6 +514,23 @@ mod tests {
             error.ends_with("schema is \"memproof.results/v0\", expected \"memproof.results/v1\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file_and_keeps_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        let results = sample_results();
+        results.write(&path).unwrap();
+        // A directory where the temporary file would go makes the write fail as a full disk would.
+        std::fs::create_dir(dir.path().join("results.json.tmp")).unwrap();
+        let error = format!("{:#}", results.write(&path).unwrap_err());
+        assert!(
+            error.starts_with(&format!("{}: cannot write: ", path.display())),
+            "{error}"
+        );
+        assert!(!error.contains('{'), "no debug dump: {error}");
+        assert_eq!(Results::read(&path).unwrap(), results);
     }
 
     #[test]

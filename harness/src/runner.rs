@@ -1,21 +1,34 @@
-//! The parent's side of a case: start one process, watch it, and record how it went.
+//! The parent's side of a case: start one process tree, watch it, and record how it went.
 //!
-//! The process is started through `memproof-launch` with the probe pipe as its fd 3. While it runs, the runner
-//! polls its `/proc/PID/status` every interval for the resident set (the timeline) and the kernel's high-water mark,
-//! kills it when it goes over its memory limit (as the kernel's OOM killer would) or past its timeout, and collects
-//! whatever the process streamed: heap samples, phases, metrics, final figures. A process that is killed still
-//! leaves everything it streamed up to the kill.
+//! The program is started through `memproof-launch`, which says on its own control pipe (close-on-exec in the
+//! launcher, so the program never holds it) when the program started and ended, how, with which `ru_maxrss`, and
+//! what it left running. A memproof case binary also gets the probe pipe for its heap samples, phases, metrics and
+//! final figures; any other program gets it only when asked for ([`ProbeAccess`]), and even then nothing it writes
+//! there can change a memory figure, an outcome or the wall time.
 //!
-//! Which figure is the peak RSS: the process's own `VmHWM` when it reported one as its last act (a memproof case),
-//! otherwise `ru_maxrss` as the launcher got it from `wait4` (an external command; it covers the command's waited-for
-//! children too, as `/usr/bin/time` does), otherwise the last high-water mark the runner read before the process
-//! died. The polled samples never stand in for the peak: polling misses short spikes.
+//! While the tree runs, the runner walks it every interval ([`crate::process_tree`]): the sum of its processes'
+//! proportional set sizes is the timeline and what the memory limit is checked against (as a container would), and
+//! each process's kernel high-water mark is kept. Proportional set sizes cost a walk of every page table (measured:
+//! 0.2 ms a poll for a few small processes, 19 ms for one 1 GiB process on a loaded machine), so they are read at
+//! most a tenth of the time; every interval, the resident sets' sum (cheap, and never below the proportional total)
+//! is read, and when it is over the limit the proportional sizes are read at once to decide. Over the limit, or past the timeout, or on SIGINT/SIGTERM
+//! ([`crate::interrupt`]), the whole tree is killed. The process's stdout and stderr go to files
+//! ([`crate::output_capture`]), so the runner's own memory stays bounded whatever the program prints; everything
+//! read from the probe pipe is bounded too (lines, samples, stray text).
+//!
+//! Which figure is the peak RSS (always a kernel high-water mark, never a polled sample, which misses spikes): for a
+//! memproof case, its own `VmHWM` as its last act, or the highest the runner read if it died first; for any other
+//! program, the largest single process of the tree: the highest `VmHWM` polled and `ru_maxrss` the launcher got
+//! from `wait4` for each process it reaped. The tree's total is beside it (`tree.peak_pss_bytes`).
 
+use crate::output_capture::Capture;
 use crate::procfs;
-use crate::results::{Exit, LimitReport, Outcome, Phase, Sample};
-use crate::wire::{ChildLine, FinalFigures};
+use crate::results::{
+    Exit, LeftRunning, LimitReport, Outcome, Phase, ProcessPeak, Sample, TreeReport,
+};
+use crate::wire::{ChildLine, FinalFigures, LauncherLine};
 use anyhow::Context as _;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
@@ -27,8 +40,34 @@ use std::time::{Duration, Instant};
 
 /// The most timeline points kept per case; longer timelines are thinned by keeping each bucket's highest values.
 pub const MAX_TIMELINE_POINTS: usize = 2000;
-/// How many of the last stderr lines a failure message quotes.
-const STDERR_TAIL_LINES: usize = 20;
+/// The environment variable naming the launcher's control pipe (fd 3 of the launcher, never the program's).
+pub const LAUNCH_FD_ENV: &str = "MEMPROOF_LAUNCH_FD";
+/// The longest probe line read; a longer one is dropped (counted as stray), so a program cannot grow the runner.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Samples held while a process runs before they are thinned (each bucket's highest kept), to bound the runner.
+const MAX_HELD_SAMPLES: usize = 100_000;
+/// Stray probe lines kept as text; the rest are only counted.
+const MAX_STRAY_LINES: usize = 100;
+/// Phases and metrics kept from the probe.
+const MAX_PHASES: usize = 10_000;
+const MAX_METRICS: usize = 1_000;
+/// The runner spends at most 1 / this of the elapsed time reading proportional set sizes.
+const PSS_TIME_SHARE_INVERSE: f64 = 10.0;
+/// How often the runner looks for an interrupt while it waits for the next poll.
+const INTERRUPT_CHECK: Duration = Duration::from_millis(20);
+
+/// Who gets the probe pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeAccess {
+    /// Nobody: the program cannot reach the runner at all.
+    Off,
+    /// A memproof case binary (`memproof-case`, `memproof-dhat`, `memproof-testbed`): its final report's own
+    /// `VmHWM` is its peak RSS.
+    MemproofCase,
+    /// Any other program that asked for it (`measure --probe`): its heap samples, phases and metrics are kept,
+    /// but no figure it sends is taken for a peak RSS.
+    Program,
+}
 
 /// What to run and under which limits.
 #[derive(Debug, Clone)]
@@ -39,26 +78,30 @@ pub struct Launch {
     pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub current_dir: Option<PathBuf>,
-    /// The memory limit, in bytes of resident set.
+    /// The memory limit, in bytes of the tree's total proportional set size.
     pub limit_bytes: Option<u64>,
+    /// The whole measurement's bound: the program and everything it started.
     pub timeout: Duration,
-    /// How often the resident set is polled and the limit checked.
+    /// How often the tree is polled and the limit checked.
     pub interval: Duration,
-    /// Pass the program's stdout and stderr through to ours (and keep the stderr tail) instead of capturing them.
-    pub pass_output_through: bool,
+    pub probe: ProbeAccess,
+    /// The program's stdout and stderr go to `<stem>.stdout` and `<stem>.stderr`; `None`: to `/dev/null` and an
+    /// unnamed file read back for the message.
+    pub output_stem: Option<PathBuf>,
 }
 
-/// Everything the runner learned about one process.
+/// Everything the runner learned about one process tree.
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub outcome: Outcome,
     pub exit: Exit,
+    /// From the program's spawn to its exit, as the launcher timed them.
     pub wall_ms: f64,
     /// The peak resident set (see the module's doc for which figure it is).
     pub peak_rss_bytes: Option<u64>,
-    /// `ru_maxrss` from the launcher's `wait4`.
+    /// `ru_maxrss` of the program from the launcher's `wait4`.
     pub maxrss_bytes: Option<u64>,
-    /// The highest `VmRSS` the polls saw.
+    /// The highest tree total the polls saw.
     pub sampled_peak_rss_bytes: Option<u64>,
     pub timeline: Vec<Sample>,
     pub phases: Vec<Phase>,
@@ -66,9 +109,13 @@ pub struct Measured {
     /// The case's final report, when it made one.
     pub final_figures: Option<FinalFigures>,
     pub limit: Option<LimitReport>,
+    pub tree: TreeReport,
     /// The last lines the process wrote to stderr.
     pub stderr_tail: String,
-    /// Lines on the probe pipe that were not protocol lines (kept, not dropped).
+    /// The output files that were written to (empty ones are removed).
+    pub stdout_file: Option<PathBuf>,
+    pub stderr_file: Option<PathBuf>,
+    /// Lines on the probe pipe that were not protocol lines (the first [`MAX_STRAY_LINES`], kept, not dropped).
     pub stray_lines: Vec<String>,
 }
 
@@ -81,84 +128,160 @@ pub struct Progress {
 }
 
 enum Event {
-    Line(ChildLine, u64),
+    Launcher(LauncherLine),
+    Probe(ChildLine),
     Stray(String),
+    ControlClosed,
 }
 
 fn pipe() -> anyhow::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("cannot create the probe pipe");
+        return Err(std::io::Error::last_os_error()).context("cannot create a pipe");
     }
     // SAFETY: pipe2 just opened both descriptors and nothing else owns them.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Keeps the last lines of a stream.
-fn tail_lines(reader: impl std::io::Read, echo: bool) -> String {
-    let mut lines: VecDeque<String> = VecDeque::new();
-    let mut reader = BufReader::new(reader);
-    let mut line = Vec::new();
+/// Reads lines of at most [`MAX_LINE_BYTES`]; a longer one is skipped to its end and reported by its length.
+fn for_each_line(reader: impl std::io::Read, mut each: impl FnMut(Result<&str, usize>) -> bool) {
+    let mut reader = BufReader::with_capacity(MAX_LINE_BYTES, reader);
+    let mut line: Vec<u8> = Vec::new();
+    let mut dropped = 0usize;
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if echo {
-                    eprint!("{}", String::from_utf8_lossy(&line));
+        let (used, ended) = match reader.fill_buf() {
+            Ok([]) | Err(_) => return,
+            Ok(buffer) => match buffer.iter().position(|&b| b == b'\n') {
+                Some(at) => {
+                    take(&mut line, &mut dropped, &buffer[..at]);
+                    (at + 1, true)
                 }
-                lines.push_back(String::from_utf8_lossy(&line).trim_end().to_string());
-                if lines.len() > STDERR_TAIL_LINES {
-                    lines.pop_front();
+                None => {
+                    take(&mut line, &mut dropped, buffer);
+                    (buffer.len(), false)
                 }
+            },
+        };
+        reader.consume(used);
+        if ended {
+            let keep_going = if dropped > 0 {
+                each(Err(dropped))
+            } else {
+                each(Ok(String::from_utf8_lossy(&line).trim_end()))
+            };
+            line.clear();
+            dropped = 0;
+            if !keep_going {
+                return;
             }
         }
     }
-    Vec::from(lines).join("\n")
 }
 
-/// Sends `signal` to the process group the launcher put `pid` in, and to `pid` itself.
-fn kill_group(pid: u32, signal: i32) {
-    // SAFETY: plain kill(2) calls; a stale pid at worst gets ESRCH.
-    unsafe {
-        libc::kill(-(pid as libc::pid_t), signal);
-        libc::kill(pid as libc::pid_t, signal);
+fn take(line: &mut Vec<u8>, dropped: &mut usize, bytes: &[u8]) {
+    if *dropped == 0 && line.len() + bytes.len() <= MAX_LINE_BYTES {
+        line.extend_from_slice(bytes);
+    } else {
+        *dropped += line.len() + bytes.len();
+        line.clear();
     }
 }
 
-/// Runs one process to its end and measures it. Only an error of memproof's own (the launcher cannot be started)
-/// is an `Err`; anything the process does is an outcome.
+/// Kills the tree under the launcher, and the program's process group.
+fn kill_tree(launcher_pid: u32, program_pid: Option<u32>) {
+    crate::process_tree::kill_descendants(launcher_pid);
+    if let Some(pid) = program_pid {
+        // SAFETY: kill(2) on the group the launcher made for the program; at worst it is gone (ESRCH).
+        unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+    }
+}
+
+/// Why the runner killed the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    Limit,
+    Timeout,
+    Interrupt(i32),
+}
+
+/// Runs one process tree to its end and measures it. Only an error of memproof's own (the launcher cannot be
+/// started, an output file cannot be created) is an `Err`; anything the program does is an outcome.
 pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Result<Measured> {
-    let (read_end, write_end) = pipe()?;
-    let write_raw = write_end.as_raw_fd();
+    let (control_read, control_write) = pipe()?;
+    let probe = match launch.probe {
+        ProbeAccess::Off => None,
+        _ => Some(pipe()?),
+    };
+    let mut capture = Capture::open(launch.output_stem.as_deref())?;
     let mut command = Command::new(&launch.launcher);
     command
         .arg(&launch.program)
         .args(&launch.args)
-        .env(crate::probe::PROBE_FD_ENV, "3")
-        .stdin(Stdio::null());
+        .env_remove(crate::probe::PROBE_FD_ENV)
+        .env(LAUNCH_FD_ENV, "3")
+        .stdin(Stdio::null())
+        .stdout(
+            capture
+                .stdout
+                .try_clone()
+                .context("cannot share the stdout file")?,
+        )
+        .stderr(
+            capture
+                .stderr
+                .try_clone()
+                .context("cannot share the stderr file")?,
+        )
+        // Its own process group: a terminal's Ctrl-C reaches memproof, which kills the tree and records it.
+        .process_group(0);
+    if probe.is_some() {
+        command.env(crate::probe::PROBE_FD_ENV, "4");
+    }
     for (key, value) in &launch.env {
         command.env(key, value);
     }
     if let Some(dir) = &launch.current_dir {
         command.current_dir(dir);
     }
-    if launch.pass_output_through {
-        command.stdout(Stdio::inherit()).stderr(Stdio::piped());
-    } else {
-        command.stdout(Stdio::null()).stderr(Stdio::piped());
-    }
-    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    let control_raw = control_write.as_raw_fd();
+    let probe_raw = probe.as_ref().map(|(_, write)| write.as_raw_fd());
+    // SAFETY: only async-signal-safe calls (fcntl, dup2, close, close_range, prctl) between fork and exec.
     unsafe {
         command.pre_exec(move || {
-            if write_raw == 3 {
-                if libc::fcntl(3, libc::F_SETFD, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(write_raw, 3) < 0 {
+            // Move both ends out of the way first, so neither dup2 overwrites the other.
+            let control = libc::fcntl(control_raw, libc::F_DUPFD, 10);
+            let probe = probe_raw.map(|fd| libc::fcntl(fd, libc::F_DUPFD, 10));
+            if control < 0 || probe.is_some_and(|fd| fd < 0) {
                 return Err(std::io::Error::last_os_error());
             }
+            if libc::dup2(control, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(control);
+            let mut first_closed = 4;
+            if let Some(probe) = probe {
+                if libc::dup2(probe, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(probe);
+                first_closed = 5;
+            }
+            // Nothing else of this process's reaches the program: not a descriptor some library left open without
+            // close-on-exec (a test harness's jobserver pipes, say).
+            if libc::syscall(libc::SYS_close_range, first_closed, libc::c_uint::MAX, 0) != 0 {
+                for fd in first_closed..1024 {
+                    libc::close(fd);
+                }
+            }
+            // If memproof dies, the launcher kills the tree and exits.
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
             Ok(())
         });
     }
@@ -167,149 +290,281 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
     let mut launcher = command
         .spawn()
         .with_context(|| format!("cannot start the launcher {}", launch.launcher.display()))?;
-    drop(write_end);
+    drop(control_write);
+    let launcher_pid = launcher.id();
 
-    let stderr = launcher.stderr.take().context("launcher stderr")?;
-    let echo = launch.pass_output_through;
-    let stderr_thread = std::thread::spawn(move || tail_lines(stderr, echo));
-
-    let (sender, events) = mpsc::channel::<Event>();
-    let reader_thread = std::thread::spawn(move || {
-        let mut reader = BufReader::new(std::fs::File::from(read_end));
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let received_ns = crate::probe::monotonic_ns();
-                    let event = match serde_json::from_str::<ChildLine>(line.trim_end()) {
-                        Ok(parsed) => Event::Line(parsed, received_ns),
-                        Err(_) => Event::Stray(line.trim_end().to_string()),
-                    };
-                    if sender.send(event).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
+    // Bounded, so a program flooding the probe pipe is slowed down rather than growing the runner.
+    let (sender, events) = mpsc::sync_channel::<Event>(4096);
+    let control_sender = sender.clone();
+    let control_thread = std::thread::spawn(move || {
+        for_each_line(std::fs::File::from(control_read), |line| {
+            let event = match line.map(serde_json::from_str::<LauncherLine>) {
+                Ok(Ok(parsed)) => Event::Launcher(parsed),
+                Ok(Err(_)) | Err(_) => return true,
+            };
+            control_sender.send(event).is_ok()
+        });
+        let _ = control_sender.send(Event::ControlClosed);
     });
+    let probe_thread = probe.map(|(read_end, write_end)| {
+        drop(write_end);
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            for_each_line(std::fs::File::from(read_end), |line| {
+                let event = match line {
+                    Ok(text) => match serde_json::from_str::<ChildLine>(text) {
+                        Ok(parsed) => Event::Probe(parsed),
+                        Err(_) => Event::Stray(text.to_string()),
+                    },
+                    Err(length) => Event::Stray(format!("<a line of {length} bytes, dropped>")),
+                };
+                sender.send(event).is_ok()
+            });
+        })
+    });
+    drop(sender);
 
     let t_ms = |mono_ns: u64| mono_ns.saturating_sub(started_ns) as f64 / 1e6;
     let mut state = State::default();
-    let mut status_buffer = Vec::with_capacity(2048);
+    let mut buffer = Vec::with_capacity(4096);
     let mut next_poll = Instant::now();
-    let mut timed_out = false;
-    let exit_status = loop {
-        // Take in whatever the process streamed until the next poll is due.
-        loop {
-            let wait = next_poll.saturating_duration_since(Instant::now());
-            match events.recv_timeout(wait) {
-                Ok(event) => state.take(event, &t_ms),
-                Err(mpsc::RecvTimeoutError::Timeout) => break,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(wait);
-                    break;
-                }
+    let deadline = started + launch.timeout;
+    let mut kill: Option<Kill> = None;
+    let mut pss_time = Duration::ZERO;
+    while !state.control_closed {
+        let now = Instant::now();
+        if kill.is_none() {
+            if let Some(signal) = crate::interrupt::received() {
+                kill = Some(Kill::Interrupt(signal));
+            } else if now >= deadline {
+                kill = Some(Kill::Timeout);
             }
         }
-        next_poll = (next_poll + launch.interval).max(Instant::now());
-        if let Some(pid) = state.pid.filter(|_| state.exited.is_none())
-            && let Some(memory) = procfs::memory_of(pid, &mut status_buffer)
-        {
-            let now_ms = started.elapsed().as_secs_f64() * 1e3;
-            state.rss.push(Sample {
-                t_ms: now_ms,
-                rss_bytes: Some(memory.rss_bytes),
-                heap_bytes: None,
-            });
-            state.last_hwm = state.last_hwm.max(Some(memory.hwm_bytes));
-            if let Some(limit) = launch.limit_bytes
-                && memory.rss_bytes > limit
-                && !state.killed_by_watchdog
+        if now >= next_poll && state.exited.is_none() {
+            let elapsed = started.elapsed();
+            // The proportional set sizes cost a walk of every page table (19 ms for a 1 GiB process on a loaded
+            // machine): read them while that stays within a tenth of the time, and whenever the cheap sum of the
+            // resident sets says the limit may have been crossed, since only they can tell.
+            let pss_affordable =
+                pss_time.as_secs_f64() * PSS_TIME_SHARE_INVERSE <= elapsed.as_secs_f64();
+            let poll_started = Instant::now();
+            let mut tree = crate::process_tree::memory_of_descendants(
+                launcher_pid,
+                &mut buffer,
+                pss_affordable,
+            );
+            if !pss_affordable
+                && launch
+                    .limit_bytes
+                    .is_some_and(|limit| tree.rss_bytes > limit)
             {
-                kill_group(pid, libc::SIGKILL);
-                state.killed_by_watchdog = true;
-                state.kill_t_ms = Some(now_ms);
+                tree = crate::process_tree::memory_of_descendants(launcher_pid, &mut buffer, true);
             }
-        }
-        on_progress(Progress {
-            elapsed: started.elapsed(),
-            rss_bytes: state.rss.last().and_then(|s| s.rss_bytes),
-            heap_bytes: state.heap.last().and_then(|s| s.heap_bytes),
-        });
-        if started.elapsed() > launch.timeout && !timed_out {
-            timed_out = true;
-            match state.pid {
-                Some(pid) => kill_group(pid, libc::SIGKILL),
-                None => {
-                    let _ = launcher.kill();
+            if tree.pss_bytes.is_some() {
+                pss_time += poll_started.elapsed();
+                state.tree.pss_polls += 1;
+            }
+            state.tree.polls += 1;
+            let now_ms = started.elapsed().as_secs_f64() * 1e3;
+            if !tree.processes.is_empty() {
+                state.take_tree(&tree, now_ms);
+                if let Some(limit) = launch.limit_bytes
+                    && tree.pss_bytes.is_some_and(|total| total > limit)
+                    && kill.is_none()
+                {
+                    kill = Some(Kill::Limit);
+                    state.kill_t_ms = Some(now_ms);
                 }
             }
+            on_progress(Progress {
+                elapsed: started.elapsed(),
+                rss_bytes: state.rss.last().and_then(|s| s.rss_bytes),
+                heap_bytes: state.heap.last().and_then(|s| s.heap_bytes),
+            });
+            next_poll = (next_poll + launch.interval).max(Instant::now());
         }
-        if let Some(status) = launcher.try_wait()? {
-            break status;
+        if kill.is_some() {
+            // What the launcher finds alive after this is dying of the runner's kill, not left behind by the program.
+            state.killing = true;
+            // Again on every turn until the launcher is gone: a process forked during one pass dies in the next.
+            kill_tree(launcher_pid, state.pid);
         }
-    };
-    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
-    // The launcher is gone; the pipe closes once the program (and anything it left running) has let go of it.
+        let mut wake = next_poll.min(Instant::now() + INTERRUPT_CHECK);
+        if kill.is_none() {
+            wake = wake.min(deadline);
+        }
+        match events.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(event) => state.take(event, &t_ms),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // The control pipe closes when the launcher exits, after it killed and reaped whatever the program left.
+    let launcher_status = launcher.wait().context("cannot wait for the launcher")?;
+    let _ = control_thread.join();
+    // Every holder of the probe pipe is dead now: drain what is left, for at most two seconds.
     let drain_until = Instant::now() + Duration::from_secs(2);
     while let Ok(event) = events.recv_timeout(drain_until.saturating_duration_since(Instant::now()))
     {
         state.take(event, &t_ms);
     }
     drop(events);
-    if reader_thread.is_finished() {
-        let _ = reader_thread.join();
+    if let Some(thread) = probe_thread
+        && thread.is_finished()
+    {
+        let _ = thread.join();
     }
-    let stderr_tail = stderr_thread.join().unwrap_or_default();
+    let wall_ms = match (state.launched_ns, state.exited.as_ref()) {
+        (Some(launched), Some(exited)) => exited.mono_ns.saturating_sub(launched) as f64 / 1e6,
+        _ => started.elapsed().as_secs_f64() * 1e3,
+    };
+    state.tree.mean_pss_poll_ms = if state.tree.pss_polls > 0 {
+        pss_time.as_secs_f64() * 1e3 / state.tree.pss_polls as f64
+    } else {
+        0.0
+    };
+    let stderr_tail = capture.stderr_tail();
+    let (stdout_file, stderr_file) = capture.keep_non_empty();
+    let mut measured = state.into_measured(launch, launcher_status, wall_ms, kill, stderr_tail);
+    measured.stdout_file = stdout_file;
+    measured.stderr_file = stderr_file;
+    Ok(measured)
+}
 
-    Ok(state.into_measured(launch, exit_status, wall_ms, timed_out, stderr_tail))
+/// How the program ended, as the launcher saw it.
+struct Exited {
+    code: Option<i32>,
+    signal: Option<i32>,
+    maxrss_bytes: u64,
+    mono_ns: u64,
 }
 
 #[derive(Default)]
 struct State {
     pid: Option<u32>,
-    exited: Option<(Option<i32>, Option<i32>, u64)>,
+    launched_ns: Option<u64>,
+    exited: Option<Exited>,
+    control_closed: bool,
     launch_failed: Option<String>,
     rss: Vec<Sample>,
     heap: Vec<Sample>,
     phases: Vec<Phase>,
     metrics: BTreeMap<String, serde_json::Value>,
     final_figures: Option<FinalFigures>,
-    last_hwm: Option<u64>,
-    killed_by_watchdog: bool,
+    /// The highest `VmHWM` polled of the program itself.
+    program_hwm: Option<u64>,
+    tree: TreeReport,
     kill_t_ms: Option<f64>,
+    /// The runner has decided to kill the tree.
+    killing: bool,
     stray: Vec<String>,
+    stray_count: usize,
 }
 
 impl State {
+    fn take_tree(&mut self, tree: &crate::process_tree::TreeMemory, now_ms: f64) {
+        if let Some(total) = tree.pss_bytes {
+            push_bounded(
+                &mut self.rss,
+                Sample {
+                    t_ms: now_ms,
+                    rss_bytes: Some(total),
+                    heap_bytes: None,
+                },
+            );
+            self.tree.peak_pss_bytes = self.tree.peak_pss_bytes.max(Some(total));
+        }
+        self.tree.most_processes = self.tree.most_processes.max(tree.processes.len() as u32);
+        for process in &tree.processes {
+            if Some(process.pid) == self.pid {
+                self.program_hwm = self.program_hwm.max(Some(process.hwm_bytes));
+            }
+            self.note_process_peak(process.pid, process.hwm_bytes, true);
+        }
+    }
+
+    fn note_process_peak(&mut self, pid: u32, peak_rss_bytes: u64, alive: bool) {
+        let largest = &mut self.tree.largest_process;
+        match largest {
+            Some(known) if known.pid == pid => {
+                known.peak_rss_bytes = known.peak_rss_bytes.max(peak_rss_bytes)
+            }
+            Some(known) if known.peak_rss_bytes >= peak_rss_bytes => {}
+            _ => {
+                *largest = Some(ProcessPeak {
+                    pid,
+                    command: if alive { procfs::command_of(pid) } else { None },
+                    peak_rss_bytes,
+                })
+            }
+        }
+    }
+
     fn take(&mut self, event: Event, t_ms: &impl Fn(u64) -> f64) {
         match event {
-            Event::Stray(line) => self.stray.push(line),
-            Event::Line(line, _received_ns) => match line {
-                ChildLine::Launched { pid } => self.pid = Some(pid),
-                ChildLine::Exited {
+            Event::ControlClosed => self.control_closed = true,
+            Event::Stray(line) => {
+                self.stray_count += 1;
+                if self.stray.len() < MAX_STRAY_LINES {
+                    self.stray.push(line);
+                }
+            }
+            Event::Launcher(line) => match line {
+                LauncherLine::Launched { pid, mono_ns } => {
+                    self.pid = Some(pid);
+                    self.launched_ns = Some(mono_ns);
+                }
+                LauncherLine::Exited {
                     code,
                     signal,
                     maxrss_bytes,
-                } => self.exited = Some((code, signal, maxrss_bytes)),
-                ChildLine::LaunchFailed { message } => self.launch_failed = Some(message),
+                    mono_ns,
+                } => {
+                    if let Some(pid) = self.pid {
+                        self.note_process_peak(pid, maxrss_bytes, false);
+                    }
+                    self.exited = Some(Exited {
+                        code,
+                        signal,
+                        maxrss_bytes,
+                        mono_ns,
+                    });
+                }
+                LauncherLine::LeftRunning { pid, command } => {
+                    if !self.killing && self.tree.left_running.len() < MAX_STRAY_LINES {
+                        self.tree.left_running.push(LeftRunning { pid, command });
+                    }
+                }
+                LauncherLine::Reaped { pid, maxrss_bytes } => {
+                    self.note_process_peak(pid, maxrss_bytes, false)
+                }
+                LauncherLine::LaunchFailed { message } => self.launch_failed = Some(message),
+            },
+            Event::Probe(line) => match line {
                 ChildLine::Hello { .. } => {}
                 ChildLine::Heap {
                     mono_ns,
                     heap_bytes,
-                } => self.heap.push(Sample {
-                    t_ms: t_ms(mono_ns),
-                    rss_bytes: None,
-                    heap_bytes: Some(heap_bytes),
-                }),
-                ChildLine::Phase { name, mono_ns } => self.phases.push(Phase {
-                    name,
-                    t_ms: t_ms(mono_ns),
-                }),
+                } => push_bounded(
+                    &mut self.heap,
+                    Sample {
+                        t_ms: t_ms(mono_ns),
+                        rss_bytes: None,
+                        heap_bytes: Some(heap_bytes),
+                    },
+                ),
+                ChildLine::Phase { name, mono_ns } => {
+                    if self.phases.len() < MAX_PHASES {
+                        self.phases.push(Phase {
+                            name,
+                            t_ms: t_ms(mono_ns),
+                        });
+                    }
+                }
                 ChildLine::Metric { name, value } => {
-                    self.metrics.insert(name, value);
+                    if self.metrics.len() < MAX_METRICS || self.metrics.contains_key(&name) {
+                        self.metrics.insert(name, value);
+                    }
                 }
                 ChildLine::Final(figures) => self.final_figures = Some(figures),
             },
@@ -321,56 +576,82 @@ impl State {
         launch: &Launch,
         launcher_status: std::process::ExitStatus,
         wall_ms: f64,
-        timed_out: bool,
+        kill: Option<Kill>,
         stderr_tail: String,
     ) -> Measured {
-        let (code, signal, maxrss) = match self.exited {
-            Some((code, signal, maxrss)) => (code, signal, Some(maxrss)),
+        let (code, signal, maxrss) = match &self.exited {
+            Some(exited) => (exited.code, exited.signal, Some(exited.maxrss_bytes)),
             None => (launcher_status.code(), launcher_status.signal(), None),
         };
-        let own_hwm = self.final_figures.as_ref().and_then(|f| f.vm_hwm_bytes);
-        let is_case = self.final_figures.is_some() || !self.heap.is_empty();
-        let peak_rss_bytes = if let Some(own) = own_hwm {
-            Some(own)
-        } else if !is_case {
-            maxrss.or(self.last_hwm)
+        let is_case = launch.probe == ProbeAccess::MemproofCase;
+        let own_hwm = self
+            .final_figures
+            .as_ref()
+            .and_then(|f| f.vm_hwm_bytes)
+            .filter(|_| is_case);
+        let peak_rss_bytes = if is_case {
+            // The case's own high-water mark as its last act; if it died first, the highest the runner read (its
+            // ru_maxrss could be a driver's it had waited for).
+            own_hwm
+                .max(self.program_hwm)
+                .or(self.program_hwm)
+                .or(maxrss)
         } else {
-            // A case that died before its last report: the last kernel high-water mark read before it died. Its
-            // ru_maxrss could include a driver process it had waited for.
-            self.last_hwm.or(maxrss)
+            self.tree.largest_process.as_ref().map(|p| p.peak_rss_bytes)
         };
-        let sampled_peak_rss_bytes = self.rss.iter().filter_map(|s| s.rss_bytes).max();
+        let sampled_peak_rss_bytes = self.tree.peak_pss_bytes;
         let over_limit = launch
             .limit_bytes
             .is_some_and(|limit| peak_rss_bytes.is_some_and(|peak| peak > limit));
-        let case_error = self.final_figures.as_ref().and_then(|f| f.error.clone());
-        let outcome = if timed_out {
-            Outcome::TimedOut
-        } else if self.killed_by_watchdog || over_limit {
-            Outcome::OomKilled
-        } else if code == Some(0)
-            && case_error.is_none()
-            && (self.final_figures.is_some() || !is_case)
-        {
-            Outcome::Ok
-        } else {
-            Outcome::Failed
+        // Only a memproof case's own report can fail it; a program given the probe cannot change its outcome.
+        let case_error = self
+            .final_figures
+            .as_ref()
+            .and_then(|f| f.error.clone())
+            .filter(|_| is_case);
+        let reported = self.final_figures.is_some() || !is_case;
+        let outcome = match kill {
+            Some(Kill::Interrupt(_)) => Outcome::Interrupted,
+            Some(Kill::Timeout) => Outcome::TimedOut,
+            Some(Kill::Limit) => Outcome::OomKilled,
+            None if over_limit => Outcome::OverLimit,
+            None if code == Some(0) && case_error.is_none() && reported => Outcome::Ok,
+            None => Outcome::Failed,
         };
+        let limit_text = || crate::units::format_bytes(launch.limit_bytes.unwrap_or(0) as f64);
+        let peak_text =
+            || peak_rss_bytes.map_or("unknown".into(), |p| crate::units::format_bytes(p as f64));
+        let left = &self.tree.left_running;
+        let left_note = (!left.is_empty()).then(|| {
+            let names: Vec<String> = left
+                .iter()
+                .map(|l| format!("{} ({})", l.pid, l.command))
+                .collect();
+            format!("left running when it exited, killed: {}", names.join(", "))
+        });
         let message = match outcome {
-            Outcome::Ok => None,
+            Outcome::Ok => left_note.clone(),
+            Outcome::Interrupted => Some(format!(
+                "interrupted by {}: the whole process tree was killed",
+                match kill {
+                    Some(Kill::Interrupt(signal)) => crate::interrupt::name(signal),
+                    _ => "a signal",
+                }
+            )),
             Outcome::TimedOut => Some(format!(
-                "still running after {:.1} s, killed",
+                "still running after {:.1} s, killed with its whole process tree",
                 launch.timeout.as_secs_f64()
             )),
             Outcome::OomKilled => Some(format!(
-                "went over its memory limit of {} (peak RSS {}){}",
-                crate::units::format_bytes(launch.limit_bytes.unwrap_or(0) as f64),
-                peak_rss_bytes.map_or("unknown".into(), |p| crate::units::format_bytes(p as f64)),
-                if self.killed_by_watchdog {
-                    ", killed by the watchdog"
-                } else {
-                    ""
-                }
+                "killed at its memory limit of {}: the process tree's total reached {} (largest process {})",
+                limit_text(),
+                crate::units::format_bytes(self.tree.peak_pss_bytes.unwrap_or(0) as f64),
+                peak_text()
+            )),
+            Outcome::OverLimit => Some(format!(
+                "went over its memory limit of {} between two polls (kernel high-water mark {}), so it was not killed",
+                limit_text(),
+                peak_text()
             )),
             Outcome::Failed => Some(
                 self.launch_failed
@@ -387,11 +668,19 @@ impl State {
                     }),
             ),
         };
+        let message = match (outcome, message, left_note) {
+            (Outcome::Ok, message, _) => message,
+            (_, Some(message), Some(note)) => Some(format!("{message}\n{note}")),
+            (_, message, _) => message,
+        };
+        let killed_at_limit = kill == Some(Kill::Limit);
         let limit = launch.limit_bytes.map(|limit| LimitReport {
             mechanism: "watchdog".to_string(),
             poll_interval_ms: launch.interval.as_secs_f64() * 1e3,
-            overshoot_bytes: peak_rss_bytes.map_or(0, |peak| peak.saturating_sub(limit)),
-            killed_by_watchdog: self.killed_by_watchdog,
+            overshoot_bytes: peak_rss_bytes
+                .max(self.tree.peak_pss_bytes)
+                .map_or(0, |peak| peak.saturating_sub(limit)),
+            killed_by_watchdog: killed_at_limit,
         });
         let mut timeline = merge_timeline(self.rss, self.heap);
         thin_timeline(&mut timeline, MAX_TIMELINE_POINTS);
@@ -401,6 +690,13 @@ impl State {
                 name: "oom-kill".to_string(),
                 t_ms: kill_t_ms,
             });
+        }
+        let mut stray_lines = self.stray;
+        if self.stray_count > stray_lines.len() {
+            stray_lines.push(format!(
+                "<{} more stray lines>",
+                self.stray_count - stray_lines.len()
+            ));
         }
         Measured {
             outcome,
@@ -418,9 +714,20 @@ impl State {
             metrics: self.metrics,
             final_figures: self.final_figures,
             limit,
+            tree: self.tree,
             stderr_tail,
-            stray_lines: self.stray,
+            stdout_file: None,
+            stderr_file: None,
+            stray_lines,
         }
+    }
+}
+
+/// Appends a sample, thinning the list (each bucket's highest kept) when it reaches [`MAX_HELD_SAMPLES`].
+fn push_bounded(samples: &mut Vec<Sample>, sample: Sample) {
+    samples.push(sample);
+    if samples.len() >= MAX_HELD_SAMPLES {
+        thin_timeline(samples, MAX_HELD_SAMPLES / 2);
     }
 }
 

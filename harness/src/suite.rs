@@ -11,13 +11,16 @@
 use crate::external::{self, HeapSource};
 use crate::external_command::{CaseValues, ExternalTechnique, HeapFrom};
 use crate::file_stem::file_stem;
-use crate::results::{Case, Outcome, ProfileRun, Size};
+use crate::results::{Case, Outcome, OutputFiles, ProfileRun, Size};
 use crate::runner::{self, Launch, Progress};
 use crate::spec::{Profile, Spec};
 use anyhow::Context as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The directory of a run's output holding one directory per case: its stdout and stderr files.
+pub const CASES_DIR: &str = "cases";
 
 /// The binaries a load test runs.
 #[derive(Debug, Clone)]
@@ -176,7 +179,12 @@ pub fn run_case(
     });
     let work_dir = tempfile::Builder::new()
         .prefix(&file_stem(&case.id))
-        .tempdir_in(&work_root)?;
+        .tempdir_in(&work_root)
+        .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))?;
+    let relative_case_dir = format!("{CASES_DIR}/{}", file_stem(&case.id));
+    let case_dir = options.out_dir.join(&relative_case_dir);
+    std::fs::create_dir_all(&case_dir)
+        .with_context(|| format!("{}: cannot create", case_dir.display()))?;
     let launch = Launch {
         launcher: binaries.launcher.clone(),
         program: binaries.case.clone(),
@@ -186,26 +194,30 @@ pub fn run_case(
         limit_bytes: case.limit_bytes,
         timeout: case.timeout,
         interval: options.interval,
-        pass_output_through: false,
+        probe: runner::ProbeAccess::MemproofCase,
+        output_stem: Some(case_dir.join("timeline")),
     };
     let measured = runner::run(&launch, |progress| {
         on_event(SuiteEvent::Running { case, progress })
     })?;
     drop(work_dir);
 
-    let (profile, profile_file) = if case.profile_run {
+    // An interrupt stops the case here: no profile run after it.
+    let (profile, profile_file) = if case.profile_run && measured.outcome != Outcome::Interrupted {
         on_event(SuiteEvent::Started {
             case,
             run: "profile",
         });
         let profiles = options.out_dir.join("profiles");
-        std::fs::create_dir_all(&profiles)?;
+        std::fs::create_dir_all(&profiles)
+            .with_context(|| format!("{}: cannot create", profiles.display()))?;
         let relative = format!("profiles/{}.dhat.json", file_stem(&case.id));
         let file = options.out_dir.join(&relative);
         let _ = std::fs::remove_file(&file);
         let work_dir = tempfile::Builder::new()
             .prefix(&file_stem(&case.id))
-            .tempdir_in(&work_root)?;
+            .tempdir_in(&work_root)
+            .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))?;
         let dhat_launch = Launch {
             program: binaries.dhat.clone(),
             args: case_args(case, work_dir.path(), options.seed),
@@ -214,6 +226,7 @@ pub fn run_case(
                 (crate::probe::DHAT_FILE_ENV.into(), file.clone().into()),
             ],
             current_dir: Some(work_dir.path().to_path_buf()),
+            output_stem: Some(case_dir.join("profile")),
             // dhat's allocator touches zeroed blocks and keeps its own tables: give it room, but not unbounded.
             limit_bytes: case.limit_bytes.map(|limit| limit.saturating_mul(3)),
             // dhat serialises every allocation: 12x to 170x slower (MEASURED.md).
@@ -237,6 +250,12 @@ pub fn run_case(
         (None, None)
     };
 
+    let output = output_files(
+        &relative_case_dir,
+        &measured.stdout_file,
+        &measured.stderr_file,
+    );
+    let _ = std::fs::remove_dir(&case_dir);
     let figures = measured.final_figures.as_ref();
     let result = Case {
         id: case.id.clone(),
@@ -244,7 +263,11 @@ pub fn run_case(
         variant: case.role.clone(),
         technique: Some(case.technique.clone()),
         size: case.size.clone(),
-        outcome: measured.outcome,
+        // An interrupted profile run interrupts the case: the run stops after it.
+        outcome: match &profile {
+            Some(profile) if profile.outcome == Outcome::Interrupted => Outcome::Interrupted,
+            _ => measured.outcome,
+        },
         exit: measured.exit,
         limit_bytes: case.limit_bytes,
         limit: measured.limit,
@@ -259,6 +282,8 @@ pub fn run_case(
         metrics: measured.metrics,
         profile_file,
         profile,
+        tree: Some(measured.tree),
+        output,
     };
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)
@@ -346,6 +371,10 @@ pub fn run_external_case(
         )?),
         None => None,
     };
+    let relative_case_dir = format!("{CASES_DIR}/{}", file_stem(&case.id));
+    let case_dir = options.out_dir.join(&relative_case_dir);
+    std::fs::create_dir_all(&case_dir)
+        .with_context(|| format!("{}: cannot create", case_dir.display()))?;
     let launch = Launch {
         launcher: binaries.launcher.clone(),
         program,
@@ -355,13 +384,18 @@ pub fn run_external_case(
         limit_bytes: case.limit_bytes,
         timeout: case.timeout,
         interval: options.interval,
-        pass_output_through: false,
+        // The program's own lines are its heap, phases and metrics; never its peak RSS, outcome or time.
+        probe: match source {
+            HeapSource::None => runner::ProbeAccess::Off,
+            _ => runner::ProbeAccess::Program,
+        },
+        output_stem: Some(case_dir.join("timeline")),
     };
     let measured = runner::run(&launch, |progress| {
         on_event(SuiteEvent::Running { case, progress })
     });
     let driven = driver.map(|driver| driver.finish(DRIVER_GRACE));
-    let mut measured = external::trust_kernel_only(measured?, case.limit_bytes);
+    let mut measured = measured?;
     drop(work_dir);
     if let Some(driven) = driven {
         match driven {
@@ -409,9 +443,34 @@ pub fn run_external_case(
         metrics: measured.metrics,
         profile_file: None,
         profile: None,
+        tree: Some(measured.tree),
+        output: output_files(
+            &relative_case_dir,
+            &measured.stdout_file,
+            &measured.stderr_file,
+        ),
     };
+    let _ = std::fs::remove_dir(&case_dir);
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)
+}
+
+/// The case's output files, relative to the run directory, for `Case::output`.
+fn output_files(
+    relative_case_dir: &str,
+    stdout: &Option<PathBuf>,
+    stderr: &Option<PathBuf>,
+) -> Option<OutputFiles> {
+    let relative = |path: &Option<PathBuf>| {
+        path.as_ref().and_then(|path| {
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            Some(format!("{relative_case_dir}/{name}"))
+        })
+    };
+    (stdout.is_some() || stderr.is_some()).then(|| OutputFiles {
+        stdout: relative(stdout),
+        stderr: relative(stderr),
+    })
 }
 
 /// A driver process of the user's: started beside the measured technique, outside the measurement.

@@ -6,12 +6,14 @@ use std::time::Duration;
 const SIZE_FORMS: &str = "a number of bytes with an optional unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), e.g. `512MiB`, `1.5GB`, `800000`";
 const DURATION_FORMS: &str = "a number with a unit: ns, us, ms, s, m, h, e.g. `30s`, `5ms`, `1.5m`";
 
-/// A value that does not read as a size or a duration.
+/// A value that does not read as a size or a duration, or reads as one too large to hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} {text:?} is not valid: expected {forms}")]
+#[error("{what} {text:?} is {problem}: expected {forms}")]
 pub struct UnitError {
     what: &'static str,
     text: String,
+    /// `not valid` or `too large`.
+    problem: &'static str,
     forms: &'static str,
 }
 
@@ -30,6 +32,7 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
     let error = || UnitError {
         what: "size",
         text: text.to_string(),
+        problem: "not valid",
         forms: SIZE_FORMS,
     };
     let (number, unit) = split_number(text).ok_or_else(error)?;
@@ -46,7 +49,14 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
         _ => return Err(error()),
     };
     let bytes = number * scale;
-    if bytes > u64::MAX as f64 || (unit.is_empty() && number.fract() != 0.0) {
+    if bytes >= u64::MAX as f64 {
+        return Err(UnitError {
+            problem: "too large",
+            forms: "at most 16 EiB (2^64 - 1 bytes)",
+            ..error()
+        });
+    }
+    if unit.is_empty() && number.fract() != 0.0 {
         return Err(error());
     }
     Ok(bytes.round() as u64)
@@ -57,6 +67,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let error = || UnitError {
         what: "duration",
         text: text.to_string(),
+        problem: "not valid",
         forms: DURATION_FORMS,
     };
     let (number, unit) = split_number(text).ok_or_else(error)?;
@@ -69,7 +80,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         "h" => number * 3600.0,
         _ => return Err(error()),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|_| error())
+    Duration::try_from_secs_f64(seconds).map_err(|_| UnitError {
+        problem: "too large",
+        forms: "at most 584 billion years",
+        ..error()
+    })
 }
 
 /// Formats bytes the way reports print them: `1.50 GiB`, `38.0 MiB`, `512 B`.
@@ -117,6 +132,23 @@ mod tests {
         assert!(
             parse_size("1.5").is_err(),
             "a fraction of a byte is not a size"
+        );
+    }
+
+    #[test]
+    fn a_size_too_large_to_hold_says_so() {
+        assert_eq!(
+            parse_size("99999999TiB").unwrap_err().to_string(),
+            "size \"99999999TiB\" is too large: expected at most 16 EiB (2^64 - 1 bytes)"
+        );
+        assert!(
+            parse_duration("1e30h").is_err() && parse_duration("99999999999999999999h").is_err()
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999h")
+                .unwrap_err()
+                .to_string(),
+            "duration \"99999999999999999999h\" is too large: expected at most 584 billion years"
         );
     }
 

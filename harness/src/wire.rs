@@ -1,4 +1,9 @@
-//! The probe pipe's line protocol: one JSON object per line, from a case (or the launcher) to the runner.
+//! The two line protocols the runner reads, one JSON object per line: the probe pipe's, from a case to the runner
+//! ([`ChildLine`]), and the launcher's control pipe's ([`LauncherLine`]).
+//!
+//! They travel on two pipes so that no measured program can forge what the launcher says: the control pipe is
+//! close-on-exec in the launcher, so the program never holds it, and a `launched` or `exited` line written on the
+//! probe pipe is a stray line, kept as text and believed by nothing.
 //!
 //! It is a public interface, versioned by [`PROTOCOL_VERSION`] (ARCHITECTURE.md, "The probe protocol"): the
 //! reference clients in `clients/` (Python, Node, Go) and the preload library (`preload/`) speak it from programs
@@ -18,20 +23,33 @@ fn protocol_one() -> u32 {
     1
 }
 
-/// A line the runner reads from the probe pipe.
+/// A line the launcher writes on its control pipe.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-pub enum ChildLine {
-    /// The launcher started the measured process.
-    Launched { pid: u32 },
-    /// The measured process has exited; `maxrss_bytes` is `ru_maxrss` from `wait4`, in bytes.
+pub enum LauncherLine {
+    /// The launcher started the measured process; `mono_ns` is taken just before the spawn.
+    Launched { pid: u32, mono_ns: u64 },
+    /// The measured process has exited; `maxrss_bytes` is `ru_maxrss` from `wait4`, in bytes (the largest of the
+    /// process and the descendants it waited for); `mono_ns` is taken as `wait4` returned.
     Exited {
         code: Option<i32>,
         signal: Option<i32>,
         maxrss_bytes: u64,
+        mono_ns: u64,
     },
+    /// A descendant still running when the measured process had exited; the launcher killed it.
+    LeftRunning { pid: u32, command: String },
+    /// The launcher reaped a descendant other than the measured process (an orphan re-parented to it):
+    /// `ru_maxrss` as `wait4` returned it.
+    Reaped { pid: u32, maxrss_bytes: u64 },
     /// The launcher could not start the command.
     LaunchFailed { message: String },
+}
+
+/// A line the runner reads from the probe pipe.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ChildLine {
     /// A case's probe connected.
     /// `meter` borrows a static name, so the counting and the dhat run allocate the same bytes for this line.
     /// `protocol` is the version the sender speaks (a `hello` without one is version 1).

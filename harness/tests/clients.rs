@@ -5,7 +5,7 @@
 
 use harness::external::{self, HeapSource, ReportedHeap};
 use harness::results::Outcome;
-use harness::runner::{Launch, Measured, run};
+use harness::runner::{Launch, Measured, ProbeAccess, run};
 use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -31,13 +31,14 @@ fn launch(program: impl Into<PathBuf>, args: &[&str]) -> Launch {
         limit_bytes: None,
         timeout: Duration::from_secs(120),
         interval: Duration::from_millis(5),
-        pass_output_through: false,
+        probe: ProbeAccess::Program,
+        output_stem: None,
     }
 }
 
 /// Runs a program as `measure --probe` does and returns what memproof keeps of it and its heap.
 fn measure_probe(launch: &Launch) -> (Measured, ReportedHeap) {
-    let measured = external::trust_kernel_only(run(launch, |_| {}).unwrap(), launch.limit_bytes);
+    let measured = run(launch, |_| {}).unwrap();
     assert_eq!(
         measured.outcome,
         Outcome::Ok,
@@ -201,22 +202,13 @@ fn a_program_cannot_forge_its_peak_rss_or_outcome_and_stray_lines_are_kept() {
     // A program that claims a 1-byte peak RSS and an error, and writes a line that is not protocol.
     let forger = r#"
 import os
-os.write(3, b'not a protocol line\n')
-os.write(3, b'{"type":"final","peak_heap_bytes":5,"vm_hwm_bytes":1,"error":"forged","mono_ns":1}\n')
+fd = int(os.environ["MEMPROOF_PROBE_FD"])
+os.write(fd, b'not a protocol line\n')
+os.write(fd, b'{"type":"final","peak_heap_bytes":5,"vm_hwm_bytes":1,"error":"forged","mono_ns":1}\n')
 buffer = bytearray(32 * 1024 * 1024)
 "#;
     let measured = run(&launch("python3", &["-c", forger]), |_| {}).unwrap();
-    assert_eq!(
-        measured.peak_rss_bytes,
-        Some(1),
-        "the runner alone takes the forged figure"
-    );
-    let measured = external::trust_kernel_only(measured, None);
     assert_eq!(measured.outcome, Outcome::Ok, "{:?}", measured.exit);
-    assert_eq!(
-        measured.peak_rss_bytes,
-        measured.maxrss_bytes.max(measured.sampled_peak_rss_bytes)
-    );
     assert!(measured.peak_rss_bytes.unwrap() > 32 * 1024 * 1024);
     assert_eq!(measured.stray_lines, ["not a protocol line"]);
     let heap = external::heap_of(&measured, &HeapSource::Probe)
@@ -231,10 +223,7 @@ buffer = bytearray(32 * 1024 * 1024)
 
 #[test]
 fn a_program_that_never_reports_gets_no_heap_rather_than_zero() {
-    let measured = external::trust_kernel_only(
-        run(&launch("python3", &["-c", "pass"]), |_| {}).unwrap(),
-        None,
-    );
+    let measured = run(&launch("python3", &["-c", "pass"]), |_| {}).unwrap();
     assert_eq!(measured.outcome, Outcome::Ok);
     let why = external::heap_of(&measured, &HeapSource::Probe).unwrap_err();
     assert!(why.contains("never reported"), "{why}");

@@ -2,7 +2,7 @@
 //! inflate. The children are `memproof-testbed`, whose memory behaviour is known in advance.
 
 use harness::results::Outcome;
-use harness::runner::{Launch, Measured, run};
+use harness::runner::{Launch, Measured, ProbeAccess, run};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,7 +22,8 @@ fn launch(args: &[&str]) -> Launch {
         limit_bytes: None,
         timeout: Duration::from_secs(30),
         interval: Duration::from_millis(2),
-        pass_output_through: false,
+        probe: ProbeAccess::MemproofCase,
+        output_stem: None,
     }
 }
 
@@ -110,6 +111,7 @@ fn a_child_that_panics_fails_with_the_panic_message() {
 #[test]
 fn an_external_command_has_rss_but_no_heap_figures() {
     let mut shell = launch(&[]);
+    shell.probe = ProbeAccess::Off;
     shell.program = PathBuf::from("sh");
     shell.args = vec!["-c".into(), "echo oops >&2; exit 3".into()];
     let measured = measure(&shell);

@@ -6,7 +6,7 @@
 use harness::crosscheck::heaptrack;
 use harness::external::{self, HeapSource, ReportedHeap};
 use harness::results::Outcome;
-use harness::runner::{Launch, Measured, run};
+use harness::runner::{Launch, Measured, ProbeAccess, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -77,9 +77,10 @@ fn measure_preload(program: &Path, args: &[&str]) -> Measured {
         limit_bytes: None,
         timeout: Duration::from_secs(120),
         interval: Duration::from_millis(5),
-        pass_output_through: false,
+        probe: ProbeAccess::Program,
+        output_stem: None,
     };
-    let measured = external::trust_kernel_only(run(&launch, |_| {}).unwrap(), None);
+    let measured = run(&launch, |_| {}).unwrap();
     assert_eq!(
         measured.outcome,
         Outcome::Ok,

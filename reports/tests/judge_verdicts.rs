@@ -350,7 +350,7 @@ fn spec_errors_are_all_reported_with_their_place() {
         .to_string();
     assert_eq!(
         error,
-        "scenarios/large-session.toml:22:28: verdict before-is-killed: unknown outcome \"killed\": expected one of ok, failed, oom-killed, timed-out
+        "scenarios/large-session.toml:22:28: verdict before-is-killed: unknown outcome \"killed\": expected one of ok, failed, oom-killed, over-limit, timed-out, interrupted
 scenarios/large-session.toml:48:10: verdict best-is-flat: unknown role \"bets\": expected one of before, after, best"
     );
 }

@@ -54,7 +54,8 @@ fn run_case(
         limit_bytes: None,
         timeout: Duration::from_secs(60),
         interval: Duration::from_millis(5),
-        pass_output_through: false,
+        probe: harness::runner::ProbeAccess::MemproofCase,
+        output_stem: None,
     };
     let measured = run(&launch, |_| {}).unwrap();
     assert_eq!(measured.outcome, Outcome::Ok, "{:?}", measured.exit);

@@ -3,12 +3,13 @@
 
 use crate::Finished;
 use crate::build;
+use crate::preflight;
 use crate::progress::Printer;
 use anyhow::bail;
-use harness::results::{Results, SCHEMA};
+use harness::results::{Outcome, Results, SCHEMA, Verdict};
 use harness::spec::{self, Spec};
 use harness::suite::{self, Binaries, SuiteOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Runs the load scenarios, judges them, and writes the reports.
 #[derive(clap::Args)]
@@ -28,9 +29,10 @@ pub struct LoadTest {
     /// How often each case samples its own heap, e.g. `10ms`.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     heap_interval: std::time::Duration,
-    /// The baseline to judge regressions against.
-    #[arg(long, default_value = "reports/baseline.json")]
-    baseline: PathBuf,
+    /// The baseline to judge regressions against [default: reports/baseline.json, when it exists]. A path given
+    /// here must exist.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
     /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 12x to 170x slower), or
     /// `none`.
@@ -98,6 +100,8 @@ impl LoadTest {
                 spec::PROFILES.join(", ")
             );
         }
+        preflight::check_interval("--interval", self.interval)?;
+        preflight::check_interval("--heap-interval", self.heap_interval)?;
         let specs = select_specs_in(self.spec_dir.as_deref(), &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
@@ -120,6 +124,13 @@ impl LoadTest {
             &["memproof-case", "memproof-dhat", "memproof-launch"],
         )?;
         let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
+        let baseline = preflight::baseline(
+            self.baseline.as_deref(),
+            Path::new(DEFAULT_BASELINE),
+            &self.profile,
+            &out_dir,
+        )?;
+        harness::interrupt::install()?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
             out_dir: out_dir.clone(),
@@ -137,11 +148,17 @@ impl LoadTest {
         let run = harness::host::run_info(&self.profile, &build::workspace_root());
         let binaries = Binaries::in_dir(&bin_dir);
         let mut printer = Printer::new(planned.len());
-        let mut cases = Vec::with_capacity(planned.len());
+        let mut results = Results {
+            schema: SCHEMA.to_string(),
+            run,
+            cases: Vec::with_capacity(planned.len()),
+            verdicts: Vec::new(),
+        };
+        let results_path = out_dir.join(harness::results::RESULTS_FILE);
         for case in &planned {
             let spec = specs.iter().find(|s| s.scenario == case.scenario);
             let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
-            cases.push(match external {
+            let case = match external {
                 Some((spec, technique)) => suite::run_external_case(
                     case,
                     spec,
@@ -154,40 +171,57 @@ impl LoadTest {
                 None => {
                     suite::run_case(case, &binaries, &options, &mut |event| printer.event(event))?
                 }
-            });
+            };
+            let interrupted = case.outcome == Outcome::Interrupted;
+            results.cases.push(case);
+            // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a
+            // write that fails stops the run here.
+            results.write(&results_path)?;
+            if interrupted {
+                return finish_interrupted(&mut results, &specs, &out_dir, planned.len());
+            }
         }
         let _ = std::fs::remove_dir(out_dir.join("work"));
-        let mut results = Results {
-            schema: SCHEMA.to_string(),
-            run,
-            cases,
-            verdicts: Vec::new(),
-        };
-        let baseline_path = build::workspace_root().join(&self.baseline);
-        let mut baseline = reports::baseline::read_baseline(&baseline_path)?;
-        // Case ids name the size, not the profile, and profiles run the same sizes with other parameters (the
-        // startup sweep is concurrency 1..32 in every profile): only a baseline of this profile can judge this run.
-        if let Some(other) = baseline.as_ref().filter(|b| b.run.profile != self.profile) {
-            eprintln!(
-                "memproof: the baseline at {} is of profile {}, this run is {}: regressions are not judged this run.",
-                baseline_path.display(),
-                other.run.profile,
-                self.profile
-            );
-            baseline = None;
-        } else if baseline.is_none() {
-            eprintln!(
-                "memproof: no baseline at {}: regressions are not judged this run.\n\nConsider `cargo xtask bless --from {}` to record a first baseline.",
-                baseline_path.display(),
-                out_dir.display()
-            );
-        }
         results.verdicts = harness::calibration::verdicts(&results.cases);
         results
             .verdicts
             .extend(reports::judge::judge(&results, &specs, baseline.as_ref()));
         finish(&results, &specs, &out_dir)
     }
+}
+
+/// The baseline judged against when `--baseline` is not given (relative to the workspace root).
+const DEFAULT_BASELINE: &str = "reports/baseline.json";
+
+/// Ends a run that SIGINT or SIGTERM stopped: results.json keeps the cases that finished and the interrupted one,
+/// nothing is judged (one failed verdict says why), the reports render, and the exit status is 128 + the signal.
+fn finish_interrupted(
+    results: &mut Results,
+    specs: &[Spec],
+    out_dir: &std::path::Path,
+    planned: usize,
+) -> anyhow::Result<Finished> {
+    let signal = harness::interrupt::received().unwrap_or(libc::SIGINT);
+    let _ = std::fs::remove_dir_all(out_dir.join("work"));
+    let last = results
+        .cases
+        .last()
+        .map_or(String::new(), |case| case.id.clone());
+    results.verdicts = vec![Verdict {
+        id: "run/interrupted".into(),
+        kind: "case".into(),
+        subject: last.clone(),
+        text: format!(
+            "the run was interrupted by {} during {last}: {} of {planned} cases ran, nothing was judged",
+            harness::interrupt::name(signal),
+            results.cases.len()
+        ),
+        expected: "the run finishes".into(),
+        measured: "interrupted".into(),
+        pass: false,
+    }];
+    finish(results, specs, out_dir)?;
+    Ok(Finished::Interrupted(signal))
 }
 
 /// Writes results.json and every report, prints the verdicts, and says whether the run passed.

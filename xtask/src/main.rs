@@ -10,6 +10,7 @@ mod build;
 mod cross_check;
 mod load_test;
 mod measure;
+mod preflight;
 mod progress;
 mod report;
 
@@ -37,6 +38,8 @@ pub enum Finished {
     Passed,
     /// A verdict or a case failed; the reports say which.
     Failed,
+    /// SIGINT or SIGTERM stopped it; what finished is kept. Exits 128 + the signal (130, 143).
+    Interrupted(i32),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,9 @@ fn main() -> ExitCode {
     match result {
         Ok(Finished::Passed) => ExitCode::SUCCESS,
         Ok(Finished::Failed) => ExitCode::from(1),
+        Ok(Finished::Interrupted(signal)) => {
+            ExitCode::from(harness::interrupt::exit_status(signal))
+        }
         Err(error) => {
             eprintln!("memproof: {error:#}");
             ExitCode::from(2)

@@ -1,16 +1,18 @@
-//! `cargo xtask measure -- CMD ARGS`: measures any program, in any language, the way a case is measured: RSS
-//! timeline, the kernel's peak, outcome under a limit and a timeout, wall time, into results.json. Heap figures are
-//! `null` unless the program reports them on the probe protocol: `--probe` for a program with a probe client
-//! (`clients/`), `--heap preload` for a malloc user, which loads memproof's preload library (and implies `--probe`).
-//! What memproof trusts from the program is in `harness::external`.
+//! `cargo xtask measure -- CMD ARGS`: measures any program, in any language, the way a case is measured: the
+//! process tree's memory timeline, the kernel's peak of its largest process beside the tree's total, outcome under a
+//! limit and a timeout, wall time, into results.json. The command's stdout and stderr go to files in the output
+//! directory. Heap figures are `null` unless the command reports them on the probe protocol: `--probe` for a program
+//! with a probe client (`clients/`), `--heap preload` for a malloc user, which loads memproof's preload library (and
+//! implies `--probe`). Whatever it reports, its peak RSS, outcome and wall time are the kernel's (`runner::ProbeAccess`).
 
 use crate::Finished;
 use crate::build;
 use crate::load_test::{parse_duration, parse_size};
+use crate::preflight;
 use anyhow::Context as _;
 use harness::external::{self, HeapSource};
-use harness::results::{Case, Outcome, Results, SCHEMA, Size};
-use harness::runner::{self, Launch};
+use harness::results::{Case, Outcome, OutputFiles, Results, SCHEMA, Size};
+use harness::runner::{self, Launch, ProbeAccess};
 use harness::units::format_bytes;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -18,25 +20,29 @@ use std::path::PathBuf;
 /// Measures one command: peak RSS, RSS timeline, outcome, wall time.
 #[derive(clap::Args)]
 pub struct Measure {
-    /// Kill the command when its resident set goes over this, as the OOM killer would, e.g. `512MiB`, `1.5GB`.
+    /// Kill the command and everything it started when their memory together (proportional set sizes summed, so
+    /// shared pages count once) goes over this, as a container's limit would, e.g. `512MiB`, `1.5GB`. At most twice
+    /// this machine's memory.
     #[arg(long, value_parser = parse_size)]
     limit: Option<u64>,
-    /// Kill the command when it runs longer than this, e.g. `30s`.
+    /// Kill the command and everything it started when it runs longer than this, e.g. `30s`.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     timeout: std::time::Duration,
-    /// How often to poll the command's resident set (and check the limit), e.g. `5ms`.
+    /// How often to poll the process tree's memory (and check the limit), e.g. `5ms`; at least `1ms`.
     #[arg(long, default_value = "5ms", value_parser = parse_duration)]
     interval: std::time::Duration,
-    /// Where to write results.json and the reports [default: target/memproof/measure].
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Take heap samples, phases, metrics and final heap figures from the command's probe client (`clients/`).
+    /// Give the command memproof's probe pipe: its descriptor number is in the environment variable
+    /// `MEMPROOF_PROBE_FD`; heap samples, phases and metrics written there as JSON lines are recorded. Nothing
+    /// written there changes a memory figure, the outcome or the wall time.
     #[arg(long)]
     probe: bool,
     /// Where the heap figures come from: `preload` loads memproof's malloc-counting library into the command with
     /// LD_PRELOAD (implies --probe).
     #[arg(long, value_name = "METER", value_parser = ["preload"])]
     heap: Option<String>,
+    /// Where to write results.json and the reports [default: target/memproof/measure].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -44,6 +50,11 @@ pub struct Measure {
 
 impl Measure {
     pub fn run(self) -> anyhow::Result<Finished> {
+        preflight::check_interval("--interval", self.interval)?;
+        preflight::check_timeout(self.timeout, self.interval)?;
+        if let Some(limit) = self.limit {
+            preflight::check_limit(limit, harness::host::host().memory_bytes)?;
+        }
         let bin_dir = build::build_release(&["memproof-harness"], &["memproof-launch"])?;
         let out_dir = build::output_dir(self.out.as_deref(), "measure")?;
         let (program, args) = self.command.split_first().context("no command given")?;
@@ -65,8 +76,7 @@ impl Measure {
         };
         let (program_run, args_run) = match &source {
             HeapSource::Preload(library) => external::with_preload(library, program, args),
-            HeapSource::Probe => (PathBuf::from(program), args.to_vec()),
-            HeapSource::None => external::without_channel(program, args),
+            _ => (PathBuf::from(program), args.to_vec()),
         };
         let launch = Launch {
             launcher: bin_dir.join("memproof-launch"),
@@ -77,11 +87,15 @@ impl Measure {
             limit_bytes: self.limit,
             timeout: self.timeout,
             interval: self.interval,
-            pass_output_through: true,
+            probe: match source {
+                HeapSource::None => ProbeAccess::Off,
+                _ => ProbeAccess::Program,
+            },
+            output_stem: Some(out_dir.join("command")),
         };
         let run_info = harness::host::run_info("measure", &build::workspace_root());
-        let measured = runner::run(&launch, |_| {})?;
-        let mut measured = external::trust_kernel_only(measured, self.limit);
+        harness::interrupt::install()?;
+        let mut measured = runner::run(&launch, |_| {})?;
         let heap = match external::heap_of(&measured, &source) {
             Ok(heap) => heap,
             Err(why) => {
@@ -93,12 +107,6 @@ impl Measure {
             measured
                 .metrics
                 .insert("heap_unavailable".into(), why.into());
-        }
-        if source == HeapSource::None {
-            // Without --probe the command's lines are not taken (its timeline keeps only the kernel's RSS).
-            measured.timeline.retain(|s| s.rss_bytes.is_some());
-            measured.phases.clear();
-            measured.metrics.clear();
         }
         for stray in &measured.stray_lines {
             eprintln!("memproof: not a probe protocol line, kept as a stray line: {stray}");
@@ -130,6 +138,18 @@ impl Measure {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         metrics.insert("command".into(), command_line.join(" ").into());
+        let file_name = |path: &Option<PathBuf>| {
+            path.as_ref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        };
+        let output =
+            (measured.stdout_file.is_some() || measured.stderr_file.is_some()).then(|| {
+                OutputFiles {
+                    stdout: file_name(&measured.stdout_file),
+                    stderr: file_name(&measured.stderr_file),
+                }
+            });
         let case = Case {
             id: Case::make_id("measure", &name, &size),
             scenario: "measure".into(),
@@ -151,6 +171,8 @@ impl Measure {
             metrics,
             profile_file: None,
             profile: None,
+            tree: Some(measured.tree.clone()),
+            output,
         };
         let bytes = |b: Option<u64>| {
             b.map_or("-".into(), |b| {
@@ -158,10 +180,15 @@ impl Measure {
             })
         };
         eprintln!(
-            "memproof: {}  {}  peak RSS {}  {:.2} s",
+            "memproof: {}  {}  peak RSS {} (largest process), tree total {} ({} at most)  {:.3} s",
             command_line.join(" "),
             case.outcome,
             bytes(case.peak_rss_bytes),
+            bytes(measured.tree.peak_pss_bytes),
+            match measured.tree.most_processes {
+                1 => "1 process".to_string(),
+                n => format!("{n} processes"),
+            },
             case.wall_ms / 1e3
         );
         if heap.is_some() {
@@ -176,7 +203,13 @@ impl Measure {
         if let Some(message) = &case.exit.message {
             eprintln!("{message}");
         }
-        let passed = case.outcome == Outcome::Ok;
+        for file in [&measured.stdout_file, &measured.stderr_file]
+            .into_iter()
+            .flatten()
+        {
+            eprintln!("memproof: the command's output is in {}", file.display());
+        }
+        let outcome = case.outcome;
         let results = Results {
             schema: SCHEMA.into(),
             run: run_info,
@@ -187,10 +220,12 @@ impl Measure {
         results.write(&path)?;
         reports::write_reports(&results, &[], &out_dir)?;
         eprintln!("memproof: results in {}", path.display());
-        Ok(if passed {
-            Finished::Passed
-        } else {
-            Finished::Failed
+        Ok(match outcome {
+            Outcome::Ok => Finished::Passed,
+            Outcome::Interrupted => {
+                Finished::Interrupted(harness::interrupt::received().unwrap_or(libc::SIGINT))
+            }
+            _ => Finished::Failed,
         })
     }
 }

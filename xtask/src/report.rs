@@ -62,6 +62,17 @@ impl Compare {
     pub fn run(self) -> anyhow::Result<Finished> {
         let old = Results::read(&self.old.join(RESULTS_FILE))?;
         let new = Results::read(&self.new.join(RESULTS_FILE))?;
+        if !new
+            .cases
+            .iter()
+            .any(|case| old.cases.iter().any(|o| o.id == case.id))
+        {
+            anyhow::bail!(
+                "{} and {}: the two runs have no case in common, so nothing can be compared\n\nCompare runs of the same profile and scenarios.",
+                self.old.display(),
+                self.new.display()
+            );
+        }
         let specs = select_specs(&[])?;
         let out = self.out.unwrap_or_else(|| self.new.clone());
         std::fs::create_dir_all(&out)?;

@@ -7,6 +7,7 @@
 //! `memproof-testbed sleep MS`               sleep, exit 0
 //! `memproof-testbed panic MESSAGE`          panic with MESSAGE
 //! `memproof-testbed zeroed BYTES TOUCHED HOLD_MS` allocate BYTES zeroed, touch only the first TOUCHED bytes, hold
+//! `memproof-testbed shell SCRIPT`            run `sh -c SCRIPT` as a child (as a case runs a program), exit with its status
 
 use harness::probe::{self, HeapMeter, Probe};
 use std::time::Duration;
@@ -67,6 +68,16 @@ fn main() {
             touch(&mut block, touched);
             std::thread::sleep(Duration::from_millis(number(&args, 3)));
             std::hint::black_box(&block);
+        }
+        Some("shell") => {
+            let script = args.get(1).cloned().unwrap_or_default();
+            let status = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .status()
+                .expect("run sh");
+            if !status.success() {
+                std::process::exit(status.code().unwrap_or(1));
+            }
         }
         other => panic!("unknown testbed mode {other:?}"),
     }

@@ -109,7 +109,11 @@ pub fn run_through_runner(
         limit_bytes: None,
         timeout,
         interval: settings.interval,
-        pass_output_through: false,
+        probe: match subject.kind {
+            SubjectKind::MemproofCase => runner::ProbeAccess::MemproofCase,
+            SubjectKind::ExternalProgram => runner::ProbeAccess::Off,
+        },
+        output_stem: None,
     };
     runner::run(&launch, |_| {})
 }

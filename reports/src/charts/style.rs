@@ -5,6 +5,7 @@
 //! CI machine lacks (MEASURED.md: "No such font: sans-serif"). So DejaVu Sans is compiled into the crate from
 //! `reports/assets/` and registered once under the family name every chart uses.
 
+use anyhow::Context as _;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, RGBColor, register_font};
@@ -63,9 +64,10 @@ pub trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>;
 }
 
-/// A plotters error as an anyhow error (backend error types are not always `'static`).
-pub fn plot_error<E: std::fmt::Debug>(error: E) -> anyhow::Error {
-    anyhow::anyhow!("drawing a chart failed: {error:?}")
+/// A plotters error as an anyhow error (backend error types are not always `'static`), in words: its `Display`,
+/// never a debug dump of nested error enums.
+pub fn plot_error<E: std::fmt::Display>(error: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing a chart failed: {error}")
 }
 
 /// A chart written to disk: its SVG text (to inline) and the paths of both files.
@@ -79,7 +81,7 @@ pub struct RenderedChart {
 /// Draws `chart` into `{dir}/{stem}.svg` and `{dir}/{stem}.png`.
 pub fn render_chart(chart: &impl Chart, dir: &Path, stem: &str) -> anyhow::Result<RenderedChart> {
     register_chart_font();
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
@@ -88,13 +90,15 @@ pub fn render_chart(chart: &impl Chart, dir: &Path, stem: &str) -> anyhow::Resul
         root.present().map_err(plot_error)?;
     }
     let svg_path = dir.join(format!("{stem}.svg"));
-    std::fs::write(&svg_path, &svg)?;
+    std::fs::write(&svg_path, &svg)
+        .with_context(|| format!("{}: cannot write", svg_path.display()))?;
     let png_path = dir.join(format!("{stem}.png"));
     {
         let root = BitMapBackend::new(&png_path, CHART_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
         chart.draw(&root)?;
-        root.present().map_err(plot_error)?;
+        root.present()
+            .map_err(|error| anyhow::anyhow!("{}: cannot write: {error}", png_path.display()))?;
     }
     Ok(RenderedChart {
         svg,

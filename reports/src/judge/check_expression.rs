@@ -636,14 +636,14 @@ fn parse_tokens(
                     ));
                 }
             };
-            let word = tokens
-                .get(2)
-                .ok_or_else(|| missing("an outcome: ok, failed, oom-killed or timed-out"))?;
+            let word = tokens.get(2).ok_or_else(|| {
+                missing("an outcome: ok, failed, oom-killed, over-limit, timed-out or interrupted")
+            })?;
             let outcome = Outcome::parse(word.text).ok_or_else(|| {
                 error_at(
                     word.column_offset,
                     format!(
-                        "unknown outcome {:?}: expected one of ok, failed, oom-killed, timed-out",
+                        "unknown outcome {:?}: expected one of ok, failed, oom-killed, over-limit, timed-out, interrupted",
                         word.text
                     ),
                 )
@@ -887,7 +887,7 @@ check = "CHECK"
             (
                 "outcome",
                 "before.outcome == killed",
-                "scenarios/toy.toml:16:28: verdict v: unknown outcome \"killed\": expected one of ok, failed, oom-killed, timed-out",
+                "scenarios/toy.toml:16:28: verdict v: unknown outcome \"killed\": expected one of ok, failed, oom-killed, over-limit, timed-out, interrupted",
             ),
             (
                 "growth",

@@ -1,0 +1,155 @@
+//! The process tree of a measured command: every process it started, and anything those started, as a container
+//! would count them.
+//!
+//! `wait4`'s `ru_maxrss` and `/usr/bin/time` report the largest single process of a tree, never the sum: a shell
+//! running two 200 MiB programs shows 213 MiB, though a container limited to 300 MiB would have killed it. So the
+//! runner walks the tree on every poll (`/proc/PID/task/TID/children`, from the launcher down), sums each process's
+//! proportional set size for the total, and keeps each process's kernel high-water mark for the largest single
+//! process. The resident sets' sum, cheap to read, bounds the total from above; the proportional set sizes cost a
+//! walk of every page table, so the runner reads them only as often as it can afford (see `runner`). The launcher is the tree's child subreaper (`PR_SET_CHILD_SUBREAPER`), so a process whose parent died
+//! is re-parented to it rather than to init, and stays in the tree.
+
+use crate::procfs;
+
+/// Every living descendant of `root` (not `root` itself), parents before their children.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = 0;
+    push_children(root, &mut found);
+    while next < found.len() {
+        let pid = found[next];
+        push_children(pid, &mut found);
+        next += 1;
+    }
+    found
+}
+
+/// Appends the children of every thread of `pid`: a child belongs to the thread that forked it.
+fn push_children(pid: u32, found: &mut Vec<u32>) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return;
+    };
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        for child in text.split_ascii_whitespace() {
+            if let Ok(child) = child.parse::<u32>()
+                && !found.contains(&child)
+            {
+                found.push(child);
+            }
+        }
+    }
+}
+
+/// Sends SIGKILL to every descendant of `root`. A process forked while this runs escapes this pass; the launcher,
+/// their subreaper, sweeps any such straggler once its program has exited.
+pub fn kill_descendants(root: u32) {
+    for pid in descendants(root) {
+        // SAFETY: kill(2) on a pid read from /proc a moment ago; at worst it has exited (ESRCH).
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+/// One process's figures at one poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessMemory {
+    pub pid: u32,
+    /// Resident set now (`VmRSS`).
+    pub rss_bytes: u64,
+    /// The kernel's high-water mark of this process's resident set (`VmHWM`).
+    pub hwm_bytes: u64,
+    /// Proportional set size: resident pages, each divided by the number of processes mapping it; `None` when
+    /// this poll did not read it.
+    pub pss_bytes: Option<u64>,
+}
+
+/// What one poll of a tree found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeMemory {
+    /// The sum of every process's resident set: an upper bound of the total, since a page shared by several
+    /// processes counts once per process.
+    pub rss_bytes: u64,
+    /// The sum of every process's proportional set size, a page shared by several processes counted once; `None`
+    /// when this poll did not read it.
+    pub pss_bytes: Option<u64>,
+    pub processes: Vec<ProcessMemory>,
+}
+
+/// Reads the memory of every descendant of `root`, with their proportional set sizes when `with_pss` (the costly
+/// part: the kernel walks every page table). A process that exits during the poll is left out.
+pub fn memory_of_descendants(root: u32, buffer: &mut Vec<u8>, with_pss: bool) -> TreeMemory {
+    let mut tree = TreeMemory {
+        pss_bytes: with_pss.then_some(0),
+        ..TreeMemory::default()
+    };
+    for pid in descendants(root) {
+        let Some(status) = procfs::memory_of(pid, buffer) else {
+            continue;
+        };
+        let pss_bytes = if with_pss {
+            let Some(pss) = procfs::pss_of(pid, buffer) else {
+                continue;
+            };
+            tree.pss_bytes = tree.pss_bytes.map(|total| total + pss);
+            Some(pss)
+        } else {
+            None
+        };
+        tree.rss_bytes += status.rss_bytes;
+        tree.processes.push(ProcessMemory {
+            pid,
+            rss_bytes: status.rss_bytes,
+            hwm_bytes: status.hwm_bytes,
+            pss_bytes,
+        });
+    }
+    tree
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn a_grandchild_is_found_and_killed_with_its_parent() {
+        // sh starts a sleep and waits for it: sleep is this process's grandchild.
+        let mut shell = Command::new("sh")
+            .args(["-c", "sleep 30 & wait $!"])
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let mut tree = Vec::new();
+        for _ in 0..500 {
+            tree = descendants(me);
+            if tree.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert!(tree.contains(&shell.id()), "{tree:?}");
+        let sleep = *tree.iter().find(|&&pid| pid != shell.id()).unwrap();
+        assert_eq!(procfs::command_of(sleep).as_deref(), Some("sleep 30"));
+        let mut buffer = Vec::new();
+        let memory = memory_of_descendants(me, &mut buffer, true);
+        assert!(memory.processes.len() >= 2);
+        assert!(
+            memory
+                .pss_bytes
+                .is_some_and(|pss| pss > 0 && pss <= memory.rss_bytes)
+        );
+        assert_eq!(
+            memory_of_descendants(me, &mut buffer, false).pss_bytes,
+            None
+        );
+        assert_eq!(descendants(shell.id()), [sleep]);
+        kill_descendants(shell.id());
+        // The shell was waiting for its sleep: it sees it killed and ends on its own.
+        let status = shell.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + libc::SIGKILL));
+        let state = std::fs::read_to_string(format!("/proc/{sleep}/stat")).unwrap_or_default();
+        assert!(!state.contains(") S "), "the sleep still runs: {state}");
+    }
+}
