@@ -272,7 +272,7 @@ pub struct Phase {
 }
 
 /// The figures of a case's separate dhat profile run. dhat serialises every allocation, so the run's RSS and time
-/// are not comparable with the real program (MEASURED.md); its heap figures are exact.
+/// are not comparable with the real program (docs/measured.md); its heap figures are exact.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProfileRun {
     pub outcome: Outcome,

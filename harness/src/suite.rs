@@ -4,7 +4,7 @@
 //! and time figure comes from it) and, at the largest size of its sweep when the profile asks for it, a **profile
 //! run** (`memproof-dhat`: dhat's exact heap figures and a profile file DHAT's viewer opens). The two are separate
 //! processes because dhat changes what it measures: it has no zeroed-allocation path and serialises every
-//! allocation, so its RSS and time are not the program's (MEASURED.md).
+//! allocation, so its RSS and time are not the program's (docs/measured.md).
 //!
 //! **Architecture Invariant:** a case never shares a process with another case, or with its own profile run.
 
@@ -229,7 +229,7 @@ pub fn run_case(
             output_stem: Some(case_dir.join("profile")),
             // dhat's allocator touches zeroed blocks and keeps its own tables: give it room, but not unbounded.
             limit_bytes: case.limit_bytes.map(|limit| limit.saturating_mul(3)),
-            // dhat serialises every allocation: 12x to 170x slower (MEASURED.md).
+            // dhat serialises every allocation: 19x slower on one thread (docs/measured.md).
             timeout: case.timeout.saturating_mul(10),
             ..launch
         };

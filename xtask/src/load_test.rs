@@ -34,7 +34,7 @@ pub struct LoadTest {
     #[arg(long)]
     baseline: Option<PathBuf>,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
-    /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 12x to 170x slower), or
+    /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 19x slower), or
     /// `none`.
     #[arg(long, default_value = "spec", value_parser = ["spec", "all", "none"])]
     dhat: String,

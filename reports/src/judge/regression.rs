@@ -2,7 +2,7 @@
 //! `reports/baseline.json`, or the old side of `cargo xtask compare`).
 //!
 //! The figures are not equally trustworthy, so each kind has its own tolerance, all in [`tolerance`]: the heap
-//! figures come from a counting allocator and repeat to the byte for a single-threaded case (MEASURED.md), so a
+//! figures come from a counting allocator and repeat to the byte for a single-threaded case (docs/measured.md), so a
 //! few percent is already a change; RSS depends on what glibc keeps and when the kernel reclaims, and wall time on
 //! whatever else the two shared cores are doing, so only a large change means anything. More is worse for every
 //! case field. Scenario metrics (`metrics.*`) are not judged here, because their direction is the scenario's to say
