@@ -9,11 +9,11 @@ fn main() -> anyhow::Result<()> {
     let [old, new, out] = args.as_slice() else {
         anyhow::bail!("usage: compare_files OLD.json NEW.json OUT_DIR");
     };
-    let verdicts = reports::compare::compare(&Results::read(old)?, &Results::read(new)?, &[], out)?;
-    let regressed = verdicts.iter().filter(|v| !v.pass).count();
+    let comparison =
+        reports::compare::compare(&Results::read(old)?, &Results::read(new)?, &[], out)?;
     println!(
-        "{} figures compared, {regressed} regressed: {}",
-        verdicts.len(),
+        "{}: {}",
+        comparison.headline(),
         out.join("compare.html").display()
     );
     Ok(())

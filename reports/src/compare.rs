@@ -1,27 +1,30 @@
-//! `cargo xtask compare OLD_DIR NEW_DIR`: the same scenarios of two runs (main and a PR branch, or two commits) side
-//! by side: each figure's change as a ratio, the timelines of both runs overlaid (old faded), and the regression
-//! verdicts of the new run against the old, with the same tolerances as the baseline's.
+//! `cargo xtask compare`: two runs of the same scenarios (a pull request's base and head, or any two run
+//! directories) side by side. What a reviewer reads first is what changed meaning: a spec verdict (a claim, a
+//! budget, an outcome) that starts or stops holding leads the report; then every figure that moved beyond its noise
+//! band, then per scenario both timelines overlaid and both growth charts side by side, then every figure.
 //!
-//! A reviewer uses it to check a PR's memory claim on their own machine without committing a baseline; it writes
-//! `compare.md` and `compare.html` (+ `charts/compare-*`) and never runs anything.
+//! A figure's noise band is the regression judge's own tolerance for it ([`scenario_tolerance`]: the spec's
+//! measured spread where it gives one), so `compare` never calls a change a regression the load test would pass,
+//! nor the other way round. It writes `compare.md` and `compare.html` (+ `charts/compare-*`) and never runs
+//! anything; two runs with no case in common are an error, not an empty comparison.
 
+use crate::charts::growth::GrowthChart;
 use crate::charts::style::{render_chart, role_colour};
 use crate::charts::timeline::{TimelineChart, TimelineLine};
 use crate::judge::check_expression::{CaseField, Metric};
-use crate::judge::regression::regression_verdicts;
-use crate::render::html_page::fill_template;
-use crate::render::text_escaping::{escape_markdown_cell, escape_markup};
-use crate::render::{CHARTS_DIR, scenario_reports};
-use anyhow::Context as _;
+use crate::judge::regression::{Change, classify, regression_verdicts, scenario_tolerance};
+use crate::render::bounded_markdown::{BoundedText, COMMENT_LIMIT};
+use crate::render::templates::render_page;
+use crate::render::text_escaping::escape_markdown_cell;
+use crate::render::{CHARTS_DIR, ScenarioReport, file_stem, growth_chart, scenario_reports};
+use anyhow::{Context as _, bail};
 use harness::results::{Case, Results, Verdict};
 use harness::spec::Spec;
 use serde::Serialize;
 use std::path::Path;
 
-const TEMPLATE: &str = include_str!("../templates/compare.html");
-
 /// One figure of one case in both runs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FigureChange {
     pub case_id: String,
     pub metric: String,
@@ -32,6 +35,21 @@ pub struct FigureChange {
     pub new_text: String,
     /// `new / old`, when both are known and old is not zero.
     pub ratio: Option<f64>,
+    pub ratio_text: String,
+    /// The noise band the regression judge allows this figure, in words (`±5% and 256 KiB`); `None` where the
+    /// judge does not judge it: a scenario metric (whose better direction only its scenario knows), or a role its
+    /// spec leaves out of regression verdicts (a figure that does not repeat from run to run).
+    pub band: Option<String>,
+    /// `regressed`, `improved`, `within noise`; `None` where not judged (a scenario metric, a figure one side
+    /// lacks).
+    pub change: Option<&'static str>,
+}
+
+impl FigureChange {
+    /// Whether the figure moved beyond its noise band.
+    pub fn beyond_noise(&self) -> bool {
+        matches!(self.change, Some("regressed" | "improved"))
+    }
 }
 
 fn figure_change(
@@ -39,8 +57,18 @@ fn figure_change(
     metric: &Metric,
     old: Option<f64>,
     new: Option<f64>,
+    spec: Option<&Spec>,
+    judged: bool,
 ) -> FigureChange {
     let shown = |value: Option<f64>| value.map_or_else(|| "–".to_string(), |v| metric.format(v));
+    let ratio = match (old, new) {
+        (Some(old), Some(new)) if old != 0.0 => Some(new / old),
+        _ => None,
+    };
+    let tolerance = match metric {
+        Metric::Field(field) if judged => Some(scenario_tolerance(*field, spec)),
+        _ => None,
+    };
     FigureChange {
         case_id: case_id.to_string(),
         metric: metric.name(),
@@ -48,26 +76,45 @@ fn figure_change(
         new,
         old_text: shown(old),
         new_text: shown(new),
-        ratio: match (old, new) {
-            (Some(old), Some(new)) if old != 0.0 => Some(new / old),
+        ratio,
+        ratio_text: ratio.map_or_else(|| "–".to_string(), |r| format!("{r:.3}x")),
+        band: tolerance.map(|t| {
+            format!(
+                "±{:.0}% and {}",
+                t.relative * 100.0,
+                metric.format(t.absolute)
+            )
+        }),
+        change: match (tolerance, old, new) {
+            (Some(t), Some(old), Some(new)) => Some(classify(old, new, t).word()),
             _ => None,
         },
     }
 }
 
-/// Every figure of every case present in both runs: the case fields, then the scenario's own metrics.
-pub fn figure_changes(old: &Results, new: &Results) -> Vec<FigureChange> {
+/// Every figure of every case present in both runs: the case fields, then the scenario's own metrics. A figure is
+/// judged against its noise band where `regressions` (the regression judge's verdicts) judge it, and only there.
+pub fn figure_changes(
+    old: &Results,
+    new: &Results,
+    specs: &[Spec],
+    regressions: &[Verdict],
+) -> Vec<FigureChange> {
     let mut changes = Vec::new();
     for case in &new.cases {
         let Some(old_case) = old.cases.iter().find(|c| c.id == case.id) else {
             continue;
         };
+        let spec = specs.iter().find(|spec| spec.scenario == case.scenario);
         for field in CaseField::ALL {
+            let id = format!("{}/{}", case.id, field.name());
             changes.push(figure_change(
                 &case.id,
                 &Metric::Field(field),
                 field.value(old_case),
                 field.value(case),
+                spec,
+                regressions.iter().any(|v| v.id == id),
             ));
         }
         let mut names: Vec<&String> = old_case.metrics.keys().chain(case.metrics.keys()).collect();
@@ -80,22 +127,167 @@ pub fn figure_changes(old: &Results, new: &Results) -> Vec<FigureChange> {
                 &metric,
                 metric.value(old_case),
                 metric.value(case),
+                spec,
+                false,
             ));
         }
     }
     changes
 }
 
-fn ratio_text(ratio: Option<f64>) -> String {
-    ratio.map_or_else(|| "–".to_string(), |r| format!("{r:.3}x"))
+/// One spec verdict (anything but a regression verdict) on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerdictChange {
+    pub id: String,
+    pub kind: String,
+    /// Whether it held on each side; `None` where that side did not judge it.
+    pub base: Option<bool>,
+    pub head: Option<bool>,
+    /// `stopped holding`, `started holding`, `new, fails`, `new, holds`, `no longer judged`, `holds on both`,
+    /// `fails on both`.
+    pub change: &'static str,
+    pub expected: String,
+    pub base_measured: String,
+    pub head_measured: String,
+    /// The first line of the head's text (the base's where the head has none).
+    pub words: String,
 }
 
-fn cases_only_in(one: &Results, other: &Results) -> Vec<String> {
-    one.cases
-        .iter()
-        .filter(|case| !other.cases.iter().any(|c| c.id == case.id))
-        .map(|case| case.id.clone())
-        .collect()
+impl VerdictChange {
+    /// Whether it is news: the verdict did not end the same on both sides.
+    pub fn is_news(&self) -> bool {
+        self.base != self.head
+    }
+
+    /// Whether the head fails a verdict the base did not fail.
+    pub fn newly_failing(&self) -> bool {
+        self.head == Some(false) && self.base != Some(false)
+    }
+}
+
+/// Pairs the spec verdicts of both runs by id: news first (what stopped holding, then what started, then verdicts
+/// one side lacks), then the unchanged ones, each group in the head's order.
+pub fn verdict_changes(old: &Results, new: &Results) -> Vec<VerdictChange> {
+    let judged = |results: &Results| -> Vec<Verdict> {
+        results
+            .verdicts
+            .iter()
+            .filter(|v| v.kind != "regression")
+            .cloned()
+            .collect()
+    };
+    let (base, head) = (judged(old), judged(new));
+    let first_line = |v: &Verdict| v.text.lines().next().unwrap_or_default().to_string();
+    let mut changes: Vec<VerdictChange> = Vec::new();
+    for verdict in &head {
+        let before = base.iter().find(|b| b.id == verdict.id);
+        changes.push(VerdictChange {
+            id: verdict.id.clone(),
+            kind: verdict.kind.clone(),
+            base: before.map(|b| b.pass),
+            head: Some(verdict.pass),
+            change: match (before.map(|b| b.pass), verdict.pass) {
+                (Some(true), false) => "stopped holding",
+                (Some(false), true) => "started holding",
+                (Some(true), true) => "holds on both",
+                (Some(false), false) => "fails on both",
+                (None, false) => "new, fails",
+                (None, true) => "new, holds",
+            },
+            expected: verdict.expected.clone(),
+            base_measured: before.map_or_else(|| "–".to_string(), |b| b.measured.clone()),
+            head_measured: verdict.measured.clone(),
+            words: first_line(verdict),
+        });
+    }
+    for verdict in base.iter().filter(|b| !head.iter().any(|h| h.id == b.id)) {
+        changes.push(VerdictChange {
+            id: verdict.id.clone(),
+            kind: verdict.kind.clone(),
+            base: Some(verdict.pass),
+            head: None,
+            change: "no longer judged",
+            expected: verdict.expected.clone(),
+            base_measured: verdict.measured.clone(),
+            head_measured: "–".to_string(),
+            words: first_line(verdict),
+        });
+    }
+    let rank = |change: &VerdictChange| match change.change {
+        "stopped holding" => 0,
+        "new, fails" => 1,
+        "started holding" => 2,
+        "new, holds" | "no longer judged" => 3,
+        "fails on both" => 4,
+        _ => 5,
+    };
+    changes.sort_by_key(rank);
+    changes
+}
+
+/// What `compare` found.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// The head's regression verdicts against the base, one per judged figure of every shared case.
+    pub regressions: Vec<Verdict>,
+    /// Every spec verdict of either side, news first.
+    pub verdicts: Vec<VerdictChange>,
+    /// Every figure of every shared case.
+    pub figures: Vec<FigureChange>,
+}
+
+impl Comparison {
+    pub fn regressed(&self) -> usize {
+        self.regressions.iter().filter(|v| !v.pass).count()
+    }
+
+    pub fn newly_failing(&self) -> usize {
+        self.verdicts.iter().filter(|v| v.newly_failing()).count()
+    }
+
+    pub fn started_holding(&self) -> usize {
+        self.verdicts
+            .iter()
+            .filter(|v| v.change == "started holding")
+            .count()
+    }
+
+    pub fn improved(&self) -> usize {
+        self.figures
+            .iter()
+            .filter(|f| f.change == Some(Change::Improved.word()))
+            .count()
+    }
+
+    /// A regression, or a verdict the head fails that the base did not: the comparison fails (exit 1).
+    pub fn failed(&self) -> bool {
+        self.regressed() > 0 || self.newly_failing() > 0
+    }
+
+    /// One line: what the reviewer must know.
+    pub fn headline(&self) -> String {
+        let mut parts = Vec::new();
+        if self.newly_failing() > 0 {
+            parts.push(format!("{} verdicts stopped holding", self.newly_failing()));
+        }
+        if self.started_holding() > 0 {
+            parts.push(format!(
+                "{} verdicts started holding",
+                self.started_holding()
+            ));
+        }
+        parts.push(format!(
+            "{} of {} figures regressed, {} improved beyond noise",
+            self.regressed(),
+            self.regressions.len(),
+            self.improved()
+        ));
+        format!(
+            "{}: {}",
+            if self.failed() { "failed" } else { "passed" },
+            parts.join("; ")
+        )
+    }
 }
 
 fn run_words(results: &Results) -> String {
@@ -107,75 +299,256 @@ fn run_words(results: &Results) -> String {
     )
 }
 
-fn render_markdown(
-    old: &Results,
-    new: &Results,
-    verdicts: &[Verdict],
-    changes: &[FigureChange],
-) -> String {
-    let regressed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.pass).collect();
-    let mut text = format!(
-        "## memproof compare: {}\n\nOld: {}.\nNew: {}.\n\n",
-        if regressed.is_empty() {
-            format!("no regression in {} figures", verdicts.len())
-        } else {
-            format!(
-                "{} of {} figures regressed",
-                regressed.len(),
-                verdicts.len()
-            )
-        },
+fn cases_only_in(one: &Results, other: &Results) -> Vec<String> {
+    one.cases
+        .iter()
+        .filter(|case| !other.cases.iter().any(|c| c.id == case.id))
+        .map(|case| case.id.clone())
+        .collect()
+}
+
+fn render_markdown(old: &Results, new: &Results, comparison: &Comparison) -> String {
+    let mark = if comparison.failed() { "❌" } else { "✅" };
+    let mut out = BoundedText::new(COMMENT_LIMIT - 1, "compare.html");
+    out.push(&format!(
+        "## {mark} memproof compare {}\n\nBase: {}.\nHead: {}.\n\n",
+        comparison.headline(),
         run_words(old),
         run_words(new)
-    );
-    for verdict in &regressed {
-        text.push_str(&format!(
-            "- ❌ {}\n",
-            escape_markdown_cell(verdict.text.lines().next().unwrap_or_default())
-        ));
+    ));
+    let news: Vec<&VerdictChange> = comparison.verdicts.iter().filter(|v| v.is_news()).collect();
+    if !news.is_empty() {
+        out.push("### Verdicts that changed\n\n| | verdict | expected | base | head |\n|---|---|---|---|---|\n");
+        let rows: Vec<String> = news
+            .iter()
+            .map(|change| {
+                format!(
+                    "| {} {} | `{}` | `{}` | {} | {} |\n",
+                    if change.newly_failing() { "❌" } else { "✅" },
+                    change.change,
+                    escape_markdown_cell(&change.id),
+                    escape_markdown_cell(&change.expected).replace('`', "'"),
+                    escape_markdown_cell(&change.base_measured),
+                    escape_markdown_cell(&change.head_measured)
+                )
+            })
+            .collect();
+        out.push_rows(&rows);
+        out.push("\n");
     }
-    if !regressed.is_empty() {
-        text.push('\n');
+    let moved: Vec<String> = comparison
+        .figures
+        .iter()
+        .filter(|f| f.beyond_noise())
+        .map(figure_row_markdown)
+        .collect();
+    if !moved.is_empty() {
+        out.push(&format!("### Figures beyond noise\n\n{FIGURE_HEAD}"));
+        out.push_rows(&moved);
+        out.push("\n");
     }
     for (words, ids) in [
-        ("Only in the old run", cases_only_in(old, new)),
-        ("Only in the new run", cases_only_in(new, old)),
+        ("Only in the base run", cases_only_in(old, new)),
+        ("Only in the head run", cases_only_in(new, old)),
     ] {
         if !ids.is_empty() {
-            text.push_str(&format!("{words}: {}.\n\n", ids.join(", ")));
+            out.push_rows(&[format!("{words}: {}.\n\n", ids.join(", "))]);
         }
     }
-    text.push_str("| case | figure | old | new | new / old |\n|---|---|---:|---:|---:|\n");
-    for change in changes {
-        text.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            escape_markdown_cell(&change.case_id),
-            escape_markdown_cell(&change.metric),
-            change.old_text,
-            change.new_text,
-            ratio_text(change.ratio)
-        ));
-    }
-    text
+    let unchanged: Vec<String> = comparison
+        .verdicts
+        .iter()
+        .filter(|v| !v.is_news())
+        .map(|change| {
+            format!(
+                "- {} `{}` {}\n",
+                if change.head == Some(true) {
+                    "✅"
+                } else {
+                    "❌"
+                },
+                escape_markdown_cell(&change.id),
+                change.change
+            )
+        })
+        .collect();
+    out.push(&format!(
+        "<details><summary>{} verdicts ended the same on both sides</summary>\n\n",
+        unchanged.len()
+    ));
+    out.push_rows(&unchanged);
+    out.push("\n</details>\n\n");
+    out.push(&format!(
+        "<details><summary>Every figure ({})</summary>\n\n{FIGURE_HEAD}",
+        comparison.figures.len()
+    ));
+    let rows: Vec<String> = comparison.figures.iter().map(figure_row_markdown).collect();
+    out.push_rows(&rows);
+    out.push("\n</details>\n");
+    out.into_text()
+}
+
+const FIGURE_HEAD: &str = "| case | figure | base | head | head / base | noise band | |\n|---|---|---:|---:|---:|---|---|\n";
+
+fn figure_row_markdown(change: &FigureChange) -> String {
+    format!(
+        "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+        escape_markdown_cell(&change.case_id),
+        escape_markdown_cell(&change.metric),
+        change.old_text,
+        change.new_text,
+        change.ratio_text,
+        change.band.as_deref().unwrap_or("not judged"),
+        change.change.unwrap_or("")
+    )
+}
+
+/// A chart as a page shows it.
+#[derive(Serialize)]
+struct ChartView {
+    caption: String,
+    svg: String,
+    png: String,
+}
+
+/// One scenario of the comparison page.
+#[derive(Serialize)]
+struct CompareScenario {
+    name: String,
+    title: String,
+    anchor: String,
+    timeline: ChartView,
+    /// Base, then head, where each side swept enough sizes to draw one.
+    growth: Vec<ChartView>,
+    figures: Vec<FigureChange>,
+    moved: usize,
+}
+
+/// A scenario's noise bands, as the page's explanation lists them.
+#[derive(Serialize)]
+struct ToleranceRow {
+    scenario: String,
+    heap: String,
+    rss: String,
+    time: String,
 }
 
 #[derive(Serialize)]
-struct ComparePage {
+struct ComparePage<'a> {
     title: String,
-    run_line: String,
-    verdicts_html: String,
-    scenarios_html: String,
+    failed: bool,
+    headline: String,
+    base_line: String,
+    head_line: String,
+    news: Vec<&'a VerdictChange>,
+    unchanged: Vec<&'a VerdictChange>,
+    moved: Vec<&'a FigureChange>,
+    regressions: Vec<&'a Verdict>,
+    only_base: Vec<String>,
+    only_head: Vec<String>,
+    scenarios: Vec<CompareScenario>,
+    tolerances: Vec<ToleranceRow>,
 }
 
-/// Compares two runs' results; writes compare.md and compare.html (+ charts/compare-*) into `out_dir` and returns
-/// the regression verdicts of `new` against `old`. A regressed heap figure names the new case's dhat profile; use
-/// [`compare_with_profiles`] to list its allocation sites.
+fn tolerance_words(field: CaseField, spec: Option<&Spec>) -> String {
+    let tolerance = scenario_tolerance(field, spec);
+    format!(
+        "+{:.0}% and {}",
+        tolerance.relative * 100.0,
+        Metric::Field(field).format(tolerance.absolute)
+    )
+}
+
+fn chart_view(
+    chart: &impl crate::charts::style::Chart,
+    charts_dir: &Path,
+    stem: &str,
+    caption: String,
+) -> anyhow::Result<ChartView> {
+    let rendered = render_chart(chart, charts_dir, stem)?;
+    Ok(ChartView {
+        caption,
+        svg: rendered.svg,
+        png: format!("{CHARTS_DIR}/{stem}.png"),
+    })
+}
+
+fn compare_scenario(
+    scenario: &ScenarioReport,
+    old_scenario: Option<&ScenarioReport>,
+    old: &Results,
+    figures: &[FigureChange],
+    charts_dir: &Path,
+) -> anyhow::Result<CompareScenario> {
+    let stem = file_stem(&scenario.scenario);
+    let old_of = |case: &Case| old.cases.iter().find(|c| c.id == case.id);
+    let mut lines = Vec::new();
+    for (index, case) in scenario.largest_case_of_each_role() {
+        if let Some(old_case) = old_of(case) {
+            lines.push(TimelineLine {
+                label: format!("base {}", case.variant),
+                case: old_case,
+                colour: role_colour(index),
+                faded: true,
+            });
+        }
+        lines.push(TimelineLine {
+            label: format!("head {}", case.variant),
+            case,
+            colour: role_colour(index),
+            faded: false,
+        });
+    }
+    let timeline = TimelineChart {
+        title: format!("{}: base (faded) and head", scenario.scenario),
+        lines,
+        limit_bytes: scenario.cases.iter().find_map(|case| case.limit_bytes),
+    };
+    let timeline = chart_view(
+        &timeline,
+        charts_dir,
+        &format!("compare-{stem}-timeline"),
+        "Heap (solid) and RSS (dashed) per role at its largest size; the base faded.".to_string(),
+    )?;
+    let mut growth = Vec::new();
+    for (side, report) in [("base", old_scenario), ("head", Some(scenario))] {
+        if let Some(mut chart) = report.and_then(growth_chart) {
+            chart.title = format!("{side}: {}", chart.title);
+            growth.push(chart_view(
+                &chart as &GrowthChart,
+                charts_dir,
+                &format!("compare-{stem}-growth-{side}"),
+                format!(
+                    "The {side}'s peak heap against the input size, log-log, with fitted exponents."
+                ),
+            )?);
+        }
+    }
+    let figures: Vec<FigureChange> = figures
+        .iter()
+        .filter(|f| scenario.cases.iter().any(|case| case.id == f.case_id))
+        .cloned()
+        .collect();
+    Ok(CompareScenario {
+        name: scenario.scenario.clone(),
+        title: scenario.title().to_string(),
+        anchor: format!("scenario-{stem}"),
+        timeline,
+        growth,
+        moved: figures.iter().filter(|f| f.beyond_noise()).count(),
+        figures,
+    })
+}
+
+/// Compares two runs' results; writes compare.md and compare.html (+ charts/compare-*) into `out_dir`. A
+/// regressed heap figure names the new case's dhat profile; use [`compare_with_profiles`] to list its allocation
+/// sites. Two runs with no case in common are an error.
 pub fn compare(
     old: &Results,
     new: &Results,
     specs: &[Spec],
     out_dir: &Path,
-) -> anyhow::Result<Vec<Verdict>> {
+) -> anyhow::Result<Comparison> {
     compare_in(old, new, None, specs, out_dir)
 }
 
@@ -187,7 +560,7 @@ pub fn compare_with_profiles(
     new_results_dir: &Path,
     specs: &[Spec],
     out_dir: &Path,
-) -> anyhow::Result<Vec<Verdict>> {
+) -> anyhow::Result<Comparison> {
     compare_in(old, new, Some(new_results_dir), specs, out_dir)
 }
 
@@ -197,101 +570,101 @@ fn compare_in(
     new_results_dir: Option<&Path>,
     specs: &[Spec],
     out_dir: &Path,
-) -> anyhow::Result<Vec<Verdict>> {
+) -> anyhow::Result<Comparison> {
+    if !new
+        .cases
+        .iter()
+        .any(|case| old.cases.iter().any(|c| c.id == case.id))
+    {
+        bail!(
+            "the two runs have no case in common (base: {} cases, {}; head: {} cases, {}): expected runs of the same scenarios and profile",
+            old.cases.len(),
+            run_words(old),
+            new.cases.len(),
+            run_words(new)
+        );
+    }
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create", out_dir.display()))?;
-    let verdicts = regression_verdicts(new, old, specs, new_results_dir, "the old run");
-    let changes = figure_changes(old, new);
-    let markdown = render_markdown(old, new, &verdicts, &changes);
+    let regressions = regression_verdicts(new, old, specs, new_results_dir, "the base");
+    let comparison = Comparison {
+        figures: figure_changes(old, new, specs, &regressions),
+        regressions,
+        verdicts: verdict_changes(old, new),
+    };
     let charts_dir = out_dir.join(CHARTS_DIR);
-    let mut scenarios_html = String::new();
+    let old_scenarios = scenario_reports(old, specs);
+    let mut scenarios = Vec::new();
     for scenario in scenario_reports(new, specs) {
-        let old_of = |case: &Case| old.cases.iter().find(|c| c.id == case.id);
-        let mut lines = Vec::new();
-        for (index, case) in scenario.largest_case_of_each_role() {
-            if let Some(old_case) = old_of(case) {
-                lines.push(TimelineLine {
-                    label: format!("old {}", case.variant),
-                    case: old_case,
-                    colour: role_colour(index),
-                    faded: true,
-                });
-            }
-            lines.push(TimelineLine {
-                label: format!("new {}", case.variant),
-                case,
-                colour: role_colour(index),
-                faded: false,
-            });
-        }
-        let limit_bytes = scenario.cases.iter().find_map(|case| case.limit_bytes);
-        let chart = TimelineChart {
-            title: format!("{}: old (faded) and new run", scenario.scenario),
-            lines,
-            limit_bytes,
-        };
-        let stem = format!(
-            "compare-{}-timeline",
-            scenario.scenario.replace(['/', '\\', ' '], "_")
-        );
-        let rendered = render_chart(&chart, &charts_dir, &stem)?;
-        scenarios_html.push_str(&format!(
-            "<section class=\"scenario\"><h2>{}: {}</h2>\n<figure>{}<figcaption>Heap (solid) and RSS (dashed) per role at its largest size; the old run faded. <a href=\"{CHARTS_DIR}/{stem}.png\">PNG</a></figcaption></figure>\n<table><tr><th>case</th><th>figure</th><th>old</th><th>new</th><th>new / old</th></tr>\n",
-            escape_markup(&scenario.scenario),
-            escape_markup(scenario.title()),
-            rendered.svg
-        ));
-        for change in changes
+        if !scenario
+            .cases
             .iter()
-            .filter(|c| scenario.cases.iter().any(|case| case.id == c.case_id))
+            .any(|case| old.cases.iter().any(|c| c.id == case.id))
         {
-            scenarios_html.push_str(&format!(
-                "<tr><td><code>{}</code></td><td>{}</td><td class=\"number\">{}</td><td class=\"number\">{}</td><td class=\"number\">{}</td></tr>\n",
-                escape_markup(&change.case_id),
-                escape_markup(&change.metric),
-                escape_markup(&change.old_text),
-                escape_markup(&change.new_text),
-                escape_markup(&ratio_text(change.ratio))
-            ));
+            continue;
         }
-        scenarios_html.push_str("</table></section>\n");
+        let old_scenario = old_scenarios
+            .iter()
+            .find(|s| s.scenario == scenario.scenario);
+        scenarios.push(
+            compare_scenario(
+                &scenario,
+                old_scenario,
+                old,
+                &comparison.figures,
+                &charts_dir,
+            )
+            .with_context(|| format!("drawing the comparison of {}", scenario.scenario))?,
+        );
     }
-    let mut verdicts_html = String::from(
-        "<table id=\"verdict-table\"><tr><th>status</th><th>figure</th><th>what changed</th></tr>\n",
-    );
-    let mut ordered: Vec<&Verdict> = verdicts.iter().filter(|v| !v.pass).collect();
-    ordered.extend(verdicts.iter().filter(|v| v.pass));
-    for verdict in ordered {
-        verdicts_html.push_str(&format!(
-            "<tr class=\"{}\" data-verdict-id=\"{}\"><td class=\"status\">{}</td><td><code>{}</code></td><td class=\"text\">{}</td></tr>\n",
-            if verdict.pass { "pass" } else { "fail" },
-            escape_markup(&verdict.id),
-            if verdict.pass { "PASS" } else { "FAIL" },
-            escape_markup(&verdict.id),
-            escape_markup(&verdict.text)
-        ));
-    }
-    verdicts_html.push_str("</table>\n");
-    let page = fill_template(
-        TEMPLATE,
+    // Scenarios with figures beyond noise first.
+    scenarios.sort_by_key(|s| s.moved == 0);
+    let tolerances = scenarios
+        .iter()
+        .map(|s| {
+            let spec = specs.iter().find(|spec| spec.scenario == s.name);
+            ToleranceRow {
+                scenario: s.name.clone(),
+                heap: tolerance_words(CaseField::PeakHeapBytes, spec),
+                rss: tolerance_words(CaseField::PeakRssBytes, spec),
+                time: tolerance_words(CaseField::WallMs, spec),
+            }
+        })
+        .collect();
+    let mut regressions: Vec<&Verdict> =
+        comparison.regressions.iter().filter(|v| !v.pass).collect();
+    regressions.extend(comparison.regressions.iter().filter(|v| v.pass));
+    let page = render_page(
+        "compare.html",
         &ComparePage {
             title: "memproof compare".to_string(),
-            run_line: format!(
-                "Old: {}. New: {}. Regressed figures: {} of {}.",
-                run_words(old),
-                run_words(new),
-                verdicts.iter().filter(|v| !v.pass).count(),
-                verdicts.len()
-            ),
-            verdicts_html,
-            scenarios_html,
+            failed: comparison.failed(),
+            headline: comparison.headline(),
+            base_line: run_words(old),
+            head_line: run_words(new),
+            news: comparison.verdicts.iter().filter(|v| v.is_news()).collect(),
+            unchanged: comparison
+                .verdicts
+                .iter()
+                .filter(|v| !v.is_news())
+                .collect(),
+            moved: comparison
+                .figures
+                .iter()
+                .filter(|f| f.beyond_noise())
+                .collect(),
+            regressions,
+            only_base: cases_only_in(old, new),
+            only_head: cases_only_in(new, old),
+            scenarios,
+            tolerances,
         },
     )?;
     let write = |name: &str, text: &str| -> anyhow::Result<()> {
         let path = out_dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
     };
-    write("compare.md", &markdown)?;
+    write("compare.md", &render_markdown(old, new, &comparison))?;
     write("compare.html", &page)?;
-    Ok(verdicts)
+    Ok(comparison)
 }

@@ -1,4 +1,5 @@
-//! `compare` on two versions of the fixture run: the ratios, the overlaid timeline, the regression verdicts.
+//! `compare` on two versions of the fixture run: the ratios and noise bands, the overlaid timeline and side-by-side
+//! growth charts, the regression verdicts, and the spec verdicts that start or stop holding leading the report.
 
 use harness::results::Results;
 use harness::spec::Spec;
@@ -8,22 +9,44 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+fn judged(mut results: Results, spec: &Spec) -> Results {
+    results.verdicts = reports::judge::judge_with_profiles(
+        &results,
+        &fixtures(),
+        std::slice::from_ref(spec),
+        None,
+    );
+    results
+}
+
 #[test]
 fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
-    let old = Results::read(&fixtures().join("results.json")).unwrap();
-    let mut new = old.clone();
+    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    let old_raw = Results::read(&fixtures().join("results.json")).unwrap();
+    let mut new_raw = old_raw.clone();
     let after = "large-session/after/log_bytes=67108864";
-    let case = new.cases.iter_mut().find(|c| c.id == after).unwrap();
+    let case = new_raw.cases.iter_mut().find(|c| c.id == after).unwrap();
     case.peak_heap_bytes = Some(100 << 20);
     case.metrics
         .insert("events_sent".into(), serde_json::json!(300000));
-    new.cases
+    // The streaming fix at its smallest size now holds 5 MiB: its 4 MiB budget stops holding.
+    new_raw
+        .cases
+        .iter_mut()
+        .find(|c| c.id == "large-session/best/log_bytes=16777216")
+        .unwrap()
+        .peak_heap_bytes = Some(5 << 20);
+    new_raw
+        .cases
         .retain(|c| c.id != "calibration/known/bytes=67108864");
-    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    let old = judged(old_raw, &spec);
+    let new = judged(new_raw, &spec);
     let out = tempfile::tempdir().unwrap();
-    let verdicts = reports::compare::compare(&old, &new, &[spec], out.path()).unwrap();
+    let comparison =
+        reports::compare::compare(&old, &new, std::slice::from_ref(&spec), out.path()).unwrap();
 
-    let failing: Vec<&str> = verdicts
+    let failing: Vec<&str> = comparison
+        .regressions
         .iter()
         .filter(|v| !v.pass)
         .map(|v| v.text.as_str())
@@ -31,41 +54,112 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
     assert_eq!(
         failing,
         [
-            "large-session/after/log_bytes=67108864 peak_heap_bytes: regressed against the old run: previously 80.0 MiB, now 100 MiB (+25.0%; tolerance +5% and 256 KiB)\nAllocation sites: see the dhat profile profiles/large-session-after-log_bytes=67108864.dhat.json."
+            "large-session/after/log_bytes=67108864 peak_heap_bytes: regressed against the base: previously 80.0 MiB, now 100 MiB (+25.0%; tolerance +5% and 256 KiB)\nAllocation sites: see the dhat profile profiles/large-session-after-log_bytes=67108864.dhat.json.",
+            "large-session/best/log_bytes=16777216 peak_heap_bytes: regressed against the base: previously 1.20 MiB, now 5.00 MiB (+316.7%; tolerance +5% and 256 KiB)\nNo dhat profile of large-session/best/log_bytes=16777216 was made, so its allocation sites are not known."
         ]
     );
     assert_eq!(
-        verdicts.len(),
+        comparison.regressions.len(),
         9 * 6 - 4,
         "nine shared cases, six fields, four null in the killed case"
+    );
+    let news: Vec<(&str, &str)> = comparison
+        .verdicts
+        .iter()
+        .filter(|v| v.is_news())
+        .map(|v| (v.id.as_str(), v.change))
+        .collect();
+    assert_eq!(news, [("large-session/best-is-small", "stopped holding")]);
+    assert!(comparison.failed());
+    assert!(
+        comparison
+            .headline()
+            .starts_with("failed: 1 verdicts stopped holding; 2 of 50 figures regressed"),
+        "{}",
+        comparison.headline()
     );
 
     let markdown = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
     assert!(
-        markdown.starts_with("## memproof compare: 1 of 50 figures regressed\n"),
+        markdown.starts_with("## ❌ memproof compare failed: 1 verdicts stopped holding"),
         "{markdown}"
     );
-    assert!(markdown.contains("Only in the old run: calibration/known/bytes=67108864."));
+    let changed = markdown.find("### Verdicts that changed").unwrap();
+    let moved = markdown.find("### Figures beyond noise").unwrap();
+    assert!(changed < moved, "verdicts that changed lead");
+    assert!(markdown.contains("| ❌ stopped holding | `large-session/best-is-small` |"));
+    assert!(markdown.contains("Only in the base run: calibration/known/bytes=67108864."));
     assert!(markdown.contains(
-        "| `large-session/after/log_bytes=67108864` | peak_heap_bytes | 80.0 MiB | 100 MiB | 1.250x |"
+        "| `large-session/after/log_bytes=67108864` | peak_heap_bytes | 80.0 MiB | 100 MiB | 1.250x | ±5% and 256 KiB | regressed |"
     ));
     assert!(markdown.contains(
-        "| `large-session/after/log_bytes=67108864` | metrics.events_sent | 200000 | 300000 | 1.500x |"
+        "| `large-session/after/log_bytes=67108864` | metrics.events_sent | 200000 | 300000 | 1.500x | not judged |  |"
     ));
     let html = std::fs::read_to_string(out.path().join("compare.html")).unwrap();
     assert_eq!(
         html.matches("<svg").count(),
-        1,
-        "one overlaid timeline for the one shared scenario"
+        3,
+        "one overlaid timeline and two growth charts side by side for the one shared scenario"
     );
+    // minijinja escapes `/` too, as `&#x2f;`.
+    let escaped = |text: &str| text.replace('/', "&#x2f;");
+    assert!(html.contains(&escaped(
+        "data-verdict-id=\"large-session/after/log_bytes=67108864/peak_heap_bytes\""
+    )));
+    assert!(html.contains(&escaped(
+        "data-verdict-change=\"large-session/best-is-small\""
+    )));
     assert!(
-        html.contains("data-verdict-id=\"large-session/after/log_bytes=67108864/peak_heap_bytes\"")
+        html.contains("<td>large-session</td><td>+5% and 256 KiB</td><td>+25% and 8.00 MiB</td>"),
+        "the noise bands come from the judge's tolerances"
     );
+    for chart in ["timeline", "growth-base", "growth-head"] {
+        assert!(
+            out.path()
+                .join(format!("charts/compare-large-session-{chart}.png"))
+                .is_file(),
+            "{chart}"
+        );
+    }
+}
+
+#[test]
+fn a_spec_tolerance_widens_the_noise_band_compare_shows() {
+    let mut spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    spec.regression.heap = Some(0.6);
+    let old = Results::read(&fixtures().join("results.json")).unwrap();
+    let mut new = old.clone();
+    let after = "large-session/after/log_bytes=67108864";
+    new.cases
+        .iter_mut()
+        .find(|c| c.id == after)
+        .unwrap()
+        .peak_heap_bytes = Some(100 << 20);
+    let out = tempfile::tempdir().unwrap();
+    let comparison = reports::compare::compare(&old, &new, &[spec], out.path()).unwrap();
+    assert!(!comparison.failed(), "+25% is within a 60% band");
+    let markdown = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
+    assert!(markdown.contains("| 80.0 MiB | 100 MiB | 1.250x | ±60% and 256 KiB | within noise |"));
+    let html = std::fs::read_to_string(out.path().join("compare.html")).unwrap();
+    assert!(html.contains("<td>large-session</td><td>+60% and 256 KiB</td>"));
+}
+
+#[test]
+fn two_runs_with_no_case_in_common_are_an_error() {
+    let old = Results::read(&fixtures().join("results.json")).unwrap();
+    let mut new = old.clone();
+    new.cases.retain(|c| c.scenario == "calibration");
+    let mut old_only = old.clone();
+    old_only.cases.retain(|c| c.scenario != "calibration");
+    let out = tempfile::tempdir().unwrap();
+    let error = reports::compare::compare(&old_only, &new, &[], out.path())
+        .unwrap_err()
+        .to_string();
     assert!(
-        out.path()
-            .join("charts/compare-large-session-timeline.png")
-            .is_file()
+        error.starts_with("the two runs have no case in common (base: 9 cases"),
+        "{error}"
     );
+    assert!(!out.path().join("compare.md").exists());
 }
 
 #[test]
@@ -79,9 +173,9 @@ fn compare_with_the_new_runs_directory_lists_the_allocation_sites() {
         .unwrap()
         .peak_heap_bytes = Some(100 << 20);
     let out = tempfile::tempdir().unwrap();
-    let verdicts =
+    let comparison =
         reports::compare::compare_with_profiles(&old, &new, &fixtures(), &[], out.path()).unwrap();
-    let regressed = verdicts.iter().find(|v| !v.pass).unwrap();
+    let regressed = comparison.regressions.iter().find(|v| !v.pass).unwrap();
     assert!(
         regressed.text.contains(
             "\n  - 40.0 MiB in 1 block: memproof::event_log::line_scanner::collect_events"

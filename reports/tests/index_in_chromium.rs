@@ -64,46 +64,53 @@ fn run_chromium(chromium: &Path, profile_dir: &Path, extra: &[String], page: &Pa
 
 /// Appended to a copy of the page: measures what the browser laid out and writes it into the DOM as JSON.
 const MEASURE_SCRIPT: &str = r#"<script>
-const svgs = Array.from(document.querySelectorAll('figure.chart svg')).map(svg => {
+const svgs = Array.from(document.querySelectorAll('section.scenario figure.chart svg')).map(svg => {
   const box = svg.getBoundingClientRect();
   return [Math.round(box.width), Math.round(box.height), svg.querySelectorAll('text').length];
 });
 const verdicts = Array.from(document.querySelectorAll('tr[data-verdict-id]')).map(row => row.dataset.verdictId);
-const failing = document.querySelectorAll('#verdict-table tr.fail td.status').length;
+const failing = document.querySelectorAll('tr.fail td.status').length;
 const failColour = failing ? getComputedStyle(document.querySelector('tr.fail td.status')).backgroundColor : '';
+// Anything wider than the window, with the element that sticks out furthest, to say what overflows.
+let widest = '';
+let widestRight = 0;
+for (const element of document.body.querySelectorAll('*')) {
+  const scroller = element.parentElement && element.parentElement.closest('.scroll');
+  if (scroller && getComputedStyle(scroller).overflowX !== 'visible') continue;
+  const right = element.getBoundingClientRect().right;
+  if (right > widestRight) {
+    widestRight = right;
+    widest = element.tagName + (element.className && typeof element.className === 'string' ? '.' + element.className : '');
+  }
+}
+const cards = Array.from(document.querySelectorAll('#overview a.card')).map(card => {
+  const target = document.getElementById(card.getAttribute('href').slice(1));
+  return [card.dataset.scenario, target !== null, card.querySelectorAll('svg').length];
+});
+const sections = Array.from(document.querySelectorAll('section')).filter(s => !s.id).length;
 const out = document.createElement('pre');
 out.id = 'memproof-measurements';
-out.textContent = JSON.stringify({ svgs, verdicts, failColour });
+out.textContent = JSON.stringify({
+  svgs, verdicts, failColour, cards, sections,
+  scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, widest, widestRight,
+});
 document.body.appendChild(out);
 </script>
 </body>"#;
 
-#[test]
-fn index_html_renders_its_charts_and_every_verdict_in_chromium() {
-    let Some(chromium) = find_chromium() else {
-        println!("skipped: chromium not installed (apt-get install chromium)");
-        return;
-    };
-    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
-    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
-    results.verdicts = reports::judge::judge_with_profiles(
-        &results,
-        &fixtures(),
-        std::slice::from_ref(&spec),
-        None,
-    );
-    let out = tempfile::tempdir().unwrap();
-    reports::render::write_reports_to(&results, &[spec], out.path(), None).unwrap();
-    let index = out.path().join("index.html");
-    let page = std::fs::read_to_string(&index).unwrap();
-    let measured_page = out.path().join("measured.html");
-    std::fs::write(&measured_page, page.replace("</body>", MEASURE_SCRIPT)).unwrap();
+/// Opens `page` at `width` pixels with the measuring script and returns what it measured.
+fn measure(chromium: &Path, page: &Path, width: u32) -> serde_json::Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    let measured_page = page.with_file_name(format!("measured-{width}.html"));
+    std::fs::write(&measured_page, html.replace("</body>", MEASURE_SCRIPT)).unwrap();
     let profile_dir = tempfile::tempdir().unwrap();
-
     let dom = run_chromium(
-        &chromium,
+        chromium,
         profile_dir.path(),
-        &["--dump-dom".to_string()],
+        &[
+            "--dump-dom".to_string(),
+            format!("--window-size={width},1200"),
+        ],
         &measured_page,
     );
     let start = dom
@@ -115,65 +122,149 @@ fn index_html_renders_its_charts_and_every_verdict_in_chromium() {
         .replace("&amp;", "&")
         .replace("&lt;", "<")
         .replace("&gt;", ">");
-    let measured: serde_json::Value = serde_json::from_str(&json).unwrap();
+    serde_json::from_str(&json).unwrap()
+}
 
-    let svgs = measured["svgs"].as_array().unwrap();
-    assert_eq!(
-        svgs.len(),
-        5,
-        "five charts: two scenarios' timelines and bars, one growth chart"
+/// The page fits the window: nothing sticks out sideways (wide tables scroll inside their own box).
+fn assert_no_horizontal_overflow(measured: &serde_json::Value, what: &str) {
+    let (scroll, inner) = (
+        measured["scrollWidth"].as_u64().unwrap(),
+        measured["innerWidth"].as_u64().unwrap(),
     );
-    for svg in svgs {
-        let (width, height, texts) = (
-            svg[0].as_u64().unwrap(),
-            svg[1].as_u64().unwrap(),
-            svg[2].as_u64().unwrap(),
-        );
-        assert!(
-            width >= 400 && height >= 200,
-            "a chart laid out at {width}x{height}"
-        );
-        assert!(
-            texts >= 10,
-            "a chart with only {texts} text elements (title, axes, legend expected)"
-        );
-    }
-    let listed: Vec<&str> = measured["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    let expected: Vec<&str> = results.verdicts.iter().map(|v| v.id.as_str()).collect();
-    let mut listed_sorted = listed.clone();
-    listed_sorted.sort();
-    let mut expected_sorted = expected.clone();
-    expected_sorted.sort();
-    assert_eq!(
-        listed_sorted, expected_sorted,
-        "the verdict table lists every verdict once"
+    assert!(
+        scroll <= inner,
+        "{what}: the page is {scroll} px wide in a {inner} px window; widest: {} reaching {} px",
+        measured["widest"],
+        measured["widestRight"]
     );
-    assert_eq!(
-        measured["failColour"], "rgb(248, 212, 212)",
-        "a failing verdict is red"
-    );
+}
 
-    let screenshot = out.path().join("screenshot.png");
+/// Takes a screenshot of `page` at `width` pixels into `into`; returns its size in bytes.
+fn screenshot(chromium: &Path, page: &Path, width: u32, into: &Path) -> u64 {
+    let profile_dir = tempfile::tempdir().unwrap();
     run_chromium(
-        &chromium,
+        chromium,
         profile_dir.path(),
         &[
-            format!("--screenshot={}", screenshot.display()),
-            "--window-size=1200,2400".to_string(),
+            format!("--screenshot={}", into.display()),
+            format!("--window-size={width},2400"),
         ],
-        &index,
+        page,
     );
-    let bytes = std::fs::metadata(&screenshot)
+    std::fs::metadata(into)
         .expect("a screenshot was written")
-        .len();
-    // A blank 1200x2400 page compresses to a few KB; one with a table and charts to far more.
-    assert!(
-        bytes > 60_000,
-        "the screenshot is only {bytes} bytes: is the page blank?"
+        .len()
+}
+
+fn judged_fixture() -> (Results, Spec) {
+    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
+    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    results.verdicts = reports::judge::judge_with_profiles(
+        &results,
+        &fixtures(),
+        std::slice::from_ref(&spec),
+        None,
     );
+    (results, spec)
+}
+
+#[test]
+fn index_html_renders_its_charts_and_every_verdict_in_chromium_at_two_widths() {
+    let Some(chromium) = find_chromium() else {
+        println!("skipped: chromium not installed (apt-get install chromium)");
+        return;
+    };
+    let (results, spec) = judged_fixture();
+    let out = tempfile::tempdir().unwrap();
+    reports::render::write_reports_to(&results, &[spec], out.path(), None).unwrap();
+    let index = out.path().join("index.html");
+
+    for width in [1400, 800] {
+        let measured = measure(&chromium, &index, width);
+        assert_no_horizontal_overflow(&measured, &format!("index.html at {width} px"));
+        let svgs = measured["svgs"].as_array().unwrap();
+        assert_eq!(
+            svgs.len(),
+            5,
+            "five charts: two scenarios' timelines and bars, one growth chart"
+        );
+        for svg in svgs {
+            let (chart_width, height, texts) = (
+                svg[0].as_u64().unwrap(),
+                svg[1].as_u64().unwrap(),
+                svg[2].as_u64().unwrap(),
+            );
+            assert!(
+                chart_width >= 400 && height >= 200,
+                "a chart laid out at {chart_width}x{height} in a {width} px window"
+            );
+            assert!(
+                texts >= 10,
+                "a chart with only {texts} text elements (title, axes, legend expected)"
+            );
+        }
+        let mut listed: Vec<&str> = measured["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        listed.sort();
+        let mut expected: Vec<&str> = results.verdicts.iter().map(|v| v.id.as_str()).collect();
+        expected.sort();
+        assert_eq!(
+            listed, expected,
+            "the scenario sections list every verdict once"
+        );
+        assert_eq!(
+            measured["failColour"], "rgb(248, 212, 212)",
+            "a failing verdict is red"
+        );
+        let cards = measured["cards"].as_array().unwrap();
+        assert_eq!(
+            cards[0],
+            serde_json::json!(["large-session", true, 1]),
+            "the failing scenario's card comes first, links to its section and shows its timeline"
+        );
+        assert_eq!(cards.len(), 2);
+        assert_eq!(measured["sections"], 0, "every section has an anchor");
+
+        let shot = out.path().join(format!("index-{width}.png"));
+        let bytes = screenshot(&chromium, &index, width, &shot);
+        // A blank page compresses to a few KB; one with cards, tables and charts to far more.
+        assert!(
+            bytes > 60_000,
+            "the {width} px screenshot is only {bytes} bytes: is the page blank?"
+        );
+    }
+}
+
+#[test]
+fn compare_html_fits_the_window_in_chromium_at_two_widths() {
+    let Some(chromium) = find_chromium() else {
+        println!("skipped: chromium not installed (apt-get install chromium)");
+        return;
+    };
+    let (old, spec) = judged_fixture();
+    let mut new = old.clone();
+    new.cases
+        .iter_mut()
+        .find(|c| c.id == "large-session/best/log_bytes=16777216")
+        .unwrap()
+        .peak_heap_bytes = Some(5 << 20);
+    new.verdicts =
+        reports::judge::judge_with_profiles(&new, &fixtures(), std::slice::from_ref(&spec), None);
+    let out = tempfile::tempdir().unwrap();
+    reports::compare::compare(&old, &new, &[spec], out.path()).unwrap();
+    let page = out.path().join("compare.html");
+    for width in [1400, 800] {
+        let measured = measure(&chromium, &page, width);
+        assert_no_horizontal_overflow(&measured, &format!("compare.html at {width} px"));
+        assert_eq!(measured["sections"], 0, "every section has an anchor");
+        assert_eq!(
+            measured["svgs"].as_array().unwrap().len(),
+            2 + 2,
+            "two timelines, and large-session's growth charts of base and head (calibration has one size)"
+        );
+    }
 }

@@ -133,18 +133,88 @@ fn the_summary_is_appended_to_the_step_summary() {
 fn the_index_page_is_self_contained_and_lists_every_verdict() {
     let (out, results) = render_fixture(None);
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    // minijinja escapes `/` too, as `&#x2f;`.
+    let escaped = |text: &str| text.replace('/', "&#x2f;");
     for verdict in &results.verdicts {
-        assert!(
-            html.contains(&format!("data-verdict-id=\"{}\"", verdict.id)),
+        assert_eq!(
+            html.matches(&format!("data-verdict-id=\"{}\"", escaped(&verdict.id)))
+                .count(),
+            1,
             "{}",
             verdict.id
         );
     }
-    assert_eq!(html.matches("<svg").count(), 5, "every chart inline");
+    assert_eq!(
+        html.matches("<svg").count(),
+        5 + 2,
+        "every chart inline, and each scenario's timeline again on its card"
+    );
+    assert!(html.contains("<section class=\"scenario\" id=\"scenario-large-session\">"));
+    assert!(html.contains("href=\"#scenario-large-session\" data-scenario=\"large-session\""));
     assert!(!html.contains("<script"), "no scripts");
     assert!(!html.contains("src=\"http"), "no external assets");
-    assert!(html.contains(
-        "<a href=\"profiles/large-session-after-log_bytes=67108864.dhat.json\">dhat profile</a>"
-    ));
+    assert!(html.contains(&format!(
+        "<a href=\"{}\">dhat profile</a>",
+        escaped("profiles/large-session-after-log_bytes=67108864.dhat.json")
+    )));
     assert!(html.contains("Understanding this report"));
+}
+
+/// A run where every verdict fails, with many cases and long failure texts: summary.md stays under GitHub's
+/// comment limit, and says how many rows it left out instead of dropping them silently.
+#[test]
+fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
+    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
+    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    let template = results.cases[1].clone();
+    for index in 0..400 {
+        let mut case = template.clone();
+        case.scenario = format!("scenario-{}", index % 40);
+        case.id = format!("{}/before/n={index}", case.scenario);
+        results.cases.push(case);
+    }
+    results.verdicts = (0..3000)
+        .map(|index| harness::results::Verdict {
+            id: format!("scenario-{}/claim-{index}", index % 40),
+            kind: "claim".to_string(),
+            subject: "before.peak_heap_bytes".to_string(),
+            text: format!(
+                "claim {index} does not hold: {}",
+                "allocation site ".repeat(40)
+            ),
+            expected: "before.peak_heap_bytes >= 2 * after.peak_heap_bytes".to_string(),
+            measured: "1.00x".to_string(),
+            pass: false,
+        })
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    reports::render::write_reports_to(&results, &[spec], out.path(), None).unwrap();
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    let characters = summary.chars().count();
+    assert!(
+        characters < reports::render::summary_markdown::COMMENT_LIMIT,
+        "summary.md is {characters} characters"
+    );
+    assert!(
+        summary.starts_with(
+            "## ❌ memproof `ci` run failed: 3000 of 3000 verdicts failed on 410 cases\n"
+        ),
+        "{}",
+        &summary[..200]
+    );
+    let cut_line = summary
+        .lines()
+        .find(|line| line.starts_with("… and "))
+        .expect("a line saying how many rows were left out");
+    let left_out: usize = cut_line
+        .trim_start_matches("… and ")
+        .trim_end_matches(" more, see index.html")
+        .parse()
+        .unwrap();
+    let listed = summary.matches("| ❌ `scenario-").count();
+    assert_eq!(listed + left_out, 3000, "every failure listed or counted");
+    assert!(
+        summary.ends_with("`index.html` beside this file.\n"),
+        "the end is kept"
+    );
 }

@@ -1,45 +1,130 @@
 //! Where the workspace is, and building the binaries a command runs (always `--release`: a debug build's memory
 //! and time are not the program's).
+//!
+//! Both are found at run time, never from this crate's compile-time `CARGO_MANIFEST_DIR`: two checkouts that share
+//! a cargo target directory (a `CARGO_TARGET_DIR` set for a cache, or the worktree `compare --base` makes) share
+//! one xtask binary, and cargo does not rebuild a binary whose sources are older than it, so a path baked in at
+//! compile time would run one checkout's specs from the other. For the same reason the case binaries of a checkout
+//! whose target directory lies outside it are built into a subdirectory of that target directory keyed by the
+//! checkout's path ([`workspace_target`]): each checkout runs the binaries built from its own sources.
 
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The workspace root: the parent of this crate's directory.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+/// The workspace the command was run in: the nearest directory, from the current one upwards, whose Cargo.toml
+/// declares a `[workspace]` with the `xtask` member.
+pub fn workspace_root() -> anyhow::Result<PathBuf> {
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    find_workspace(&here)
 }
 
-/// The cargo target directory, honouring `CARGO_TARGET_DIR`.
-pub fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => workspace_root().join(dir),
-        None => workspace_root().join("target"),
+/// [`workspace_root`] from `start`.
+pub fn find_workspace(start: &Path) -> anyhow::Result<PathBuf> {
+    for dir in start.ancestors() {
+        let manifest = dir.join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let Ok(table) = text.parse::<toml::Table>() else {
+            continue;
+        };
+        let is_ours = table
+            .get("workspace")
+            .and_then(|w| w.get("members"))
+            .and_then(|m| m.as_array())
+            .is_some_and(|members| members.iter().any(|m| m.as_str() == Some("xtask")));
+        if is_ours {
+            return Ok(dir.to_path_buf());
+        }
     }
+    bail!(
+        "{}: not inside a memproof workspace: expected a Cargo.toml with a [workspace] whose members include \"xtask\" here or in a parent directory",
+        start.display()
+    )
 }
 
-/// Builds the named binaries of the named packages in release mode and returns the directory they are in.
+/// The cargo target directory of `workspace`, as cargo resolves it (`CARGO_TARGET_DIR`, `build.target-dir`, else
+/// `target/` in the workspace).
+pub fn cargo_target_dir(workspace: &Path) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("cannot run cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "{}: cargo metadata failed ({}): {}",
+            workspace.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("cargo metadata printed no JSON")?;
+    let dir = metadata["target_directory"]
+        .as_str()
+        .context("cargo metadata names no target_directory")?;
+    Ok(PathBuf::from(dir))
+}
+
+/// Where this workspace's builds and outputs go: its cargo target directory when that lies inside the workspace
+/// (no other checkout uses it), else a subdirectory of it keyed by the workspace's path.
+pub fn workspace_target() -> anyhow::Result<PathBuf> {
+    let workspace = workspace_root()?;
+    let target = cargo_target_dir(&workspace)?;
+    Ok(target_for(&workspace, &target))
+}
+
+/// [`workspace_target`] for a given workspace and cargo target directory.
+pub fn target_for(workspace: &Path, cargo_target: &Path) -> PathBuf {
+    if cargo_target.starts_with(workspace) {
+        return cargo_target.to_path_buf();
+    }
+    let name = workspace
+        .file_name()
+        .map_or_else(|| "workspace".into(), |n| n.to_string_lossy().into_owned());
+    cargo_target.join("memproof-checkouts").join(format!(
+        "{name}-{:016x}",
+        fnv1a(workspace.as_os_str().as_encoded_bytes())
+    ))
+}
+
+/// FNV-1a, 64 bits: a key that stays the same across Rust versions (std's hasher does not promise to).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Builds the named binaries of the named packages of this workspace in release mode, into its own target
+/// directory ([`workspace_target`]), and returns the directory they are in.
 pub fn build_release(packages: &[&str], bins: &[&str]) -> anyhow::Result<PathBuf> {
+    let workspace = workspace_root()?;
+    let target = workspace_target()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(workspace_root())
-        .args(["build", "--release", "--quiet"]);
+        .current_dir(&workspace)
+        .args(["build", "--release", "--quiet", "--target-dir"])
+        .arg(&target);
     for package in packages {
         command.args(["--package", package]);
     }
     for bin in bins {
         command.args(["--bin", bin]);
     }
-    eprintln!("memproof: building {} (release)", bins.join(", "));
+    eprintln!(
+        "memproof: building {} (release) from {}",
+        bins.join(", "),
+        workspace.display()
+    );
     let status = command.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo build --release failed ({status})");
     }
-    let dir = target_dir().join("release");
+    let dir = target.join("release");
     for bin in bins {
         let path = dir.join(bin);
         if !path.exists() {
@@ -49,34 +134,33 @@ pub fn build_release(packages: &[&str], bins: &[&str]) -> anyhow::Result<PathBuf
     Ok(dir)
 }
 
-/// Builds the preload library (`memproof-preload`, release) and returns its path.
+/// Builds the preload library (`memproof-preload`, release) of this workspace, into its own target directory
+/// ([`workspace_target`]), and returns its path.
 pub fn build_preload() -> anyhow::Result<PathBuf> {
+    let workspace = workspace_root()?;
+    let target = workspace_target()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("memproof: building libmemproof_preload.so (release)");
     let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--package",
-            "memproof-preload",
-        ])
+        .current_dir(&workspace)
+        .args(["build", "--release", "--quiet", "--target-dir"])
+        .arg(&target)
+        .args(["--package", "memproof-preload"])
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo build --release --package memproof-preload failed ({status})");
     }
-    let path = target_dir().join("release").join("libmemproof_preload.so");
+    let path = target.join("release").join("libmemproof_preload.so");
     if !path.exists() {
         bail!("{}: cargo built it but it is not there", path.display());
     }
     Ok(path)
 }
 
-/// The default output directory of a command: `target/memproof/<name>`.
-pub fn default_out(name: &str) -> PathBuf {
-    target_dir().join("memproof").join(name)
+/// The default output directory of a command: `memproof/<name>` in the workspace's target directory.
+pub fn default_out(name: &str) -> anyhow::Result<PathBuf> {
+    Ok(workspace_target()?.join("memproof").join(name))
 }
 
 /// The lock file in an output directory: it holds the pid of the run writing there.
@@ -103,7 +187,10 @@ impl std::ops::Deref for OutputDir {
 /// place. Locked: two runs into one directory would each report success while one silently replaced the other's
 /// files, so a second run is refused, naming the first run's pid.
 pub fn output_dir(given: Option<&Path>, name: &str) -> anyhow::Result<OutputDir> {
-    let dir = given.map_or_else(|| default_out(name), Path::to_path_buf);
+    let dir = match given {
+        Some(dir) => dir.to_path_buf(),
+        None => default_out(name)?,
+    };
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let path = std::path::absolute(&dir)
         .with_context(|| format!("{}: cannot make absolute", dir.display()))?;
@@ -173,6 +260,49 @@ mod tests {
         assert!(
             output_dir(Some(dir.path()), "unused").is_ok(),
             "released when the run ends"
+        );
+    }
+
+    #[test]
+    fn the_workspace_is_the_nearest_manifest_with_the_xtask_member() {
+        let root = tempfile::tempdir().unwrap();
+        let ws = root.path().join("checkout");
+        std::fs::create_dir_all(ws.join("scenarios/deep")).unwrap();
+        std::fs::write(
+            ws.join("Cargo.toml"),
+            "[workspace]\nmembers = [\".\", \"xtask\"]\n",
+        )
+        .unwrap();
+        // A member's own manifest on the way up is not the workspace.
+        std::fs::write(ws.join("scenarios/Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        assert_eq!(find_workspace(&ws.join("scenarios/deep")).unwrap(), ws);
+        let error = find_workspace(root.path()).unwrap_err().to_string();
+        assert!(
+            error.ends_with("not inside a memproof workspace: expected a Cargo.toml with a [workspace] whose members include \"xtask\" here or in a parent directory"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn checkouts_sharing_a_target_directory_build_into_their_own_subdirectories() {
+        let shared = Path::new("/cache/target");
+        let a = target_for(Path::new("/src/a/memproof"), shared);
+        let b = target_for(Path::new("/src/b/memproof"), shared);
+        assert_ne!(a, b);
+        assert!(
+            a.to_str()
+                .unwrap()
+                .starts_with("/cache/target/memproof-checkouts/memproof-")
+        );
+        assert_eq!(
+            a,
+            target_for(Path::new("/src/a/memproof"), shared),
+            "stable"
+        );
+        assert_eq!(
+            target_for(Path::new("/src/a"), Path::new("/src/a/target")),
+            Path::new("/src/a/target"),
+            "a workspace's own target directory is used as it is"
         );
     }
 }

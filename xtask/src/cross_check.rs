@@ -141,7 +141,7 @@ impl CrossCheck {
                 .join(", "),
             out_dir.display()
         );
-        let run_info = harness::host::run_info("cross-check", &build::workspace_root());
+        let run_info = harness::host::run_info("cross-check", &build::workspace_root()?);
         let started = std::time::Instant::now();
         let report = run_cross_check(&plan, &settings, run_info, &mut |line| {
             eprintln!(

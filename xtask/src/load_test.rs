@@ -41,6 +41,9 @@ pub struct LoadTest {
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Print the workspace, where its binaries are built and the cases planned, then stop: build and run nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// Read the scenario specs from this directory instead of `scenarios/`, e.g. `scenarios/examples` (the
     /// calibration case still runs first).
     #[arg(long, value_name = "DIR")]
@@ -66,7 +69,7 @@ pub fn select_specs_in(
     dir: Option<&std::path::Path>,
     wanted: &[String],
 ) -> anyhow::Result<Vec<Spec>> {
-    let scenarios = build::workspace_root().join("scenarios");
+    let scenarios = build::workspace_root()?.join("scenarios");
     let mut specs = spec::read_dir(&scenarios)?;
     if let Some(dir) = dir {
         specs.retain(|s| s.scenario == harness::calibration::SCENARIO);
@@ -110,6 +113,17 @@ impl LoadTest {
             "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
         }
+        if self.dry_run {
+            println!("workspace: {}", build::workspace_root()?.display());
+            println!(
+                "binaries: {}",
+                build::workspace_target()?.join("release").display()
+            );
+            for case in &planned {
+                println!("case: {}", case.id);
+            }
+            return Ok(Finished::Passed);
+        }
         let preload = if specs
             .iter()
             .flat_map(|s| s.external.values())
@@ -145,7 +159,7 @@ impl LoadTest {
             specs.len(),
             out_dir.display()
         );
-        let run = harness::host::run_info(&self.profile, &build::workspace_root());
+        let run = harness::host::run_info(&self.profile, &build::workspace_root()?);
         let binaries = Binaries::in_dir(&bin_dir);
         let mut printer = Printer::new(planned.len());
         let mut results = Results {

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod build;
+mod compare_revisions;
 mod cross_check;
 mod load_test;
 mod measure;

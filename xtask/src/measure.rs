@@ -93,7 +93,7 @@ impl Measure {
             },
             output_stem: Some(out_dir.join("command")),
         };
-        let run_info = harness::host::run_info("measure", &build::workspace_root());
+        let run_info = harness::host::run_info("measure", &build::workspace_root()?);
         harness::interrupt::install()?;
         let mut measured = runner::run(&launch, |_| {})?;
         let heap = match external::heap_of(&measured, &source) {

@@ -67,7 +67,7 @@ pub fn baseline(
     profile: &str,
     out_dir: &Path,
 ) -> anyhow::Result<Option<Results>> {
-    let root = crate::build::workspace_root();
+    let root = crate::build::workspace_root()?;
     let path = root.join(explicit.unwrap_or(default));
     if explicit.is_some() && !path.exists() {
         bail!(

@@ -2,6 +2,7 @@
 
 use crate::Finished;
 use crate::build;
+use crate::compare_revisions::{self, Side};
 use crate::load_test::select_specs;
 use harness::results::{RESULTS_FILE, Results};
 use std::path::PathBuf;
@@ -36,9 +37,12 @@ pub struct Bless {
 
 impl Bless {
     pub fn run(self) -> anyhow::Result<Finished> {
-        let from = self.from.unwrap_or_else(|| build::default_out("ci"));
+        let from = match self.from {
+            Some(from) => from,
+            None => build::default_out("ci")?,
+        };
         let results = Results::read(&from.join(RESULTS_FILE))?;
-        let path = build::workspace_root().join(&self.baseline);
+        let path = build::workspace_root()?.join(&self.baseline);
         let changes = reports::baseline::bless(&results, &path)?;
         println!("{changes}");
         eprintln!("memproof: baseline written to {}", path.display());
@@ -46,48 +50,76 @@ impl Bless {
     }
 }
 
-/// Compares two runs (e.g. main and a PR branch) side by side, with regression verdicts between them.
+/// Compares two runs side by side, with regression verdicts between them and the spec verdicts that changed: either
+/// two run directories (`compare OLD_DIR NEW_DIR`), or a revision against the working tree or another revision
+/// (`compare --base main`), each built and run in a checkout of its own.
 #[derive(clap::Args)]
 pub struct Compare {
-    /// The older run's output directory.
-    old: PathBuf,
+    /// The older run's output directory (holding results.json).
+    #[arg(required_unless_present = "base", conflicts_with = "base")]
+    old: Option<PathBuf>,
     /// The newer run's output directory.
-    new: PathBuf,
-    /// Where to write compare.md and compare.html [default: NEW].
+    #[arg(required_unless_present = "base", conflicts_with = "base")]
+    new: Option<PathBuf>,
+    /// The revision to compare against (a branch, tag or commit): built and run in a git worktree of its own,
+    /// cached by commit under the target directory.
+    #[arg(long, value_name = "REV")]
+    base: Option<String>,
+    /// The revision to compare [default: the working tree].
+    #[arg(long, value_name = "REV", requires = "base")]
+    head: Option<String>,
+    /// The profile both sides run.
+    #[arg(long, default_value = "ci", requires = "base")]
+    profile: String,
+    /// Run only this scenario on both sides (repeatable).
+    #[arg(long = "scenario", value_name = "NAME", requires = "base")]
+    scenarios: Vec<String>,
+    /// Where to write compare.md and compare.html [default: NEW, or memproof/compare in the target directory].
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 impl Compare {
     pub fn run(self) -> anyhow::Result<Finished> {
-        let old = Results::read(&self.old.join(RESULTS_FILE))?;
-        let new = Results::read(&self.new.join(RESULTS_FILE))?;
-        if !new
-            .cases
-            .iter()
-            .any(|case| old.cases.iter().any(|o| o.id == case.id))
-        {
-            anyhow::bail!(
-                "{} and {}: the two runs have no case in common, so nothing can be compared\n\nCompare runs of the same profile and scenarios.",
-                self.old.display(),
-                self.new.display()
-            );
-        }
+        let (old_dir, new_dir) = match (&self.base, self.old, self.new) {
+            (Some(base), _, _) => {
+                let request = compare_revisions::RunRequest {
+                    profile: &self.profile,
+                    scenarios: &self.scenarios,
+                };
+                // Checked before minutes of building the base: a misspelt scenario or profile fails now.
+                select_specs(&self.scenarios)?;
+                let old = compare_revisions::run_side(&Side::Revision(base.clone()), &request)?;
+                let head = match &self.head {
+                    Some(head) => Side::Revision(head.clone()),
+                    None => Side::WorkingTree,
+                };
+                let new = compare_revisions::run_side(&head, &request)?;
+                (old, new)
+            }
+            (None, Some(old), Some(new)) => (old, new),
+            _ => anyhow::bail!("compare needs OLD_DIR and NEW_DIR, or --base REV"),
+        };
+        let old = Results::read(&old_dir.join(RESULTS_FILE))?;
+        let new = Results::read(&new_dir.join(RESULTS_FILE))?;
         let specs = select_specs(&[])?;
-        let out = self.out.unwrap_or_else(|| self.new.clone());
-        std::fs::create_dir_all(&out)?;
-        let verdicts =
-            reports::compare::compare_with_profiles(&old, &new, &self.new, &specs, &out)?;
-        let failed = verdicts.iter().filter(|v| !v.pass).count();
+        let out = match (self.out, &self.base) {
+            (Some(out), _) => out,
+            (None, Some(_)) => build::default_out("compare")?,
+            (None, None) => new_dir.clone(),
+        };
+        let comparison =
+            reports::compare::compare_with_profiles(&old, &new, &new_dir, &specs, &out)?;
+        eprintln!("memproof: {}", comparison.headline());
         eprintln!(
-            "memproof: {} comparisons, {failed} regressed; written to {}",
-            verdicts.len(),
-            out.display()
+            "memproof: written to {} and {}",
+            out.join("compare.md").display(),
+            out.join("compare.html").display()
         );
-        Ok(if failed == 0 {
-            Finished::Passed
-        } else {
+        Ok(if comparison.failed() {
             Finished::Failed
+        } else {
+            Finished::Passed
         })
     }
 }

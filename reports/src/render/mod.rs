@@ -6,9 +6,11 @@
 //! lend words: titles, the seed's bug in two lines, the order of the roles.
 
 pub mod bencher_metric_format;
+pub mod bounded_markdown;
 pub mod html_page;
 pub mod junit_xml;
 pub mod summary_markdown;
+pub mod templates;
 pub mod text_escaping;
 
 use crate::charts::bars::{BarsChart, RoleBars};
@@ -141,8 +143,8 @@ pub fn scenario_reports<'a>(results: &'a Results, specs: &'a [Spec]) -> Vec<Scen
         .collect()
 }
 
-/// A file-name-safe form of a scenario name.
-fn file_stem(scenario: &str) -> String {
+/// A file-name-safe form of a scenario name (also the page anchor's).
+pub fn file_stem(scenario: &str) -> String {
     scenario
         .chars()
         .map(|c| {
@@ -169,6 +171,38 @@ fn chart_report(rendered: RenderedChart, caption: String) -> ChartReport {
         rendered,
         png_relative,
     }
+}
+
+/// The growth chart of a scenario (peak heap of each role against the size, cases that ended ok), when the sweep
+/// has at least three sizes.
+pub fn growth_chart(report: &ScenarioReport) -> Option<GrowthChart> {
+    if report.sizes().len() < 3 {
+        return None;
+    }
+    let first = report.cases[0];
+    Some(GrowthChart {
+        title: format!("{}: peak heap against {}", report.scenario, first.size.name),
+        size_name: first.size.name.clone(),
+        size_unit: first.size.unit.clone(),
+        series: report
+            .roles
+            .iter()
+            .enumerate()
+            .map(|(index, role)| GrowthSeries {
+                role: role.clone(),
+                colour: role_colour(index),
+                points: report
+                    .cases
+                    .iter()
+                    .filter(|case| &case.variant == role && case.outcome == Outcome::Ok)
+                    .filter_map(|case| {
+                        case.peak_heap_bytes
+                            .map(|bytes| (case.size.value, bytes as f64))
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
 }
 
 /// Draws the scenario's charts into `charts_dir`: the timeline overlay and the bars at each role's largest size,
@@ -212,37 +246,13 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
             }
         ),
     )];
-    if report.sizes().len() >= 3 {
-        let first = report.cases[0];
-        let growth = GrowthChart {
-            title: format!("{}: peak heap against {}", report.scenario, first.size.name),
-            size_name: first.size.name.clone(),
-            size_unit: first.size.unit.clone(),
-            series: report
-                .roles
-                .iter()
-                .enumerate()
-                .map(|(index, role)| GrowthSeries {
-                    role: role.clone(),
-                    colour: role_colour(index),
-                    points: report
-                        .cases
-                        .iter()
-                        .filter(|case| &case.variant == role && case.outcome == Outcome::Ok)
-                        .filter_map(|case| {
-                            case.peak_heap_bytes
-                                .map(|bytes| (case.size.value, bytes as f64))
-                        })
-                        .collect(),
-                })
-                .collect(),
-        };
+    if let Some(growth) = growth_chart(report) {
+        let size_name = growth.size_name.clone();
         let rendered = render_chart(&growth, charts_dir, &format!("{stem}-growth"))?;
         charts.push(chart_report(
             rendered,
             format!(
-                "Growth: peak heap against {} on log-log axes, with each role's fitted exponent (cases that did not end ok are left out).",
-                first.size.name
+                "Growth: peak heap against {size_name} on log-log axes, with each role's fitted exponent (cases that did not end ok are left out)."
             ),
         ));
     }

@@ -1,10 +1,14 @@
-//! `summary.md`: the run in a form to paste as a PR comment (and to append to `$GITHUB_STEP_SUMMARY`): the
-//! verdict table with failures first, the full text of each failure, and per scenario the peaks of each role side
-//! by side, before → after → best, with each role's ratio to the first.
+//! `summary.md`: the run in a form to paste as a PR comment (and to append to `$GITHUB_STEP_SUMMARY`), to read in
+//! ten seconds: one line (passed or failed, with counts), then only what failed or improved beyond noise, then one
+//! row per scenario (each role's peak heap at the largest size, before → after → best, and the claims that hold),
+//! and everything else folded into `<details>`: the full failure texts, the passing verdicts, the peaks at every
+//! size. A passing `ci` run's summary used to open on a 45-row table of passes (18 KB); GitHub refuses a comment
+//! of 65,536 characters or more, so rows that would reach [`COMMENT_LIMIT`] are dropped with a line saying how
+//! many and where to find them.
 
 use super::ScenarioReport;
 use super::text_escaping::escape_markdown_cell;
-use crate::judge::format_size_value;
+use crate::judge::{format_size_value, size_label};
 use harness::results::{Case, Outcome, Results, Verdict};
 
 /// How the first role's figure compares with another's: `2.50x less`, `1.30x more`, `same`.
@@ -27,31 +31,6 @@ pub fn ratio_words(first: f64, other: f64) -> String {
     } else {
         format!("{}x more", shown(1.0 / ratio))
     }
-}
-
-fn verdict_row(verdict: &Verdict) -> String {
-    let mark = if verdict.pass {
-        "✅ pass"
-    } else {
-        "❌ **fail**"
-    };
-    let first_line = verdict.text.lines().next().unwrap_or_default();
-    let words = if verdict.pass {
-        first_line.to_string()
-    } else {
-        // A failure's headline repeats the id; the id column already has it.
-        first_line
-            .strip_prefix(&format!("{}: ", verdict.id))
-            .unwrap_or(first_line)
-            .to_string()
-    };
-    format!(
-        "| {mark} | `{}` | {} | `{}` | {} |\n",
-        escape_markdown_cell(&verdict.id),
-        escape_markdown_cell(&words),
-        escape_markdown_cell(&verdict.expected).replace('`', "'"),
-        escape_markdown_cell(&verdict.measured)
-    )
 }
 
 fn peak_cell(
@@ -124,99 +103,232 @@ fn peaks_table(
     table
 }
 
-/// The summary of a run, in GitHub-flavoured Markdown.
+use super::bounded_markdown::BoundedText;
+pub use super::bounded_markdown::COMMENT_LIMIT;
+
+/// The most of one failure's full text shown in its folded block.
+const FAILURE_TEXT_LIMIT: usize = 3_000;
+
+/// `text` cut to at most `limit` bytes at a character boundary, saying so when cut.
+fn cut(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut; the full text is in index.html)", &text[..end])
+}
+
+/// The first line of a verdict's text without the id it repeats.
+fn verdict_words(verdict: &Verdict) -> String {
+    let first_line = verdict.text.lines().next().unwrap_or_default();
+    let words = first_line
+        .strip_prefix(&format!("{}: ", verdict.id))
+        .unwrap_or(first_line);
+    cut(words, 300)
+}
+
+/// One role's peak heap at the largest size it ran, with how it ended when not ok.
+fn headline_figure(case: &Case) -> String {
+    let mut words = format!(
+        "{} {}",
+        case.variant,
+        case.peak_heap_bytes.map_or_else(
+            || "not measured".to_string(),
+            |bytes| harness::units::format_bytes(bytes as f64)
+        )
+    );
+    if case.outcome != Outcome::Ok {
+        words.push_str(&format!(" ({})", case.outcome));
+    }
+    words
+}
+
+fn scenario_row(scenario: &ScenarioReport, verdicts: &[Verdict]) -> String {
+    let own: Vec<&Verdict> = verdicts
+        .iter()
+        .filter(|v| super::html_page::verdict_scenario(v) == scenario.scenario)
+        .collect();
+    let failed = own.iter().filter(|v| !v.pass).count();
+    let largest = scenario.largest_case_of_each_role();
+    let mut sizes: Vec<String> = largest.iter().map(|(_, case)| size_label(case)).collect();
+    sizes.dedup();
+    let proven: Vec<String> = own
+        .iter()
+        .filter(|v| v.pass && v.kind == "claim")
+        .map(|v| {
+            let short =
+                v.id.strip_prefix(&format!("{}/", scenario.scenario))
+                    .unwrap_or(&v.id);
+            format!("`{short}`")
+        })
+        .collect();
+    let figures: Vec<String> = largest
+        .iter()
+        .map(|(_, case)| headline_figure(case))
+        .collect();
+    format!(
+        "| [`{}`](index.html#scenario-{}) | {} | {} | {} | {} |\n",
+        escape_markdown_cell(&scenario.scenario),
+        super::file_stem(&scenario.scenario),
+        escape_markdown_cell(&figures.join(" → ")),
+        escape_markdown_cell(&sizes.join(", ")),
+        if failed == 0 {
+            format!("✅ {} hold", own.len())
+        } else {
+            format!("❌ {failed} of {} failed", own.len())
+        },
+        if proven.is_empty() {
+            "–".to_string()
+        } else {
+            escape_markdown_cell(&proven.join(", "))
+        }
+    )
+}
+
+fn verdict_table_row(verdict: &Verdict) -> String {
+    format!(
+        "| {} `{}` | {} | `{}` | {} |\n",
+        if verdict.pass { "✅" } else { "❌" },
+        escape_markdown_cell(&verdict.id),
+        escape_markdown_cell(&verdict_words(verdict)),
+        escape_markdown_cell(&verdict.expected).replace('`', "'"),
+        escape_markdown_cell(&verdict.measured)
+    )
+}
+
+/// The summary of a run, in GitHub-flavoured Markdown, to read in ten seconds: one line saying whether the run
+/// passed, then only what failed or improved beyond noise, then one row per scenario, and everything else folded
+/// away. Never [`COMMENT_LIMIT`] characters or longer.
 pub fn render_summary(results: &Results, scenarios: &[ScenarioReport]) -> String {
+    render_summary_within(results, scenarios, COMMENT_LIMIT - 1)
+}
+
+/// [`render_summary`] within `limit` bytes.
+pub fn render_summary_within(
+    results: &Results,
+    scenarios: &[ScenarioReport],
+    limit: usize,
+) -> String {
     let run = &results.run;
     let verdicts = &results.verdicts;
     let failed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.pass).collect();
-    let mut text = format!(
-        "## memproof `{}` run: {}\n\n",
+    let mut out = BoundedText::new(limit, "index.html");
+    out.push(&format!(
+        "## {} memproof `{}` run {}: {} on {} cases\n\n",
+        if failed.is_empty() { "✅" } else { "❌" },
         run.profile,
         if failed.is_empty() {
-            format!("all {} verdicts pass", verdicts.len())
+            "passed"
+        } else {
+            "failed"
+        },
+        if failed.is_empty() {
+            format!("all {} verdicts hold", verdicts.len())
         } else {
             format!("{} of {} verdicts failed", failed.len(), verdicts.len())
-        }
-    );
-    text.push_str(&format!(
-        "Commit `{}`, started {} on {} ({} CPUs, {}), {} cases.\n\n",
+        },
+        results.cases.len()
+    ));
+    out.push(&format!(
+        "Commit `{}`, started {} on {} ({} CPUs, {}).\n\n",
         run.git_commit.as_deref().unwrap_or("unknown"),
         run.started_at,
         run.host.os,
         run.host.cpus,
         harness::units::format_bytes(run.host.memory_bytes as f64),
-        results.cases.len()
     ));
-    let regressions: Vec<&Verdict> = verdicts.iter().filter(|v| v.kind == "regression").collect();
-    let shown = super::verdicts_for_main_table(verdicts);
-    if shown.is_empty() {
-        text.push_str("No verdicts were judged in this run.\n\n");
-    } else {
-        text.push_str("| | verdict | words | expected | measured |\n|---|---|---|---|---|\n");
-        for verdict in &shown {
-            text.push_str(&verdict_row(verdict));
-        }
-        text.push('\n');
+    const TABLE_HEAD: &str = "| verdict | words | expected | measured |\n|---|---|---|---|\n";
+    if !failed.is_empty() {
+        out.push(&format!("### What failed\n\n{TABLE_HEAD}"));
+        let rows: Vec<String> = failed.iter().map(|v| verdict_table_row(v)).collect();
+        out.push_rows(&rows);
+        out.push("\n");
     }
-    if regressions.is_empty() {
-        text.push_str(
-            "No baseline was compared, so there are no regression verdicts. Record one with `cargo xtask bless`.\n\n",
-        );
+    let improved: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.kind == "regression" && v.pass && v.text.contains(": improved against"))
+        .map(verdict_table_row)
+        .collect();
+    if !improved.is_empty() {
+        out.push(&format!(
+            "### Improved beyond noise against the baseline\n\n{TABLE_HEAD}"
+        ));
+        out.push_rows(&improved);
+        out.push("\n");
+    }
+    out.push("### Scenarios\n\n| scenario | peak heap at the largest size | size | verdicts | claims that hold |\n|---|---|---|---|---|\n");
+    let rows: Vec<String> = scenarios
+        .iter()
+        .map(|scenario| scenario_row(scenario, verdicts))
+        .collect();
+    out.push_rows(&rows);
+    out.push("\n");
+    let regressions = verdicts.iter().filter(|v| v.kind == "regression").count();
+    if regressions == 0 {
+        out.push("No baseline was compared, so there are no regression verdicts. Record one with `cargo xtask bless`.\n\n");
     } else {
         let count = |word: &str| {
-            regressions
+            verdicts
                 .iter()
-                .filter(|v| v.text.contains(&format!(": {word} against")))
+                .filter(|v| v.kind == "regression" && v.text.contains(&format!(": {word} against")))
                 .count()
         };
-        text.push_str(&format!(
-            "Against the baseline, {} figures compared: {} regressed, {} improved, {} within noise.\n\n",
-            regressions.len(),
+        out.push(&format!(
+            "Against the baseline, {regressions} figures compared: {} regressed, {} improved, {} within noise.\n\n",
             count("regressed"),
             count("improved"),
             count("within noise")
         ));
     }
     if !failed.is_empty() {
-        text.push_str("### Failures\n\n");
-        for verdict in &failed {
-            text.push_str(&format!(
-                "<details><summary><code>{}</code></summary>\n\n```text\n{}\n```\n\n</details>\n\n",
-                super::text_escaping::escape_markup(&verdict.id),
-                verdict.text.replace("```", "'''")
-            ));
-        }
+        out.push("<details><summary>The full text of each failure</summary>\n\n");
+        let rows: Vec<String> = failed
+            .iter()
+            .map(|verdict| {
+                format!(
+                    "`{}`\n\n```text\n{}\n```\n\n",
+                    escape_markdown_cell(&verdict.id),
+                    cut(&verdict.text.replace("```", "'''"), FAILURE_TEXT_LIMIT)
+                )
+            })
+            .collect();
+        out.push_rows(&rows);
+        out.push("</details>\n\n");
     }
-    for scenario in scenarios {
-        let seed = scenario
-            .spec
-            .and_then(|spec| spec.seed.as_deref())
-            .map(|seed| format!(" (seed {seed})"))
-            .unwrap_or_default();
-        match scenario.spec {
-            Some(spec) => text.push_str(&format!(
-                "### {}: {}{seed}\n\n",
-                scenario.scenario, spec.title
-            )),
-            None => text.push_str(&format!("### {}\n\n", scenario.scenario)),
-        }
-        if let Some(spec) = scenario.spec {
-            text.push_str(&format!(
-                "> {}\n\n",
-                spec.summary.trim().replace('\n', "\n> ")
-            ));
-        }
-        text.push_str(&peaks_table(scenario, "Peak heap", |case| {
-            case.peak_heap_bytes
-        }));
-        text.push('\n');
-        text.push_str(&peaks_table(scenario, "Peak RSS", |case| {
-            case.peak_rss_bytes
-        }));
-        text.push('\n');
+    let passing: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.pass && v.kind != "regression")
+        .map(verdict_table_row)
+        .collect();
+    if !passing.is_empty() {
+        out.push(&format!(
+            "<details><summary>✅ {} verdicts hold</summary>\n\n{TABLE_HEAD}",
+            passing.len()
+        ));
+        out.push_rows(&passing);
+        out.push("\n</details>\n\n");
     }
-    text.push_str("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
-    text
+    if !scenarios.is_empty() {
+        out.push("<details><summary>Peaks at every size, before → after → best</summary>\n\n");
+        let rows: Vec<String> = scenarios
+            .iter()
+            .map(|scenario| {
+                format!(
+                    "**{}**\n\n{}\n{}\n",
+                    scenario.scenario,
+                    peaks_table(scenario, "Peak heap", |case| case.peak_heap_bytes),
+                    peaks_table(scenario, "Peak RSS", |case| case.peak_rss_bytes)
+                )
+            })
+            .collect();
+        out.push_rows(&rows);
+        out.push("</details>\n\n");
+    }
+    out.push("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
+    out.into_text()
 }
 
 #[cfg(test)]
