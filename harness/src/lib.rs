@@ -23,5 +23,6 @@ pub mod results;
 pub mod runner;
 pub mod spec;
 pub mod suite;
+pub mod text_escaping;
 pub mod units;
 pub mod wire;
