@@ -25,6 +25,10 @@ pub struct Results {
     /// Verdicts judged on the cases; empty until the judge has run.
     #[serde(default)]
     pub verdicts: Vec<Verdict>,
+    /// Ids of the cases a baseline was compared for but that the baseline does not hold (a new scenario, a new
+    /// size): they are not judged for regression, and every report says so. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_baseline: Vec<String>,
 }
 
 /// Where and when a run happened.
@@ -422,6 +426,7 @@ mod tests {
                 tree: None,
                 output: None,
             }],
+            without_baseline: Vec::new(),
             verdicts: vec![Verdict {
                 id: "a/b".into(),
                 kind: "claim".into(),

@@ -167,6 +167,7 @@ impl LoadTest {
             run,
             cases: Vec::with_capacity(planned.len()),
             verdicts: Vec::new(),
+            without_baseline: Vec::new(),
         };
         let results_path = out_dir.join(harness::results::RESULTS_FILE);
         for case in &planned {
@@ -200,6 +201,14 @@ impl LoadTest {
         results
             .verdicts
             .extend(reports::judge::judge(&results, &specs, baseline.as_ref()));
+        if let Some(baseline) = &baseline {
+            results.without_baseline =
+                reports::baseline::cases_without_baseline(&results, baseline, &specs);
+        }
+        if let Some(notice) = reports::baseline::without_baseline_notice(&results.without_baseline)
+        {
+            eprintln!("memproof: {notice}");
+        }
         finish(&results, &specs, &out_dir)
     }
 }

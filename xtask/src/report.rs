@@ -4,6 +4,7 @@ use crate::Finished;
 use crate::build;
 use crate::compare_revisions::{self, Side};
 use crate::load_test::select_specs;
+use anyhow::Context as _;
 use harness::results::{RESULTS_FILE, Results};
 use std::path::PathBuf;
 
@@ -33,6 +34,10 @@ pub struct Bless {
     /// The baseline file to write.
     #[arg(long, default_value = "reports/baseline.json")]
     baseline: PathBuf,
+    /// Update only this scenario's cases in the baseline and keep every other scenario's (a new scenario's first
+    /// baseline, or one scenario's deliberate change).
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
 }
 
 impl Bless {
@@ -43,7 +48,11 @@ impl Bless {
         };
         let results = Results::read(&from.join(RESULTS_FILE))?;
         let path = build::workspace_root()?.join(&self.baseline);
-        let changes = reports::baseline::bless(&results, &path)?;
+        let changes = match &self.scenario {
+            Some(scenario) => reports::baseline::bless_scenario(&results, &path, scenario)
+                .with_context(|| format!("{}", from.join(RESULTS_FILE).display()))?,
+            None => reports::baseline::bless(&results, &path)?,
+        };
         println!("{changes}");
         eprintln!("memproof: baseline written to {}", path.display());
         Ok(Finished::Passed)
