@@ -245,6 +245,7 @@ mod tests {
             }),
             tree: None,
             output: None,
+            repeat: None,
         }
     }
 

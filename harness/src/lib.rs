@@ -19,6 +19,7 @@ pub mod output_capture;
 pub mod probe;
 pub mod process_tree;
 pub mod procfs;
+pub mod repeat;
 pub mod results;
 pub mod runner;
 pub mod spec;

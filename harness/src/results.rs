@@ -175,6 +175,10 @@ pub struct Case {
     /// nothing was written.
     #[serde(default)]
     pub output: Option<OutputFiles>,
+    /// For a case its spec runs several times (`repeat` in a profile, or `--repeat N`): every run's figures. The
+    /// case's own figures are then each the median over the runs; absent for a case run once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeated>,
 }
 
 /// The process tree of a run: the measured process and every descendant, as a container counts them.
@@ -220,6 +224,33 @@ pub struct LeftRunning {
 pub struct OutputFiles {
     pub stdout: Option<String>,
     pub stderr: Option<String>,
+}
+
+/// The runs of a repeated case (see `harness::repeat`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Repeated {
+    /// How many times the case ran.
+    pub runs: u32,
+    /// Which run (0-based) the timeline, phases, exit and outcome come from: the one whose peak heap is the median.
+    pub timeline_run: u32,
+    /// Each run's outcome, in run order.
+    pub outcomes: Vec<Outcome>,
+    /// Per figure (`peak_heap_bytes`, …, `wall_ms`, and `metrics.<name>` for each numeric metric): the samples and
+    /// their median, min, max and max/min.
+    pub figures: BTreeMap<String, FigureSpread>,
+}
+
+/// One figure over the runs of a repeated case.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FigureSpread {
+    /// Every run's value, in run order.
+    pub samples: Vec<f64>,
+    /// The lower median: the middle value, or the lower of the two middle ones for an even count.
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// `max / min`; `null` when `min` is 0.
+    pub ratio: Option<f64>,
 }
 
 /// The size a case was run at.
@@ -425,6 +456,7 @@ mod tests {
                 profile: None,
                 tree: None,
                 output: None,
+                repeat: None,
             }],
             without_baseline: Vec::new(),
             verdicts: vec![Verdict {

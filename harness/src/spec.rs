@@ -29,10 +29,9 @@
 //! text = "the raw prefix scan cuts the trim's peak heap"
 //! check = "before.peak_heap_bytes / after.peak_heap_bytes >= 10"
 //!
-//! # Only where a figure does not repeat from run to run (threads that overlap differently), and with the
-//! # measured spread in a comment: the regression tolerance of heap figures, and the roles judged.
+//! # Only where a role's figures are not worth judging against a baseline: the roles judged. Each figure's
+//! # tolerance comes from its measured noise (`reports/noise.json`), never from the spec.
 //! [regression]
-//! heap = 0.5
 //! roles = ["after", "best"]
 //! ```
 
@@ -70,18 +69,11 @@ pub struct Spec {
     pub driver: Option<ExternalDriver>,
 }
 
-/// A scenario's own regression tolerances, for figures that do not repeat from run to run (a case whose threads
-/// overlap differently each time). Each is a fraction of the old value (`0.25` = 25%); absent means the judge's
-/// default for that kind of figure.
+/// Which roles a scenario's regression check judges. The tolerances are not the spec's to set: each figure's comes
+/// from its measured noise (`reports/noise.json`, written by `cargo xtask noise`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RegressionSpec {
-    /// Heap figures: peak, total allocated, allocation count, end.
-    pub heap: Option<f64>,
-    /// Peak RSS.
-    pub rss: Option<f64>,
-    /// Wall time.
-    pub time: Option<f64>,
     /// Only these roles are judged for regression; all when absent.
     pub roles: Option<Vec<String>>,
 }
@@ -111,6 +103,18 @@ pub struct Profile {
     pub profile_runs: bool,
     /// Roles to run in this profile; all when absent.
     pub roles: Option<Vec<String>>,
+    /// Roles whose cases run several times, judged on the median (`repeat = { roles = ["before"], runs = 5 }`).
+    pub repeat: Option<RepeatSpec>,
+}
+
+/// Roles whose figures spread by the nature of the bug (seed A's pile-up of trims), so one run is one sample:
+/// their cases run `runs` times and every figure is the median (see `harness::repeat`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatSpec {
+    pub roles: Vec<String>,
+    /// How many runs by default; `cargo xtask load-test --repeat N` overrides it.
+    pub runs: u32,
 }
 
 /// The sizes a profile sweeps.
@@ -182,6 +186,7 @@ struct RawProfile {
     #[serde(default = "default_true")]
     profile_runs: bool,
     roles: Option<Vec<String>>,
+    repeat: Option<RepeatSpec>,
 }
 
 fn default_true() -> bool {
@@ -293,6 +298,19 @@ impl Spec {
                     roles.join(", ")
                 );
             }
+            if let Some(repeat) = &profile.repeat {
+                if repeat.runs == 0 {
+                    bail!(
+                        "{shown}:{line}:{col}: profile {name}: repeat.runs = 0: expected 1 or more"
+                    );
+                }
+                if let Some(unknown) = repeat.roles.iter().find(|role| !roles.contains(role)) {
+                    bail!(
+                        "{shown}:{line}:{col}: profile {name}: repeat: unknown role {unknown:?}: expected one of {}",
+                        roles.join(", ")
+                    );
+                }
+            }
             let params = serde_json::to_value(&profile.params)?
                 .as_object()
                 .cloned()
@@ -306,6 +324,7 @@ impl Spec {
                     params,
                     profile_runs: profile.profile_runs,
                     roles: profile.roles,
+                    repeat: profile.repeat,
                 },
             );
         }
@@ -668,15 +687,39 @@ params = { clients = 2 }
     }
 
     #[test]
-    fn a_regression_table_sets_tolerances_and_names_known_roles_only() {
-        let text = format!("{GOOD}\n[regression]\nheap = 0.5\nroles = [\"after\"]\n");
+    fn a_regression_table_names_known_roles_only_and_no_tolerance() {
+        let text = format!("{GOOD}\n[regression]\nroles = [\"after\"]\n");
         let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
-        assert_eq!(spec.regression.heap, Some(0.5));
         assert_eq!(spec.regression.roles, Some(vec!["after".to_string()]));
+        let text = format!("{GOOD}\n[regression]\nheap = 0.5\n");
+        let error = Spec::parse(Path::new("toy.toml"), &text).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("unknown field `heap`"),
+            "{error:#}"
+        );
         let text = format!("{GOOD}\n[regression]\nroles = [\"best\"]\n");
         check_error(
             &text,
             "scenarios/toy.toml:21:1: regression: unknown role \"best\": expected one of before, after",
+        );
+    }
+
+    #[test]
+    fn a_profile_repeats_known_roles_only() {
+        let text = GOOD.replace(
+            "params = { item_bytes = 1000 }",
+            "params = { item_bytes = 1000 }\nrepeat = { roles = [\"before\"], runs = 5 }",
+        );
+        let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
+        let repeat = spec.profiles["ci"].repeat.clone().unwrap();
+        assert_eq!((repeat.roles, repeat.runs), (vec!["before".to_string()], 5));
+        check_error(
+            &text.replace("[\"before\"]", "[\"best\"]"),
+            "scenarios/toy.toml:9:1: profile ci: repeat: unknown role \"best\": expected one of before, after",
+        );
+        check_error(
+            &text.replace("runs = 5", "runs = 0"),
+            "scenarios/toy.toml:9:1: profile ci: repeat.runs = 0: expected 1 or more",
         );
     }
 

@@ -284,6 +284,7 @@ pub fn run_case(
         profile,
         tree: Some(measured.tree),
         output,
+        repeat: None,
     };
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)
@@ -449,6 +450,7 @@ pub fn run_external_case(
             &measured.stdout_file,
             &measured.stderr_file,
         ),
+        repeat: None,
     };
     let _ = std::fs::remove_dir(&case_dir);
     on_event(SuiteEvent::Finished { case: &result });

@@ -10,7 +10,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: compare_files OLD.json NEW.json OUT_DIR");
     };
     let comparison =
-        reports::compare::compare(&Results::read(old)?, &Results::read(new)?, &[], out)?;
+        reports::compare::compare(&Results::read(old)?, &Results::read(new)?, &[], None, out)?;
     println!(
         "{}: {}",
         comparison.headline(),

@@ -7,7 +7,8 @@
 //! and its report says so.
 
 use crate::judge::check_expression::{CaseField, Metric};
-use crate::judge::regression::{Change, classify, format_percent_change, tolerance};
+use crate::judge::regression::{Change, classify, format_percent_change, tolerance_for};
+use crate::noise::Noise;
 use anyhow::Context as _;
 use harness::results::Results;
 use harness::spec::Spec;
@@ -39,8 +40,9 @@ pub fn baseline_of(results: &Results) -> Results {
 }
 
 /// Writes `results` as the new baseline at `path` and returns what changed against the old baseline, in words:
-/// cases added and dropped, and every figure that moved beyond its regression tolerance.
-pub fn bless(results: &Results, path: &Path) -> anyhow::Result<String> {
+/// cases added and dropped, and every figure that moved beyond its regression tolerance (from `noise`, as the
+/// regression check takes it).
+pub fn bless(results: &Results, path: &Path, noise: Option<&Noise>) -> anyhow::Result<String> {
     let previous = match read_baseline(path) {
         Ok(previous) => previous,
         Err(error) => {
@@ -63,7 +65,7 @@ pub fn bless(results: &Results, path: &Path) -> anyhow::Result<String> {
             baseline.run.profile,
             baseline.run.git_commit.as_deref().unwrap_or("unknown")
         ),
-        Some(previous) => describe_changes(&previous, &baseline),
+        Some(previous) => describe_changes(&previous, &baseline, noise),
     })
 }
 
@@ -129,7 +131,12 @@ pub fn without_baseline_notice(case_ids: &[String]) -> Option<String> {
 /// scenario's as it was (the baseline's run line too): how a new scenario gets its baseline without re-blessing the
 /// rest. Returns what changed for that scenario. An error when `results` has no case of `scenario`, or is of
 /// another profile than the baseline (one baseline holds one profile's figures).
-pub fn bless_scenario(results: &Results, path: &Path, scenario: &str) -> anyhow::Result<String> {
+pub fn bless_scenario(
+    results: &Results,
+    path: &Path,
+    scenario: &str,
+    noise: Option<&Noise>,
+) -> anyhow::Result<String> {
     let blessed = baseline_of(results);
     let mut scenarios: Vec<&str> = blessed.cases.iter().map(|c| c.scenario.as_str()).collect();
     scenarios.dedup();
@@ -180,7 +187,7 @@ pub fn bless_scenario(results: &Results, path: &Path, scenario: &str) -> anyhow:
     };
     let mut new = only(&updated);
     new.run = blessed.run;
-    Ok(describe_changes(&only(&previous), &new).replacen(
+    Ok(describe_changes(&only(&previous), &new, noise).replacen(
         "Baseline updated:",
         &format!("Baseline of {scenario} updated:"),
         1,
@@ -196,7 +203,7 @@ fn write_baseline(baseline: &Results, path: &Path) -> anyhow::Result<()> {
 }
 
 /// What changed from `old` to `new`, one line per change, criterion's words for each figure.
-pub fn describe_changes(old: &Results, new: &Results) -> String {
+pub fn describe_changes(old: &Results, new: &Results, noise: Option<&Noise>) -> String {
     let mut lines = vec![format!(
         "Baseline updated: {} profile, commit {} → {}.",
         new.run.profile,
@@ -218,7 +225,8 @@ pub fn describe_changes(old: &Results, new: &Results) -> String {
         for field in CaseField::ALL {
             match (field.value(old_case), field.value(case)) {
                 (Some(before), Some(after)) => {
-                    let change = classify(before, after, tolerance(field));
+                    let tolerance = tolerance_for(noise, &new.run.profile, &case.id, field);
+                    let change = classify(before, after, tolerance.tolerance);
                     if change == Change::WithinNoise {
                         within_noise += 1;
                     } else {
@@ -272,7 +280,7 @@ mod tests {
             read_baseline(&path).unwrap().is_none(),
             "a missing baseline is not an error"
         );
-        let message = bless(&fixture(), &path).unwrap();
+        let message = bless(&fixture(), &path, None).unwrap();
         assert_eq!(
             message,
             format!(
@@ -298,13 +306,13 @@ mod tests {
     fn a_second_bless_lists_what_changed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        bless(&fixture(), &path).unwrap();
+        bless(&fixture(), &path, None).unwrap();
         let mut next = fixture();
         next.run.git_commit = Some("fedcba".into());
         next.cases[2].peak_heap_bytes = Some(90 << 20);
         next.cases
             .retain(|c| c.id != "calibration/known/bytes=67108864");
-        let message = bless(&next, &path).unwrap();
+        let message = bless(&next, &path, None).unwrap();
         assert_eq!(
             message,
             "Baseline updated: ci profile, commit 0123456789abcdef0123456789abcdef01234567 → fedcba.
@@ -318,14 +326,14 @@ mod tests {
     fn blessing_one_scenario_replaces_its_cases_and_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        bless(&fixture(), &path).unwrap();
+        bless(&fixture(), &path, None).unwrap();
         let mut next = fixture();
         next.run.git_commit = Some("fedcba".into());
         // Both scenarios moved; only large-session is blessed.
         for case in &mut next.cases {
             case.peak_heap_bytes = case.peak_heap_bytes.map(|bytes| bytes / 2);
         }
-        let message = bless_scenario(&next, &path, "large-session").unwrap();
+        let message = bless_scenario(&next, &path, "large-session", None).unwrap();
         assert!(
             message.starts_with(
                 "Baseline of large-session updated: ci profile, commit \
@@ -360,7 +368,7 @@ mod tests {
     fn blessing_one_scenario_into_no_baseline_records_only_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        let message = bless_scenario(&fixture(), &path, "calibration").unwrap();
+        let message = bless_scenario(&fixture(), &path, "calibration", None).unwrap();
         let baseline = read_baseline(&path).unwrap().unwrap();
         assert!(!baseline.cases.is_empty());
         assert!(baseline.cases.iter().all(|c| c.scenario == "calibration"));
@@ -377,17 +385,17 @@ mod tests {
     fn blessing_a_scenario_the_run_lacks_or_of_another_profile_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        let error = bless_scenario(&fixture(), &path, "dedup-cache").unwrap_err();
+        let error = bless_scenario(&fixture(), &path, "dedup-cache", None).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the run has no case of scenario \"dedup-cache\" (it has: calibration, large-session): expected a run \
              of it, e.g. `cargo xtask load-test --scenario dedup-cache`"
         );
         assert!(!path.exists(), "nothing written");
-        bless(&fixture(), &path).unwrap();
+        bless(&fixture(), &path, None).unwrap();
         let mut smoke = fixture();
         smoke.run.profile = "smoke".into();
-        let error = bless_scenario(&smoke, &path, "calibration").unwrap_err();
+        let error = bless_scenario(&smoke, &path, "calibration", None).unwrap_err();
         assert_eq!(
             error.to_string(),
             format!(
@@ -427,7 +435,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
         std::fs::write(&path, "{ not json").unwrap();
-        let message = bless(&fixture(), &path).unwrap();
+        let message = bless(&fixture(), &path, None).unwrap();
         assert!(
             message.starts_with("The previous baseline could not be read ("),
             "{message}"

@@ -3,8 +3,8 @@
 //! budget, an outcome) that starts or stops holding leads the report; then every figure that moved beyond its noise
 //! band, then per scenario both timelines overlaid and both growth charts side by side, then every figure.
 //!
-//! A figure's noise band is the regression judge's own tolerance for it ([`scenario_tolerance`]: the spec's
-//! measured spread where it gives one), so `compare` never calls a change a regression the load test would pass,
+//! A figure's noise band is the regression judge's own tolerance for it ([`tolerance_for`]: twice the spread
+//! measured for that case's figure in `reports/noise.json`, never below a floor), so `compare` never calls a change a regression the load test would pass,
 //! nor the other way round. It writes `compare.md` and `compare.html` (+ `charts/compare-*`) and never runs
 //! anything; two runs with no case in common are an error, not an empty comparison.
 
@@ -12,7 +12,8 @@ use crate::charts::growth::GrowthChart;
 use crate::charts::style::{render_chart, role_colour};
 use crate::charts::timeline::{TimelineChart, TimelineLine};
 use crate::judge::check_expression::{CaseField, Metric};
-use crate::judge::regression::{Change, classify, regression_verdicts, scenario_tolerance};
+use crate::judge::regression::{Change, Tolerance, classify, regression_verdicts, tolerance_for};
+use crate::noise::Noise;
 use crate::render::bounded_markdown::{BoundedText, COMMENT_LIMIT};
 use crate::render::templates::render_page;
 use crate::render::text_escaping::escape_markdown_cell;
@@ -57,16 +58,11 @@ fn figure_change(
     metric: &Metric,
     old: Option<f64>,
     new: Option<f64>,
-    spec: Option<&Spec>,
-    judged: bool,
+    tolerance: Option<Tolerance>,
 ) -> FigureChange {
     let shown = |value: Option<f64>| value.map_or_else(|| "–".to_string(), |v| metric.format(v));
     let ratio = match (old, new) {
         (Some(old), Some(new)) if old != 0.0 => Some(new / old),
-        _ => None,
-    };
-    let tolerance = match metric {
-        Metric::Field(field) if judged => Some(scenario_tolerance(*field, spec)),
         _ => None,
     };
     FigureChange {
@@ -80,7 +76,7 @@ fn figure_change(
         ratio_text: ratio.map_or_else(|| "–".to_string(), |r| format!("{r:.3}x")),
         band: tolerance.map(|t| {
             format!(
-                "±{:.0}% and {}",
+                "±{:.1}% and {}",
                 t.relative * 100.0,
                 metric.format(t.absolute)
             )
@@ -97,7 +93,7 @@ fn figure_change(
 pub fn figure_changes(
     old: &Results,
     new: &Results,
-    specs: &[Spec],
+    noise: Option<&Noise>,
     regressions: &[Verdict],
 ) -> Vec<FigureChange> {
     let mut changes = Vec::new();
@@ -105,16 +101,15 @@ pub fn figure_changes(
         let Some(old_case) = old.cases.iter().find(|c| c.id == case.id) else {
             continue;
         };
-        let spec = specs.iter().find(|spec| spec.scenario == case.scenario);
         for field in CaseField::ALL {
             let id = format!("{}/{}", case.id, field.name());
+            let judged = regressions.iter().any(|v| v.id == id);
             changes.push(figure_change(
                 &case.id,
                 &Metric::Field(field),
                 field.value(old_case),
                 field.value(case),
-                spec,
-                regressions.iter().any(|v| v.id == id),
+                judged.then(|| tolerance_for(noise, &new.run.profile, &case.id, field).tolerance),
             ));
         }
         let mut names: Vec<&String> = old_case.metrics.keys().chain(case.metrics.keys()).collect();
@@ -127,8 +122,7 @@ pub fn figure_changes(
                 &metric,
                 metric.value(old_case),
                 metric.value(case),
-                spec,
-                false,
+                None,
             ));
         }
     }
@@ -450,13 +444,50 @@ struct ComparePage<'a> {
     tolerances: Vec<ToleranceRow>,
 }
 
-fn tolerance_words(field: CaseField, spec: Option<&Spec>) -> String {
-    let tolerance = scenario_tolerance(field, spec);
-    format!(
-        "+{:.0}% and {}",
-        tolerance.relative * 100.0,
-        Metric::Field(field).format(tolerance.absolute)
-    )
+/// The range of the noise bands of `field` over a scenario's cases, in words: `+1.0% to +4.2%, at least 16.0 KiB`.
+fn tolerance_words(
+    field: CaseField,
+    case_ids: &[&str],
+    noise: Option<&Noise>,
+    profile: &str,
+) -> String {
+    let tolerances: Vec<_> = case_ids
+        .iter()
+        .map(|id| tolerance_for(noise, profile, id, field))
+        .collect();
+    let unmeasured = tolerances
+        .iter()
+        .filter(|t| t.measured_ratio.is_none())
+        .count();
+    let relative = |pick: fn(f64, f64) -> f64| {
+        tolerances
+            .iter()
+            .map(|t| t.tolerance.relative * 100.0)
+            .reduce(pick)
+            .unwrap_or(0.0)
+    };
+    let absolute = tolerances
+        .iter()
+        .map(|t| t.tolerance.absolute)
+        .reduce(f64::min)
+        .unwrap_or(0.0);
+    let (low, high) = (relative(f64::min), relative(f64::max));
+    let range = if (high - low).abs() < 0.05 {
+        format!("+{low:.1}%")
+    } else {
+        format!("+{low:.1}% to +{high:.1}%")
+    };
+    let mut words = format!(
+        "{range}, at least {}",
+        Metric::Field(field).format(absolute)
+    );
+    if unmeasured > 0 {
+        words.push_str(&format!(
+            " ({unmeasured} of {} cases without measured noise: the default)",
+            tolerances.len()
+        ));
+    }
+    words
 }
 
 fn chart_view(
@@ -547,9 +578,10 @@ pub fn compare(
     old: &Results,
     new: &Results,
     specs: &[Spec],
+    noise: Option<&Noise>,
     out_dir: &Path,
 ) -> anyhow::Result<Comparison> {
-    compare_in(old, new, None, specs, out_dir)
+    compare_in(old, new, None, specs, noise, out_dir)
 }
 
 /// [`compare`], with the new run's output directory so a regressed heap figure lists the top allocation sites of
@@ -559,9 +591,10 @@ pub fn compare_with_profiles(
     new: &Results,
     new_results_dir: &Path,
     specs: &[Spec],
+    noise: Option<&Noise>,
     out_dir: &Path,
 ) -> anyhow::Result<Comparison> {
-    compare_in(old, new, Some(new_results_dir), specs, out_dir)
+    compare_in(old, new, Some(new_results_dir), specs, noise, out_dir)
 }
 
 fn compare_in(
@@ -569,6 +602,7 @@ fn compare_in(
     new: &Results,
     new_results_dir: Option<&Path>,
     specs: &[Spec],
+    noise: Option<&Noise>,
     out_dir: &Path,
 ) -> anyhow::Result<Comparison> {
     if !new
@@ -586,9 +620,9 @@ fn compare_in(
     }
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create", out_dir.display()))?;
-    let regressions = regression_verdicts(new, old, specs, new_results_dir, "the base");
+    let regressions = regression_verdicts(new, old, specs, new_results_dir, "the base", noise);
     let comparison = Comparison {
-        figures: figure_changes(old, new, specs, &regressions),
+        figures: figure_changes(old, new, noise, &regressions),
         regressions,
         verdicts: verdict_changes(old, new),
     };
@@ -622,12 +656,18 @@ fn compare_in(
     let tolerances = scenarios
         .iter()
         .map(|s| {
-            let spec = specs.iter().find(|spec| spec.scenario == s.name);
+            let ids: Vec<&str> = new
+                .cases
+                .iter()
+                .filter(|case| case.scenario == s.name)
+                .map(|case| case.id.as_str())
+                .collect();
+            let words = |field| tolerance_words(field, &ids, noise, &new.run.profile);
             ToleranceRow {
                 scenario: s.name.clone(),
-                heap: tolerance_words(CaseField::PeakHeapBytes, spec),
-                rss: tolerance_words(CaseField::PeakRssBytes, spec),
-                time: tolerance_words(CaseField::WallMs, spec),
+                heap: words(CaseField::PeakHeapBytes),
+                rss: words(CaseField::PeakRssBytes),
+                time: "not judged: a busy neighbour makes cases several times slower".to_string(),
             }
         })
         .collect();

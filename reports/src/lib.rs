@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod charts;
 pub mod compare;
 pub mod judge;
+pub mod noise;
 pub mod render;
 
 pub use render::write_reports;

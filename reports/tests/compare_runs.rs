@@ -43,7 +43,8 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
     let new = judged(new_raw, &spec);
     let out = tempfile::tempdir().unwrap();
     let comparison =
-        reports::compare::compare(&old, &new, std::slice::from_ref(&spec), out.path()).unwrap();
+        reports::compare::compare(&old, &new, std::slice::from_ref(&spec), None, out.path())
+            .unwrap();
 
     let failing: Vec<&str> = comparison
         .regressions
@@ -54,14 +55,14 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
     assert_eq!(
         failing,
         [
-            "large-session/after/log_bytes=67108864 peak_heap_bytes: regressed against the base: previously 80.0 MiB, now 100 MiB (+25.0%; tolerance +5% and 256 KiB)\nAllocation sites: see the dhat profile profiles/large-session-after-log_bytes=67108864.dhat.json.",
-            "large-session/best/log_bytes=16777216 peak_heap_bytes: regressed against the base: previously 1.20 MiB, now 5.00 MiB (+316.7%; tolerance +5% and 256 KiB)\nNo dhat profile of large-session/best/log_bytes=16777216 was made, so its allocation sites are not known."
+            "large-session/after/log_bytes=67108864 peak_heap_bytes: regressed against the base: previously 80.0 MiB, now 100 MiB (+25.0%; tolerance +5.0% and 256 KiB: no measured noise for this figure, the conservative default)\nAllocation sites: see the dhat profile profiles/large-session-after-log_bytes=67108864.dhat.json.",
+            "large-session/best/log_bytes=16777216 peak_heap_bytes: regressed against the base: previously 1.20 MiB, now 5.00 MiB (+316.7%; tolerance +5.0% and 256 KiB: no measured noise for this figure, the conservative default)\nNo dhat profile of large-session/best/log_bytes=16777216 was made, so its allocation sites are not known."
         ]
     );
     assert_eq!(
         comparison.regressions.len(),
-        9 * 6 - 4,
-        "nine shared cases, six fields, four null in the killed case"
+        9 * 5 - 4,
+        "nine shared cases, five memory fields (wall time is not judged), four null in the killed case"
     );
     let news: Vec<(&str, &str)> = comparison
         .verdicts
@@ -74,7 +75,7 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
     assert!(
         comparison
             .headline()
-            .starts_with("failed: 1 verdicts stopped holding; 2 of 50 figures regressed"),
+            .starts_with("failed: 1 verdicts stopped holding; 2 of 41 figures regressed"),
         "{}",
         comparison.headline()
     );
@@ -90,7 +91,7 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
     assert!(markdown.contains("| ❌ stopped holding | `large-session/best-is-small` |"));
     assert!(markdown.contains("Only in the base run: calibration/known/bytes=67108864."));
     assert!(markdown.contains(
-        "| `large-session/after/log_bytes=67108864` | peak_heap_bytes | 80.0 MiB | 100 MiB | 1.250x | ±5% and 256 KiB | regressed |"
+        "| `large-session/after/log_bytes=67108864` | peak_heap_bytes | 80.0 MiB | 100 MiB | 1.250x | ±5.0% and 256 KiB | regressed |"
     ));
     assert!(markdown.contains(
         "| `large-session/after/log_bytes=67108864` | metrics.events_sent | 200000 | 300000 | 1.500x | not judged |  |"
@@ -110,7 +111,7 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
         "data-verdict-change=\"large-session/best-is-small\""
     )));
     assert!(
-        html.contains("<td>large-session</td><td>+5% and 256 KiB</td><td>+25% and 8.00 MiB</td>"),
+        html.contains("<td>large-session</td><td>+5.0%, at least 256 KiB (9 of 9 cases without measured noise: the default)</td><td>+25.0%, at least 8.00 MiB (9 of 9 cases without measured noise: the default)</td>"),
         "the noise bands come from the judge's tolerances"
     );
     for chart in ["timeline", "growth-base", "growth-head"] {
@@ -124,24 +125,42 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
 }
 
 #[test]
-fn a_spec_tolerance_widens_the_noise_band_compare_shows() {
-    let mut spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
-    spec.regression.heap = Some(0.6);
+fn measured_noise_widens_the_noise_band_compare_shows() {
+    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
     let old = Results::read(&fixtures().join("results.json")).unwrap();
-    let mut new = old.clone();
     let after = "large-session/after/log_bytes=67108864";
+    // Two runs in which after's peak heap spread 1.3x: its band is twice that spread, +60%.
+    let mut noisy = old.clone();
+    let noisy_after = noisy.cases.iter_mut().find(|c| c.id == after).unwrap();
+    noisy_after.peak_heap_bytes = noisy_after.peak_heap_bytes.map(|b| b * 13 / 10);
+    let noise = reports::noise::Noise::measure(&[old.clone(), noisy], "test").unwrap();
+    let mut new = old.clone();
     new.cases
         .iter_mut()
         .find(|c| c.id == after)
         .unwrap()
         .peak_heap_bytes = Some(100 << 20);
     let out = tempfile::tempdir().unwrap();
-    let comparison = reports::compare::compare(&old, &new, &[spec], out.path()).unwrap();
-    assert!(!comparison.failed(), "+25% is within a 60% band");
+    let comparison = reports::compare::compare(
+        &old,
+        &new,
+        std::slice::from_ref(&spec),
+        Some(&noise),
+        out.path(),
+    )
+    .unwrap();
+    assert!(
+        !comparison.failed(),
+        "+25% is within twice a measured 1.3x spread"
+    );
     let markdown = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
-    assert!(markdown.contains("| 80.0 MiB | 100 MiB | 1.250x | ±60% and 256 KiB | within noise |"));
-    let html = std::fs::read_to_string(out.path().join("compare.html")).unwrap();
-    assert!(html.contains("<td>large-session</td><td>+60% and 256 KiB</td>"));
+    assert!(
+        markdown.contains("| 80.0 MiB | 100 MiB | 1.250x | ±60.0% and 16.0 KiB | within noise |"),
+        "{markdown}"
+    );
+    // Without the noise file the same rise is a regression.
+    let comparison = reports::compare::compare(&old, &new, &[spec], None, out.path()).unwrap();
+    assert!(comparison.failed());
 }
 
 #[test]
@@ -152,7 +171,7 @@ fn two_runs_with_no_case_in_common_are_an_error() {
     let mut old_only = old.clone();
     old_only.cases.retain(|c| c.scenario != "calibration");
     let out = tempfile::tempdir().unwrap();
-    let error = reports::compare::compare(&old_only, &new, &[], out.path())
+    let error = reports::compare::compare(&old_only, &new, &[], None, out.path())
         .unwrap_err()
         .to_string();
     assert!(
@@ -174,7 +193,8 @@ fn compare_with_the_new_runs_directory_lists_the_allocation_sites() {
         .peak_heap_bytes = Some(100 << 20);
     let out = tempfile::tempdir().unwrap();
     let comparison =
-        reports::compare::compare_with_profiles(&old, &new, &fixtures(), &[], out.path()).unwrap();
+        reports::compare::compare_with_profiles(&old, &new, &fixtures(), &[], None, out.path())
+            .unwrap();
     let regressed = comparison.regressions.iter().find(|v| !v.pass).unwrap();
     assert!(
         regressed.text.contains(

@@ -255,7 +255,7 @@ fn compare_html_fits_the_window_in_chromium_at_two_widths() {
     new.verdicts =
         reports::judge::judge_with_profiles(&new, &fixtures(), std::slice::from_ref(&spec), None);
     let out = tempfile::tempdir().unwrap();
-    reports::compare::compare(&old, &new, &[spec], out.path()).unwrap();
+    reports::compare::compare(&old, &new, &[spec], None, out.path()).unwrap();
     let page = out.path().join("compare.html");
     for width in [1400, 800] {
         let measured = measure(&chromium, &page, width);

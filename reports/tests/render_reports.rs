@@ -224,14 +224,13 @@ fn every_report_names_the_cases_without_a_baseline_and_the_command_that_adds_the
     let mut results = Results::read(&fixtures().join("results.json")).unwrap();
     let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
     let mut baseline = results.clone();
-    baseline.cases.retain(|case| case.scenario != "large-session");
+    baseline
+        .cases
+        .retain(|case| case.scenario != "large-session");
     results.verdicts =
         reports::judge::judge(&results, std::slice::from_ref(&spec), Some(&baseline));
-    results.without_baseline = reports::baseline::cases_without_baseline(
-        &results,
-        &baseline,
-        std::slice::from_ref(&spec),
-    );
+    results.without_baseline =
+        reports::baseline::cases_without_baseline(&results, &baseline, std::slice::from_ref(&spec));
     assert!(!results.without_baseline.is_empty());
     let out = tempfile::tempdir().unwrap();
     reports::render::write_reports_to(&results, &[spec], out.path(), None).unwrap();
@@ -245,5 +244,8 @@ fn every_report_names_the_cases_without_a_baseline_and_the_command_that_adds_the
         "{summary}"
     );
     let index = std::fs::read_to_string(out.path().join("index.html")).unwrap();
-    assert!(index.contains(command), "index.html does not name {command}");
+    assert!(
+        index.contains(command),
+        "index.html does not name {command}"
+    );
 }

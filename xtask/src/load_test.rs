@@ -33,11 +33,18 @@ pub struct LoadTest {
     /// here must exist.
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// The measured noise each figure's regression tolerance comes from (`cargo xtask noise` writes it).
+    #[arg(long, default_value = reports::noise::NOISE_PATH)]
+    noise: PathBuf,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
     /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 19x slower), or
     /// `none`.
     #[arg(long, default_value = "spec", value_parser = ["spec", "all", "none"])]
     dhat: String,
+    /// Run each case of the roles a spec marks as repeated this many times (default: the spec's count) and judge
+    /// the median of every figure.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -144,6 +151,16 @@ impl LoadTest {
             &self.profile,
             &out_dir,
         )?;
+        // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
+        let noise_path = build::workspace_root()?.join(&self.noise);
+        let noise = reports::noise::Noise::read(&noise_path)?;
+        if baseline.is_some() && noise.as_ref().is_none_or(|n| n.profile != self.profile) {
+            eprintln!(
+                "memproof: no measured noise of profile {} at {}: regressions are judged with the conservative default tolerances.",
+                self.profile,
+                noise_path.display()
+            );
+        }
         harness::interrupt::install()?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
@@ -173,20 +190,26 @@ impl LoadTest {
         for case in &planned {
             let spec = specs.iter().find(|s| s.scenario == case.scenario);
             let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
-            let case = match external {
-                Some((spec, technique)) => suite::run_external_case(
-                    case,
-                    spec,
-                    technique,
-                    &binaries,
-                    preload.as_deref(),
-                    &options,
-                    &mut |event| printer.event(event),
-                )?,
-                None => {
-                    suite::run_case(case, &binaries, &options, &mut |event| printer.event(event))?
+            let runs = harness::repeat::runs_for(&specs, &self.profile, case, self.repeat);
+            let case = harness::repeat::run_repeated(runs, |index| {
+                // One dhat profile is enough: only the first run makes it.
+                let mut run = case.clone();
+                run.profile_run &= index == 0;
+                match external {
+                    Some((spec, technique)) => suite::run_external_case(
+                        &run,
+                        spec,
+                        technique,
+                        &binaries,
+                        preload.as_deref(),
+                        &options,
+                        &mut |event| printer.event(event),
+                    ),
+                    None => suite::run_case(&run, &binaries, &options, &mut |event| {
+                        printer.event(event)
+                    }),
                 }
-            };
+            })?;
             let interrupted = case.outcome == Outcome::Interrupted;
             results.cases.push(case);
             // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a
@@ -200,7 +223,19 @@ impl LoadTest {
         results.verdicts = harness::calibration::verdicts(&results.cases);
         results
             .verdicts
-            .extend(reports::judge::judge(&results, &specs, baseline.as_ref()));
+            .extend(reports::judge::judge(&results, &specs, None));
+        if let Some(baseline) = &baseline {
+            results
+                .verdicts
+                .extend(reports::judge::regression::regression_verdicts(
+                    &results,
+                    baseline,
+                    &specs,
+                    Some(&out_dir),
+                    "the baseline",
+                    noise.as_ref(),
+                ));
+        }
         if let Some(baseline) = &baseline {
             results.without_baseline =
                 reports::baseline::cases_without_baseline(&results, baseline, &specs);

@@ -11,6 +11,7 @@ mod compare_revisions;
 mod cross_check;
 mod load_test;
 mod measure;
+mod noise;
 mod preflight;
 mod progress;
 mod report;
@@ -31,6 +32,7 @@ enum Command {
     Bless(report::Bless),
     Compare(report::Compare),
     CrossCheck(cross_check::CrossCheck),
+    Noise(noise::NoiseCommand),
 }
 
 /// The outcome of a command that ran to its end.
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Bless(flags) => flags.run(),
         Command::Compare(flags) => flags.run(),
         Command::CrossCheck(flags) => flags.run(),
+        Command::Noise(flags) => flags.run(),
     };
     match result {
         Ok(Finished::Passed) => ExitCode::SUCCESS,

@@ -173,6 +173,7 @@ impl Measure {
             profile: None,
             tree: Some(measured.tree.clone()),
             output,
+            repeat: None,
         };
         let bytes = |b: Option<u64>| {
             b.map_or("-".into(), |b| {

@@ -48,10 +48,15 @@ impl Bless {
         };
         let results = Results::read(&from.join(RESULTS_FILE))?;
         let path = build::workspace_root()?.join(&self.baseline);
+        let noise = reports::noise::Noise::read(
+            &build::workspace_root()?.join(reports::noise::NOISE_PATH),
+        )?;
         let changes = match &self.scenario {
-            Some(scenario) => reports::baseline::bless_scenario(&results, &path, scenario)
-                .with_context(|| format!("{}", from.join(RESULTS_FILE).display()))?,
-            None => reports::baseline::bless(&results, &path)?,
+            Some(scenario) => {
+                reports::baseline::bless_scenario(&results, &path, scenario, noise.as_ref())
+                    .with_context(|| format!("{}", from.join(RESULTS_FILE).display()))?
+            }
+            None => reports::baseline::bless(&results, &path, noise.as_ref())?,
         };
         println!("{changes}");
         eprintln!("memproof: baseline written to {}", path.display());
@@ -112,13 +117,22 @@ impl Compare {
         let old = Results::read(&old_dir.join(RESULTS_FILE))?;
         let new = Results::read(&new_dir.join(RESULTS_FILE))?;
         let specs = select_specs(&[])?;
+        let noise = reports::noise::Noise::read(
+            &build::workspace_root()?.join(reports::noise::NOISE_PATH),
+        )?;
         let out = match (self.out, &self.base) {
             (Some(out), _) => out,
             (None, Some(_)) => build::default_out("compare")?,
             (None, None) => new_dir.clone(),
         };
-        let comparison =
-            reports::compare::compare_with_profiles(&old, &new, &new_dir, &specs, &out)?;
+        let comparison = reports::compare::compare_with_profiles(
+            &old,
+            &new,
+            &new_dir,
+            &specs,
+            noise.as_ref(),
+            &out,
+        )?;
         eprintln!("memproof: {}", comparison.headline());
         eprintln!(
             "memproof: written to {} and {}",

@@ -200,6 +200,7 @@ fn judge_in(
             specs,
             results_dir,
             "the baseline",
+            None,
         ));
     }
     verdicts

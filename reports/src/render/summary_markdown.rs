@@ -103,6 +103,46 @@ fn peaks_table(
     table
 }
 
+/// The spread of the scenario's repeated cases, whose figures above are medians; empty when none repeated.
+fn repeated_table(scenario: &ScenarioReport) -> String {
+    let repeated: Vec<&Case> = scenario
+        .cases
+        .iter()
+        .filter(|c| c.repeat.is_some())
+        .copied()
+        .collect();
+    if repeated.is_empty() {
+        return String::new();
+    }
+    let mut table = "Repeated cases: their figures above are the median run's; min, median and max (max/min):\n\n\
+                     | case | runs | peak heap | peak RSS |\n|---|---:|---|---|\n"
+        .to_string();
+    let bytes = |value: f64| harness::units::format_bytes(value);
+    for case in repeated {
+        let Some(repeat) = &case.repeat else { continue };
+        let cell = |name: &str| {
+            repeat.figures.get(name).map_or("-".to_string(), |f| {
+                let ratio = f.ratio.map_or("-".to_string(), |r| format!("{r:.2}x"));
+                format!(
+                    "{} / {} / {} ({ratio})",
+                    bytes(f.min),
+                    bytes(f.median),
+                    bytes(f.max)
+                )
+            })
+        };
+        table.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            case.id,
+            repeat.runs,
+            cell("peak_heap_bytes"),
+            cell("peak_rss_bytes")
+        ));
+    }
+    table.push('\n');
+    table
+}
+
 use super::bounded_markdown::BoundedText;
 pub use super::bounded_markdown::COMMENT_LIMIT;
 
@@ -320,10 +360,11 @@ pub fn render_summary_within(
             .iter()
             .map(|scenario| {
                 format!(
-                    "**{}**\n\n{}\n{}\n",
+                    "**{}**\n\n{}\n{}\n{}",
                     scenario.scenario,
                     peaks_table(scenario, "Peak heap", |case| case.peak_heap_bytes),
-                    peaks_table(scenario, "Peak RSS", |case| case.peak_rss_bytes)
+                    peaks_table(scenario, "Peak RSS", |case| case.peak_rss_bytes),
+                    repeated_table(scenario)
                 )
             })
             .collect();
@@ -358,6 +399,33 @@ mod tests {
             "before",
             "no before_pruned: the first role"
         );
+    }
+
+    #[test]
+    fn a_repeated_case_shows_its_spread_under_the_peaks() {
+        let mut results = Results::read(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json"),
+        )
+        .unwrap();
+        let once = results.cases[2].clone();
+        let runs: Vec<Case> = [3u64, 1, 2]
+            .iter()
+            .map(|mib| Case {
+                peak_heap_bytes: Some(mib << 20),
+                peak_rss_bytes: Some(8 << 20),
+                ..once.clone()
+            })
+            .collect();
+        results.cases[2] = harness::repeat::combine(runs);
+        let scenarios = super::super::scenario_reports(&results, &[]);
+        let summary = render_summary(&results, &scenarios);
+        assert!(
+            summary.contains(
+                "| `large-session/before/log_bytes=33554432` | 3 | 1.00 MiB / 2.00 MiB / 3.00 MiB (3.00x) | 8.00 MiB / 8.00 MiB / 8.00 MiB (1.00x) |"
+            ),
+            "{summary}"
+        );
+        assert_eq!(summary.matches("Repeated cases").count(), 1);
     }
 
     #[test]

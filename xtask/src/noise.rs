@@ -1,0 +1,126 @@
+//! `cargo xtask noise`: runs a profile's load test several times and writes how far each figure of each case moved
+//! (`reports/noise.json`), which the regression check takes its tolerances from. A 5-run pass of `ci` takes about
+//! five minutes on the 2-core machine; run it again when a scenario's load or the machine changes, and commit the
+//! file with the baseline.
+
+use crate::Finished;
+use crate::build;
+use crate::load_test::LoadTest;
+use anyhow::{Context as _, bail};
+use clap::Parser as _;
+use harness::results::{RESULTS_FILE, Results};
+use reports::noise::{NOISE_PATH, Noise};
+use std::path::PathBuf;
+
+/// Measures each figure's spread over repeated runs of a profile.
+#[derive(clap::Args)]
+pub struct NoiseCommand {
+    /// How many runs to measure.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// The profile to run.
+    #[arg(long, default_value = "ci")]
+    profile: String,
+    /// Run only this scenario (repeatable). The noise file is then written under target/, not over the committed
+    /// one, which must hold every case.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Measure these finished runs (directories holding results.json) instead of running the load test.
+    #[arg(long = "from", value_name = "DIR", num_args = 1..)]
+    from: Vec<PathBuf>,
+    /// Where to write the noise file [default: reports/noise.json; with --scenario,
+    /// target/memproof/noise/<profile>/noise.json].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// A parser for one load-test run's flags, so each run goes through `cargo xtask load-test`'s own code.
+#[derive(clap::Parser)]
+struct LoadTestFlags {
+    #[command(flatten)]
+    load_test: LoadTest,
+}
+
+impl NoiseCommand {
+    pub fn run(self) -> anyhow::Result<Finished> {
+        let runs_root = build::default_out("noise")?.join(&self.profile);
+        let (dirs, command) = if self.from.is_empty() {
+            if self.runs < 2 {
+                bail!(
+                    "--runs {}: expected at least 2 runs to measure a spread",
+                    self.runs
+                );
+            }
+            let mut dirs = Vec::new();
+            for run in 1..=self.runs {
+                let dir = runs_root.join(format!("run-{run}"));
+                eprintln!("memproof: noise run {run} of {}", self.runs);
+                let mut args = vec![
+                    "load-test".to_string(),
+                    "--profile".into(),
+                    self.profile.clone(),
+                    "--out".into(),
+                    dir.display().to_string(),
+                ];
+                for scenario in &self.scenarios {
+                    args.extend(["--scenario".to_string(), scenario.clone()]);
+                }
+                let flags = LoadTestFlags::try_parse_from(&args)?;
+                // A failed verdict does not spoil the figures: the spread is measured all the same.
+                flags.load_test.run()?;
+                dirs.push(dir);
+            }
+            let mut command = format!(
+                "cargo xtask noise --runs {} --profile {}",
+                self.runs, self.profile
+            );
+            for scenario in &self.scenarios {
+                command.push_str(&format!(" --scenario {scenario}"));
+            }
+            (dirs, command)
+        } else {
+            let listed: Vec<String> = self.from.iter().map(|d| d.display().to_string()).collect();
+            (
+                self.from.clone(),
+                format!("cargo xtask noise --from {}", listed.join(" ")),
+            )
+        };
+        let runs = dirs
+            .iter()
+            .map(|dir| Results::read(&dir.join(RESULTS_FILE)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if runs.len() < 2 {
+            bail!("--from: expected at least 2 run directories to measure a spread");
+        }
+        if let Some(run) = runs.iter().find(|r| r.run.profile != self.profile) {
+            bail!(
+                "--from: a run of profile {}, expected {} (give --profile {})",
+                run.run.profile,
+                self.profile,
+                run.run.profile
+            );
+        }
+        let noise = Noise::measure(&runs, &command)?;
+        let out = match (&self.out, self.scenarios.is_empty()) {
+            (Some(out), _) => out.clone(),
+            (None, true) => build::workspace_root()?.join(NOISE_PATH),
+            (None, false) => runs_root.join("noise.json"),
+        };
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("{}: cannot create", parent.display()))?;
+        }
+        noise.write(&out)?;
+        println!("{}", noise.spread_table());
+        let specs = harness::spec::read_dir(&build::workspace_root()?.join("scenarios"))?;
+        println!("{}", noise.detection_table(&specs));
+        eprintln!(
+            "memproof: the spread of {} cases over {} {} runs written to {}",
+            noise.cases.len(),
+            noise.runs,
+            noise.profile,
+            out.display()
+        );
+        Ok(Finished::Passed)
+    }
+}
