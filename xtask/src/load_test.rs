@@ -6,6 +6,7 @@ use crate::build;
 use crate::preflight;
 use crate::progress::Printer;
 use anyhow::bail;
+use clap::builder::PossibleValuesParser;
 use harness::results::{Outcome, Results, SCHEMA, Verdict};
 use harness::spec::{self, Spec};
 use harness::suite::{self, Binaries, SuiteOptions};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct LoadTest {
     /// The profile to size the cases for: `smoke` (seconds), `ci` (under two minutes), `full` (the seeds' magnitudes).
-    #[arg(long, default_value = "ci")]
+    #[arg(long, default_value = "ci", value_parser = PossibleValuesParser::new(spec::PROFILES))]
     profile: String,
     /// Run only this scenario (repeatable). The calibration case always runs first.
     #[arg(long = "scenario", value_name = "NAME")]
@@ -103,13 +104,6 @@ pub fn select_specs_in(
 
 impl LoadTest {
     pub fn run(self) -> anyhow::Result<Finished> {
-        if !spec::PROFILES.contains(&self.profile.as_str()) {
-            bail!(
-                "unknown profile {:?}: expected one of {}",
-                self.profile,
-                spec::PROFILES.join(", ")
-            );
-        }
         preflight::check_interval("--interval", self.interval)?;
         preflight::check_interval("--heap-interval", self.heap_interval)?;
         let specs = select_specs_in(self.spec_dir.as_deref(), &self.scenarios)?;

@@ -98,7 +98,7 @@ pub struct Compare {
     #[arg(long, value_name = "REV", requires = "base")]
     head: Option<String>,
     /// The profile both sides run.
-    #[arg(long, default_value = "ci", requires = "base")]
+    #[arg(long, default_value = "ci", requires = "base", value_parser = clap::builder::PossibleValuesParser::new(harness::spec::PROFILES))]
     profile: String,
     /// Run only this scenario on both sides (repeatable).
     #[arg(long = "scenario", value_name = "NAME", requires = "base")]
