@@ -30,13 +30,14 @@ pub struct LoadTest {
     /// How often each case samples its own heap, e.g. `10ms`.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     heap_interval: std::time::Duration,
-    /// The baseline to judge regressions against [default: reports/baseline.json, when it exists]. A path given
-    /// here must exist.
+    /// The baseline to judge regressions against [default: the repository's reports/baseline.json, when it
+    /// exists]. A path given here must exist.
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// The measured noise each figure's regression tolerance comes from (`cargo xtask noise` writes it).
-    #[arg(long, default_value = reports::noise::NOISE_PATH)]
-    noise: PathBuf,
+    /// The measured noise each figure's regression tolerance comes from (`cargo xtask noise` writes it)
+    /// [default: the repository's reports/noise.json].
+    #[arg(long)]
+    noise: Option<PathBuf>,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
     /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 19x slower), or
     /// `none`.
@@ -146,7 +147,10 @@ impl LoadTest {
             &out_dir,
         )?;
         // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
-        let noise_path = build::workspace_root()?.join(&self.noise);
+        let noise_path = match &self.noise {
+            Some(given) => given.clone(),
+            None => build::workspace_root()?.join(reports::noise::NOISE_PATH),
+        };
         let noise = reports::noise::Noise::read(&noise_path)?;
         if baseline.is_some() && noise.as_ref().is_none_or(|n| n.profile != self.profile) {
             eprintln!(

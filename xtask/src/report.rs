@@ -46,9 +46,9 @@ pub struct Bless {
     /// The run to bless [default: target/memproof/ci].
     #[arg(long)]
     from: Option<PathBuf>,
-    /// The baseline file to write.
-    #[arg(long, default_value = "reports/baseline.json")]
-    baseline: PathBuf,
+    /// The baseline file to write [default: the repository's reports/baseline.json].
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Update only this scenario's cases in the baseline and keep every other scenario's (a new scenario's first
     /// baseline, or one scenario's deliberate change).
     #[arg(long, value_name = "NAME")]
@@ -62,7 +62,10 @@ impl Bless {
             None => build::default_out("ci")?,
         };
         let results = read_run(&from)?;
-        let path = build::workspace_root()?.join(&self.baseline);
+        let path = match self.baseline {
+            Some(given) => given,
+            None => build::workspace_root()?.join(reports::baseline::BASELINE_PATH),
+        };
         let noise = reports::noise::Noise::read(
             &build::workspace_root()?.join(reports::noise::NOISE_PATH),
         )?;
