@@ -45,6 +45,7 @@ fn config() -> StoreConfig {
         max_event_bytes: 30,
         // A tiny floor, so that compaction happens within a few appends and is exercised too.
         compact_min_journal_bytes: 200,
+        undone: None,
     }
 }
 

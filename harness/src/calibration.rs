@@ -52,6 +52,7 @@ pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
                 expected,
                 measured,
                 pass,
+                counterfactual: None,
             };
         if case.outcome != Outcome::Ok {
             verdicts.push(verdict(

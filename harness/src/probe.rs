@@ -120,6 +120,11 @@ pub fn heap_figures() -> Option<HeapFigures> {
     read_meter(meter)
 }
 
+/// What is live on the heap now, by the meter that counts it. Allocation-free, so a phase mark can carry it.
+fn live_heap_bytes() -> Option<u64> {
+    read_meter(CHANNEL.get()?.meter).map(|figures| figures.live_bytes)
+}
+
 fn read_meter(meter: HeapMeter) -> Option<HeapFigures> {
     match meter {
         HeapMeter::Counting => {
@@ -146,7 +151,8 @@ fn read_meter(meter: HeapMeter) -> Option<HeapFigures> {
 
 /// Marks the start of a phase ("load", "trim", "wait for triggers", …). It lasts until the next mark.
 ///
-/// A mark allocates nothing (the line is built on the stack), so marking a phase at the peak does not move it.
+/// A mark allocates nothing (the line is built on the stack), so marking a phase at the peak does not move it. It
+/// carries the bytes live at the mark, which leak verdicts compare between phases (`phases.NAME.heap_bytes`).
 pub fn phase(name: &str) {
     let Some(channel) = CHANNEL.get() else { return };
     let mono_ns = monotonic_ns();
@@ -162,7 +168,12 @@ pub fn phase(name: &str) {
         }
         .is_ok();
     }
-    written &= writeln!(cursor, "\",\"mono_ns\":{mono_ns}}}").is_ok();
+    let heap_bytes = live_heap_bytes();
+    written &= match heap_bytes {
+        Some(live) => writeln!(cursor, "\",\"mono_ns\":{mono_ns},\"heap_bytes\":{live}}}"),
+        None => writeln!(cursor, "\",\"mono_ns\":{mono_ns}}}"),
+    }
+    .is_ok();
     if written {
         let len = cursor.position() as usize;
         let _guard = channel
@@ -175,6 +186,7 @@ pub fn phase(name: &str) {
         send(&ChildLine::Phase {
             name: name.to_string(),
             mono_ns,
+            heap_bytes,
         });
     }
 }

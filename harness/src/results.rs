@@ -304,6 +304,10 @@ pub struct Sample {
 pub struct Phase {
     pub name: String,
     pub t_ms: f64,
+    /// Bytes live on the heap when the mark was made, read by the child's meter; `null` when no meter counted
+    /// (`measure`) and for the runner's own `oom-kill` mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_bytes: Option<u64>,
 }
 
 /// The figures of a case's separate dhat profile run. dhat serialises every allocation, so the run's RSS and time
@@ -337,6 +341,21 @@ pub struct Verdict {
     /// The measured figure, with its unit.
     pub measured: String,
     pub pass: bool,
+    /// Under `load-test --prove`, the same check judged with the fix's cases replaced by its counterfactual's (the
+    /// fix minus the one change the verdict is about); absent when the run did not prove it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterfactual: Option<CounterfactualResult>,
+}
+
+/// A verdict judged on its counterfactual. A verdict is evidence of its fix only if `failed` is true.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CounterfactualResult {
+    /// The technique that stood in for the fix.
+    pub technique: String,
+    /// What the check measured on it, with units (`not judged: …` when it could not be judged).
+    pub measured: String,
+    /// Whether the check failed on it, as it must.
+    pub failed: bool,
 }
 
 impl Results {
@@ -449,6 +468,7 @@ mod tests {
                 }],
                 phases: vec![Phase {
                     name: "trim".into(),
+                    heap_bytes: None,
                     t_ms: 0.0,
                 }],
                 metrics: BTreeMap::new(),
@@ -467,6 +487,7 @@ mod tests {
                 expected: "e".into(),
                 measured: "m".into(),
                 pass: true,
+                counterfactual: None,
             }],
         }
     }

@@ -553,11 +553,16 @@ impl State {
                         heap_bytes: Some(heap_bytes),
                     },
                 ),
-                ChildLine::Phase { name, mono_ns } => {
+                ChildLine::Phase {
+                    name,
+                    mono_ns,
+                    heap_bytes,
+                } => {
                     if self.phases.len() < MAX_PHASES {
                         self.phases.push(Phase {
                             name,
                             t_ms: t_ms(mono_ns),
+                            heap_bytes,
                         });
                     }
                 }
@@ -689,6 +694,7 @@ impl State {
             phases.push(Phase {
                 name: "oom-kill".to_string(),
                 t_ms: kill_t_ms,
+                heap_bytes: None,
             });
         }
         let mut stray_lines = self.stray;

@@ -145,6 +145,37 @@ pub struct VerdictSpec {
     pub profiles: Option<Vec<String>>,
     /// `true` for a finding: a claim recorded as refuted, which passes while it stays refuted.
     pub expect_refuted: bool,
+    /// What the verdict must fail on to be evidence of its fix (see [`Counterfactual`]); `None` when the spec
+    /// gives none (allowed only for verdicts that judge no fix: the judge's `check_specs` says which).
+    pub counterfactual: Option<Counterfactual>,
+}
+
+/// The case a fix verdict must fail on: the fix minus the one change the verdict is about.
+///
+/// ```toml
+/// counterfactual = { role = "after", technique = "raw_prefix_scan_fire_and_forget" }
+/// counterfactual = { none = "every technique, before included, writes by atomic replace: no fix changed it" }
+/// ```
+///
+/// `role` is the role of the check whose cases the counterfactual technique's cases stand in for (it defaults to
+/// the check's one fix role). A technique that some role of the spec already plays (`before`'s, say) reuses that
+/// role's cases; any other runs as cases of its own under `load-test --prove`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counterfactual {
+    Technique {
+        role: Option<String>,
+        technique: String,
+    },
+    /// The verdict guards a behaviour no fix changed (it holds for `before` too): the reason, shown in reports.
+    None { reason: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCounterfactual {
+    role: Option<String>,
+    technique: Option<String>,
+    none: Option<String>,
 }
 
 /// The size a verdict is judged at.
@@ -203,6 +234,7 @@ struct RawVerdict {
     at: Option<toml::Value>,
     profiles: Option<Vec<String>>,
     expect: Option<String>,
+    counterfactual: Option<RawCounterfactual>,
 }
 
 /// `line:col` (1-based) of a byte offset in `text`.
@@ -388,6 +420,34 @@ impl Spec {
                     PROFILES.join(", ")
                 );
             }
+            let counterfactual = match verdict.counterfactual {
+                None => None,
+                Some(RawCounterfactual {
+                    role,
+                    technique: Some(technique),
+                    none: None,
+                }) if !technique.is_empty() => {
+                    if let Some(role) = &role
+                        && !roles.contains(role)
+                    {
+                        bail!(
+                            "{here}: verdict {}: counterfactual role {role:?}: expected one of {}",
+                            verdict.id,
+                            roles.join(", ")
+                        );
+                    }
+                    Some(Counterfactual::Technique { role, technique })
+                }
+                Some(RawCounterfactual {
+                    role: None,
+                    technique: None,
+                    none: Some(reason),
+                }) if !reason.trim().is_empty() => Some(Counterfactual::None { reason }),
+                Some(_) => bail!(
+                    "{here}: verdict {}: counterfactual: expected {{ technique = \"...\" }} (optionally with role = \"...\") or {{ none = \"why no fix is judged\" }}",
+                    verdict.id
+                ),
+            };
             verdicts.push(VerdictSpec {
                 id: verdict.id,
                 kind: verdict.kind,
@@ -398,6 +458,7 @@ impl Spec {
                 at,
                 profiles: verdict.profiles,
                 expect_refuted,
+                counterfactual,
             });
         }
         Ok(Spec {
@@ -426,6 +487,14 @@ impl Spec {
             .iter()
             .find(|v| v.role == role)
             .map(|v| v.technique.as_str())
+    }
+
+    /// The role that plays `technique`, if one does.
+    pub fn role_playing(&self, technique: &str) -> Option<&str> {
+        self.variants
+            .iter()
+            .find(|v| v.technique == technique)
+            .map(|v| v.role.as_str())
     }
 
     /// The roles that run in `profile`, in spec order.
@@ -720,6 +789,41 @@ params = { clients = 2 }
         check_error(
             &text.replace("runs = 5", "runs = 0"),
             "scenarios/toy.toml:9:1: profile ci: repeat.runs = 0: expected 1 or more",
+        );
+    }
+
+    #[test]
+    fn a_counterfactual_reads_as_a_technique_or_a_reason_and_nothing_else() {
+        let text =
+            format!("{GOOD}counterfactual = {{ role = \"after\", technique = \"copy_some\" }}\n");
+        let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
+        assert_eq!(
+            spec.verdicts[0].counterfactual,
+            Some(Counterfactual::Technique {
+                role: Some("after".into()),
+                technique: "copy_some".into()
+            })
+        );
+        assert_eq!(spec.role_playing("copy_all"), Some("before"));
+        let text = format!("{GOOD}counterfactual = {{ none = \"no fix changed it\" }}\n");
+        let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
+        assert_eq!(
+            spec.verdicts[0].counterfactual,
+            Some(Counterfactual::None {
+                reason: "no fix changed it".into()
+            })
+        );
+        let both =
+            format!("{GOOD}counterfactual = {{ technique = \"copy_some\", none = \"why\" }}\n");
+        check_error(
+            &both,
+            "scenarios/toy.toml:19:10: verdict cuts: counterfactual: expected { technique = \"...\" } (optionally with role = \"...\") or { none = \"why no fix is judged\" }",
+        );
+        let unknown_role =
+            format!("{GOOD}counterfactual = {{ role = \"best\", technique = \"copy_some\" }}\n");
+        check_error(
+            &unknown_role,
+            "scenarios/toy.toml:19:10: verdict cuts: counterfactual role \"best\": expected one of before, after",
         );
     }
 

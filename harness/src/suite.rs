@@ -13,7 +13,7 @@ use crate::external_command::{CaseValues, ExternalTechnique, HeapFrom};
 use crate::file_stem::file_stem;
 use crate::results::{Case, Outcome, OutputFiles, ProfileRun, Size};
 use crate::runner::{self, Launch, Progress};
-use crate::spec::{Profile, Spec};
+use crate::spec::{At, Counterfactual, Profile, Spec};
 use anyhow::Context as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -108,6 +108,75 @@ pub fn plan(specs: &[Spec], profile_name: &str) -> anyhow::Result<Vec<PlannedCas
                     profile_run: profile.profile_runs && Some(value) == largest,
                 });
             }
+        }
+    }
+    Ok(planned)
+}
+
+/// The role a counterfactual case plays: `counterfactual:TECHNIQUE`. Its case id
+/// (`scenario/counterfactual:TECHNIQUE/size=…`) cannot collide with a role's, since no spec role has a colon.
+pub fn counterfactual_role(technique: &str) -> String {
+    format!("{COUNTERFACTUAL_PREFIX}{technique}")
+}
+
+/// What every counterfactual role starts with.
+pub const COUNTERFACTUAL_PREFIX: &str = "counterfactual:";
+
+/// The cases `load-test --prove` adds to [`plan`]'s: for each verdict of `profile_name` whose counterfactual is a
+/// technique no role of its spec plays, that technique at the sizes the verdict is judged at (every size for a
+/// growth verdict or `at = "all"`), each size once per technique, smallest first. A technique some role plays is
+/// judged on that role's cases and adds none.
+pub fn plan_counterfactuals(
+    specs: &[Spec],
+    profile_name: &str,
+) -> anyhow::Result<Vec<PlannedCase>> {
+    let mut planned: Vec<PlannedCase> = Vec::new();
+    for spec in specs {
+        let Some(profile) = spec.profiles.get(profile_name) else {
+            continue;
+        };
+        let mut sizes = profile.size.values.clone();
+        sizes.sort_by(f64::total_cmp);
+        let mut wanted: Vec<(String, f64)> = Vec::new();
+        for verdict in spec.verdicts_for(profile_name) {
+            let Some(Counterfactual::Technique { technique, .. }) = &verdict.counterfactual else {
+                continue;
+            };
+            if spec.role_playing(technique).is_some() {
+                continue;
+            }
+            let at_sizes: Vec<f64> = match verdict.at {
+                _ if verdict.kind == "growth" => sizes.clone(),
+                At::All => sizes.clone(),
+                At::Largest => sizes.last().copied().into_iter().collect(),
+                At::Smallest => sizes.first().copied().into_iter().collect(),
+                At::Value(value) => vec![value],
+            };
+            for value in at_sizes {
+                if !wanted.contains(&(technique.clone(), value)) {
+                    wanted.push((technique.clone(), value));
+                }
+            }
+        }
+        wanted.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for (technique, value) in wanted {
+            let size = Size {
+                name: profile.size.name.clone(),
+                value,
+                unit: profile.size.unit.clone(),
+            };
+            let role = counterfactual_role(&technique);
+            planned.push(PlannedCase {
+                id: Case::make_id(&spec.scenario, &role, &size),
+                scenario: spec.scenario.clone(),
+                role,
+                technique,
+                size,
+                limit_bytes: profile.limit_bytes,
+                timeout: profile.timeout,
+                params: profile.params.clone(),
+                profile_run: false,
+            });
         }
     }
     Ok(planned)
@@ -609,5 +678,57 @@ size = { name = "n", unit = "items", values = [40, 10] }
             error,
             "toy.toml: scenario toy has no profile \"full\" (it has: ci)"
         );
+    }
+
+    #[test]
+    fn counterfactual_cases_run_at_the_sizes_their_verdicts_are_judged_at_once_each() {
+        let text = r#"
+scenario = "toy"
+title = "t"
+summary = "s"
+variants = [{ role = "before", technique = "a" }, { role = "after", technique = "b" }]
+[profiles.ci]
+size = { name = "n", unit = "items", values = [40, 10, 20] }
+[[verdicts]]
+id = "largest"
+kind = "budget"
+text = "t"
+check = "after.peak_heap_bytes <= 1MiB"
+counterfactual = { technique = "b_minus_cap" }
+[[verdicts]]
+id = "all"
+kind = "budget"
+text = "t"
+check = "after.end_heap_bytes <= 1KiB"
+at = "all"
+counterfactual = { technique = "b_minus_cap" }
+[[verdicts]]
+id = "smallest-other"
+kind = "budget"
+text = "t"
+check = "after.end_heap_bytes <= 1KiB"
+at = "smallest"
+counterfactual = { technique = "b_minus_release" }
+[[verdicts]]
+id = "played-by-before"
+kind = "claim"
+text = "t"
+check = "before.peak_heap_bytes / after.peak_heap_bytes >= 2"
+counterfactual = { technique = "a" }
+"#;
+        let spec = Spec::parse(Path::new("toy.toml"), text).unwrap();
+        let planned = plan_counterfactuals(&[spec], "ci").unwrap();
+        let ids: Vec<&str> = planned.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "toy/counterfactual:b_minus_cap/n=10",
+                "toy/counterfactual:b_minus_release/n=10",
+                "toy/counterfactual:b_minus_cap/n=20",
+                "toy/counterfactual:b_minus_cap/n=40",
+            ]
+        );
+        assert_eq!(planned[1].technique, "b_minus_release");
+        assert!(planned.iter().all(|p| !p.profile_run));
     }
 }

@@ -61,8 +61,13 @@ pub enum ChildLine {
     },
     /// The heap of the case: the highest live figure since the previous heap sample.
     Heap { mono_ns: u64, heap_bytes: u64 },
-    /// The case entered a phase.
-    Phase { name: String, mono_ns: u64 },
+    /// The case entered a phase; `heap_bytes` is what was live on the heap at the mark, when a meter counts.
+    Phase {
+        name: String,
+        mono_ns: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heap_bytes: Option<u64>,
+    },
     /// One of the scenario's own figures.
     Metric {
         name: String,

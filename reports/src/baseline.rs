@@ -30,6 +30,12 @@ pub fn baseline_of(results: &Results) -> Results {
     let mut baseline = results.clone();
     baseline.verdicts.clear();
     baseline.without_baseline.clear();
+    // Counterfactual cases (`load-test --prove`) are evidence that verdicts can fail, never figures to guard.
+    baseline.cases.retain(|case| {
+        !case
+            .variant
+            .starts_with(harness::suite::COUNTERFACTUAL_PREFIX)
+    });
     for case in &mut baseline.cases {
         case.timeline.clear();
         case.phases.clear();

@@ -209,10 +209,15 @@ No dhat profile of large-session/best/log_bytes=67108864 was made, so its alloca
 
 #[test]
 fn a_growth_fit_leaves_out_killed_cases_and_needs_three_sizes() {
-    let spec = fixture_spec_text().replace(
-        "best.peak_heap_bytes is flat",
-        "before.peak_heap_bytes is linear",
-    );
+    let spec = fixture_spec_text()
+        .replace(
+            "best.peak_heap_bytes is flat\"\ncounterfactual = { technique = \"read_whole_file\" }",
+            "best.peak_heap_bytes is flat\"",
+        )
+        .replace(
+            "best.peak_heap_bytes is flat",
+            "before.peak_heap_bytes is linear",
+        );
     check(
         verdict(
             &fixture_results(),
@@ -344,7 +349,7 @@ fn spec_errors_are_all_reported_with_their_place() {
     assert_eq!(
         error,
         "scenarios/large-session.toml:22:28: verdict before-is-killed: unknown outcome \"killed\": expected one of ok, failed, oom-killed, over-limit, timed-out, interrupted
-scenarios/large-session.toml:48:10: verdict best-is-flat: unknown role \"bets\": expected one of before, after, best"
+scenarios/large-session.toml:51:10: verdict best-is-flat: unknown role \"bets\": expected one of before, after, best"
     );
 }
 
@@ -368,10 +373,10 @@ fn a_verdict_that_cannot_be_judged_in_one_of_its_profiles_is_a_spec_error() {
     assert_eq!(
         error,
         "scenarios/large-session.toml:32:10: verdict fix-cuts-peak: at = 33554432 is not a size of profile smoke (1048576): expected one of its sizes, or `profiles = [...]` without smoke
-scenarios/large-session.toml:45:10: verdict best-is-small: role best does not run in profile smoke (it runs before, after): expected `profiles = [...]` without smoke, or best in its roles
-scenarios/large-session.toml:52:10: verdict best-is-flat: role best does not run in profile smoke (it runs before, after): expected `profiles = [...]` without smoke, or best in its roles
-scenarios/large-session.toml:52:10: verdict best-is-flat: a growth verdict needs at least 3 sizes, and profile smoke has 1: expected more sizes, or `profiles = [...]` without smoke
-scenarios/large-session.toml:58:10: verdict after-streams: a growth verdict needs at least 3 sizes, and profile smoke has 1: expected more sizes, or `profiles = [...]` without smoke"
+scenarios/large-session.toml:47:10: verdict best-is-small: role best does not run in profile smoke (it runs before, after): expected `profiles = [...]` without smoke, or best in its roles
+scenarios/large-session.toml:55:10: verdict best-is-flat: role best does not run in profile smoke (it runs before, after): expected `profiles = [...]` without smoke, or best in its roles
+scenarios/large-session.toml:55:10: verdict best-is-flat: a growth verdict needs at least 3 sizes, and profile smoke has 1: expected more sizes, or `profiles = [...]` without smoke
+scenarios/large-session.toml:62:10: verdict after-streams: a growth verdict needs at least 3 sizes, and profile smoke has 1: expected more sizes, or `profiles = [...]` without smoke"
     );
     let restricted = text.replace(
         "check = \"before.peak_heap_bytes / after.peak_heap_bytes >= 2\"",
@@ -381,4 +386,166 @@ scenarios/large-session.toml:58:10: verdict after-streams: a growth verdict need
         .unwrap_err()
         .to_string();
     assert!(!error.contains("fix-cuts-peak"), "{error}");
+}
+
+/// The fixture's best cases copied as the cases of a counterfactual technique, with `peak` as their peak heap.
+fn with_counterfactual_cases(results: &mut Results, technique: &str, peak: u64) {
+    let copies: Vec<_> = results
+        .cases
+        .iter()
+        .filter(|case| case.variant == "best")
+        .cloned()
+        .map(|mut case| {
+            case.variant = harness::suite::counterfactual_role(technique);
+            case.id = harness::results::Case::make_id(&case.scenario, &case.variant, &case.size);
+            case.technique = Some(technique.to_string());
+            case.peak_heap_bytes = Some(peak);
+            case
+        })
+        .collect();
+    results.cases.extend(copies);
+}
+
+#[test]
+fn a_verdict_that_passes_on_its_counterfactual_fails_with_the_words_cannot_fail() {
+    let spec = fixture_spec_text().replace(
+        "counterfactual = { technique = \"line_scanner_collect\" }\nat",
+        "counterfactual = { technique = \"stream_to_sink_collected\" }\nat",
+    );
+    let mut results = fixture_results();
+    // Without the counterfactual's cases in the run (no --prove), the verdict is judged as before, unproven.
+    let unproven = verdict(&results, &spec, None, "large-session/best-is-small");
+    assert!(unproven.pass && unproven.counterfactual.is_none());
+
+    with_counterfactual_cases(&mut results, "stream_to_sink_collected", 3 << 20);
+    let judged = verdict(&results, &spec, None, "large-session/best-is-small");
+    check(
+        judged.clone(),
+        false,
+        "1.20 MiB at log_bytes=16.0 MiB, 1.20 MiB at log_bytes=32.0 MiB, 1.20 MiB at log_bytes=64.0 MiB",
+        "large-session/best-is-small: \"streaming holds under 4 MiB of heap at every size\" cannot fail: it passes without the fix: on its counterfactual stream_to_sink_collected (standing in for best) it measured 3.00 MiB at log_bytes=16.0 MiB, 3.00 MiB at log_bytes=32.0 MiB, 3.00 MiB at log_bytes=64.0 MiB",
+    );
+    assert_eq!(
+        judged.counterfactual.as_ref().map(|c| c.failed),
+        Some(false)
+    );
+
+    let mut results = fixture_results();
+    with_counterfactual_cases(&mut results, "stream_to_sink_collected", 5 << 20);
+    let proven = verdict(&results, &spec, None, "large-session/best-is-small");
+    assert!(proven.pass, "{}", proven.text);
+    let proof = proven.counterfactual.clone().unwrap();
+    assert_eq!(
+        (proof.technique.as_str(), proof.failed),
+        ("stream_to_sink_collected", true)
+    );
+    assert_eq!(
+        reports::judge::counterfactual::proof_text(&proven).unwrap(),
+        "proven: fails on stream_to_sink_collected (measured 5.00 MiB at log_bytes=16.0 MiB, 5.00 MiB at log_bytes=32.0 MiB, 5.00 MiB at log_bytes=64.0 MiB)"
+    );
+}
+
+#[test]
+fn a_counterfactual_some_role_plays_is_judged_on_that_roles_cases_in_every_run() {
+    let verdict = verdict(
+        &fixture_results(),
+        &fixture_spec_text(),
+        None,
+        "large-session/fix-cuts-peak",
+    );
+    assert!(verdict.pass);
+    let proof = verdict.counterfactual.unwrap();
+    assert_eq!(
+        (
+            proof.technique.as_str(),
+            proof.measured.as_str(),
+            proof.failed
+        ),
+        (
+            "read_whole_file",
+            "1.00 (100 MiB / 100 MiB) at log_bytes=32.0 MiB",
+            true
+        )
+    );
+}
+
+#[test]
+fn a_fix_verdict_without_a_counterfactual_is_a_spec_error() {
+    let text =
+        fixture_spec_text().replace("counterfactual = { technique = \"read_whole_file\" }\n", "");
+    let error = reports::judge::check_specs(&[spec_from(&text)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "scenarios/large-session.toml:36:10: verdict after-fits-64mib: it judges a fix but names no counterfactual: expected `counterfactual = { technique = \"...\" }`, the fix minus the one change the verdict is about, on which it must fail
+scenarios/large-session.toml:50:10: verdict best-is-flat: it judges a fix but names no counterfactual: expected `counterfactual = { technique = \"...\" }`, the fix minus the one change the verdict is about, on which it must fail
+scenarios/large-session.toml:56:10: verdict after-streams: it judges a fix but names no counterfactual: expected `counterfactual = { technique = \"...\" }`, the fix minus the one change the verdict is about, on which it must fail"
+    );
+    let text = fixture_spec_text().replace(
+        "counterfactual = { role = \"after\", technique = \"read_whole_file\" }",
+        "counterfactual = { none = \"it is only a ratio\" }",
+    );
+    let error = reports::judge::check_specs(&[spec_from(&text)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "scenarios/large-session.toml:28:10: verdict fix-cuts-peak: a claim compares a fix with something, so it has a counterfactual: expected `counterfactual = { technique = \"...\" }`, not `none`"
+    );
+    let text = fixture_spec_text().replace(
+        "counterfactual = { technique = \"line_scanner_collect\" }\nat",
+        "counterfactual = { technique = \"stream_to_sink\" }\nat",
+    );
+    let error = reports::judge::check_specs(&[spec_from(&text)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "scenarios/large-session.toml:43:10: verdict best-is-small: counterfactual technique stream_to_sink is the one best plays: expected the fix minus one change"
+    );
+}
+
+#[test]
+fn leak_verdicts_judge_the_end_heap_and_the_heap_at_one_phase_against_an_earlier_one() {
+    let mut results = fixture_results();
+    for case in results.cases.iter_mut().filter(|c| c.variant == "best") {
+        case.phases[0].heap_bytes = Some(1 << 20);
+        case.phases[1].heap_bytes = Some((1 << 20) + 16 * 1024);
+    }
+    let spec = format!(
+        "{}\n[[verdicts]]\nid = \"best-ends-empty\"\nkind = \"budget\"\ntext = \"holds nothing at its end\"\ncheck = \"best.end_heap_bytes <= 64KiB\"\nat = \"all\"\ncounterfactual = {{ technique = \"line_scanner_collect\" }}\n\n[[verdicts]]\nid = \"best-send-keeps-no-more\"\nkind = \"claim\"\ntext = \"sending keeps nothing the read did not\"\ncheck = \"best.phases.send.heap_bytes / best.phases.read.heap_bytes <= 1.01\"\ncounterfactual = {{ role = \"best\", technique = \"line_scanner_collect\" }}\n",
+        fixture_spec_text()
+    );
+    check(
+        verdict(&results, &spec, None, "large-session/best-ends-empty"),
+        false,
+        "512 KiB at log_bytes=16.0 MiB, 512 KiB at log_bytes=32.0 MiB, 512 KiB at log_bytes=64.0 MiB",
+        "large-session/best-ends-empty: \"holds nothing at its end\" does not hold: best.end_heap_bytes was limited to 64.0 KiB but measured 512 KiB at log_bytes=16.0 MiB, 512 KiB at log_bytes=32.0 MiB, 512 KiB at log_bytes=64.0 MiB\nNo dhat profile of large-session/best/log_bytes=67108864 was made, so its allocation sites are not known.",
+    );
+    let leak = verdict(
+        &results,
+        &spec,
+        None,
+        "large-session/best-send-keeps-no-more",
+    );
+    assert_eq!(
+        (leak.pass, leak.measured.as_str()),
+        (false, "1.02 (1.02 MiB / 1.00 MiB) at log_bytes=64.0 MiB")
+    );
+    for case in results.cases.iter_mut().filter(|c| c.variant == "best") {
+        case.phases[1].heap_bytes = Some(1 << 20);
+    }
+    let held = verdict(
+        &results,
+        &spec,
+        None,
+        "large-session/best-send-keeps-no-more",
+    );
+    assert!(held.pass, "{}", held.text);
+    // after's cases have no phase heap: its counterfactual could not be judged, which counts as failing there.
+    assert_eq!(
+        held.counterfactual.unwrap().measured,
+        "not judged: best.phases.send.heap_bytes was not recorded by large-session/after/log_bytes=67108864, whose phase marks were read (no heap), send (no heap)"
+    );
 }

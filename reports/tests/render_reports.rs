@@ -185,6 +185,7 @@ fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
             expected: "before.peak_heap_bytes >= 2 * after.peak_heap_bytes".to_string(),
             measured: "1.00x".to_string(),
             pass: false,
+            counterfactual: None,
         })
         .collect();
     let out = tempfile::tempdir().unwrap();

@@ -36,18 +36,32 @@ pub struct LargeSession;
 /// The one session every client asks for.
 const SESSION_ID: &str = "large";
 
+/// The streaming server with its one change undone (`load-test --prove`'s counterfactual): the same reader and
+/// encoder, the whole body collected before the first byte is sent.
+const STREAM_TO_BODY_COLLECTED: &str = "stream_to_body_collected";
+
 impl Scenario for LargeSession {
     fn name(&self) -> &'static str {
         "large-session"
     }
 
     fn techniques(&self) -> &'static [&'static str] {
-        &["read_whole_file", "scan_lines_collect", "stream_to_body"]
+        &[
+            "read_whole_file",
+            "scan_lines_collect",
+            "stream_to_body",
+            STREAM_TO_BODY_COLLECTED,
+        ]
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
-        let technique = LogReadTechnique::from_name(&case.technique)
-            .with_context(|| format!("large-session: unknown technique {:?}", case.technique))?;
+        let collect_before_sending = case.technique == STREAM_TO_BODY_COLLECTED;
+        let technique = if collect_before_sending {
+            LogReadTechnique::StreamToBody
+        } else {
+            LogReadTechnique::from_name(&case.technique)
+                .with_context(|| format!("large-session: unknown technique {:?}", case.technique))?
+        };
         let log_dir = case.work_dir.join("logs");
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create {}", log_dir.display()))?;
@@ -83,7 +97,11 @@ impl Scenario for LargeSession {
         });
         let (figures, evicted_while_streaming) = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let server = start_server(ServerConfig::for_technique(technique, &log_dir), listener)?;
+            let config = ServerConfig {
+                collect_before_sending,
+                ..ServerConfig::for_technique(technique, &log_dir)
+            };
+            let server = start_server(config, listener)?;
             let mut load_args = load_args;
             load_args["base_uri"] = server.base_uri().into();
             let driver = spawn_driver(&LargeSession, &load_args)?;

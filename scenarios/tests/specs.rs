@@ -1,5 +1,5 @@
 //! Every spec in `scenarios/` names a registered scenario and maps each role to a technique that scenario runs, and
-//! every registered scenario has a spec: a typo in either shows here, not as a failed case in a load test.
+//! every counterfactual a verdict names is a technique that scenario runs, and every registered scenario has a spec: a typo in either shows here, not as a failed case in a load test.
 
 use std::path::Path;
 
@@ -18,6 +18,20 @@ fn every_spec_names_a_registered_scenario_and_its_techniques() {
                 spec.scenario,
                 scenario.techniques()
             );
+        }
+        for verdict in &spec.verdicts {
+            if let Some(harness::spec::Counterfactual::Technique { technique, .. }) =
+                &verdict.counterfactual
+            {
+                assert!(
+                    scenario.techniques().contains(&technique.as_str()),
+                    "{}: verdict {}: counterfactual technique {technique:?} is not one scenario {} runs (it runs {:?})",
+                    spec.path.display(),
+                    verdict.id,
+                    spec.scenario,
+                    scenario.techniques()
+                );
+            }
         }
         for profile in ["ci", "full"] {
             assert!(

@@ -114,11 +114,10 @@ fn smoke_profile_meets_the_registered_verdicts() {
     assert!(after.metric("max_trims_in_flight_per_workflow") <= 1.0);
     assert!(best_large.metric("max_trims_in_flight_per_workflow") <= 1.0);
     // fire-and-forget-trims-pile-up
-    let piled = before.metric("max_trims_in_flight_per_workflow")
-        / after.metric("max_trims_in_flight_per_workflow");
+    let piled = before.metric("max_trims_in_flight_per_workflow");
     assert!(
         piled >= 3.0,
-        "before's trims in flight per workflow / after's = {piled}"
+        "before's trims in flight per workflow = {piled}"
     );
     // prefix-scan-cuts-peak-heap
     let heap_ratio = before.peak_heap_bytes as f64 / after.peak_heap_bytes as f64;

@@ -20,7 +20,9 @@ use super::read_whole_file::{parse_all, whole_events_body, whole_export_body};
 use super::scan_lines_capped::{SCANNER_MAX_LINE_BYTES, scan_lines_collect};
 use super::session_cache::{SessionCache, StalePolicy, StreamGuard};
 use super::session_dir::SessionDir;
-use super::stream_to_body::{CHUNK_BYTES, StreamedBody, stream_response_body};
+use super::stream_to_body::{
+    CHUNK_BYTES, CollectingSink, StreamedBody, stream_response_body, stream_to_sink,
+};
 use super::upstream_proxy::{
     ERROR_BODY_CAP_BYTES, ErrorBodyRead, UpstreamClient, proxy_get, upstream_client,
 };
@@ -51,6 +53,9 @@ pub struct ServerConfig {
     pub stale_policy: StalePolicy,
     /// Base URI of the upstream behind `/upstream/`, e.g. `http://127.0.0.1:9000`.
     pub upstream_base: Option<String>,
+    /// The streaming technique collects the whole body before sending it: its one change (to the socket as read)
+    /// undone, the counterfactual its verdicts must fail on. `false` in every real technique.
+    pub collect_before_sending: bool,
 }
 
 impl ServerConfig {
@@ -69,6 +74,7 @@ impl ServerConfig {
             scanner_max_line: SCANNER_MAX_LINE_BYTES,
             stale_policy,
             upstream_base: None,
+            collect_before_sending: false,
         }
     }
 }
@@ -211,6 +217,18 @@ async fn serve_log(state: Arc<ServerState>, session: String, shape: StreamedBody
     };
     let guard = state.cache.start_stream(&session);
     let body = match state.config.technique {
+        LogReadTechnique::StreamToBody if state.config.collect_before_sending => {
+            let limit = state.config.hard_line_limit;
+            let whole = tokio::task::spawn_blocking(move || {
+                let mut sink = CollectingSink::default();
+                // As in the streamed body, an error is already written into it.
+                let _ = stream_to_sink(&session, file, limit, shape, Some(&guard), &mut sink);
+                sink.0
+            })
+            .await
+            .expect("the log reading task does not panic");
+            Body::from(whole)
+        }
         LogReadTechnique::StreamToBody => {
             stream_response_body(session, file, state.config.hard_line_limit, shape, guard)
         }

@@ -14,6 +14,7 @@ use super::trim::{TrimTechnique, trim_workflow};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// The seed's rule: every 5th record written for a workflow triggers a trim of it.
 pub const TRIM_EVERY_NTH_RECORD: u64 = 5;
@@ -73,6 +74,8 @@ struct Shared {
     guard: SingleFlightGuard,
     accounting: Mutex<Accounting>,
     idle: Condvar,
+    /// A trim stays in flight at least this long (see [`TrimDispatcher::with_min_trim_duration`]).
+    min_trim_duration: Duration,
 }
 
 /// Fires trims by the seed's rule under one policy.
@@ -101,10 +104,22 @@ impl TrimDispatcher {
                 guard: SingleFlightGuard::new(),
                 accounting: Mutex::new(Accounting::default()),
                 idle: Condvar::new(),
+                min_trim_duration: Duration::ZERO,
             }),
             policy,
             runtime,
         }
+    }
+
+    /// Keeps every trim in flight at least `duration` (it waits after its work, holding nothing), as the seed's
+    /// trims took tens of seconds on a 3+ GB table. A small table's trim takes milliseconds, so without this
+    /// whether two trims of a workflow overlap depends on scheduling, and a verdict on the guard could pass with
+    /// the guard removed. Call before the first trigger.
+    pub fn with_min_trim_duration(mut self, duration: Duration) -> TrimDispatcher {
+        Arc::get_mut(&mut self.shared)
+            .expect("set before any trim runs")
+            .min_trim_duration = duration;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Accounting> {
@@ -184,6 +199,7 @@ impl TrimDispatcher {
 }
 
 fn run_one_trim(shared: &Shared, workflow_id: &str) {
+    let started = Instant::now();
     {
         let mut accounting = shared.accounting.lock().unwrap_or_else(|p| p.into_inner());
         accounting.figures.trims_started += 1;
@@ -210,6 +226,9 @@ fn run_one_trim(shared: &Shared, workflow_id: &str) {
             shared.keep_newest,
         )
     });
+    if let Some(rest) = shared.min_trim_duration.checked_sub(started.elapsed()) {
+        std::thread::sleep(rest);
+    }
     let mut accounting = shared.accounting.lock().unwrap_or_else(|p| p.into_inner());
     accounting.in_flight -= 1;
     if let Some(count) = accounting.in_flight_by_workflow.get_mut(workflow_id) {

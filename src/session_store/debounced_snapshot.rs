@@ -15,7 +15,7 @@ use super::mutation::{
 };
 use super::state::{SessionStatus, StoreState, apply_rules_at_load, cap_events};
 use super::state_file::{load_state_file, serialize_state_to_vec};
-use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique};
+use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique, UndoneChange};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -62,6 +62,11 @@ impl DebouncedSnapshotStore {
     /// One whole-state write: serialise without a clone, replace the file, resolve the waiters it took.
     fn serialise_and_write_all(&mut self, now: Instant) -> Result<(), StoreError> {
         let waiters = self.persist.begin_write();
+        if self.config.undone == Some(UndoneChange::Persist) {
+            // The counterfactual that never flushes: the window closes, the waiters resolve, nothing is written.
+            resolve_waiters(waiters, &Ok(self.stats.n_snapshot_writes));
+            return Ok(());
+        }
         let text = serialize_state_to_vec(&self.state);
         match replace_file_atomically(&self.path, |out| out.write_all(&text)) {
             Ok(bytes) => {

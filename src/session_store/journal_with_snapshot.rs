@@ -26,7 +26,7 @@ use super::mutation::{
 };
 use super::state::{SessionStatus, StoreState, apply_rules_at_load, cap_events};
 use super::state_file::{load_state_file, serialize_state_streaming};
-use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique};
+use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique, UndoneChange};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -189,6 +189,9 @@ impl JournalWithSnapshotStore {
         self.record_buffer.clear();
         serde_json::to_writer(&mut self.record_buffer, record).expect("a record serialises");
         self.record_buffer.push(b'\n');
+        if self.config.undone == Some(UndoneChange::Persist) {
+            return Ok(());
+        }
         let journal = match &mut self.journal {
             Some(journal) => journal,
             None => {
@@ -208,6 +211,11 @@ impl JournalWithSnapshotStore {
 
     /// Compacts once the journal is larger than both the snapshot and the configured floor.
     fn compact_if_outgrown(&mut self) -> Result<(), StoreError> {
+        match self.config.undone {
+            Some(UndoneChange::Persist) => return Ok(()),
+            Some(UndoneChange::Journal) => return self.compact(),
+            None => {}
+        }
         if self.journal_bytes
             > self
                 .snapshot_bytes

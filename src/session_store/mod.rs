@@ -51,6 +51,20 @@ pub struct StoreConfig {
     pub max_event_bytes: usize,
     /// The journal is compacted into the snapshot once it is larger than both the snapshot and this (best only).
     pub compact_min_journal_bytes: u64,
+    /// One change of a fix undone, for the counterfactuals its verdicts must fail on; `None` in every real use.
+    pub undone: Option<UndoneChange>,
+}
+
+/// A change of seed D's fixes undone, and nothing else: each turns a store into the counterfactual a verdict about
+/// that change must fail on (`cargo xtask load-test --prove`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndoneChange {
+    /// The store never writes what it holds: the debounced store's scheduled writes and its flush on shutdown,
+    /// the journal store's appends and its compactions, are skipped. What it acknowledged is lost on any ending.
+    Persist,
+    /// The journal store compacts (rewrites the whole snapshot) after every append, as if it had no journal.
+    Journal,
 }
 
 impl Default for StoreConfig {
@@ -61,6 +75,7 @@ impl Default for StoreConfig {
             debounce_window: Duration::from_secs(3),
             max_event_bytes: 1024 * 1024,
             compact_min_journal_bytes: 1024 * 1024,
+            undone: None,
         }
     }
 }

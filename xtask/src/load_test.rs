@@ -57,7 +57,19 @@ pub struct LoadTest {
     /// calibration case still runs first).
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
+    /// Also run each fix verdict's counterfactual (the fix minus the one change the verdict is about) and fail
+    /// every verdict that passes on it: "cannot fail: it passes without the fix".
+    #[arg(long)]
+    prove: bool,
+    /// Judge no regressions at all, whatever baseline exists (`xtask mutants`: a mutant must be caught by a
+    /// verdict of its spec, not by a figure that moved with the machine's load).
+    #[arg(skip)]
+    no_baseline: bool,
 }
+
+/// The packages and binaries a load test runs its cases with.
+pub const CASE_PACKAGES: [&str; 2] = ["memproof-scenarios", "memproof-harness"];
+pub const CASE_BINARIES: [&str; 3] = ["memproof-case", "memproof-dhat", "memproof-launch"];
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     harness::units::parse_duration(text).map_err(|error| error.to_string())
@@ -69,16 +81,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Reads the specs in `scenarios/` and keeps the calibration case plus the asked-for scenarios.
 pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
-    select_specs_in(None, wanted)
+    select_specs_in(&build::workspace_root()?, None, wanted)
 }
 
-/// As [`select_specs`], with the scenarios read from `dir` when given (the calibration spec always from
-/// `scenarios/`).
+/// As [`select_specs`] for the tree at `root`, with the scenarios read from `dir` when given (the calibration spec
+/// always from `scenarios/`).
 pub fn select_specs_in(
-    dir: Option<&std::path::Path>,
+    root: &Path,
+    dir: Option<&Path>,
     wanted: &[String],
 ) -> anyhow::Result<Vec<Spec>> {
-    let scenarios = build::workspace_root()?.join("scenarios");
+    let scenarios = root.join("scenarios");
     let mut specs = spec::read_dir(&scenarios)?;
     if let Some(dir) = dir {
         specs.retain(|s| s.scenario == harness::calibration::SCENARIO);
@@ -104,12 +117,44 @@ pub fn select_specs_in(
 }
 
 impl LoadTest {
+    /// The flags of a `--prove` load test of one scenario on `profile`, writing to `out`, judging no regressions.
+    pub fn proving(profile: &str, scenario: &str, out: &Path) -> LoadTest {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            load_test: LoadTest,
+        }
+        let args = [
+            "load-test".into(),
+            "--profile".into(),
+            profile.into(),
+            "--prove".into(),
+            "--scenario".into(),
+            scenario.into(),
+            "--out".into(),
+            out.as_os_str().to_owned(),
+        ];
+        let mut load_test =
+            <Flags as clap::Parser>::parse_from::<_, std::ffi::OsString>(args).load_test;
+        load_test.no_baseline = true;
+        load_test
+    }
+
     pub fn run(self) -> anyhow::Result<Finished> {
+        self.run_in(&build::workspace_root()?, None)
+    }
+
+    /// Runs the load test of the tree at `root` (its specs), with the case binaries in `bin_dir` when the caller
+    /// built them (`xtask mutants`, for a mutated copy of the tree), else built here.
+    pub fn run_in(&self, root: &Path, bin_dir: Option<&Path>) -> anyhow::Result<Finished> {
         preflight::check_interval("--interval", self.interval)?;
         preflight::check_interval("--heap-interval", self.heap_interval)?;
-        let specs = select_specs_in(self.spec_dir.as_deref(), &self.scenarios)?;
+        let specs = select_specs_in(root, self.spec_dir.as_deref(), &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
+        if self.prove {
+            planned.extend(suite::plan_counterfactuals(&specs, &self.profile)?);
+        }
         match self.dhat.as_str() {
             "all" => planned.iter_mut().for_each(|case| case.profile_run = true),
             "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
@@ -135,17 +180,21 @@ impl LoadTest {
         } else {
             None
         };
-        let bin_dir = build::build_release(
-            &["memproof-scenarios", "memproof-harness"],
-            &["memproof-case", "memproof-dhat", "memproof-launch"],
-        )?;
+        let bin_dir = match bin_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => build::build_release(&CASE_PACKAGES, &CASE_BINARIES)?,
+        };
         let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
-        let baseline = preflight::baseline(
-            self.baseline.as_deref(),
-            Path::new(DEFAULT_BASELINE),
-            &self.profile,
-            &out_dir,
-        )?;
+        let baseline = if self.no_baseline {
+            None
+        } else {
+            preflight::baseline(
+                self.baseline.as_deref(),
+                Path::new(DEFAULT_BASELINE),
+                &self.profile,
+                &out_dir,
+            )?
+        };
         // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
         let noise_path = match &self.noise {
             Some(given) => given.clone(),
@@ -174,7 +223,7 @@ impl LoadTest {
             specs.len(),
             out_dir.display()
         );
-        let run = harness::host::run_info(&self.profile, &build::workspace_root()?);
+        let run = harness::host::run_info(&self.profile, root);
         let binaries = Binaries::in_dir(&bin_dir);
         let mut printer = Printer::new(planned.len());
         let mut results = Results {
@@ -275,6 +324,7 @@ fn finish_interrupted(
         expected: "the run finishes".into(),
         measured: "interrupted".into(),
         pass: false,
+        counterfactual: None,
     }];
     finish(results, specs, out_dir)?;
     Ok(Finished::Interrupted(signal))

@@ -11,6 +11,7 @@ mod compare_revisions;
 mod cross_check;
 mod load_test;
 mod measure;
+mod mutants;
 mod noise;
 mod preflight;
 mod progress;
@@ -33,6 +34,7 @@ enum Command {
     Compare(report::Compare),
     CrossCheck(cross_check::CrossCheck),
     Noise(noise::NoiseCommand),
+    Mutants(mutants::Mutants),
 }
 
 /// The outcome of a command that ran to its end.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Compare(flags) => flags.run(),
         Command::CrossCheck(flags) => flags.run(),
         Command::Noise(flags) => flags.run(),
+        Command::Mutants(flags) => flags.run(),
     };
     match result {
         Ok(Finished::Passed) => ExitCode::SUCCESS,

@@ -10,8 +10,12 @@
 //! - growth:  `<role>.<metric> is flat` or `is linear`, optionally with the spec's own exponent thresholds:
 //!   `is flat <= 0.1`, `is linear 0.9..1.1` (defaults in [`super::growth_fit`])
 //!
-//! `<metric>` is a case field of results.json or `metrics.<name>`, a figure the scenario reports itself: those names
-//! are only known once a case has run, so any `metrics.` name is accepted here and a missing one fails at judge time.
+//! `<metric>` is a case field of results.json, `metrics.<name>`, a figure the scenario reports itself, or
+//! `phases.<name>.heap_bytes`, the bytes live when the case marked a phase: those names are only known once a case has
+//! run, so any such name is accepted here and a missing one fails at judge time. Leak verdicts use the last two kinds
+//! of figure: what a case still holds at its end (`after.end_heap_bytes <= 64KiB`, as pytest-memray's
+//! `limit_leaks`), and the live heap after one phase against an earlier one
+//! (`best.phases.restart.heap_bytes / best.phases.load.heap_bytes <= 1`, as dhat-rs's `curr_bytes` asserts).
 
 use harness::results::{Case, Outcome};
 use harness::spec::{Spec, VerdictSpec};
@@ -26,6 +30,9 @@ pub enum Metric {
     Field(CaseField),
     /// `metrics.<name>`: a figure the scenario reported itself.
     Scenario(String),
+    /// `phases.<name>.heap_bytes`: the bytes live when the case marked phase `<name>` (its first mark of that name;
+    /// a space in a phase's name is written `_`). Leak verdicts hold one phase's figure against an earlier one's.
+    PhaseHeap(String),
 }
 
 /// The numeric case fields of results.json.
@@ -82,6 +89,7 @@ impl Metric {
         match self {
             Metric::Field(field) => field.name().to_string(),
             Metric::Scenario(name) => format!("metrics.{name}"),
+            Metric::PhaseHeap(name) => format!("phases.{name}.heap_bytes"),
         }
     }
 
@@ -90,6 +98,12 @@ impl Metric {
         match self {
             Metric::Field(field) => field.value(case),
             Metric::Scenario(name) => case.metrics.get(name).and_then(serde_json::Value::as_f64),
+            Metric::PhaseHeap(name) => case
+                .phases
+                .iter()
+                .find(|phase| phase.name.replace(' ', "_") == *name)
+                .and_then(|phase| phase.heap_bytes)
+                .map(|bytes| bytes as f64),
         }
     }
 
@@ -113,6 +127,7 @@ impl Metric {
             Metric::Field(CaseField::AllocCount) => false,
             Metric::Field(_) => true,
             Metric::Scenario(name) => name.ends_with("_bytes"),
+            Metric::PhaseHeap(_) => true,
         };
         if counts_bytes {
             harness::units::format_bytes(value)
@@ -407,11 +422,19 @@ fn parse_operand(
     {
         return Ok((role.to_string(), Some(Metric::Scenario(name.to_string()))));
     }
+    if let Some(name) = metric
+        .strip_prefix("phases.")
+        .and_then(|rest| rest.strip_suffix(".heap_bytes"))
+        && !name.is_empty()
+        && !name.contains('.')
+    {
+        return Ok((role.to_string(), Some(Metric::PhaseHeap(name.to_string()))));
+    }
     let known: Vec<&str> = CaseField::ALL.iter().map(|f| f.name()).collect();
     Err(error_at(
         metric_column,
         format!(
-            "unknown metric {metric:?}: expected one of {}, metrics.<name> (a figure the scenario reports) or outcome",
+            "unknown metric {metric:?}: expected one of {}, metrics.<name> (a figure the scenario reports), phases.<name>.heap_bytes (live heap at a phase mark) or outcome",
             known.join(", ")
         ),
     ))
@@ -857,7 +880,7 @@ check = "CHECK"
             (
                 "budget",
                 "after.peak_heap <= 1MiB",
-                "scenarios/toy.toml:16:16: verdict v: unknown metric \"peak_heap\": expected one of peak_heap_bytes, peak_rss_bytes, total_alloc_bytes, alloc_count, end_heap_bytes, wall_ms, metrics.<name> (a figure the scenario reports) or outcome",
+                "scenarios/toy.toml:16:16: verdict v: unknown metric \"peak_heap\": expected one of peak_heap_bytes, peak_rss_bytes, total_alloc_bytes, alloc_count, end_heap_bytes, wall_ms, metrics.<name> (a figure the scenario reports), phases.<name>.heap_bytes (live heap at a phase mark) or outcome",
             ),
             (
                 "budget",

@@ -13,6 +13,7 @@
 //! profile ([`crate::allocation_sites`]).
 
 pub mod check_expression;
+pub mod counterfactual;
 pub mod growth_fit;
 pub mod regression;
 
@@ -39,7 +40,12 @@ pub fn check_specs(specs: &[Spec]) -> anyhow::Result<()> {
             match parse_verdict_check(spec, verdict) {
                 Err(error) => errors.push(error.to_string()),
                 Ok(expression) => {
-                    errors.extend(check_judgeable_in_profiles(spec, verdict, &expression))
+                    errors.extend(check_judgeable_in_profiles(spec, verdict, &expression));
+                    errors.extend(counterfactual::check_counterfactual(
+                        spec,
+                        verdict,
+                        &expression,
+                    ));
                 }
             }
         }
@@ -51,7 +57,7 @@ pub fn check_specs(specs: &[Spec]) -> anyhow::Result<()> {
     }
 }
 
-fn roles_of(expression: &CheckExpression) -> Vec<&str> {
+pub(crate) fn roles_of(expression: &CheckExpression) -> Vec<&str> {
     match expression {
         CheckExpression::Budget { operand, .. } | CheckExpression::Growth { operand, .. } => {
             vec![operand.role.as_str()]
@@ -175,7 +181,10 @@ fn judge_in(
                 }
             }
             verdicts.push(match expression {
-                Ok(expression) => judge_one(&scenario, verdict_spec, &expression, results_dir),
+                Ok(expression) => {
+                    let verdict = judge_one(&scenario, verdict_spec, &expression, results_dir);
+                    counterfactual::prove(verdict, &scenario, spec, verdict_spec, &expression)
+                }
                 Err(error) => Verdict {
                     id: format!("{}/{}", spec.scenario, verdict_spec.id),
                     kind: verdict_spec.kind.clone(),
@@ -184,12 +193,19 @@ fn judge_in(
                     expected: verdict_spec.check.clone(),
                     measured: "not judged".to_string(),
                     pass: false,
+                    counterfactual: None,
                 },
             });
         }
     }
     for case in &results.cases {
-        if case.outcome != Outcome::Ok && !expected_cases.contains(&case.id.as_str()) {
+        // A counterfactual case may well end oom-killed: that is the evidence; its verdicts judge it.
+        if case.outcome != Outcome::Ok
+            && !expected_cases.contains(&case.id.as_str())
+            && !case
+                .variant
+                .starts_with(harness::suite::COUNTERFACTUAL_PREFIX)
+        {
             verdicts.push(unexpected_outcome_verdict(case));
         }
     }
@@ -236,6 +252,7 @@ fn unexpected_outcome_verdict(case: &Case) -> Verdict {
         expected: "ok".to_string(),
         measured: case.outcome.to_string(),
         pass: false,
+        counterfactual: None,
     }
 }
 
@@ -243,6 +260,9 @@ fn unexpected_outcome_verdict(case: &Case) -> Verdict {
 struct ScenarioCases<'a> {
     scenario: &'a str,
     cases: Vec<&'a Case>,
+    /// `(role, variant)`: the cases of `variant` stand in for `role`'s (a counterfactual judged in the fix's
+    /// place).
+    stand_in: Option<(String, String)>,
 }
 
 /// `items=40`, `log_bytes=64.0 MiB`: a case's size as a person reads it.
@@ -267,14 +287,31 @@ impl<'a> ScenarioCases<'a> {
     fn new(results: &'a Results, scenario: &'a str) -> Self {
         let mut cases: Vec<&Case> = results.scenario_cases(scenario).collect();
         cases.sort_by(|a, b| a.size.value.total_cmp(&b.size.value));
-        ScenarioCases { scenario, cases }
+        ScenarioCases {
+            scenario,
+            cases,
+            stand_in: None,
+        }
+    }
+
+    /// The same cases, with `variant`'s standing in for `role`'s.
+    fn with_stand_in(&self, role: &str, variant: &str) -> ScenarioCases<'a> {
+        ScenarioCases {
+            scenario: self.scenario,
+            cases: self.cases.clone(),
+            stand_in: Some((role.to_string(), variant.to_string())),
+        }
     }
 
     fn of_role(&self, role: &str) -> Vec<&'a Case> {
+        let variant = match &self.stand_in {
+            Some((stood_for, variant)) if stood_for == role => variant.as_str(),
+            _ => role,
+        };
         self.cases
             .iter()
             .copied()
-            .filter(|case| case.variant == role)
+            .filter(|case| case.variant == variant)
             .collect()
     }
 
@@ -411,6 +448,18 @@ fn missing_metric(operand: &Operand, case: &Case) -> Unjudgeable {
         Metric::Field(_) => format!(
             "{operand} is null for {} (it ended {}), so it cannot be judged",
             case.id, case.outcome
+        ),
+        Metric::PhaseHeap(_) => format!(
+            "{operand} was not recorded by {}, whose phase marks were {}",
+            case.id,
+            case.phases
+                .iter()
+                .map(|phase| match phase.heap_bytes {
+                    Some(_) => format!("{} (heap recorded)", phase.name.replace(' ', "_")),
+                    None => format!("{} (no heap)", phase.name.replace(' ', "_")),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     })
 }
@@ -660,14 +709,14 @@ fn subject_of(expression: &CheckExpression) -> String {
     }
 }
 
-fn judge_one(
-    scenario: &ScenarioCases,
+/// The check of `verdict_spec` held against `scenario`'s cases.
+fn evaluate<'a>(
+    scenario: &ScenarioCases<'a>,
     verdict_spec: &VerdictSpec,
     expression: &CheckExpression,
-    results_dir: Option<&Path>,
-) -> Verdict {
+) -> Result<Judgement<'a>, Unjudgeable> {
     let at = &verdict_spec.at;
-    let judged = match expression {
+    match expression {
         CheckExpression::Budget {
             operand,
             comparison,
@@ -685,7 +734,17 @@ fn judge_one(
             outcome,
         } => judge_outcome(scenario, at, role, *equal, *outcome),
         CheckExpression::Growth { operand, shape } => judge_growth(scenario, operand, *shape),
-    };
+    }
+}
+
+fn judge_one(
+    scenario: &ScenarioCases,
+    verdict_spec: &VerdictSpec,
+    expression: &CheckExpression,
+    results_dir: Option<&Path>,
+) -> Verdict {
+    let at = &verdict_spec.at;
+    let judged = evaluate(scenario, verdict_spec, expression);
     let id = format!("{}/{}", scenario.scenario, verdict_spec.id);
     let mut expected = verdict_spec.check.clone();
     if let Some(words) = at_words(at)
@@ -741,5 +800,6 @@ fn judge_one(
         expected,
         measured,
         pass,
+        counterfactual: None,
     }
 }

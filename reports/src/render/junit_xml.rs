@@ -43,7 +43,15 @@ pub fn render_junit(results: &Results) -> String {
                 escape_markup(&verdict.kind),
                 escape_markup(&verdict.id)
             );
-            if verdict.pass {
+            if let (true, Some(proof)) = (
+                verdict.pass,
+                crate::judge::counterfactual::proof_text(verdict),
+            ) {
+                xml.push_str(&format!(
+                    "{opening}>\n      <system-out>{}</system-out>\n    </testcase>\n",
+                    escape_markup(&proof)
+                ));
+            } else if verdict.pass {
                 xml.push_str(&format!("{opening}/>\n"));
             } else {
                 let headline = verdict.text.lines().next().unwrap_or_default();
@@ -53,7 +61,7 @@ pub fn render_junit(results: &Results) -> String {
                     escape_markup(headline),
                     escape_markup(&verdict.text),
                     escape_markup(&verdict.expected),
-                    escape_markup(&verdict.measured)
+                    escape_markup(&crate::judge::counterfactual::measured_with_proof(verdict))
                 ));
             }
         }

@@ -235,7 +235,7 @@ fn verdict_table_row(verdict: &Verdict) -> String {
         escape_markdown_cell(&verdict.id),
         escape_markdown_cell(&verdict_words(verdict)),
         escape_markdown_cell(&verdict.expected).replace('`', "'"),
-        escape_markdown_cell(&verdict.measured)
+        escape_markdown_cell(&crate::judge::counterfactual::measured_with_proof(verdict))
     )
 }
 

@@ -28,7 +28,7 @@ use harness::probe;
 use memproof::payload::Rng;
 use memproof::session_store::journal_with_snapshot::journal_path_for;
 use memproof::session_store::state::RetentionRules;
-use memproof::session_store::{StoreConfig, StoreTechnique};
+use memproof::session_store::{StoreConfig, StoreTechnique, UndoneChange};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,7 +46,7 @@ enum Ending {
     PrunedRestart,
 }
 
-const TECHNIQUES: [&str; 9] = [
+const TECHNIQUES: [&str; 15] = [
     "clone_all_sync_write/graceful_shutdown",
     "clone_all_sync_write/sigkill_restart",
     "clone_all_sync_write/pruned_restart",
@@ -56,14 +56,80 @@ const TECHNIQUES: [&str; 9] = [
     "journal_with_snapshot/graceful_shutdown",
     "journal_with_snapshot/sigkill_restart",
     "journal_with_snapshot/pruned_restart",
+    // Counterfactuals (`load-test --prove`): a fix with one change undone ([`STORE_COUNTERFACTUALS`]).
+    "debounced_snapshot_never_flushes/graceful_shutdown",
+    "debounced_snapshot_never_flushes/sigkill_restart",
+    "debounced_snapshot_without_startup_prune/graceful_shutdown",
+    "journal_with_snapshot_never_writes/graceful_shutdown",
+    "journal_with_snapshot_without_journal/graceful_shutdown",
+    "debounced_snapshot_without_debounce/graceful_shutdown",
 ];
 
-fn parse_technique(text: &str) -> anyhow::Result<(StoreTechnique, Ending)> {
+/// The counterfactual store techniques: the fix's store, and the one change of it that is undone.
+const STORE_COUNTERFACTUALS: [(&str, StoreTechnique, StoreCounterfactual); 5] = [
+    (
+        "debounced_snapshot_without_debounce",
+        StoreTechnique::DebouncedSnapshot,
+        StoreCounterfactual::NoDebounce,
+    ),
+    (
+        "debounced_snapshot_never_flushes",
+        StoreTechnique::DebouncedSnapshot,
+        StoreCounterfactual::Undone(UndoneChange::Persist),
+    ),
+    (
+        "debounced_snapshot_without_startup_prune",
+        StoreTechnique::DebouncedSnapshot,
+        StoreCounterfactual::KeepEndedSessionsAtLoad,
+    ),
+    (
+        "journal_with_snapshot_never_writes",
+        StoreTechnique::JournalWithSnapshot,
+        StoreCounterfactual::Undone(UndoneChange::Persist),
+    ),
+    (
+        "journal_with_snapshot_without_journal",
+        StoreTechnique::JournalWithSnapshot,
+        StoreCounterfactual::Undone(UndoneChange::Journal),
+    ),
+];
+
+/// What a counterfactual store technique changes in the store's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreCounterfactual {
+    None,
+    Undone(UndoneChange),
+    /// The startup prune of ended sessions' events undone.
+    KeepEndedSessionsAtLoad,
+    /// The debounce undone: a window of zero, so every mutation is written as soon as the loop sees it due.
+    NoDebounce,
+}
+
+impl StoreCounterfactual {
+    fn apply(self, settings: &mut StoreSettings) {
+        match self {
+            StoreCounterfactual::None => {}
+            StoreCounterfactual::Undone(change) => settings.undone = Some(change),
+            StoreCounterfactual::KeepEndedSessionsAtLoad => {
+                settings.keep_ended_sessions_at_load = true
+            }
+            StoreCounterfactual::NoDebounce => settings.debounce_ms = 0,
+        }
+    }
+}
+
+fn parse_technique(text: &str) -> anyhow::Result<(StoreTechnique, Ending, StoreCounterfactual)> {
     let (store, ending) = text
         .split_once('/')
         .with_context(|| format!("technique {text:?}: expected <store technique>/<ending>"))?;
-    let store = StoreTechnique::from_name(store)
-        .with_context(|| format!("technique {text:?}: unknown store technique {store:?}"))?;
+    let (store, counterfactual) = match StoreTechnique::from_name(store) {
+        Some(technique) => (technique, StoreCounterfactual::None),
+        None => STORE_COUNTERFACTUALS
+            .iter()
+            .find(|(name, _, _)| *name == store)
+            .map(|(_, technique, counterfactual)| (*technique, *counterfactual))
+            .with_context(|| format!("technique {text:?}: unknown store technique {store:?}"))?,
+    };
     let ending = match ending {
         "graceful_shutdown" => Ending::GracefulShutdown,
         "sigkill_restart" => Ending::SigkillRestart,
@@ -72,7 +138,7 @@ fn parse_technique(text: &str) -> anyhow::Result<(StoreTechnique, Ending)> {
             "technique {text:?}: unknown ending {other:?}: expected graceful_shutdown, sigkill_restart or pruned_restart"
         ),
     };
-    Ok((store, ending))
+    Ok((store, ending, counterfactual))
 }
 
 /// The store's settings, from the profile's params.
@@ -82,6 +148,12 @@ pub struct StoreSettings {
     pub debounce_ms: u64,
     pub max_event_bytes: usize,
     pub compact_min_journal_bytes: u64,
+    /// Counterfactuals only: one change of the fix undone.
+    #[serde(default)]
+    pub undone: Option<UndoneChange>,
+    /// Counterfactual only: the startup prune of ended sessions' events undone.
+    #[serde(default)]
+    pub keep_ended_sessions_at_load: bool,
 }
 
 impl StoreSettings {
@@ -89,11 +161,12 @@ impl StoreSettings {
         StoreConfig {
             rules: RetentionRules {
                 max_events_per_session: Some(self.max_events_per_session),
-                prune_ended_sessions_at_load: true,
+                prune_ended_sessions_at_load: !self.keep_ended_sessions_at_load,
             },
             debounce_window: Duration::from_millis(self.debounce_ms),
             max_event_bytes: self.max_event_bytes,
             compact_min_journal_bytes: self.compact_min_journal_bytes,
+            undone: self.undone,
         }
     }
 }
@@ -135,6 +208,8 @@ impl CaseSetup {
                 debounce_ms: case.param_duration("debounce")?.as_millis() as u64,
                 max_event_bytes: case.param_u64("max_event_bytes")? as usize,
                 compact_min_journal_bytes: case.param_u64("compact_min_journal_bytes")?,
+                undone: None,
+                keep_ended_sessions_at_load: false,
             },
             storm_events: case.param_u64("storm_events")? as usize,
             storm_sessions: case.param_u64("storm_sessions")? as usize,
@@ -234,8 +309,9 @@ impl Scenario for HookStorm {
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
-        let (technique, ending) = parse_technique(&case.technique)?;
-        let setup = CaseSetup::from_case(case)?;
+        let (technique, ending, counterfactual) = parse_technique(&case.technique)?;
+        let mut setup = CaseSetup::from_case(case)?;
+        counterfactual.apply(&mut setup.settings);
         let state_path = case.work_dir.join("sessions.json");
         probe::phase("write starting state");
         let seeded: SeededState = run_in_driver(

@@ -34,15 +34,19 @@ pub struct SyslogRate;
 /// stamped one second apart before it.
 const STREAM_START_NS: i64 = 1_780_404_960_000_000_000;
 
-/// The techniques, in the order `techniques()` lists them.
-const TECHNIQUE_NAMES: [&str; 3] = [
+/// The techniques, in the order `techniques()` lists them. The last two are counterfactuals (`load-test --prove`):
+/// the merged fix with one of its two changes undone, the guard (`raw_prefix_scan_fire_and_forget`) or the prefix
+/// scan (`parse_all_single_flight`).
+const TECHNIQUE_NAMES: [&str; 5] = [
     "parse_all_fire_and_forget",
     "raw_prefix_scan_single_flight",
     "indexed_columns_delete_single_flight",
+    "raw_prefix_scan_fire_and_forget",
+    "parse_all_single_flight",
 ];
 
 /// What each technique (by its index in [`TECHNIQUE_NAMES`]) runs: the trim and the dispatch policy.
-const TECHNIQUE_PARTS: [(TrimTechnique, DispatchPolicy); 3] = [
+const TECHNIQUE_PARTS: [(TrimTechnique, DispatchPolicy); 5] = [
     (TrimTechnique::ParseAll, DispatchPolicy::FireAndForget),
     (
         TrimTechnique::RawPrefixScan,
@@ -50,6 +54,11 @@ const TECHNIQUE_PARTS: [(TrimTechnique, DispatchPolicy); 3] = [
     ),
     (
         TrimTechnique::IndexedColumnsDelete,
+        DispatchPolicy::SingleFlightCoalescing,
+    ),
+    (TrimTechnique::RawPrefixScan, DispatchPolicy::FireAndForget),
+    (
+        TrimTechnique::ParseAll,
         DispatchPolicy::SingleFlightCoalescing,
     ),
 ];
@@ -83,6 +92,8 @@ struct CaseParams {
     rate_per_second: f64,
     invalid_every: u64,
     odd_records_every: u64,
+    /// How long a trim stays in flight at least (`min_trim_duration`, optional, default none).
+    min_trim_duration: Duration,
 }
 
 fn case_params(case: &CaseContext) -> anyhow::Result<CaseParams> {
@@ -94,6 +105,11 @@ fn case_params(case: &CaseContext) -> anyhow::Result<CaseParams> {
         rate_per_second: case.param_f64("rate_per_second")?,
         invalid_every: case.param_u64("invalid_every")?,
         odd_records_every: case.param_u64("odd_records_every")?,
+        min_trim_duration: if case.params.contains_key("min_trim_duration") {
+            case.param_duration("min_trim_duration")?
+        } else {
+            Duration::ZERO
+        },
     };
     if params.workflows == 0 || params.records < params.workflows {
         bail!(
@@ -157,7 +173,8 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
         *policy,
         keep_per_workflow,
         runtime.handle().clone(),
-    );
+    )
+    .with_min_trim_duration(params.min_trim_duration);
     let driver_args = DriverArgs {
         target: String::new(),
         messages: params.messages,
