@@ -182,6 +182,7 @@ mod tests {
             phases: vec![crate::results::Phase {
                 name: format!("run with heap {heap}"),
                 t_ms: 0.0,
+                heap_bytes: None,
             }],
             metrics: [("trims".to_string(), serde_json::json!(trims))].into(),
             profile_file: None,

@@ -225,7 +225,14 @@ impl LoadTest {
         );
         let run = harness::host::run_info(&self.profile, root);
         let binaries = Binaries::in_dir(&bin_dir);
-        let mut printer = Printer::new(planned.len());
+        // A repeated case counts once per run, so the counter ends at the number of runs it printed.
+        let runs: usize = planned
+            .iter()
+            .map(|case| {
+                harness::repeat::runs_for(&specs, &self.profile, case, self.repeat).max(1) as usize
+            })
+            .sum();
+        let mut printer = Printer::new(runs);
         let mut results = Results {
             schema: SCHEMA.to_string(),
             run,
