@@ -13,4 +13,5 @@ pub mod event_log;
 pub mod exec_history;
 pub mod payload;
 pub mod session_store;
+pub mod technique;
 pub mod workflow_init;

@@ -113,7 +113,7 @@ pub trait Scenario: Sync {
     /// The name specs and the command line use, e.g. `syslog-rate`.
     fn name(&self) -> &'static str;
     /// The techniques a spec may map roles to.
-    fn techniques(&self) -> &'static [&'static str];
+    fn techniques(&self) -> Vec<&'static str>;
     /// The measured side. Marks phases and reports metrics through `harness::probe`.
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()>;
     /// The load side, in a process of its own started by [`spawn_driver`]; returns its figures.

@@ -173,35 +173,17 @@ pub trait SessionStore: Send {
     fn load_report(&self) -> LoadReport;
 }
 
-/// The three techniques.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreTechnique {
-    CloneAllSyncWrite,
-    DebouncedSnapshot,
-    JournalWithSnapshot,
+crate::technique_enum! {
+    /// The store techniques.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum StoreTechnique {
+        CloneAllSyncWrite => "clone_all_sync_write",
+        DebouncedSnapshot => "debounced_snapshot",
+        JournalWithSnapshot => "journal_with_snapshot",
+    }
 }
 
 impl StoreTechnique {
-    pub const ALL: [StoreTechnique; 3] = [
-        StoreTechnique::CloneAllSyncWrite,
-        StoreTechnique::DebouncedSnapshot,
-        StoreTechnique::JournalWithSnapshot,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StoreTechnique::CloneAllSyncWrite => "clone_all_sync_write",
-            StoreTechnique::DebouncedSnapshot => "debounced_snapshot",
-            StoreTechnique::JournalWithSnapshot => "journal_with_snapshot",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<StoreTechnique> {
-        StoreTechnique::ALL
-            .into_iter()
-            .find(|technique| technique.name() == name)
-    }
-
     /// The retention rules the technique applies under `config`: the seed's store keeps everything.
     pub fn effective_rules(self, config: &StoreConfig) -> RetentionRules {
         match self {
