@@ -101,6 +101,7 @@ impl Merge {
             run,
             cases,
             verdicts: Vec::new(),
+            without_baseline: Vec::new(),
         };
         let baseline = crate::preflight::baseline(
             self.baseline.as_deref(),
@@ -118,6 +119,10 @@ impl Merge {
             noise.as_ref(),
             &out_dir,
         );
+        if let Some(baseline) = &baseline {
+            results.without_baseline =
+                reports::baseline::cases_without_baseline(&results, baseline, &specs);
+        }
         // Each shard's meters were checked on its own machine: a failure on any shard fails the merged run.
         for shard_run in &runs[1..] {
             for failed in shard_run.results.verdicts.iter().filter(|v| !v.pass) {

@@ -308,8 +308,8 @@ impl Scenario for HookStorm {
         "hook-storm"
     }
 
-    fn techniques(&self) -> &'static [&'static str] {
-        &TECHNIQUES
+    fn techniques(&self) -> Vec<&'static str> {
+        TECHNIQUES.to_vec()
     }
 
     fn fixture_key(&self, case: &CaseContext) -> anyhow::Result<Option<serde_json::Value>> {
