@@ -285,7 +285,7 @@ pub fn show_stderr(stderr: &[u8]) -> String {
 }
 
 /// The flags `memproof-case case` takes, each with a value.
-const CASE_FLAGS: [&str; 8] = [
+const CASE_FLAGS: [&str; 9] = [
     "--scenario",
     "--role",
     "--technique",
@@ -294,6 +294,19 @@ const CASE_FLAGS: [&str; 8] = [
     "--params",
     "--work-dir",
     "--seed",
+    "--fixture",
+];
+
+/// The flags `memproof-case fixture` takes, each with a value: the case's, and the cache instead of a work dir.
+const FIXTURE_FLAGS: [&str; 8] = [
+    "--scenario",
+    "--role",
+    "--technique",
+    "--size-name",
+    "--size-value",
+    "--params",
+    "--seed",
+    "--cache",
 ];
 
 /// The flags `memproof-case driver` takes, each with a value.
@@ -325,8 +338,8 @@ fn flag<'a>(args: &'a [String], name: &str) -> anyhow::Result<&'a str> {
         .with_context(|| format!("{name} needs a value"))
 }
 
-fn parse_case(args: &[String]) -> anyhow::Result<CaseContext> {
-    check_flags(args, &CASE_FLAGS)?;
+fn parse_case(args: &[String], known: &[&str]) -> anyhow::Result<CaseContext> {
+    check_flags(args, known)?;
     let params: serde_json::Value =
         serde_json::from_str(flag(args, "--params")?).context("--params is not JSON")?;
     Ok(CaseContext {
@@ -355,7 +368,7 @@ fn parse_case(args: &[String]) -> anyhow::Result<CaseContext> {
 /// `memproof-case fixture CASE-FLAGS --cache DIR`: makes sure the case's shared input is in the cache, checked, and
 /// says where.
 fn run_fixture(args: &[String]) -> anyhow::Result<harness::fixtures::Answer> {
-    let case = parse_case(args)?;
+    let case = parse_case(args, &FIXTURE_FLAGS)?;
     let scenario = find(&case.scenario)?;
     let cache = PathBuf::from(flag(args, "--cache")?);
     let Some(mut key) = scenario.fixture_key(&case)? else {
@@ -384,7 +397,7 @@ fn run_fixture(args: &[String]) -> anyhow::Result<harness::fixtures::Answer> {
 }
 
 fn run_case(args: &[String]) -> anyhow::Result<()> {
-    let case = parse_case(args)?;
+    let case = parse_case(args, &CASE_FLAGS)?;
     let scenario = find(&case.scenario)?;
     if !scenario.techniques().contains(&case.technique.as_str()) {
         bail!(
@@ -483,20 +496,20 @@ mod tests {
 
     #[test]
     fn a_case_with_every_flag_it_knows_parses() {
-        let case = parse_case(&args(CASE)).unwrap();
+        let case = parse_case(&args(CASE), &CASE_FLAGS).unwrap();
         assert_eq!(case.technique, "touch_known_steps");
         assert_eq!(case.seed, 7);
     }
 
     #[test]
     fn an_unknown_or_repeated_flag_is_an_error_naming_it() {
-        let error = parse_case(&args(&format!("{CASE} --sede 8"))).unwrap_err();
+        let error = parse_case(&args(&format!("{CASE} --sede 8")), &CASE_FLAGS).unwrap_err();
         assert_eq!(
             error.to_string(),
             "unknown flag \"--sede\": expected --scenario, --role, --technique, --size-name, --size-value, --params, \
-             --work-dir, --seed"
+             --work-dir, --seed, --fixture"
         );
-        let error = parse_case(&args(&format!("{CASE} --seed 8"))).unwrap_err();
+        let error = parse_case(&args(&format!("{CASE} --seed 8")), &CASE_FLAGS).unwrap_err();
         assert_eq!(error.to_string(), "--seed is given twice: expected it once");
         let error = check_flags(&args("driver --scenario x --arg {}"), &DRIVER_FLAGS).unwrap_err();
         assert_eq!(
