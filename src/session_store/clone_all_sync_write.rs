@@ -7,9 +7,7 @@
 use super::atomic_replace::replace_file_atomically;
 use super::debounce::PersistWaiter;
 use super::error::StoreError;
-use super::mutation::{
-    Numbering, appendable_session, end_session, open_session, push_event,
-};
+use super::mutation::{Numbering, appendable_session, end_session, open_session, push_event};
 use super::state::{SessionStatus, StoreState};
 use super::state_file::{load_state_file, serialize_clone_to_vec};
 use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique};
