@@ -480,11 +480,12 @@ fn graceful_shutdown(
         );
     }
     // The most held at once up to the end of the flush, whose write of the whole final state is the largest of the
-    // case's writes, against that state's bytes on disk.
+    // case's writes, against the content (hook names and bodies) that state holds: not against the file, which a
+    // write that did not happen would leave stale.
     if let Some(flushed) = probe::heap_figures() {
         probe::metric(
-            "peak_heap_as_state_multiple",
-            flushed.peak_bytes as f64 / state_file_bytes.max(1) as f64,
+            "peak_heap_as_state_content_multiple",
+            flushed.peak_bytes as f64 / store.state().content_bytes().max(1) as f64,
         );
     }
     if served.n_appends_ok > 0 {
