@@ -1,4 +1,4 @@
-//! memproof's four seed models: each out-of-memory bug's faulty code path (`before`), the merged fix (`after`),
+//! memproof's seed models, one per incident (the table below): each out-of-memory bug's faulty code path (`before`), the merged fix (`after`),
 //! and where the fix still keeps an O(n) term, a version without it (`best`). Code is named for the technique it
 //! uses; the scenario specs in `scenarios/` map techniques to roles.
 //!
@@ -13,4 +13,5 @@ pub mod event_log;
 pub mod exec_history;
 pub mod payload;
 pub mod session_store;
+pub mod technique;
 pub mod workflow_init;

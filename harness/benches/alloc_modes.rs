@@ -60,13 +60,7 @@ const OPERATIONS: usize = 100_000;
 
 /// The CPU time of every thread of this process, in nanoseconds.
 fn process_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    harness::probe::clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// Criterion's measurement of process CPU time.

@@ -1,8 +1,8 @@
 //! The counting allocator: the heap meter of a case's timeline run.
 //!
-//! Why not dhat for everything: dhat serialises every allocation on one lock (12x on a single-threaded mixed
-//! workload, 172x on a two-thread churn), and its allocator has no zeroed path, so `vec![0u8; 300 MB]` becomes
-//! 309 MB resident instead of 2 MB. The timeline run must cost little and leave RSS alone, so it counts here and
+//! Why not dhat for everything: dhat serialises every allocation on one lock (19x the system allocator's CPU time
+//! on one thread, docs/measured.md), and its allocator has no zeroed path, so 300 MiB zeroed becomes
+//! 300 MiB resident instead of none (docs/measured.md). The timeline run must cost little and leave RSS alone, so it counts here and
 //! forwards every call, `alloc_zeroed` and `realloc` included, to the system allocator unchanged. (Measure the
 //! costs with `cargo bench -p memproof-harness --bench alloc_modes`.)
 //!

@@ -46,31 +46,11 @@ pub fn run_info(profile: &str, dir: &Path) -> RunInfo {
 
 /// The current UTC time as RFC 3339, to the second.
 pub fn now_rfc3339() -> String {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() as i64);
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
+    rfc3339(std::time::SystemTime::now())
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
@@ -94,10 +74,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn days_convert_to_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn times_come_out_as_rfc3339_to_the_second() {
+        let day = |days: u64, seconds: u64| {
+            rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(days * 86_400 + seconds))
+        };
+        assert_eq!(day(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(day(20_415, 3_661), "2025-11-23T01:01:01Z");
+        assert_eq!(day(11_016, 86_399), "2000-02-29T23:59:59Z");
     }
 
     #[test]

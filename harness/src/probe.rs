@@ -69,12 +69,19 @@ static CHANNEL: OnceLock<Channel> = OnceLock::new();
 
 /// Nanoseconds on `CLOCK_MONOTONIC`, which parent and child share, so their samples merge on one time axis.
 pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Nanoseconds on `clock` (`CLOCK_MONOTONIC`, `CLOCK_PROCESS_CPUTIME_ID`, …): the one `clock_gettime` wrapper of the
+/// harness. Through libc, not rustix: rustix's own vDSO path crashed the case under Valgrind (signal 11 in the
+/// probe's thread, the cross-check's massif run), and the cases must run under Valgrind.
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 

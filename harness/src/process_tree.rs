@@ -121,17 +121,24 @@ mod tests {
             .spawn()
             .unwrap();
         let me = std::process::id();
-        let mut tree = Vec::new();
-        for _ in 0..500 {
-            tree = descendants(me);
-            if tree.len() >= 2 {
+        // Wait until the shell's child has exec'd: between fork and exec it still shows the shell's command line.
+        // Other tests of this process start children too, so look below the shell, not below this process.
+        let mut found = None;
+        for _ in 0..2500 {
+            if let Some(&pid) = descendants(shell.id()).first()
+                && procfs::command_of(pid).as_deref() == Some("sleep 30")
+            {
+                found = Some(pid);
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
-        assert!(tree.contains(&shell.id()), "{tree:?}");
-        let sleep = *tree.iter().find(|&&pid| pid != shell.id()).unwrap();
-        assert_eq!(procfs::command_of(sleep).as_deref(), Some("sleep 30"));
+        let sleep = found.expect("the shell's sleep started within 5 s");
+        let tree = descendants(me);
+        assert!(
+            tree.contains(&shell.id()) && tree.contains(&sleep),
+            "{tree:?}"
+        );
         let mut buffer = Vec::new();
         let memory = memory_of_descendants(me, &mut buffer, true);
         assert!(memory.processes.len() >= 2);

@@ -25,6 +25,10 @@ pub struct Results {
     /// Verdicts judged on the cases; empty until the judge has run.
     #[serde(default)]
     pub verdicts: Vec<Verdict>,
+    /// Ids of the cases a baseline was compared for but that the baseline does not hold (a new scenario, a new
+    /// size): they are not judged for regression, and every report says so. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_baseline: Vec<String>,
 }
 
 /// Where and when a run happened.
@@ -307,7 +311,7 @@ pub struct Phase {
 }
 
 /// The figures of a case's separate dhat profile run. dhat serialises every allocation, so the run's RSS and time
-/// are not comparable with the real program (MEASURED.md); its heap figures are exact.
+/// are not comparable with the real program (docs/measured.md); its heap figures are exact.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProfileRun {
     pub outcome: Outcome,
@@ -474,6 +478,7 @@ mod tests {
                 output: None,
                 repeat: None,
             }],
+            without_baseline: Vec::new(),
             verdicts: vec![Verdict {
                 id: "a/b".into(),
                 kind: "claim".into(),

@@ -459,6 +459,9 @@ struct State {
     killing: bool,
     stray: Vec<String>,
     stray_count: usize,
+    /// A `hello` spoke a newer probe protocol than this build: what it sends may mean something else, so none of
+    /// it is taken.
+    unsupported_protocol: Option<u32>,
 }
 
 impl State {
@@ -540,6 +543,12 @@ impl State {
                 }
                 LauncherLine::LaunchFailed { message } => self.launch_failed = Some(message),
             },
+            Event::Probe(ChildLine::Hello { protocol, .. })
+                if protocol > crate::wire::PROTOCOL_VERSION =>
+            {
+                self.unsupported_protocol = Some(protocol);
+            }
+            Event::Probe(_) if self.unsupported_protocol.is_some() => {}
             Event::Probe(line) => match line {
                 ChildLine::Hello { .. } => {}
                 ChildLine::Heap {
@@ -698,6 +707,15 @@ impl State {
             });
         }
         let mut stray_lines = self.stray;
+        if let Some(protocol) = self.unsupported_protocol {
+            stray_lines.insert(
+                0,
+                format!(
+                    "hello spoke probe protocol {protocol}, this memproof speaks {}: none of its lines were taken",
+                    crate::wire::PROTOCOL_VERSION
+                ),
+            );
+        }
         if self.stray_count > stray_lines.len() {
             stray_lines.push(format!(
                 "<{} more stray lines>",

@@ -4,12 +4,13 @@
 //! and time figure comes from it) and, at the largest size of its sweep when the profile asks for it, a **profile
 //! run** (`memproof-dhat`: dhat's exact heap figures and a profile file DHAT's viewer opens). The two are separate
 //! processes because dhat changes what it measures: it has no zeroed-allocation path and serialises every
-//! allocation, so its RSS and time are not the program's (MEASURED.md).
+//! allocation, so its RSS and time are not the program's (docs/measured.md).
 //!
 //! **Architecture Invariant:** a case never shares a process with another case, or with its own profile run.
 
 use crate::external::{self, HeapSource};
 use crate::external_command::{CaseValues, ExternalTechnique, HeapFrom};
+use crate::file_stem::file_stem;
 use crate::results::{Case, Outcome, OutputFiles, ProfileRun, Size};
 use crate::runner::{self, Launch, Progress};
 use crate::spec::{At, Counterfactual, Profile, Spec};
@@ -196,18 +197,6 @@ pub enum SuiteEvent<'a> {
     },
 }
 
-fn file_safe(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// The arguments of `memproof-case case` (and `memproof-dhat case`) for a planned case, without `--work-dir`:
 /// each run of a case gets a scratch directory of its own.
 pub fn case_arguments(case: &PlannedCase, seed: u64) -> Vec<OsString> {
@@ -258,10 +247,10 @@ pub fn run_case(
         run: "timeline",
     });
     let work_dir = tempfile::Builder::new()
-        .prefix(&file_safe(&case.id))
+        .prefix(&file_stem(&case.id))
         .tempdir_in(&work_root)
         .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))?;
-    let relative_case_dir = format!("{CASES_DIR}/{}", file_safe(&case.id));
+    let relative_case_dir = format!("{CASES_DIR}/{}", file_stem(&case.id));
     let case_dir = options.out_dir.join(&relative_case_dir);
     std::fs::create_dir_all(&case_dir)
         .with_context(|| format!("{}: cannot create", case_dir.display()))?;
@@ -291,11 +280,11 @@ pub fn run_case(
         let profiles = options.out_dir.join("profiles");
         std::fs::create_dir_all(&profiles)
             .with_context(|| format!("{}: cannot create", profiles.display()))?;
-        let relative = format!("profiles/{}.dhat.json", file_safe(&case.id));
+        let relative = format!("profiles/{}.dhat.json", file_stem(&case.id));
         let file = options.out_dir.join(&relative);
         let _ = std::fs::remove_file(&file);
         let work_dir = tempfile::Builder::new()
-            .prefix(&file_safe(&case.id))
+            .prefix(&file_stem(&case.id))
             .tempdir_in(&work_root)
             .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))?;
         let dhat_launch = Launch {
@@ -309,7 +298,7 @@ pub fn run_case(
             output_stem: Some(case_dir.join("profile")),
             // dhat's allocator touches zeroed blocks and keeps its own tables: give it room, but not unbounded.
             limit_bytes: case.limit_bytes.map(|limit| limit.saturating_mul(3)),
-            // dhat serialises every allocation: 12x to 170x slower (MEASURED.md).
+            // dhat serialises every allocation: 19x slower on one thread (docs/measured.md).
             timeout: case.timeout.saturating_mul(10),
             ..launch
         };
@@ -393,7 +382,7 @@ pub fn run_external_case(
         run: "timeline",
     });
     let work_dir = tempfile::Builder::new()
-        .prefix(&file_safe(&case.id))
+        .prefix(&file_stem(&case.id))
         .tempdir_in(&work_root)?;
     let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
     let values = CaseValues {
@@ -452,7 +441,7 @@ pub fn run_external_case(
         )?),
         None => None,
     };
-    let relative_case_dir = format!("{CASES_DIR}/{}", file_safe(&case.id));
+    let relative_case_dir = format!("{CASES_DIR}/{}", file_stem(&case.id));
     let case_dir = options.out_dir.join(&relative_case_dir);
     std::fs::create_dir_all(&case_dir)
         .with_context(|| format!("{}: cannot create", case_dir.display()))?;
@@ -741,13 +730,5 @@ counterfactual = { technique = "a" }
         );
         assert_eq!(planned[1].technique, "b_minus_release");
         assert!(planned.iter().all(|p| !p.profile_run));
-    }
-
-    #[test]
-    fn file_names_are_safe() {
-        assert_eq!(
-            file_safe("syslog-rate/after/records=400"),
-            "syslog-rate_after_records_400"
-        );
     }
 }

@@ -101,6 +101,23 @@ fn a_program_given_the_probe_keeps_its_phases_but_not_a_forged_peak() {
 }
 
 #[test]
+fn a_newer_probe_protocol_is_not_taken_and_says_why() {
+    let script = "echo '{\"type\":\"hello\",\"protocol\":2,\"pid\":1,\"meter\":\"x\"}' >&$MEMPROOF_PROBE_FD; \
+         echo '{\"type\":\"phase\",\"name\":\"load\",\"mono_ns\":1}' >&$MEMPROOF_PROBE_FD; \
+         echo '{\"type\":\"final\",\"peak_heap_bytes\":5,\"mono_ns\":1}' >&$MEMPROOF_PROBE_FD";
+    let mut launch = shell(script);
+    launch.probe = ProbeAccess::Program;
+    let measured = measure(&launch);
+    assert_eq!(measured.outcome, Outcome::Ok, "{:?}", measured.exit);
+    assert!(measured.phases.is_empty(), "{:?}", measured.phases);
+    assert!(measured.final_figures.is_none());
+    assert_eq!(
+        measured.stray_lines,
+        ["hello spoke probe protocol 2, this memproof speaks 1: none of its lines were taken"]
+    );
+}
+
+#[test]
 fn a_program_a_case_starts_does_not_inherit_the_probe() {
     let dir = tempfile::tempdir().unwrap();
     let launch = Launch {

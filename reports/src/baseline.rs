@@ -11,6 +11,7 @@ use crate::judge::regression::{Change, classify, format_percent_change, toleranc
 use crate::noise::Noise;
 use anyhow::Context as _;
 use harness::results::Results;
+use harness::spec::Spec;
 use std::path::Path;
 
 /// Where the baseline lives in the repository.
@@ -28,6 +29,7 @@ pub fn read_baseline(path: &Path) -> anyhow::Result<Option<Results>> {
 pub fn baseline_of(results: &Results) -> Results {
     let mut baseline = results.clone();
     baseline.verdicts.clear();
+    baseline.without_baseline.clear();
     // Counterfactual cases (`load-test --prove`) are evidence that verdicts can fail, never figures to guard.
     baseline.cases.retain(|case| {
         !case
@@ -71,6 +73,131 @@ pub fn bless(results: &Results, path: &Path, noise: Option<&Noise>) -> anyhow::R
         ),
         Some(previous) => describe_changes(&previous, &baseline, noise),
     })
+}
+
+/// Ids of the cases of `results` that `baseline` holds no case for, among those regression judges (the roles each
+/// scenario's `[regression]` names): they get no regression verdict, which a report must not pass over in silence.
+pub fn cases_without_baseline(
+    results: &Results,
+    baseline: &Results,
+    specs: &[Spec],
+) -> Vec<String> {
+    results
+        .cases
+        .iter()
+        .filter(|case| {
+            let spec = specs.iter().find(|spec| spec.scenario == case.scenario);
+            let judged_roles = spec.and_then(|spec| spec.regression.roles.as_ref());
+            judged_roles.is_none_or(|roles| roles.contains(&case.variant))
+        })
+        .filter(|case| !baseline.cases.iter().any(|old| old.id == case.id))
+        .map(|case| case.id.clone())
+        .collect()
+}
+
+/// The sentence every report shows for cases without a baseline: how many, of which scenarios, and the command that
+/// adds each scenario's. `None` when every case had one.
+pub fn without_baseline_notice(case_ids: &[String]) -> Option<String> {
+    let first = case_ids.first()?;
+    let mut scenarios: Vec<(&str, usize)> = Vec::new();
+    for id in case_ids {
+        let scenario = id.split('/').next().unwrap_or(first);
+        match scenarios.iter_mut().find(|(name, _)| *name == scenario) {
+            Some((_, count)) => *count += 1,
+            None => scenarios.push((scenario, 1)),
+        }
+    }
+    let listed: Vec<String> = scenarios
+        .iter()
+        .map(|(name, count)| format!("{name} ({count})"))
+        .collect();
+    let commands: Vec<String> = scenarios
+        .iter()
+        .map(|(name, _)| format!("`cargo xtask bless --scenario {name}`"))
+        .collect();
+    Some(format!(
+        "{} {} no baseline, so {} not judged for regression: {}. Add them with {}.",
+        case_ids.len(),
+        if case_ids.len() == 1 {
+            "case has"
+        } else {
+            "cases have"
+        },
+        if case_ids.len() == 1 {
+            "it is"
+        } else {
+            "they are"
+        },
+        listed.join(", "),
+        commands.join(", ")
+    ))
+}
+
+/// Replaces only `scenario`'s cases in the baseline at `path` with those of `results` and keeps every other
+/// scenario's as it was (the baseline's run line too): how a new scenario gets its baseline without re-blessing the
+/// rest. Returns what changed for that scenario. An error when `results` has no case of `scenario`, or is of
+/// another profile than the baseline (one baseline holds one profile's figures).
+pub fn bless_scenario(
+    results: &Results,
+    path: &Path,
+    scenario: &str,
+    noise: Option<&Noise>,
+) -> anyhow::Result<String> {
+    let blessed = baseline_of(results);
+    let mut scenarios: Vec<&str> = blessed.cases.iter().map(|c| c.scenario.as_str()).collect();
+    scenarios.dedup();
+    if !scenarios.contains(&scenario) {
+        anyhow::bail!(
+            "the run has no case of scenario {scenario:?} (it has: {}): expected a run of it, e.g. `cargo xtask \
+             load-test --scenario {scenario}`",
+            scenarios.join(", ")
+        );
+    }
+    let Some(previous) = read_baseline(path)? else {
+        let mut first = blessed;
+        first.cases.retain(|case| case.scenario == scenario);
+        write_baseline(&first, path)?;
+        return Ok(format!(
+            "No previous baseline at {}; recorded {} cases of {scenario} ({} profile, commit {}).",
+            path.display(),
+            first.cases.len(),
+            first.run.profile,
+            first.run.git_commit.as_deref().unwrap_or("unknown")
+        ));
+    };
+    if previous.run.profile != blessed.run.profile {
+        anyhow::bail!(
+            "the baseline at {} is of profile {}, the run of profile {}: expected a run of profile {} (`cargo xtask \
+             load-test --profile {} --scenario {scenario}`)",
+            path.display(),
+            previous.run.profile,
+            blessed.run.profile,
+            previous.run.profile,
+            previous.run.profile
+        );
+    }
+    let mut updated = previous.clone();
+    updated.cases.retain(|case| case.scenario != scenario);
+    updated.cases.extend(
+        blessed
+            .cases
+            .iter()
+            .filter(|case| case.scenario == scenario)
+            .cloned(),
+    );
+    write_baseline(&updated, path)?;
+    let only = |baseline: &Results| {
+        let mut only = baseline.clone();
+        only.cases.retain(|case| case.scenario == scenario);
+        only
+    };
+    let mut new = only(&updated);
+    new.run = blessed.run;
+    Ok(describe_changes(&only(&previous), &new, noise).replacen(
+        "Baseline updated:",
+        &format!("Baseline of {scenario} updated:"),
+        1,
+    ))
 }
 
 fn write_baseline(baseline: &Results, path: &Path) -> anyhow::Result<()> {
@@ -199,6 +326,114 @@ mod tests {
   dropped case calibration/known/bytes=67108864
   49 figures within noise."
         );
+    }
+
+    #[test]
+    fn blessing_one_scenario_replaces_its_cases_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baseline.json");
+        bless(&fixture(), &path, None).unwrap();
+        let mut next = fixture();
+        next.run.git_commit = Some("fedcba".into());
+        // Both scenarios moved; only large-session is blessed.
+        for case in &mut next.cases {
+            case.peak_heap_bytes = case.peak_heap_bytes.map(|bytes| bytes / 2);
+        }
+        let message = bless_scenario(&next, &path, "large-session", None).unwrap();
+        assert!(
+            message.starts_with(
+                "Baseline of large-session updated: ci profile, commit \
+                 0123456789abcdef0123456789abcdef01234567 → fedcba.\n"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("calibration/"), "{message}");
+        let baseline = read_baseline(&path).unwrap().unwrap();
+        assert_eq!(baseline.cases.len(), fixture().cases.len());
+        for case in &baseline.cases {
+            let original = fixture()
+                .cases
+                .into_iter()
+                .find(|c| c.id == case.id)
+                .unwrap();
+            let expected = if case.scenario == "large-session" {
+                original.peak_heap_bytes.map(|bytes| bytes / 2)
+            } else {
+                original.peak_heap_bytes
+            };
+            assert_eq!(case.peak_heap_bytes, expected, "{}", case.id);
+        }
+        assert_eq!(
+            baseline.run.git_commit.as_deref(),
+            Some("0123456789abcdef0123456789abcdef01234567"),
+            "the baseline's run line stays that of the scenarios not blessed"
+        );
+    }
+
+    #[test]
+    fn blessing_one_scenario_into_no_baseline_records_only_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baseline.json");
+        let message = bless_scenario(&fixture(), &path, "calibration", None).unwrap();
+        let baseline = read_baseline(&path).unwrap().unwrap();
+        assert!(!baseline.cases.is_empty());
+        assert!(baseline.cases.iter().all(|c| c.scenario == "calibration"));
+        assert!(
+            message.contains(&format!(
+                "recorded {} cases of calibration",
+                baseline.cases.len()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn blessing_a_scenario_the_run_lacks_or_of_another_profile_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baseline.json");
+        let error = bless_scenario(&fixture(), &path, "dedup-cache", None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the run has no case of scenario \"dedup-cache\" (it has: calibration, large-session): expected a run \
+             of it, e.g. `cargo xtask load-test --scenario dedup-cache`"
+        );
+        assert!(!path.exists(), "nothing written");
+        bless(&fixture(), &path, None).unwrap();
+        let mut smoke = fixture();
+        smoke.run.profile = "smoke".into();
+        let error = bless_scenario(&smoke, &path, "calibration", None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the baseline at {} is of profile ci, the run of profile smoke: expected a run of profile ci \
+                 (`cargo xtask load-test --profile ci --scenario calibration`)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn cases_missing_from_the_baseline_are_named_with_the_command_that_adds_them() {
+        let mut baseline = fixture();
+        baseline.cases.retain(|c| c.scenario != "large-session");
+        let missing = cases_without_baseline(&fixture(), &baseline, &[]);
+        assert!(!missing.is_empty());
+        assert!(missing.iter().all(|id| id.starts_with("large-session/")));
+        let notice = without_baseline_notice(&missing).unwrap();
+        assert_eq!(
+            notice,
+            format!(
+                "{} cases have no baseline, so they are not judged for regression: large-session ({}). Add them \
+                 with `cargo xtask bless --scenario large-session`.",
+                missing.len(),
+                missing.len()
+            )
+        );
+        assert_eq!(
+            cases_without_baseline(&fixture(), &fixture(), &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(without_baseline_notice(&[]), None);
     }
 
     #[test]

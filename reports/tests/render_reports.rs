@@ -219,3 +219,34 @@ fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
         "the end is kept"
     );
 }
+
+#[test]
+fn every_report_names_the_cases_without_a_baseline_and_the_command_that_adds_them() {
+    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
+    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    let mut baseline = results.clone();
+    baseline
+        .cases
+        .retain(|case| case.scenario != "large-session");
+    results.verdicts =
+        reports::judge::judge(&results, std::slice::from_ref(&spec), Some(&baseline));
+    results.without_baseline =
+        reports::baseline::cases_without_baseline(&results, &baseline, std::slice::from_ref(&spec));
+    assert!(!results.without_baseline.is_empty());
+    let out = tempfile::tempdir().unwrap();
+    reports::render::write_reports_to(&results, &[spec], out.path(), None).unwrap();
+    let command = "cargo xtask bless --scenario large-session";
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(
+        summary.contains(&format!(
+            "{} cases have no baseline, so they are not judged for regression: large-session",
+            results.without_baseline.len()
+        )) && summary.contains(command),
+        "{summary}"
+    );
+    let index = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(
+        index.contains(command),
+        "index.html does not name {command}"
+    );
+}

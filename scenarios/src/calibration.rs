@@ -25,8 +25,8 @@ impl Scenario for Calibration {
         "calibration"
     }
 
-    fn techniques(&self) -> &'static [&'static str] {
-        &["touch_known_steps", "threads_known_pattern"]
+    fn techniques(&self) -> Vec<&'static str> {
+        vec!["touch_known_steps", "threads_known_pattern"]
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {

@@ -45,13 +45,10 @@ impl Scenario for LargeSession {
         "large-session"
     }
 
-    fn techniques(&self) -> &'static [&'static str] {
-        &[
-            "read_whole_file",
-            "scan_lines_collect",
-            "stream_to_body",
-            STREAM_TO_BODY_COLLECTED,
-        ]
+    fn techniques(&self) -> Vec<&'static str> {
+        let mut names = LogReadTechnique::NAMES.to_vec();
+        names.push(STREAM_TO_BODY_COLLECTED);
+        names
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {

@@ -113,7 +113,7 @@ pub trait Scenario: Sync {
     /// The name specs and the command line use, e.g. `syslog-rate`.
     fn name(&self) -> &'static str;
     /// The techniques a spec may map roles to.
-    fn techniques(&self) -> &'static [&'static str];
+    fn techniques(&self) -> Vec<&'static str>;
     /// The measured side. Marks phases and reports metrics through `harness::probe`.
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()>;
     /// The load side, in a process of its own started by [`spawn_driver`]; returns its figures.
@@ -202,16 +202,40 @@ impl Driver {
     }
 }
 
-/// A child's stderr between two divider lines, or `<stderr is empty>`.
+/// A child's stderr between two divider lines, or `<stderr is empty>`: the runner's [`harness::runner::show_tail`].
 pub fn show_stderr(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let text = text.trim_end();
-    if text.is_empty() {
-        "<stderr is empty>".to_string()
-    } else {
-        let divider = "-".repeat(20);
-        format!("{divider}\n{text}\n{divider}")
+    harness::runner::show_tail(&String::from_utf8_lossy(stderr))
+}
+
+/// The flags `memproof-case case` takes, each with a value.
+const CASE_FLAGS: [&str; 8] = [
+    "--scenario",
+    "--role",
+    "--technique",
+    "--size-name",
+    "--size-value",
+    "--params",
+    "--work-dir",
+    "--seed",
+];
+
+/// The flags `memproof-case driver` takes, each with a value.
+const DRIVER_FLAGS: [&str; 2] = ["--scenario", "--args"];
+
+/// Checks that `args` (the subcommand, then flag and value pairs) holds only flags of `known`, each once: a
+/// misspelt flag would otherwise be ignored and its default used without a word.
+fn check_flags(args: &[String], known: &[&str]) -> anyhow::Result<()> {
+    let mut seen: Vec<&str> = Vec::new();
+    for name in args.iter().skip(1).step_by(2) {
+        if !known.contains(&name.as_str()) {
+            bail!("unknown flag {name:?}: expected {}", known.join(", "));
+        }
+        if seen.contains(&name.as_str()) {
+            bail!("{name} is given twice: expected it once");
+        }
+        seen.push(name);
     }
+    Ok(())
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> anyhow::Result<&'a str> {
@@ -225,6 +249,7 @@ fn flag<'a>(args: &'a [String], name: &str) -> anyhow::Result<&'a str> {
 }
 
 fn parse_case(args: &[String]) -> anyhow::Result<CaseContext> {
+    check_flags(args, &CASE_FLAGS)?;
     let params: serde_json::Value =
         serde_json::from_str(flag(args, "--params")?).context("--params is not JSON")?;
     Ok(CaseContext {
@@ -274,7 +299,8 @@ pub fn case_main(meter: HeapMeter) -> ExitCode {
     match args.first().map(String::as_str) {
         Some("driver") => {
             drop(probe);
-            let result = flag(&args, "--scenario")
+            let result = check_flags(&args, &DRIVER_FLAGS)
+                .and_then(|()| flag(&args, "--scenario"))
                 .and_then(find)
                 .and_then(|scenario| {
                     let driver_args: serde_json::Value =
@@ -319,5 +345,41 @@ pub fn case_main(meter: HeapMeter) -> ExitCode {
             );
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split(' ').map(String::from).collect()
+    }
+
+    const CASE: &str = "case --scenario calibration --role known --technique touch_known_steps --size-name bytes \
+                        --size-value 16 --params {\"steps\":4} --seed 7 --work-dir /tmp/w";
+
+    #[test]
+    fn a_case_with_every_flag_it_knows_parses() {
+        let case = parse_case(&args(CASE)).unwrap();
+        assert_eq!(case.technique, "touch_known_steps");
+        assert_eq!(case.seed, 7);
+    }
+
+    #[test]
+    fn an_unknown_or_repeated_flag_is_an_error_naming_it() {
+        let error = parse_case(&args(&format!("{CASE} --sede 8"))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown flag \"--sede\": expected --scenario, --role, --technique, --size-name, --size-value, --params, \
+             --work-dir, --seed"
+        );
+        let error = parse_case(&args(&format!("{CASE} --seed 8"))).unwrap_err();
+        assert_eq!(error.to_string(), "--seed is given twice: expected it once");
+        let error = check_flags(&args("driver --scenario x --arg {}"), &DRIVER_FLAGS).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown flag \"--arg\": expected --scenario, --args"
+        );
     }
 }

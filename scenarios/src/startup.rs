@@ -147,13 +147,10 @@ impl Scenario for Startup {
         "startup"
     }
 
-    fn techniques(&self) -> &'static [&'static str] {
-        &[
-            "hold_through_trigger_wait",
-            "release_after_compile",
-            "stream_hex_to_validator",
-            WITHOUT_GIVE_BACK,
-        ]
+    fn techniques(&self) -> Vec<&'static str> {
+        let mut names = InitTechnique::NAMES.to_vec();
+        names.push(WITHOUT_GIVE_BACK);
+        names
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {

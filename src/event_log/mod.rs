@@ -37,38 +37,15 @@ pub use error::{EventLogError, LineProblem};
 pub use server::{RunningServer, ServerConfig, start_server};
 pub use stream_to_body::StreamedBody;
 
-/// How the server reads a session's log; the scenario maps these to roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LogReadTechnique {
-    /// Read the whole file, parse every line, collect, then respond.
-    ReadWholeFile,
-    /// Buffered line scanner with a 1 MiB line cap that stops silently; still collects every event.
-    ScanLinesCollect,
-    /// Stream each event from the file to the response body as it is read.
-    StreamToBody,
-}
-
-impl LogReadTechnique {
-    /// Every technique, in the order reports list them.
-    pub const ALL: [LogReadTechnique; 3] = [
-        LogReadTechnique::ReadWholeFile,
-        LogReadTechnique::ScanLinesCollect,
-        LogReadTechnique::StreamToBody,
-    ];
-
-    /// The name specs use.
-    pub fn name(self) -> &'static str {
-        match self {
-            LogReadTechnique::ReadWholeFile => "read_whole_file",
-            LogReadTechnique::ScanLinesCollect => "scan_lines_collect",
-            LogReadTechnique::StreamToBody => "stream_to_body",
-        }
-    }
-
-    /// The technique a spec names.
-    pub fn from_name(name: &str) -> Option<LogReadTechnique> {
-        LogReadTechnique::ALL
-            .into_iter()
-            .find(|technique| technique.name() == name)
+crate::technique_enum! {
+    /// How the server reads a session's log; the scenario maps these to roles.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum LogReadTechnique {
+        /// Read the whole file, parse every line, collect, then respond.
+        ReadWholeFile => "read_whole_file",
+        /// Buffered line scanner with a 1 MiB line cap that stops silently; still collects every event.
+        ScanLinesCollect => "scan_lines_collect",
+        /// Stream each event from the file to the response body as it is read.
+        StreamToBody => "stream_to_body",
     }
 }

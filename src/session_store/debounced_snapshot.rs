@@ -185,16 +185,12 @@ impl SessionStore for DebouncedSnapshotStore {
         Ok(())
     }
 
-    fn state(&self) -> &StoreState {
-        &self.state
-    }
-
-    fn persist_stats(&self) -> PersistStats {
-        self.stats
-    }
-
-    fn load_report(&self) -> LoadReport {
-        self.load_report
+    fn held(&self) -> super::Held<'_> {
+        super::Held {
+            state: &self.state,
+            stats: self.stats,
+            load_report: self.load_report,
+        }
     }
 }
 

@@ -451,14 +451,6 @@ impl SessionStore for JournalWithSnapshotStore {
         PersistWaiter::resolved(Ok(self.stats.n_journal_appends))
     }
 
-    fn persist_deadline(&self) -> Option<Instant> {
-        None
-    }
-
-    fn persist_if_due(&mut self, _now: Instant) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
     fn flush(&mut self) -> Result<(), StoreError> {
         if let Some(journal) = &self.journal {
             journal
@@ -468,15 +460,11 @@ impl SessionStore for JournalWithSnapshotStore {
         Ok(())
     }
 
-    fn state(&self) -> &StoreState {
-        &self.state
-    }
-
-    fn persist_stats(&self) -> PersistStats {
-        self.stats
-    }
-
-    fn load_report(&self) -> LoadReport {
-        self.load_report
+    fn held(&self) -> super::Held<'_> {
+        super::Held {
+            state: &self.state,
+            stats: self.stats,
+            load_report: self.load_report,
+        }
     }
 }

@@ -172,47 +172,53 @@ pub trait SessionStore: Send {
     fn seq_entries_scanned(&self) -> u64;
     /// A waiter resolved once everything mutated so far is as durable as the technique promises.
     fn persist_waiter(&mut self) -> PersistWaiter;
-    /// When a debounced write is next due, if one is pending.
-    fn persist_deadline(&self) -> Option<Instant>;
-    /// Writes if a debounced write is due at `now`; returns whether it wrote.
-    fn persist_if_due(&mut self, now: Instant) -> Result<bool, StoreError>;
-    /// Makes everything durable now (graceful shutdown) and resolves every pending waiter.
-    fn flush(&mut self) -> Result<(), StoreError>;
+    /// When a debounced write is next due, if one is pending; a store that writes as it goes never has one.
+    fn persist_deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// Writes if a debounced write is due at `now`; returns whether it wrote. A store that writes as it goes has
+    /// nothing due.
+    fn persist_if_due(&mut self, now: Instant) -> Result<bool, StoreError> {
+        let _ = now;
+        Ok(false)
+    }
+    /// Makes everything durable now (graceful shutdown) and resolves every pending waiter; nothing to do for a
+    /// store whose every mutation was durable when it returned.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// What every store holds alike: its state, its write counters and what loading it found.
+    fn held(&self) -> Held<'_>;
     /// The state held in memory.
-    fn state(&self) -> &StoreState;
-    fn persist_stats(&self) -> PersistStats;
-    fn load_report(&self) -> LoadReport;
+    fn state(&self) -> &StoreState {
+        self.held().state
+    }
+    fn persist_stats(&self) -> PersistStats {
+        self.held().stats
+    }
+    fn load_report(&self) -> LoadReport {
+        self.held().load_report
+    }
 }
 
-/// The three techniques.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreTechnique {
-    CloneAllSyncWrite,
-    DebouncedSnapshot,
-    JournalWithSnapshot,
+/// What every store holds alike, lent to the trait's default methods.
+pub struct Held<'a> {
+    pub state: &'a StoreState,
+    pub stats: PersistStats,
+    pub load_report: LoadReport,
+}
+
+crate::technique_enum! {
+    /// The store techniques.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum StoreTechnique {
+        CloneAllSyncWrite => "clone_all_sync_write",
+        DebouncedSnapshot => "debounced_snapshot",
+        JournalWithSnapshot => "journal_with_snapshot",
+    }
 }
 
 impl StoreTechnique {
-    pub const ALL: [StoreTechnique; 3] = [
-        StoreTechnique::CloneAllSyncWrite,
-        StoreTechnique::DebouncedSnapshot,
-        StoreTechnique::JournalWithSnapshot,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StoreTechnique::CloneAllSyncWrite => "clone_all_sync_write",
-            StoreTechnique::DebouncedSnapshot => "debounced_snapshot",
-            StoreTechnique::JournalWithSnapshot => "journal_with_snapshot",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<StoreTechnique> {
-        StoreTechnique::ALL
-            .into_iter()
-            .find(|technique| technique.name() == name)
-    }
-
     /// The retention rules the technique applies under `config`: the seed's store keeps everything.
     pub fn effective_rules(self, config: &StoreConfig) -> RetentionRules {
         match self {

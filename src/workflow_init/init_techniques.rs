@@ -28,40 +28,21 @@ use super::spec_store::{WorkflowSpec, read_spec_header};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// How an init handles the spec text and the decoded bytes around the compile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InitTechnique {
-    /// Parse the whole spec, hex-decode the whole field, compile, and keep both until the trigger wait ends.
-    HoldThroughTriggerWait,
-    /// Same decode and compile, but drop the hex text right after decoding and the decoded bytes right after the
-    /// compile; the startup gives free memory back to the OS after each batch.
-    ReleaseAfterCompile,
-    /// Stream the spec file through a hex decoder into the decompressor and the validator: no full-size copy.
-    StreamHexToValidator,
+crate::technique_enum! {
+    /// How an init handles the spec text and the decoded bytes around the compile.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum InitTechnique {
+        /// Parse the whole spec, hex-decode the whole field, compile, and keep both until the trigger wait ends.
+        HoldThroughTriggerWait => "hold_through_trigger_wait",
+        /// Same decode and compile, but drop the hex text right after decoding and the decoded bytes right after
+        /// the compile; the startup gives free memory back to the OS after each batch.
+        ReleaseAfterCompile => "release_after_compile",
+        /// Stream the spec file through a hex decoder into the decompressor and the validator: no full-size copy.
+        StreamHexToValidator => "stream_hex_to_validator",
+    }
 }
 
 impl InitTechnique {
-    pub const ALL: [InitTechnique; 3] = [
-        InitTechnique::HoldThroughTriggerWait,
-        InitTechnique::ReleaseAfterCompile,
-        InitTechnique::StreamHexToValidator,
-    ];
-
-    /// The name scenario specs use.
-    pub fn name(self) -> &'static str {
-        match self {
-            InitTechnique::HoldThroughTriggerWait => "hold_through_trigger_wait",
-            InitTechnique::ReleaseAfterCompile => "release_after_compile",
-            InitTechnique::StreamHexToValidator => "stream_hex_to_validator",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<InitTechnique> {
-        InitTechnique::ALL
-            .into_iter()
-            .find(|technique| technique.name() == name)
-    }
-
     /// Whether the startup asks the allocator to give free memory back after each batch (the seed's fix did).
     pub fn gives_back_after_each_batch(self) -> bool {
         self == InitTechnique::ReleaseAfterCompile

@@ -194,8 +194,48 @@ pub fn output_dir(given: Option<&Path>, name: &str) -> anyhow::Result<OutputDir>
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let path = std::path::absolute(&dir)
         .with_context(|| format!("{}: cannot make absolute", dir.display()))?;
+    // The default directory (under target/memproof) is memproof's whatever it holds; a given one must show it.
+    let written_by_memproof = given.is_none() || path.join(LOCK_FILE).exists();
     let lock = lock_dir(&path)?;
+    claim_dir(&path, written_by_memproof)?;
     Ok(OutputDir { path, _lock: lock })
+}
+
+/// Makes the run own `dir`, which it holds the lock of: what an earlier memproof run left there (its lock file says
+/// one wrote there) is removed, so no report, case file or dhat profile of sizes no longer run stays beside this
+/// run's; a directory that holds anything else is refused, and left as it was.
+fn claim_dir(dir: &Path, written_by_memproof: bool) -> anyhow::Result<()> {
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list", dir.display()))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}: cannot list", dir.display()))?;
+    let earlier: Vec<&PathBuf> = entries
+        .iter()
+        .filter(|path| path.file_name().is_none_or(|name| name != LOCK_FILE))
+        .collect();
+    if earlier.is_empty() {
+        return Ok(());
+    }
+    if !written_by_memproof {
+        let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+        bail!(
+            "{}: not empty, and no memproof run wrote it (no {LOCK_FILE}): expected a new or empty directory, or \
+             one of memproof's own output directories",
+            dir.display()
+        );
+    }
+    for path in earlier {
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        removed.with_context(|| {
+            format!("{}: cannot remove what an earlier run left", path.display())
+        })?;
+    }
+    Ok(())
 }
 
 fn lock_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
@@ -261,6 +301,43 @@ mod tests {
             output_dir(Some(dir.path()), "unused").is_ok(),
             "released when the run ends"
         );
+    }
+
+    #[test]
+    fn a_run_clears_what_an_earlier_run_left_and_refuses_a_directory_it_does_not_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        drop(output_dir(Some(&out), "unused").unwrap());
+        std::fs::create_dir_all(out.join("profiles")).unwrap();
+        std::fs::write(out.join("profiles/old-size.dhat.json"), "{}").unwrap();
+        std::fs::write(out.join("summary.md"), "old").unwrap();
+        let again = output_dir(Some(&out), "unused").unwrap();
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from(LOCK_FILE)]);
+        drop(again);
+
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+        let error = output_dir(Some(&foreign), "unused")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}: not empty, and no memproof run wrote it (no {LOCK_FILE}): expected a new or empty directory, \
+                 or one of memproof's own output directories",
+                foreign.display()
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+            "mine"
+        );
+        assert!(!foreign.join(LOCK_FILE).exists(), "left as it was");
     }
 
     #[test]

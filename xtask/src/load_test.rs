@@ -6,6 +6,7 @@ use crate::build;
 use crate::preflight;
 use crate::progress::Printer;
 use anyhow::bail;
+use clap::builder::PossibleValuesParser;
 use harness::results::{Outcome, Results, SCHEMA, Verdict};
 use harness::spec::{self, Spec};
 use harness::suite::{self, Binaries, SuiteOptions};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct LoadTest {
     /// The profile to size the cases for: `smoke` (seconds), `ci` (under two minutes), `full` (the seeds' magnitudes).
-    #[arg(long, default_value = "ci")]
+    #[arg(long, default_value = "ci", value_parser = PossibleValuesParser::new(spec::PROFILES))]
     profile: String,
     /// Run only this scenario (repeatable). The calibration case always runs first.
     #[arg(long = "scenario", value_name = "NAME")]
@@ -29,15 +30,16 @@ pub struct LoadTest {
     /// How often each case samples its own heap, e.g. `10ms`.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     heap_interval: std::time::Duration,
-    /// The baseline to judge regressions against [default: reports/baseline.json, when it exists]. A path given
-    /// here must exist.
+    /// The baseline to judge regressions against [default: the repository's reports/baseline.json, when it
+    /// exists]. A path given here must exist.
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// The measured noise each figure's regression tolerance comes from (`cargo xtask noise` writes it).
-    #[arg(long, default_value = reports::noise::NOISE_PATH)]
-    noise: PathBuf,
+    /// The measured noise each figure's regression tolerance comes from (`cargo xtask noise` writes it)
+    /// [default: the repository's reports/noise.json].
+    #[arg(long)]
+    noise: Option<PathBuf>,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
-    /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 12x to 170x slower), or
+    /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 19x slower), or
     /// `none`.
     #[arg(long, default_value = "spec", value_parser = ["spec", "all", "none"])]
     dhat: String,
@@ -145,13 +147,6 @@ impl LoadTest {
     /// Runs the load test of the tree at `root` (its specs), with the case binaries in `bin_dir` when the caller
     /// built them (`xtask mutants`, for a mutated copy of the tree), else built here.
     pub fn run_in(&self, root: &Path, bin_dir: Option<&Path>) -> anyhow::Result<Finished> {
-        if !spec::PROFILES.contains(&self.profile.as_str()) {
-            bail!(
-                "unknown profile {:?}: expected one of {}",
-                self.profile,
-                spec::PROFILES.join(", ")
-            );
-        }
         preflight::check_interval("--interval", self.interval)?;
         preflight::check_interval("--heap-interval", self.heap_interval)?;
         let specs = select_specs_in(root, self.spec_dir.as_deref(), &self.scenarios)?;
@@ -201,7 +196,10 @@ impl LoadTest {
             )?
         };
         // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
-        let noise_path = build::workspace_root()?.join(&self.noise);
+        let noise_path = match &self.noise {
+            Some(given) => given.clone(),
+            None => build::workspace_root()?.join(reports::noise::NOISE_PATH),
+        };
         let noise = reports::noise::Noise::read(&noise_path)?;
         if baseline.is_some() && noise.as_ref().is_none_or(|n| n.profile != self.profile) {
             eprintln!(
@@ -240,6 +238,7 @@ impl LoadTest {
             run,
             cases: Vec::with_capacity(planned.len()),
             verdicts: Vec::new(),
+            without_baseline: Vec::new(),
         };
         let results_path = out_dir.join(harness::results::RESULTS_FILE);
         for case in &planned {
@@ -290,6 +289,14 @@ impl LoadTest {
                     "the baseline",
                     noise.as_ref(),
                 ));
+        }
+        if let Some(baseline) = &baseline {
+            results.without_baseline =
+                reports::baseline::cases_without_baseline(&results, baseline, &specs);
+        }
+        if let Some(notice) = reports::baseline::without_baseline_notice(&results.without_baseline)
+        {
+            eprintln!("memproof: {notice}");
         }
         finish(&results, &specs, &out_dir)
     }

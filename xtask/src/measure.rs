@@ -216,6 +216,7 @@ impl Measure {
             run: run_info,
             cases: vec![case],
             verdicts: Vec::new(),
+            without_baseline: Vec::new(),
         };
         let path = out_dir.join(harness::results::RESULTS_FILE);
         results.write(&path)?;

@@ -19,7 +19,7 @@ pub struct NoiseCommand {
     #[arg(long, default_value_t = 5)]
     runs: usize,
     /// The profile to run.
-    #[arg(long, default_value = "ci")]
+    #[arg(long, default_value = "ci", value_parser = clap::builder::PossibleValuesParser::new(harness::spec::PROFILES))]
     profile: String,
     /// Run only this scenario (repeatable). The noise file is then written under target/, not over the committed
     /// one, which must hold every case.

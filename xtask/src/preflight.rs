@@ -67,8 +67,12 @@ pub fn baseline(
     profile: &str,
     out_dir: &Path,
 ) -> anyhow::Result<Option<Results>> {
-    let root = crate::build::workspace_root()?;
-    let path = root.join(explicit.unwrap_or(default));
+    // A path given on the command line is the user's, relative to the current directory; the default is the
+    // repository's.
+    let path = match explicit {
+        Some(given) => given.to_path_buf(),
+        None => crate::build::workspace_root()?.join(default),
+    };
     if explicit.is_some() && !path.exists() {
         bail!(
             "{}: no such baseline (given with --baseline)\n\nConsider `cargo xtask bless --from DIR` to record one from a run.",

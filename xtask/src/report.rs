@@ -4,8 +4,24 @@ use crate::Finished;
 use crate::build;
 use crate::compare_revisions::{self, Side};
 use crate::load_test::select_specs;
+use anyhow::Context as _;
 use harness::results::{RESULTS_FILE, Results};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The results.json of the run in `dir`; a directory without one is an error that says which command makes one.
+fn read_run(dir: &Path) -> anyhow::Result<Results> {
+    let path = dir.join(RESULTS_FILE);
+    if !path.exists() {
+        anyhow::bail!(
+            "{}: no {RESULTS_FILE}: expected the output directory of a run; `cargo xtask load-test --out {}` (or \
+             `cargo xtask measure --out {} -- CMD`) makes one",
+            dir.display(),
+            dir.display(),
+            dir.display()
+        );
+    }
+    Results::read(&path)
+}
 
 /// Re-renders every report of a run from its results.json, without running anything.
 #[derive(clap::Args)]
@@ -16,7 +32,7 @@ pub struct Report {
 
 impl Report {
     pub fn run(self) -> anyhow::Result<Finished> {
-        let results = Results::read(&self.dir.join(RESULTS_FILE))?;
+        let results = read_run(&self.dir)?;
         let specs = select_specs(&[])?;
         reports::write_reports(&results, &specs, &self.dir)?;
         eprintln!("memproof: reports rewritten in {}", self.dir.display());
@@ -30,9 +46,13 @@ pub struct Bless {
     /// The run to bless [default: target/memproof/ci].
     #[arg(long)]
     from: Option<PathBuf>,
-    /// The baseline file to write.
-    #[arg(long, default_value = "reports/baseline.json")]
-    baseline: PathBuf,
+    /// The baseline file to write [default: the repository's reports/baseline.json].
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Update only this scenario's cases in the baseline and keep every other scenario's (a new scenario's first
+    /// baseline, or one scenario's deliberate change).
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
 }
 
 impl Bless {
@@ -41,12 +61,21 @@ impl Bless {
             Some(from) => from,
             None => build::default_out("ci")?,
         };
-        let results = Results::read(&from.join(RESULTS_FILE))?;
-        let path = build::workspace_root()?.join(&self.baseline);
+        let results = read_run(&from)?;
+        let path = match self.baseline {
+            Some(given) => given,
+            None => build::workspace_root()?.join(reports::baseline::BASELINE_PATH),
+        };
         let noise = reports::noise::Noise::read(
             &build::workspace_root()?.join(reports::noise::NOISE_PATH),
         )?;
-        let changes = reports::baseline::bless(&results, &path, noise.as_ref())?;
+        let changes = match &self.scenario {
+            Some(scenario) => {
+                reports::baseline::bless_scenario(&results, &path, scenario, noise.as_ref())
+                    .with_context(|| format!("{}", from.join(RESULTS_FILE).display()))?
+            }
+            None => reports::baseline::bless(&results, &path, noise.as_ref())?,
+        };
         println!("{changes}");
         eprintln!("memproof: baseline written to {}", path.display());
         Ok(Finished::Passed)
@@ -72,7 +101,7 @@ pub struct Compare {
     #[arg(long, value_name = "REV", requires = "base")]
     head: Option<String>,
     /// The profile both sides run.
-    #[arg(long, default_value = "ci", requires = "base")]
+    #[arg(long, default_value = "ci", requires = "base", value_parser = clap::builder::PossibleValuesParser::new(harness::spec::PROFILES))]
     profile: String,
     /// Run only this scenario on both sides (repeatable).
     #[arg(long = "scenario", value_name = "NAME", requires = "base")]
@@ -103,8 +132,8 @@ impl Compare {
             (None, Some(old), Some(new)) => (old, new),
             _ => anyhow::bail!("compare needs OLD_DIR and NEW_DIR, or --base REV"),
         };
-        let old = Results::read(&old_dir.join(RESULTS_FILE))?;
-        let new = Results::read(&new_dir.join(RESULTS_FILE))?;
+        let old = read_run(&old_dir)?;
+        let new = read_run(&new_dir)?;
         let specs = select_specs(&[])?;
         let noise = reports::noise::Noise::read(
             &build::workspace_root()?.join(reports::noise::NOISE_PATH),
@@ -133,5 +162,24 @@ impl Compare {
         } else {
             Finished::Passed
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_without_results_says_which_command_makes_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = read_run(dir.path()).unwrap_err();
+        let shown = dir.path().display();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{shown}: no results.json: expected the output directory of a run; `cargo xtask load-test --out \
+                 {shown}` (or `cargo xtask measure --out {shown} -- CMD`) makes one"
+            )
+        );
     }
 }

@@ -22,8 +22,9 @@ pub mod time_verbose;
 pub mod tools;
 
 use crate::results::{Outcome, RunInfo};
-use crate::runner::show_tail;
+use crate::runner::{Measured, show_tail};
 use crate::wire::FinalFigures;
+use std::path::PathBuf;
 use subject::{MemproofFigures, RunSettings, Subject, SubjectKind, run_through_runner};
 use table::{
     Compared, CrossCheckReport, Figure, Row, SCHEMA, StartupExcess, Status, TARGET_PERCENT,
@@ -175,15 +176,54 @@ fn what_is_counted(tool: Tool, figure: Figure, subject: &Subject, run: &ToolRun)
 }
 
 /// Runs the whole cross-check. `progress` gets one line per run as it starts.
+///
+/// In four steps: find which tools are installed; measure each heap tool's startup excess on the empty case; run
+/// every subject under memproof and under each tool; list the programs that could not run here.
 pub fn run_cross_check(
     plan: &Plan,
     settings: &RunSettings,
     run: RunInfo,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<CrossCheckReport> {
+    let (availability, usable) = find_tools(&plan.tools);
+    let mut check = CrossCheck {
+        settings,
+        usable,
+        progress,
+        rows: Vec::new(),
+        startup_excess: Vec::new(),
+    };
+    if let Some(empty) = &plan.startup_case {
+        check.measure_startup_excess(empty)?;
+    }
+    for subject in &plan.subjects {
+        check.compare_subject(subject, &plan.tools)?;
+    }
+    for (label, reason) in &plan.unavailable {
+        check.rows.push(Row::not_compared(
+            label,
+            Figure::PeakRssBytes,
+            None,
+            "-",
+            Status::Skipped,
+            reason.clone(),
+        ));
+    }
+    Ok(CrossCheckReport {
+        schema: SCHEMA.into(),
+        run,
+        target_percent: TARGET_PERCENT,
+        tools: availability,
+        startup_excess: check.startup_excess.into_iter().map(|(_, e)| e).collect(),
+        rows: check.rows,
+    })
+}
+
+/// Which of `tools` are installed (with their executables), and the table's line for each.
+fn find_tools(tools: &[Tool]) -> (Vec<ToolAvailability>, Vec<(Tool, Vec<PathBuf>)>) {
     let mut availability = Vec::new();
-    let mut usable: Vec<(Tool, Vec<std::path::PathBuf>)> = Vec::new();
-    for &tool in &plan.tools {
+    let mut usable = Vec::new();
+    for &tool in tools {
         match tool.availability() {
             Ok(executables) => {
                 availability.push(ToolAvailability {
@@ -200,15 +240,28 @@ pub fn run_cross_check(
             }),
         }
     }
-    let mut rows: Vec<Row> = Vec::new();
-    let mut startup_excess: Vec<StartupExcess> = Vec::new();
+    (availability, usable)
+}
 
-    if let Some(empty) = &plan.startup_case {
-        progress(&format!("{}: memproof's run (startup excess)", empty.label));
-        let measured = run_through_runner(settings, empty, None, empty.timeout)?;
+/// A cross-check under way: the tools that can run, and the rows and startup excesses found so far.
+struct CrossCheck<'a> {
+    settings: &'a RunSettings,
+    usable: Vec<(Tool, Vec<PathBuf>)>,
+    progress: &'a mut dyn FnMut(&str),
+    rows: Vec<Row>,
+    /// Each heap tool's startup excess, kept with the tool it was measured under (not found again by its name).
+    startup_excess: Vec<(Tool, StartupExcess)>,
+}
+
+impl CrossCheck<'_> {
+    /// Runs the case that allocates nothing under memproof and under each heap tool: what a tool reports beyond
+    /// memproof's figure is its startup excess.
+    fn measure_startup_excess(&mut self, empty: &Subject) -> anyhow::Result<()> {
+        (self.progress)(&format!("{}: memproof's run (startup excess)", empty.label));
+        let measured = run_through_runner(self.settings, empty, None, empty.timeout)?;
         let normal = MemproofFigures::of(&measured);
         if measured.outcome != Outcome::Ok {
-            rows.push(Row::not_compared(
+            self.rows.push(Row::not_compared(
                 &empty.label,
                 Figure::PeakHeapBytes,
                 None,
@@ -217,44 +270,43 @@ pub fn run_cross_check(
                 format!(
                     "memproof's run of the empty case ended {}: {}",
                     measured.outcome,
-                    measured.exit.message.clone().unwrap_or_default()
+                    why_it_ended(&measured)
                 ),
             ));
         }
-        for (tool, executables) in usable.iter().filter(|(t, _)| *t != Tool::Time) {
-            progress(&format!(
+        let heap_tools: Vec<(Tool, Vec<PathBuf>)> = self
+            .usable
+            .iter()
+            .filter(|(tool, _)| *tool != Tool::Time)
+            .cloned()
+            .collect();
+        for (tool, executables) in heap_tools {
+            (self.progress)(&format!(
                 "{}: under {} (startup excess)",
                 empty.label,
                 tool.display_name()
             ));
-            match tools::run_under(*tool, executables, empty, settings) {
+            match tools::run_under(tool, &executables, empty, self.settings) {
                 Ok(tool_run) => {
-                    for &figure in figures_witnessed(*tool, SubjectKind::MemproofCase) {
+                    for &figure in figures_witnessed(tool, SubjectKind::MemproofCase) {
                         let (Some(memproof), Some((value, _))) =
                             (normal.get(figure), tool_value(&tool_run.figures, figure))
                         else {
                             continue;
                         };
-                        startup_excess.push(StartupExcess {
+                        let excess = StartupExcess {
                             tool: tool.display_name().into(),
                             figure,
                             case: empty.label.clone(),
                             memproof,
                             tool_figure: value,
                             excess: value as i64 - memproof as i64,
-                            note: match tool {
-                                Tool::Heaptrack => "what the process allocates before memproof's meter starts \
-                                     (the Rust runtime, the loader), plus libstdc++'s emergency exception pool \
-                                     that heaptrack's own C++ preload library brings in"
-                                    .into(),
-                                _ => "what the process allocates before memproof's meter starts (the Rust runtime, \
-                                     glibc); massif brings nothing of its own into the program's heap"
-                                    .into(),
-                            },
-                        });
+                            note: startup_excess_note(tool).into(),
+                        };
+                        self.startup_excess.push((tool, excess));
                     }
                 }
-                Err(error) => rows.push(Row::not_compared(
+                Err(error) => self.rows.push(Row::not_compared(
                     &empty.label,
                     Figure::PeakHeapBytes,
                     normal.peak_heap_bytes,
@@ -267,20 +319,25 @@ pub fn run_cross_check(
                 )),
             }
         }
+        Ok(())
     }
-    let excess_of = |tool: Tool, figure: Figure| {
-        startup_excess
-            .iter()
-            .find(|e| e.tool == tool.display_name() && e.figure == figure)
-            .map(|e| e.excess)
-    };
 
-    for subject in &plan.subjects {
-        progress(&format!("{}: memproof's run", subject.label));
-        let measured = run_through_runner(settings, subject, None, subject.timeout)?;
+    /// The startup excess measured under `tool` for `figure`, when it was.
+    fn excess_of(&self, tool: Tool, figure: Figure) -> Option<i64> {
+        self.startup_excess
+            .iter()
+            .find(|(measured_under, e)| *measured_under == tool && e.figure == figure)
+            .map(|(_, e)| e.excess)
+    }
+
+    /// Runs `subject` once under memproof, then under each of `tools` that witnesses one of its figures, and adds a
+    /// row per figure and tool: compared, failed or skipped.
+    fn compare_subject(&mut self, subject: &Subject, tools: &[Tool]) -> anyhow::Result<()> {
+        (self.progress)(&format!("{}: memproof's run", subject.label));
+        let measured = run_through_runner(self.settings, subject, None, subject.timeout)?;
         let normal = MemproofFigures::of(&measured);
         if measured.outcome != Outcome::Ok {
-            rows.push(Row::not_compared(
+            self.rows.push(Row::not_compared(
                 &subject.label,
                 Figure::PeakRssBytes,
                 normal.peak_rss_bytes,
@@ -289,76 +346,75 @@ pub fn run_cross_check(
                 format!(
                     "memproof's own run ended {}: {}",
                     measured.outcome,
-                    measured
-                        .exit
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| show_tail(&measured.stderr_tail))
+                    why_it_ended(&measured)
                 ),
             ));
-            continue;
+            return Ok(());
         }
-        for &tool in &plan.tools {
+        for &tool in tools {
             let figures = figures_witnessed(tool, subject.kind);
             if figures.is_empty() {
                 continue;
             }
-            let Some((_, executables)) = usable.iter().find(|(t, _)| *t == tool) else {
-                let reason = tool.availability().err().unwrap_or_default();
-                for &figure in figures {
-                    rows.push(Row::not_compared(
+            let not_compared = |status: Status, note: String| {
+                figures.iter().map(move |&figure| {
+                    Row::not_compared(
                         &subject.label,
                         figure,
                         normal.get(figure),
                         tool.display_name(),
-                        Status::Skipped,
-                        reason.clone(),
-                    ));
-                }
+                        status,
+                        note.clone(),
+                    )
+                })
+            };
+            let Some((_, executables)) = self.usable.iter().find(|(t, _)| *t == tool) else {
+                let reason = tool.availability().err().unwrap_or_default();
+                self.rows.extend(not_compared(Status::Skipped, reason));
                 continue;
             };
-            progress(&format!("{}: under {}", subject.label, tool.display_name()));
-            let tool_run = match tools::run_under(tool, executables, subject, settings) {
-                Ok(tool_run) => tool_run,
-                Err(error) => {
+            (self.progress)(&format!("{}: under {}", subject.label, tool.display_name()));
+            match tools::run_under(tool, executables, subject, self.settings) {
+                Ok(tool_run) => {
                     for &figure in figures {
-                        rows.push(Row::not_compared(
-                            &subject.label,
-                            figure,
-                            normal.get(figure),
-                            tool.display_name(),
-                            Status::Fail,
-                            format!("the run under {} failed: {error:#}", tool.name()),
-                        ));
+                        let row =
+                            compare_one(subject, tool, figure, &normal, &tool_run, &|t, f| {
+                                self.excess_of(t, f)
+                            });
+                        self.rows.push(row);
                     }
-                    continue;
                 }
-            };
-            for &figure in figures {
-                rows.push(compare_one(
-                    subject, tool, figure, &normal, &tool_run, &excess_of,
-                ));
+                Err(error) => {
+                    let note = format!("the run under {} failed: {error:#}", tool.name());
+                    self.rows.extend(not_compared(Status::Fail, note));
+                }
             }
         }
+        Ok(())
     }
-    for (label, reason) in &plan.unavailable {
-        rows.push(Row::not_compared(
-            label,
-            Figure::PeakRssBytes,
-            None,
-            "-",
-            Status::Skipped,
-            reason.clone(),
-        ));
+}
+
+/// What a heap tool's startup excess is made of.
+fn startup_excess_note(tool: Tool) -> &'static str {
+    match tool {
+        Tool::Heaptrack => {
+            "what the process allocates before memproof's meter starts (the Rust runtime, the loader), plus \
+             libstdc++'s emergency exception pool that heaptrack's own C++ preload library brings in"
+        }
+        _ => {
+            "what the process allocates before memproof's meter starts (the Rust runtime, glibc); massif brings \
+             nothing of its own into the program's heap"
+        }
     }
-    Ok(CrossCheckReport {
-        schema: SCHEMA.into(),
-        run,
-        target_percent: TARGET_PERCENT,
-        tools: availability,
-        startup_excess,
-        rows,
-    })
+}
+
+/// Why a run that did not end well ended: the runner's message, or the last lines of its stderr.
+pub(crate) fn why_it_ended(measured: &Measured) -> String {
+    measured
+        .exit
+        .message
+        .clone()
+        .unwrap_or_else(|| show_tail(&measured.stderr_tail))
 }
 
 fn compare_one(

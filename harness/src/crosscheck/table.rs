@@ -7,6 +7,7 @@
 //! difference that remains once it is taken off, and both the raw and the adjusted difference are printed. Nothing
 //! is hidden: a row whose difference stays above the target fails the command.
 
+use crate::text_escaping::escape_markdown_cell;
 use crate::units::format_bytes;
 use serde::{Deserialize, Serialize};
 
@@ -283,11 +284,6 @@ fn excess_text(row: &Row) -> String {
         .map_or("-".to_string(), |excess| row.figure.format_signed(excess))
 }
 
-/// Text safe inside a Markdown table cell: a `|` would end the cell, a newline the row.
-fn markdown_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
 /// The table as Markdown: the columns of `cross-check.json`, one row per comparison, the startup excess after it.
 pub fn render_markdown(report: &CrossCheckReport) -> String {
     let mut out = String::new();
@@ -307,16 +303,16 @@ pub fn render_markdown(report: &CrossCheckReport) -> String {
     for row in &report.rows {
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            markdown_cell(&row.case),
+            escape_markdown_cell(&row.case),
             row.figure.name(),
             row.memproof.map_or("-".into(), |v| row.figure.format(v)),
-            markdown_cell(&row.tool),
+            escape_markdown_cell(&row.tool),
             tool_figure_text(row),
             percent_text(row.difference_percent),
             excess_text(row),
             percent_text(row.judged_percent),
             row.status.word(),
-            markdown_cell(&row.note)
+            escape_markdown_cell(&row.note)
         ));
     }
     if !report.startup_excess.is_empty() {
@@ -330,11 +326,11 @@ pub fn render_markdown(report: &CrossCheckReport) -> String {
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 excess.tool,
                 excess.figure.name(),
-                markdown_cell(&excess.case),
+                escape_markdown_cell(&excess.case),
                 excess.figure.format(excess.memproof),
                 excess.figure.format(excess.tool_figure),
                 excess.figure.format_signed(excess.excess),
-                markdown_cell(&excess.note)
+                escape_markdown_cell(&excess.note)
             ));
         }
     }
@@ -566,7 +562,10 @@ mod tests {
         );
         assert_eq!(lines[4], "  1. note");
         let markdown = render_markdown(&report);
-        assert_eq!(markdown_cell("seq 1 9 | sort\nx"), "seq 1 9 \\| sort x");
+        assert_eq!(
+            escape_markdown_cell("seq 1 9 | sort\nx"),
+            "seq 1 9 \\| sort<br>x"
+        );
         assert!(markdown.contains(
             "| calibration/known/bytes=16777216 | peak_heap_bytes | 1000 B (1000 B) | massif | 1010 B (1010 B) | +1.000% | - | +1.000% | pass | note |"
         ));

@@ -10,8 +10,9 @@
 
 use super::heaptrack;
 use super::massif::{self, MassifPeak};
-use super::subject::{RunSettings, Subject, file_stem, find_executable, run_through_runner};
+use super::subject::{RunSettings, Subject, find_executable, run_through_runner};
 use super::time_verbose;
+use crate::file_stem::file_stem;
 use crate::results::Outcome;
 use crate::runner::{Measured, show_tail};
 use crate::wire::FinalFigures;
@@ -167,11 +168,7 @@ fn check_ran(measured: &Measured, tool: Tool) -> anyhow::Result<()> {
             "the run under {} ended {}: {}",
             tool.display_name(),
             measured.outcome,
-            measured
-                .exit
-                .message
-                .clone()
-                .unwrap_or_else(|| show_tail(&measured.stderr_tail))
+            super::why_it_ended(measured)
         );
     }
     Ok(())

@@ -53,7 +53,12 @@ impl GrowthChart {
         } else {
             &self.size_unit
         };
-        format!("{} ({unit}, log scale)", self.size_name)
+        if unit == self.size_name {
+            // `messages` counted in `messages`: the word once.
+            format!("{unit} (log scale)")
+        } else {
+            format!("{} ({unit}, log scale)", self.size_name)
+        }
     }
 }
 
@@ -205,5 +210,35 @@ fn format_axis_number(value: f64) -> String {
         format!("{value:.1}").trim_end_matches(".0").to_string()
     } else {
         format!("{value:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(size_name: &str, size_unit: &str) -> GrowthChart {
+        GrowthChart {
+            title: String::new(),
+            size_name: size_name.into(),
+            size_unit: size_unit.into(),
+            series: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_axis_names_the_size_and_its_unit_once_each() {
+        assert_eq!(
+            chart("messages", "messages").x_description(),
+            "messages (log scale)"
+        );
+        assert_eq!(
+            chart("concurrency", "inits").x_description(),
+            "concurrency (inits, log scale)"
+        );
+        assert_eq!(
+            chart("log_bytes", "bytes").x_description(),
+            "log_bytes (MiB, log scale)"
+        );
     }
 }

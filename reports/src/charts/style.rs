@@ -2,7 +2,7 @@
 //! (inlined in index.html) and a PNG (for a PR comment or an issue).
 //!
 //! PNG text needs a font the process can reach: plotters' default font lookup goes through fontconfig, which a bare
-//! CI machine lacks (MEASURED.md: "No such font: sans-serif"). So DejaVu Sans is compiled into the crate from
+//! CI machine lacks ("No such font: sans-serif", docs/measured.md). So DejaVu Sans is compiled into the crate from
 //! `reports/assets/` and registered once under the family name every chart uses.
 
 use anyhow::Context as _;

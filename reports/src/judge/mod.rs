@@ -484,26 +484,43 @@ fn judge_budget<'a>(
         }
         all.push(shown);
     }
-    let bound_text = operand.metric.format(bound);
+    Ok(compared(
+        &operand.to_string(),
+        comparison,
+        &operand.metric.format(bound),
+        (all, failing),
+        worst.zip(operand.metric.site_ranking()),
+    ))
+}
+
+/// The judgement of a budget or a claim: "SUBJECT <= BOUND: measured …" when every value held, "SUBJECT was limited
+/// to BOUND but measured …" (the comparison's failure words) naming the values that did not.
+fn compared<'a>(
+    subject: &str,
+    comparison: Comparison,
+    bound_text: &str,
+    (all, failing): (Vec<String>, Vec<String>),
+    evidence: Option<(&'a Case, SiteRanking)>,
+) -> Judgement<'a> {
     let statement = if failing.is_empty() {
         format!(
-            "{operand} {} {bound_text}: measured {}",
+            "{subject} {} {bound_text}: measured {}",
             comparison.symbol(),
             all.join(", ")
         )
     } else {
         format!(
-            "{operand} {} {bound_text} but measured {}",
+            "{subject} {} {bound_text} but measured {}",
             comparison.failure_words(),
             failing.join(", ")
         )
     };
-    Ok(Judgement {
+    Judgement {
         holds: failing.is_empty(),
         measured: all.join(", "),
         statement,
-        evidence: worst.zip(operand.metric.site_ranking()),
-    })
+        evidence,
+    }
 }
 
 fn judge_claim<'a>(
@@ -553,27 +570,13 @@ fn judge_claim<'a>(
         }
         all.push(shown);
     }
-    let subject = format!("{numerator} / {denominator}");
-    let bound_text = format_plain_number(bound);
-    let statement = if failing.is_empty() {
-        format!(
-            "{subject} {} {bound_text}: measured {}",
-            comparison.symbol(),
-            all.join(", ")
-        )
-    } else {
-        format!(
-            "{subject} {} {bound_text} but measured {}",
-            comparison.failure_words(),
-            failing.join(", ")
-        )
-    };
-    Ok(Judgement {
-        holds: failing.is_empty(),
-        measured: all.join(", "),
-        statement,
+    Ok(compared(
+        &format!("{numerator} / {denominator}"),
+        comparison,
+        &format_plain_number(bound),
+        (all, failing),
         evidence,
-    })
+    ))
 }
 
 fn judge_outcome<'a>(

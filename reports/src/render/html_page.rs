@@ -97,6 +97,8 @@ pub struct IndexPage<'a> {
     pub case_count: usize,
     /// Whether a baseline was compared (there are regression verdicts).
     pub has_baseline: bool,
+    /// Which cases had no baseline to be judged against, and the command that adds them; `None` when all had one.
+    pub without_baseline: Option<String>,
     pub failures: Vec<FailureView<'a>>,
     /// Scenarios with a failing verdict first, then in run order.
     pub scenarios: Vec<ScenarioView<'a>>,
@@ -238,6 +240,7 @@ pub fn index_page<'a>(results: &'a Results, scenarios: &[ScenarioReport]) -> Ind
         failed_count,
         case_count: results.cases.len(),
         has_baseline: verdicts.iter().any(|v| v.kind == "regression"),
+        without_baseline: crate::baseline::without_baseline_notice(&results.without_baseline),
         failures: verdicts
             .iter()
             .filter(|v| !v.pass)

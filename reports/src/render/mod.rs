@@ -11,7 +11,8 @@ pub mod html_page;
 pub mod junit_xml;
 pub mod summary_markdown;
 pub mod templates;
-pub mod text_escaping;
+/// The escapers live in the harness, beside the cross-check's Markdown table that uses them too.
+pub use harness::text_escaping;
 
 use crate::charts::bars::{BarsChart, RoleBars};
 use crate::charts::growth::{GrowthChart, GrowthSeries};
@@ -143,19 +144,9 @@ pub fn scenario_reports<'a>(results: &'a Results, specs: &'a [Spec]) -> Vec<Scen
         .collect()
 }
 
-/// A file-name-safe form of a scenario name (also the page anchor's).
-pub fn file_stem(scenario: &str) -> String {
-    scenario
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+/// A file-name-safe form of a scenario name (also the page anchor's): the one rule every file memproof writes
+/// is named by.
+pub use harness::file_stem::file_stem;
 
 fn chart_report(rendered: RenderedChart, caption: String) -> ChartReport {
     let png_relative = format!(

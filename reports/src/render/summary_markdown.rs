@@ -310,6 +310,9 @@ pub fn render_summary_within(
     if regressions == 0 {
         out.push("No baseline was compared, so there are no regression verdicts. Record one with `cargo xtask bless`.\n\n");
     } else {
+        if let Some(notice) = crate::baseline::without_baseline_notice(&results.without_baseline) {
+            out.push(&format!("{notice}\n\n"));
+        }
         let count = |word: &str| {
             verdicts
                 .iter()

@@ -354,8 +354,8 @@ impl Scenario for HookStorm {
         "hook-storm"
     }
 
-    fn techniques(&self) -> &'static [&'static str] {
-        &TECHNIQUES
+    fn techniques(&self) -> Vec<&'static str> {
+        TECHNIQUES.to_vec()
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {

@@ -68,8 +68,8 @@ impl Scenario for SyslogRate {
         "syslog-rate"
     }
 
-    fn techniques(&self) -> &'static [&'static str] {
-        &TECHNIQUE_NAMES
+    fn techniques(&self) -> Vec<&'static str> {
+        TECHNIQUE_NAMES.to_vec()
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! Escaping of text that goes into HTML, XML or a Markdown table: case ids, verdict words and failure texts come
-//! from specs and from what a case printed, so none of it may be read as markup.
+//! from specs and from what a case or a tool printed, so none of it may be read as markup. One copy serves the
+//! reports and the cross-check's table.
 
 /// Escapes the five characters that are markup in HTML and XML text and attribute values.
 pub fn escape_markup(text: &str) -> String {
