@@ -91,6 +91,58 @@ pub fn target_for(workspace: &Path, cargo_target: &Path) -> PathBuf {
     ))
 }
 
+/// Set on the xtask a checkout rebuilt for itself (see [`run_own_build_if_stale`]), so it never loops. Tests that
+/// run one xtask binary in other checkouts set it too, to exercise the run-time workspace lookup on its own.
+pub const REBUILT_ENV: &str = "MEMPROOF_XTASK_REBUILT";
+
+/// Whether this xtask binary was built from another checkout than the one it runs in. Two checkouts that share a
+/// cargo target directory share `target/debug/xtask`, and cargo does not rebuild (or re-link) it for a checkout
+/// whose sources are older than the binary, so `cargo xtask` in one checkout can start the other's xtask.
+pub fn built_from_elsewhere(built_from: &Path, running_in: &Path) -> bool {
+    let canonical =
+        |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    canonical(built_from) != canonical(running_in)
+}
+
+/// When this xtask was built from another checkout, builds this checkout's own xtask into a target directory of
+/// its own (under [`target_for`]) and runs it with the same arguments; returns its exit status. `None`: this binary
+/// is the checkout's own, go on.
+pub fn run_own_build_if_stale() -> anyhow::Result<Option<std::process::ExitStatus>> {
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("/"));
+    let Ok(workspace) = workspace_root() else {
+        // Not inside a workspace: the command itself says so.
+        return Ok(None);
+    };
+    if !built_from_elsewhere(built_from, &workspace) {
+        return Ok(None);
+    }
+    if std::env::var_os(REBUILT_ENV).is_some() {
+        // Built for this checkout a moment ago by its own cargo run (the path baked in may be a symlink's or a
+        // copy's): never rebuild twice.
+        return Ok(None);
+    }
+    let target = target_for(&workspace, &cargo_target_dir(&workspace)?).join("xtask-own");
+    eprintln!(
+        "memproof: this xtask binary was built from {}; building {}'s own into {}",
+        built_from.display(),
+        workspace.display(),
+        target.display()
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&workspace)
+        .args(["run", "--quiet", "--package", "xtask", "--target-dir"])
+        .arg(&target)
+        .arg("--")
+        .args(std::env::args_os().skip(1))
+        .env(REBUILT_ENV, "1")
+        .status()
+        .context("cannot run cargo to build this checkout's own xtask")?;
+    Ok(Some(status))
+}
+
 /// FNV-1a, 64 bits: a key that stays the same across Rust versions (std's hasher does not promise to).
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -358,6 +410,20 @@ mod tests {
             error.ends_with("not inside a memproof workspace: expected a Cargo.toml with a [workspace] whose members include \"xtask\" here or in a parent directory"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_xtask_built_in_another_checkout_is_told_apart_from_this_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (root.path().join("a"), root.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        assert!(built_from_elsewhere(&a, &b));
+        assert!(!built_from_elsewhere(&a, &a));
+        // The same checkout reached through a symlink is the same checkout.
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        assert!(!built_from_elsewhere(&a, &link));
     }
 
     #[test]

@@ -50,6 +50,17 @@ pub enum Finished {
 }
 
 fn main() -> ExitCode {
+    // A shared target directory can hand this checkout another checkout's xtask: run our own instead.
+    match build::run_own_build_if_stale() {
+        Ok(None) => {}
+        Ok(Some(status)) => {
+            return ExitCode::from(status.code().map_or(2, |code| code.clamp(0, 255) as u8));
+        }
+        Err(error) => {
+            eprintln!("memproof: {error:#}");
+            return ExitCode::from(2);
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
