@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const PARAMS: &str = r#"{"storm_events":40,"storm_sessions":16,"new_sessions":6,"ended_sessions":3,"connections":4,"events_per_second":300,"debounce":"50ms","max_events_per_session":1000,"max_event_bytes":"256KiB","compact_min_journal_bytes":"32KiB","min_body_bytes":200,"max_body_bytes":10000}"#;
+const PARAMS: &str = r#"{"storm_events":40,"storm_sessions":16,"new_sessions":6,"ended_sessions":3,"connections":4,"events_per_second":300,"debounce":"50ms","max_events_per_session":1000,"max_event_bytes":"256KiB","compact_min_journal_bytes":"32KiB","min_body_bytes":200,"max_body_bytes":10000,"long_session_events":1200}"#;
 
 /// A directory of the case's own: tests run in parallel and may run the same case, so each call gets a new one.
 fn work_dir(name: &str) -> PathBuf {
@@ -78,7 +78,7 @@ fn the_spec_reads_and_names_only_known_techniques() {
             variant.technique
         );
     }
-    assert_eq!(spec.variants.len(), 9);
+    assert_eq!(spec.variants.len(), 10);
 }
 
 #[test]
@@ -126,4 +126,33 @@ fn the_seed_store_allocates_per_append_with_the_state_and_best_does_not() {
     );
     assert!(before_large[per_append] / best_large[per_append] >= 30.0);
     assert!(best_large["write_amplification"] <= 4.0, "{best_large:?}");
+}
+
+#[test]
+fn one_long_session_shows_the_cap_the_record_and_the_clone_free_write_each_undone() {
+    let fix = run_case("debounced_snapshot/one_long_session", 100);
+    let no_cap = run_case("debounced_snapshot_without_cap/one_long_session", 100);
+    let scan = run_case("debounced_snapshot_with_seq_scan/one_long_session", 100);
+    let clone = run_case("debounced_snapshot_with_clone/one_long_session", 100);
+    for metrics in [&fix, &no_cap, &scan, &clone] {
+        assert_eq!(metrics["events_lost"], 0.0, "{metrics:?}");
+        assert_eq!(metrics["events_acknowledged"], 1200.0, "{metrics:?}");
+    }
+    // The cap: 1000 of the session's 1200 events kept, and less left live than without it.
+    assert_eq!(fix["largest_session_events_held"], 1000.0);
+    assert_eq!(no_cap["largest_session_events_held"], 1200.0);
+    assert!(no_cap["storm_live_heap_growth_bytes"] > fix["storm_live_heap_growth_bytes"] * 1.1);
+    // The record: no stored event examined per append; the scan examines the session's events.
+    assert_eq!(fix["seq_entries_scanned_per_append"], 0.0);
+    assert!(scan["seq_entries_scanned_per_append"] > 500.0, "{scan:?}");
+    assert_eq!(
+        scan["storm_live_heap_growth_bytes"],
+        fix["storm_live_heap_growth_bytes"]
+    );
+    // The clone: a second copy of the state live at the write's peak; the same file written.
+    assert!(
+        clone["peak_heap_as_state_content_multiple"]
+            >= fix["peak_heap_as_state_content_multiple"] + 0.5
+    );
+    assert_eq!(clone["state_file_bytes"], fix["state_file_bytes"]);
 }

@@ -7,11 +7,9 @@
 use super::atomic_replace::replace_file_atomically;
 use super::debounce::PersistWaiter;
 use super::error::StoreError;
-use super::mutation::{
-    appendable_session, end_session, next_seq_by_scan, open_session, push_event,
-};
+use super::mutation::{Numbering, appendable_session, end_session, open_session, push_event};
 use super::state::{SessionStatus, StoreState};
-use super::state_file::{load_state_file, serialize_state_to_vec};
+use super::state_file::{load_state_file, serialize_clone_to_vec};
 use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,6 +21,7 @@ pub struct CloneAllSyncWriteStore {
     max_event_bytes: usize,
     stats: PersistStats,
     load_report: LoadReport,
+    seq_entries_scanned: u64,
 }
 
 impl CloneAllSyncWriteStore {
@@ -41,14 +40,13 @@ impl CloneAllSyncWriteStore {
             max_event_bytes: config.max_event_bytes,
             stats: PersistStats::default(),
             load_report,
+            seq_entries_scanned: 0,
         })
     }
 
     /// The seed's persist: a deep clone of everything, serialised whole, written before the mutation returns.
     fn clone_serialise_write_all(&mut self) -> Result<(), StoreError> {
-        let snapshot = self.state.clone();
-        let text = serialize_state_to_vec(&snapshot);
-        drop(snapshot);
+        let text = serialize_clone_to_vec(&self.state);
         let bytes = replace_file_atomically(&self.path, |out| out.write_all(&text))?;
         self.stats.n_snapshot_writes += 1;
         self.stats.bytes_written += bytes;
@@ -80,7 +78,8 @@ impl SessionStore for CloneAllSyncWriteStore {
             body,
             self.max_event_bytes,
         )?;
-        let seq = next_seq_by_scan(session);
+        let (seq, scanned) = Numbering::ByScan.next_seq(session);
+        self.seq_entries_scanned += scanned;
         push_event(session, seq, hook, body);
         self.stats.event_content_bytes += (hook.len() + body.len()) as u64;
         self.clone_serialise_write_all()?;
@@ -98,7 +97,14 @@ impl SessionStore for CloneAllSyncWriteStore {
     }
 
     fn next_seq(&self, session_id: &str) -> Option<u64> {
-        self.state.sessions.get(session_id).map(next_seq_by_scan)
+        self.state
+            .sessions
+            .get(session_id)
+            .map(|session| Numbering::ByScan.next_seq(session).0)
+    }
+
+    fn seq_entries_scanned(&self) -> u64 {
+        self.seq_entries_scanned
     }
 
     fn persist_waiter(&mut self) -> PersistWaiter {

@@ -10,11 +10,9 @@
 use super::atomic_replace::replace_file_atomically;
 use super::debounce::{DebouncedPersist, PersistWaiter, resolve_waiters};
 use super::error::StoreError;
-use super::mutation::{
-    appendable_session, end_session, next_seq_by_record, open_session, push_event,
-};
+use super::mutation::{Numbering, appendable_session, end_session, open_session, push_event};
 use super::state::{SessionStatus, StoreState, apply_rules_at_load, cap_events};
-use super::state_file::{load_state_file, serialize_state_to_vec};
+use super::state_file::{load_state_file, serialize_clone_to_vec, serialize_state_to_vec};
 use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique, UndoneChange};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,6 +25,7 @@ pub struct DebouncedSnapshotStore {
     persist: DebouncedPersist,
     stats: PersistStats,
     load_report: LoadReport,
+    seq_entries_scanned: u64,
 }
 
 impl DebouncedSnapshotStore {
@@ -56,6 +55,7 @@ impl DebouncedSnapshotStore {
                 snapshot_bytes: std::fs::metadata(path).map_or(0, |meta| meta.len()),
                 ..LoadReport::default()
             },
+            seq_entries_scanned: 0,
         })
     }
 
@@ -67,7 +67,11 @@ impl DebouncedSnapshotStore {
             resolve_waiters(waiters, &Ok(self.stats.n_snapshot_writes));
             return Ok(());
         }
-        let text = serialize_state_to_vec(&self.state);
+        let text = if self.config.undone == Some(UndoneChange::SerialiseWithoutClone) {
+            serialize_clone_to_vec(&self.state)
+        } else {
+            serialize_state_to_vec(&self.state)
+        };
         match replace_file_atomically(&self.path, |out| out.write_all(&text)) {
             Ok(bytes) => {
                 self.stats.n_snapshot_writes += 1;
@@ -80,6 +84,15 @@ impl DebouncedSnapshotStore {
                 resolve_waiters(waiters, &Err(error.to_string()));
                 Err(error)
             }
+        }
+    }
+
+    /// The record of each session's last number; the seed's scan in the counterfactual that undoes it.
+    fn numbering(&self) -> Numbering {
+        if self.config.undone == Some(UndoneChange::SeqRecord) {
+            Numbering::ByScan
+        } else {
+            Numbering::ByRecord
         }
     }
 
@@ -108,6 +121,7 @@ impl SessionStore for DebouncedSnapshotStore {
         body: &str,
         now: Instant,
     ) -> Result<u64, StoreError> {
+        let numbering = self.numbering();
         let session = appendable_session(
             &mut self.state,
             session_id,
@@ -115,7 +129,8 @@ impl SessionStore for DebouncedSnapshotStore {
             body,
             self.config.max_event_bytes,
         )?;
-        let seq = next_seq_by_record(session);
+        let (seq, scanned) = numbering.next_seq(session);
+        self.seq_entries_scanned += scanned;
         push_event(session, seq, hook, body);
         if let Some(max_events) = self.config.rules.max_events_per_session {
             cap_events(session, max_events);
@@ -137,7 +152,14 @@ impl SessionStore for DebouncedSnapshotStore {
     }
 
     fn next_seq(&self, session_id: &str) -> Option<u64> {
-        self.state.sessions.get(session_id).map(next_seq_by_record)
+        self.state
+            .sessions
+            .get(session_id)
+            .map(|session| self.numbering().next_seq(session).0)
+    }
+
+    fn seq_entries_scanned(&self) -> u64 {
+        self.seq_entries_scanned
     }
 
     fn persist_waiter(&mut self) -> PersistWaiter {
@@ -332,5 +354,40 @@ mod tests {
         assert_eq!(store.append_event("live", "Stop", "{}", now).unwrap(), 5);
         assert_eq!(store.next_seq("live"), Some(6));
         assert_eq!(seqs(&store, "live"), [4, 5]);
+    }
+
+    #[test]
+    fn undoing_the_record_or_the_clone_changes_the_cost_not_the_numbers_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        let mut files = Vec::new();
+        let mut scanned = Vec::new();
+        for undone in [
+            None,
+            Some(UndoneChange::SeqRecord),
+            Some(UndoneChange::SerialiseWithoutClone),
+        ] {
+            let path = dir.path().join(format!("{undone:?}.json"));
+            let mut store = DebouncedSnapshotStore::open(
+                &path,
+                StoreConfig {
+                    undone,
+                    ..config(3)
+                },
+                now,
+            )
+            .unwrap();
+            store.open_session("s", now).unwrap();
+            let numbers: Vec<u64> = (0..5)
+                .map(|_| store.append_event("s", "Stop", "{}", now).unwrap())
+                .collect();
+            assert_eq!(numbers, [1, 2, 3, 4, 5], "{undone:?}");
+            store.flush().unwrap();
+            scanned.push(store.seq_entries_scanned());
+            files.push(std::fs::read(&path).unwrap());
+        }
+        // The scan examines the session's events before each append: 0, 1, 2, then 3 twice (the cap holds 3): 9.
+        assert_eq!(scanned, [0, 9, 0]);
+        assert!(files.iter().all(|file| *file == files[0]));
     }
 }

@@ -21,8 +21,8 @@ use super::atomic_replace::replace_file_atomically;
 use super::debounce::PersistWaiter;
 use super::error::StoreError;
 use super::mutation::{
-    appendable_session, check_openable, end_session, endable_session, next_seq_by_record,
-    open_session, push_event,
+    Numbering, appendable_session, check_openable, end_session, endable_session, open_session,
+    push_event,
 };
 use super::state::{SessionStatus, StoreState, apply_rules_at_load, cap_events};
 use super::state_file::{load_state_file, serialize_state_streaming};
@@ -108,6 +108,7 @@ pub struct JournalWithSnapshotStore {
     record_buffer: Vec<u8>,
     stats: PersistStats,
     load_report: LoadReport,
+    seq_entries_scanned: u64,
 }
 
 impl JournalWithSnapshotStore {
@@ -134,6 +135,7 @@ impl JournalWithSnapshotStore {
             journal_bytes: replay.journal_bytes,
             snapshot_bytes,
             record_buffer: Vec::new(),
+            seq_entries_scanned: 0,
             stats: PersistStats::default(),
             load_report: LoadReport {
                 n_events_in_files,
@@ -214,7 +216,8 @@ impl JournalWithSnapshotStore {
         match self.config.undone {
             Some(UndoneChange::Persist) => return Ok(()),
             Some(UndoneChange::Journal) => return self.compact(),
-            None => {}
+            // Changes of the merged fix only; the journal store has neither a scan nor a clone to undo.
+            Some(UndoneChange::SeqRecord | UndoneChange::SerialiseWithoutClone) | None => {}
         }
         if self.journal_bytes
             > self
@@ -394,7 +397,8 @@ impl SessionStore for JournalWithSnapshotStore {
             body,
             self.config.max_event_bytes,
         )?;
-        let seq = next_seq_by_record(session);
+        let (seq, scanned) = Numbering::ByRecord.next_seq(session);
+        self.seq_entries_scanned += scanned;
         // The record goes to the journal first: a failed write leaves the state as it was.
         self.append_record(&JournalRecordRef::Append {
             session: session_id,
@@ -433,7 +437,14 @@ impl SessionStore for JournalWithSnapshotStore {
     }
 
     fn next_seq(&self, session_id: &str) -> Option<u64> {
-        self.state.sessions.get(session_id).map(next_seq_by_record)
+        self.state
+            .sessions
+            .get(session_id)
+            .map(|session| Numbering::ByRecord.next_seq(session).0)
+    }
+
+    fn seq_entries_scanned(&self) -> u64 {
+        self.seq_entries_scanned
     }
 
     fn persist_waiter(&mut self) -> PersistWaiter {

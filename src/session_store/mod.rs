@@ -65,6 +65,14 @@ pub enum UndoneChange {
     Persist,
     /// The journal store compacts (rewrites the whole snapshot) after every append, as if it had no journal.
     Journal,
+    /// The debounced store numbers each event by scanning its session's events (the seed's O(n) filter), not from
+    /// the session's record of its last number. Same numbers, the seed's cost: up to the cap's 1000 events examined
+    /// per append.
+    SeqRecord,
+    /// The debounced store deep-clones the whole state before each window's serialisation (the seed's
+    /// `structuredClone` before `JSON.stringify`): the same bytes written, a second copy of the state live while
+    /// they are.
+    SerialiseWithoutClone,
 }
 
 impl Default for StoreConfig {
@@ -159,6 +167,9 @@ pub trait SessionStore: Send {
     ) -> Result<(), StoreError>;
     /// The number the next event of `session_id` would get, by the technique's own way of numbering.
     fn next_seq(&self, session_id: &str) -> Option<u64>;
+    /// Events the numbering of appends has examined since the store was opened: the session's whole event list per
+    /// append for the seed's scan, none for a record of the last number.
+    fn seq_entries_scanned(&self) -> u64;
     /// A waiter resolved once everything mutated so far is as durable as the technique promises.
     fn persist_waiter(&mut self) -> PersistWaiter;
     /// When a debounced write is next due, if one is pending; a store that writes as it goes never has one.

@@ -73,20 +73,32 @@ pub fn push_event(session: &mut Session, seq: u64, hook: &str, body: &str) {
     });
 }
 
-/// The seed's way to number an event: scan the session's events for the highest number (O(events)).
-pub fn next_seq_by_scan(session: &Session) -> u64 {
-    session
-        .events
-        .iter()
-        .map(|event| event.seq)
-        .max()
-        .unwrap_or(session.last_seq)
-        + 1
+/// How a store numbers a session's next event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// The seed's way: scan the session's events for the highest number (O(events)).
+    ByScan,
+    /// The merged fix's way: the session's record of its last number (O(1)), kept through load, prune and append.
+    ByRecord,
 }
 
-/// The merged fix's way: the session's record of its last number (O(1)), kept through load, prune and append.
-pub fn next_seq_by_record(session: &Session) -> u64 {
-    session.last_seq + 1
+impl Numbering {
+    /// The next event's number, and how many of the session's events were examined to find it.
+    pub fn next_seq(self, session: &Session) -> (u64, u64) {
+        match self {
+            Numbering::ByScan => (
+                session
+                    .events
+                    .iter()
+                    .map(|event| event.seq)
+                    .max()
+                    .unwrap_or(session.last_seq)
+                    + 1,
+                session.events.len() as u64,
+            ),
+            Numbering::ByRecord => (session.last_seq + 1, 0),
+        }
+    }
 }
 
 /// The session `session_id`, after checking it exists and has not ended.
@@ -145,5 +157,23 @@ mod tests {
             ended.to_string(),
             "session \"s\" has ended (completed): it takes no more events"
         );
+    }
+
+    #[test]
+    fn both_numberings_agree_and_only_the_scan_examines_events() {
+        let mut state = StoreState::default();
+        open_session(&mut state, "s").unwrap();
+        let session = state.sessions.get_mut("s").unwrap();
+        assert_eq!(Numbering::ByScan.next_seq(session), (1, 0));
+        assert_eq!(Numbering::ByRecord.next_seq(session), (1, 0));
+        for seq in 1..=5 {
+            push_event(session, seq, "Stop", "{}");
+        }
+        session.events.pop_front();
+        assert_eq!(Numbering::ByScan.next_seq(session), (6, 4));
+        assert_eq!(Numbering::ByRecord.next_seq(session), (6, 0));
+        session.events.clear();
+        assert_eq!(Numbering::ByScan.next_seq(session), (6, 0));
+        assert_eq!(Numbering::ByRecord.next_seq(session), (6, 0));
     }
 }

@@ -84,6 +84,15 @@ pub fn serialize_state_to_vec(state: &StoreState) -> Vec<u8> {
     serde_json::to_vec(state).expect("a state always serialises")
 }
 
+/// The seed's `serializeState()`: a deep clone of the whole state (its `structuredClone`), serialised into one
+/// buffer; the clone is dropped once the text exists, so the two are live together at the peak.
+pub fn serialize_clone_to_vec(state: &StoreState) -> Vec<u8> {
+    let clone = state.clone();
+    let text = serialize_state_to_vec(std::hint::black_box(&clone));
+    drop(clone);
+    text
+}
+
 /// Serialises the state straight into `out`, with no whole-state buffer in between.
 pub fn serialize_state_streaming(state: &StoreState, out: &mut dyn Write) -> std::io::Result<()> {
     serde_json::to_writer(out, state).map_err(std::io::Error::from)

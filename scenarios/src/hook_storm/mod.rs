@@ -13,6 +13,10 @@
 //!   events; this process then restarts the store from its files and counts. Measured memory is the restart's.
 //! - `pruned_restart`: the store subprocess shuts down gracefully; this process restarts it with the startup prune
 //!   and persists the pruned state. Measured memory is the restart's.
+//! - `one_long_session`: as `graceful_shutdown`, but the storm is `long_session_events` events into one new session,
+//!   sent as fast as they are acknowledged: past the merged fix's cap of 1000 events per session, where the cap,
+//!   the O(1) numbering and the serialisation without the clone each change a figure (a `ci` session of the
+//!   ordinary storm holds about 24 events, never near the cap).
 
 pub mod accounting;
 pub mod driver;
@@ -43,6 +47,7 @@ pub struct HookStorm;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
     GracefulShutdown,
+    OneLongSession,
     SigkillRestart,
     PrunedRestart,
 }
@@ -50,7 +55,7 @@ enum Ending {
 /// The starting state's file, in the fixture and in each case's work directory.
 const STATE_FILE: &str = "sessions.json";
 
-const TECHNIQUES: [&str; 15] = [
+const TECHNIQUES: [&str; 19] = [
     "clone_all_sync_write/graceful_shutdown",
     "clone_all_sync_write/sigkill_restart",
     "clone_all_sync_write/pruned_restart",
@@ -60,6 +65,7 @@ const TECHNIQUES: [&str; 15] = [
     "journal_with_snapshot/graceful_shutdown",
     "journal_with_snapshot/sigkill_restart",
     "journal_with_snapshot/pruned_restart",
+    "debounced_snapshot/one_long_session",
     // Counterfactuals (`load-test --prove`): a fix with one change undone ([`STORE_COUNTERFACTUALS`]).
     "debounced_snapshot_never_flushes/graceful_shutdown",
     "debounced_snapshot_never_flushes/sigkill_restart",
@@ -67,10 +73,13 @@ const TECHNIQUES: [&str; 15] = [
     "journal_with_snapshot_never_writes/graceful_shutdown",
     "journal_with_snapshot_without_journal/graceful_shutdown",
     "debounced_snapshot_without_debounce/graceful_shutdown",
+    "debounced_snapshot_without_cap/one_long_session",
+    "debounced_snapshot_with_seq_scan/one_long_session",
+    "debounced_snapshot_with_clone/one_long_session",
 ];
 
 /// The counterfactual store techniques: the fix's store, and the one change of it that is undone.
-const STORE_COUNTERFACTUALS: [(&str, StoreTechnique, StoreCounterfactual); 5] = [
+const STORE_COUNTERFACTUALS: [(&str, StoreTechnique, StoreCounterfactual); 8] = [
     (
         "debounced_snapshot_without_debounce",
         StoreTechnique::DebouncedSnapshot,
@@ -96,6 +105,21 @@ const STORE_COUNTERFACTUALS: [(&str, StoreTechnique, StoreCounterfactual); 5] = 
         StoreTechnique::JournalWithSnapshot,
         StoreCounterfactual::Undone(UndoneChange::Journal),
     ),
+    (
+        "debounced_snapshot_without_cap",
+        StoreTechnique::DebouncedSnapshot,
+        StoreCounterfactual::NoCap,
+    ),
+    (
+        "debounced_snapshot_with_seq_scan",
+        StoreTechnique::DebouncedSnapshot,
+        StoreCounterfactual::Undone(UndoneChange::SeqRecord),
+    ),
+    (
+        "debounced_snapshot_with_clone",
+        StoreTechnique::DebouncedSnapshot,
+        StoreCounterfactual::Undone(UndoneChange::SerialiseWithoutClone),
+    ),
 ];
 
 /// What a counterfactual store technique changes in the store's settings.
@@ -107,6 +131,8 @@ enum StoreCounterfactual {
     KeepEndedSessionsAtLoad,
     /// The debounce undone: a window of zero, so every mutation is written as soon as the loop sees it due.
     NoDebounce,
+    /// The cap of events per session undone: every event of every session kept.
+    NoCap,
 }
 
 impl StoreCounterfactual {
@@ -118,6 +144,7 @@ impl StoreCounterfactual {
                 settings.keep_ended_sessions_at_load = true
             }
             StoreCounterfactual::NoDebounce => settings.debounce_ms = 0,
+            StoreCounterfactual::NoCap => settings.keep_every_event = true,
         }
     }
 }
@@ -138,8 +165,9 @@ fn parse_technique(text: &str) -> anyhow::Result<(StoreTechnique, Ending, StoreC
         "graceful_shutdown" => Ending::GracefulShutdown,
         "sigkill_restart" => Ending::SigkillRestart,
         "pruned_restart" => Ending::PrunedRestart,
+        "one_long_session" => Ending::OneLongSession,
         other => bail!(
-            "technique {text:?}: unknown ending {other:?}: expected graceful_shutdown, sigkill_restart or pruned_restart"
+            "technique {text:?}: unknown ending {other:?}: expected graceful_shutdown, sigkill_restart, pruned_restart or one_long_session"
         ),
     };
     Ok((store, ending, counterfactual))
@@ -158,13 +186,17 @@ pub struct StoreSettings {
     /// Counterfactual only: the startup prune of ended sessions' events undone.
     #[serde(default)]
     pub keep_ended_sessions_at_load: bool,
+    /// Counterfactual only: the cap of events per session undone.
+    #[serde(default)]
+    pub keep_every_event: bool,
 }
 
 impl StoreSettings {
     pub fn config(&self) -> StoreConfig {
         StoreConfig {
             rules: RetentionRules {
-                max_events_per_session: Some(self.max_events_per_session),
+                max_events_per_session: (!self.keep_every_event)
+                    .then_some(self.max_events_per_session),
                 prune_ended_sessions_at_load: !self.keep_ended_sessions_at_load,
             },
             debounce_window: Duration::from_millis(self.debounce_ms),
@@ -198,6 +230,8 @@ struct CaseSetup {
     events_per_second: f64,
     min_body_bytes: usize,
     max_body_bytes: usize,
+    /// Events of the `one_long_session` storm.
+    long_session_events: usize,
 }
 
 impl CaseSetup {
@@ -214,6 +248,7 @@ impl CaseSetup {
                 compact_min_journal_bytes: case.param_u64("compact_min_journal_bytes")?,
                 undone: None,
                 keep_ended_sessions_at_load: false,
+                keep_every_event: false,
             },
             storm_events: case.param_u64("storm_events")? as usize,
             storm_sessions: case.param_u64("storm_sessions")? as usize,
@@ -223,6 +258,7 @@ impl CaseSetup {
             events_per_second: case.param_f64("events_per_second")?,
             min_body_bytes: case.param_u64("min_body_bytes")? as usize,
             max_body_bytes: case.param_u64("max_body_bytes")? as usize,
+            long_session_events: case.param_u64("long_session_events")? as usize,
         })
     }
 
@@ -255,6 +291,20 @@ impl CaseSetup {
                 .map(|session| session.id.clone())
                 .collect(),
             kill,
+        }
+    }
+
+    /// The `one_long_session` storm: every event into one new session, over one connection, each sent as soon as
+    /// the previous one is acknowledged.
+    fn long_session_plan(&self, case: &CaseContext, seeded: &SeededState) -> StormPlan {
+        StormPlan {
+            storm_events: self.long_session_events,
+            storm_sessions: 1,
+            new_sessions: 1,
+            ended_sessions: 0,
+            connections: 1,
+            events_per_second: 0.0,
+            ..self.storm_plan(case, seeded, None)
         }
     }
 }
@@ -362,7 +412,12 @@ impl Scenario for HookStorm {
         probe::metric("debounce_window_ms", setup.settings.debounce_ms);
         match ending {
             Ending::GracefulShutdown => {
-                graceful_shutdown(case, &setup, technique, &state_path, &seeded)
+                let plan = setup.storm_plan(case, &seeded, None);
+                graceful_shutdown(&setup, plan, technique, &state_path, &seeded)
+            }
+            Ending::OneLongSession => {
+                let plan = setup.long_session_plan(case, &seeded);
+                graceful_shutdown(&setup, plan, technique, &state_path, &seeded)
             }
             Ending::SigkillRestart | Ending::PrunedRestart => {
                 restart_after_server(case, &setup, technique, ending, &state_path, &seeded)
@@ -389,10 +444,10 @@ impl Scenario for HookStorm {
     }
 }
 
-/// The graceful ending, with the store in this process.
+/// The graceful ending, with the store in this process, under the storm `plan`.
 fn graceful_shutdown(
-    case: &CaseContext,
     setup: &CaseSetup,
+    plan: StormPlan,
     technique: StoreTechnique,
     state_path: &Path,
     seeded: &SeededState,
@@ -405,8 +460,8 @@ fn graceful_shutdown(
         store.load_report().n_events_dropped_at_load,
     );
     let stats_at_storm_start = store.persist_stats();
+    let scanned_at_storm_start = store.seq_entries_scanned();
     let store = Arc::new(Mutex::new(store));
-    let plan = setup.storm_plan(case, seeded, None);
     let runtime = tokio_runtime()?;
     probe::phase("storm");
     let heap_at_storm_start = probe::heap_figures();
@@ -439,6 +494,7 @@ fn graceful_shutdown(
         .unwrap_or_else(|p| p.into_inner());
     store.flush()?;
     let stats = store.persist_stats().since(stats_at_storm_start);
+    let state_file_bytes = store_file_bytes(state_path);
     if let (Some(start), Some(end)) = (heap_at_storm_start, heap_at_storm_end)
         && served.n_appends_ok > 0
     {
@@ -448,12 +504,43 @@ fn graceful_shutdown(
             "alloc_per_append_as_state_multiple",
             per_append / seeded.file_bytes as f64,
         );
+        // What the storm left live: the events the store kept.
+        probe::metric(
+            "storm_live_heap_growth_bytes",
+            end.live_bytes as f64 - start.live_bytes as f64,
+        );
     }
+    // The most held at once up to the end of the flush, whose write of the whole final state is the largest of the
+    // case's writes, against the content (hook names and bodies) that state holds: not against the file, which a
+    // write that did not happen would leave stale.
+    if let Some(flushed) = probe::heap_figures() {
+        probe::metric(
+            "peak_heap_as_state_content_multiple",
+            flushed.peak_bytes as f64 / store.state().content_bytes().max(1) as f64,
+        );
+    }
+    if served.n_appends_ok > 0 {
+        probe::metric(
+            "seq_entries_scanned_per_append",
+            (store.seq_entries_scanned() - scanned_at_storm_start) as f64
+                / served.n_appends_ok as f64,
+        );
+    }
+    probe::metric(
+        "largest_session_events_held",
+        store
+            .state()
+            .sessions
+            .values()
+            .map(|session| session.events.len())
+            .max()
+            .unwrap_or(0),
+    );
     probe::metric("whole_state_writes", stats.n_snapshot_writes);
     probe::metric("journal_appends", stats.n_journal_appends);
     probe::metric("bytes_written", stats.bytes_written);
     probe::metric("write_amplification", stats.write_amplification());
-    probe::metric("state_file_bytes", store_file_bytes(state_path));
+    probe::metric("state_file_bytes", state_file_bytes);
     drop(store);
     probe::phase("restart");
     let restarted = technique.open(state_path, config, Instant::now())?;
