@@ -284,6 +284,19 @@ impl Source<'_> {
     }
 }
 
+impl VerdictSpec {
+    /// `{spec path}:{line}:{col}` of the character `column_offset` into the verdict's `check`, where its errors
+    /// point.
+    pub fn place(&self, spec_path: &Path, column_offset: usize) -> String {
+        format!(
+            "{}:{}:{}",
+            spec_path.display(),
+            self.check_line,
+            self.check_col + column_offset
+        )
+    }
+}
+
 impl Spec {
     /// Reads and checks one spec file.
     pub fn read(path: &Path) -> anyhow::Result<Spec> {

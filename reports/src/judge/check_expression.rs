@@ -722,14 +722,7 @@ fn parse_tokens(
 /// Parses one verdict's `check` and checks that its form matches its `kind`; errors read
 /// `{spec path}:{line}:{col}: verdict {id}: {what was expected}`.
 pub fn parse_verdict_check(spec: &Spec, verdict: &VerdictSpec) -> anyhow::Result<CheckExpression> {
-    let place = |column_offset: usize| {
-        format!(
-            "{}:{}:{}",
-            spec.path.display(),
-            verdict.check_line,
-            verdict.check_col + column_offset
-        )
-    };
+    let place = |column_offset: usize| verdict.place(&spec.path, column_offset);
     if !VERDICT_KINDS.contains(&verdict.kind.as_str()) {
         anyhow::bail!(
             "{}: verdict {}: unknown kind {:?}: expected one of {}",
