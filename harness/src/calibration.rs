@@ -243,6 +243,7 @@ mod tests {
                 total_alloc_bytes: Some(peak_heap),
                 alloc_count: Some(3),
                 wall_ms: 1.0,
+                reason: None,
             }),
             tree: None,
             output: None,

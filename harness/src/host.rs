@@ -41,6 +41,8 @@ pub fn run_info(profile: &str, dir: &Path) -> RunInfo {
         profile: profile.to_string(),
         git_commit: git_commit(dir),
         host: host(),
+        jobs: 1,
+        shard: None,
     }
 }
 

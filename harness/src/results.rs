@@ -42,6 +42,18 @@ pub struct RunInfo {
     /// outside a git checkout.
     pub git_commit: Option<String>,
     pub host: Host,
+    /// How many cases ran at once (`--jobs`); above 1 the cases' wall times shared the machine (no run judges wall
+    /// time for regression). Absent in older results: 1.
+    #[serde(default = "one_job")]
+    pub jobs: u32,
+    /// The shard this run holds (`--shard K/N`, `{"index": K, "count": N}`), `null` for a whole run, and for the
+    /// run `cargo xtask merge` makes of all N.
+    #[serde(default)]
+    pub shard: Option<crate::shard::Shard>,
+}
+
+fn one_job() -> u32 {
+    1
 }
 
 /// The machine a run happened on; memory figures only compare between runs on like machines.
@@ -322,6 +334,10 @@ pub struct ProfileRun {
     /// dhat's `total_blocks`.
     pub alloc_count: Option<u64>,
     pub wall_ms: f64,
+    /// Why this case was profiled: `spec` (its spec profiles the sweep's largest size), `all` (`--dhat all`), or
+    /// `failed: VERDICT-ID` (rerun under dhat after judging, because that verdict failed). Absent in older results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A judgement on the cases.
@@ -485,6 +501,8 @@ mod tests {
                 started_at: "2026-11-23T16:00:00Z".into(),
                 profile: "ci".into(),
                 git_commit: None,
+                jobs: 1,
+                shard: None,
                 host: Host {
                     os: "Linux".into(),
                     kernel: "6.1".into(),

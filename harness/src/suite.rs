@@ -206,6 +206,11 @@ pub enum SuiteEvent<'a> {
         case: &'a PlannedCase,
         progress: Progress,
     },
+    /// The case's shared fixture is ready: `status` says whether it was cached, generated, or regenerated and why.
+    Fixture {
+        case: &'a PlannedCase,
+        status: String,
+    },
     Finished {
         case: &'a Case,
     },
@@ -234,11 +239,51 @@ pub fn case_arguments(case: &PlannedCase, seed: u64) -> Vec<OsString> {
     args
 }
 
-fn case_args(case: &PlannedCase, work_dir: &Path, seed: u64) -> Vec<OsString> {
+fn case_args(
+    case: &PlannedCase,
+    work_dir: &Path,
+    fixture: Option<&Path>,
+    seed: u64,
+) -> Vec<OsString> {
     let mut args = case_arguments(case, seed);
     args.push("--work-dir".into());
     args.push(work_dir.into());
+    if let Some(fixture) = fixture {
+        args.push("--fixture".into());
+        args.push(fixture.into());
+    }
     args
+}
+
+/// Makes sure the case's shared fixture is in the cache under the output directory, checked, by running
+/// `memproof-case fixture` (a process of its own, before the case, so generating is in no case's figures). Returns
+/// its data directory and how the cache answered; `None` when the scenario shares no input.
+pub fn prepare_fixture(
+    case: &PlannedCase,
+    binaries: &Binaries,
+    options: &SuiteOptions,
+) -> anyhow::Result<Option<(PathBuf, String)>> {
+    let cache = options.out_dir.join(crate::fixtures::CACHE_DIR);
+    let output = std::process::Command::new(&binaries.case)
+        .arg("fixture")
+        .args(&case_arguments(case, options.seed)[1..])
+        .arg("--cache")
+        .arg(&cache)
+        .env_remove(crate::probe::PROBE_FD_ENV)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("{}: cannot start", binaries.case.display()))?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "{}: its fixture could not be made ({})\n{}",
+            case.id,
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    let answer: crate::fixtures::Answer = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("{}: the fixture command printed no answer", case.id))?;
+    Ok(answer.data_dir.map(|dir| (dir, answer.status)))
 }
 
 /// Runs one case: its timeline run and, if planned, its profile run.
@@ -256,6 +301,14 @@ pub fn run_case(
         OsString::from(options.sample_ms.to_string()),
     );
 
+    let fixture = prepare_fixture(case, binaries, options)?;
+    if let Some((_, status)) = &fixture {
+        on_event(SuiteEvent::Fixture {
+            case,
+            status: status.clone(),
+        });
+    }
+    let fixture_dir = fixture.as_ref().map(|(dir, _)| dir.as_path());
     on_event(SuiteEvent::Started {
         case,
         run: "timeline",
@@ -271,8 +324,8 @@ pub fn run_case(
     let launch = Launch {
         launcher: binaries.launcher.clone(),
         program: binaries.case.clone(),
-        args: case_args(case, work_dir.path(), options.seed),
-        env: vec![sample_env.clone()],
+        args: case_args(case, work_dir.path(), fixture_dir, options.seed),
+        env: vec![sample_env],
         current_dir: Some(work_dir.path().to_path_buf()),
         limit_bytes: case.limit_bytes,
         timeout: case.timeout,
@@ -287,48 +340,7 @@ pub fn run_case(
 
     // An interrupt stops the case here: no profile run after it.
     let (profile, profile_file) = if case.profile_run && measured.outcome != Outcome::Interrupted {
-        on_event(SuiteEvent::Started {
-            case,
-            run: "profile",
-        });
-        let profiles = options.out_dir.join("profiles");
-        std::fs::create_dir_all(&profiles)
-            .with_context(|| format!("{}: cannot create", profiles.display()))?;
-        let relative = format!("profiles/{}.dhat.json", file_stem(&case.id));
-        let file = options.out_dir.join(&relative);
-        let _ = std::fs::remove_file(&file);
-        let work_dir = tempfile::Builder::new()
-            .prefix(&file_stem(&case.id))
-            .tempdir_in(&work_root)
-            .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))?;
-        let dhat_launch = Launch {
-            program: binaries.dhat.clone(),
-            args: case_args(case, work_dir.path(), options.seed),
-            env: vec![
-                sample_env,
-                (crate::probe::DHAT_FILE_ENV.into(), file.clone().into()),
-            ],
-            current_dir: Some(work_dir.path().to_path_buf()),
-            output_stem: Some(case_dir.join("profile")),
-            // dhat's allocator touches zeroed blocks and keeps its own tables: give it room, but not unbounded.
-            limit_bytes: case.limit_bytes.map(|limit| limit.saturating_mul(3)),
-            // dhat serialises every allocation: 19x slower on one thread (docs/measured.md).
-            timeout: case.timeout.saturating_mul(10),
-            ..launch
-        };
-        let run = runner::run(&dhat_launch, |progress| {
-            on_event(SuiteEvent::Running { case, progress })
-        })?;
-        drop(work_dir);
-        let figures = run.final_figures.as_ref();
-        let profile = ProfileRun {
-            outcome: run.outcome,
-            peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
-            total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
-            alloc_count: figures.and_then(|f| f.alloc_count),
-            wall_ms: run.wall_ms,
-        };
-        (Some(profile), file.exists().then_some(relative))
+        run_profile(case, binaries, options, fixture_dir, "spec", on_event)?
     } else {
         (None, None)
     };
@@ -613,6 +625,94 @@ impl ExternalProcess {
             )),
         }
     }
+}
+
+/// The dhat profile run of a case (`memproof-dhat`, a process of its own): its figures and the profile file,
+/// relative to the run directory (`None` when the run left none). `reason` says why it was profiled
+/// ([`ProfileRun::reason`]).
+pub fn run_profile(
+    case: &PlannedCase,
+    binaries: &Binaries,
+    options: &SuiteOptions,
+    fixture_dir: Option<&Path>,
+    reason: &str,
+    on_event: &mut dyn FnMut(SuiteEvent<'_>),
+) -> anyhow::Result<(Option<ProfileRun>, Option<String>)> {
+    on_event(SuiteEvent::Started {
+        case,
+        run: "profile",
+    });
+    let work_root = options.out_dir.join("work");
+    let profiles = options.out_dir.join("profiles");
+    std::fs::create_dir_all(&profiles)
+        .with_context(|| format!("{}: cannot create", profiles.display()))?;
+    let case_dir = options
+        .out_dir
+        .join(format!("{CASES_DIR}/{}", file_stem(&case.id)));
+    std::fs::create_dir_all(&case_dir)
+        .with_context(|| format!("{}: cannot create", case_dir.display()))?;
+    let relative = format!("profiles/{}.dhat.json", file_stem(&case.id));
+    let file = options.out_dir.join(&relative);
+    let _ = std::fs::remove_file(&file);
+    let work_dir = tempfile::Builder::new()
+        .prefix(&file_stem(&case.id))
+        .tempdir_in(&work_root)
+        .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))?;
+    let dhat_launch = Launch {
+        launcher: binaries.launcher.clone(),
+        program: binaries.dhat.clone(),
+        args: case_args(case, work_dir.path(), fixture_dir, options.seed),
+        env: vec![
+            (
+                OsString::from(crate::probe::SAMPLE_MS_ENV),
+                OsString::from(options.sample_ms.to_string()),
+            ),
+            (crate::probe::DHAT_FILE_ENV.into(), file.clone().into()),
+        ],
+        current_dir: Some(work_dir.path().to_path_buf()),
+        output_stem: Some(case_dir.join("profile")),
+        // dhat's allocator touches zeroed blocks and keeps its own tables: give it room, but not unbounded.
+        limit_bytes: case.limit_bytes.map(|limit| limit.saturating_mul(3)),
+        // dhat serialises every allocation: 19x slower on one thread (docs/measured.md).
+        timeout: case.timeout.saturating_mul(10),
+        interval: options.interval,
+        probe: runner::ProbeAccess::MemproofCase,
+    };
+    let run = runner::run(&dhat_launch, |progress| {
+        on_event(SuiteEvent::Running { case, progress })
+    })?;
+    drop(work_dir);
+    let _ = std::fs::remove_dir(&case_dir);
+    let figures = run.final_figures.as_ref();
+    let profile = ProfileRun {
+        outcome: run.outcome,
+        peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
+        total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
+        alloc_count: figures.and_then(|f| f.alloc_count),
+        wall_ms: run.wall_ms,
+        reason: Some(reason.to_string()),
+    };
+    Ok((Some(profile), file.exists().then_some(relative)))
+}
+
+/// Profiles a case that already ran (its fixture from the cache, checked again), after its verdicts were judged:
+/// the allocation sites a failed verdict needs, without paying dhat's cost on every case.
+pub fn profile_after(
+    case: &PlannedCase,
+    result: &mut Case,
+    binaries: &Binaries,
+    options: &SuiteOptions,
+    reason: &str,
+    on_event: &mut dyn FnMut(SuiteEvent<'_>),
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(options.out_dir.join("work"))?;
+    let fixture = prepare_fixture(case, binaries, options)?;
+    let fixture_dir = fixture.as_ref().map(|(dir, _)| dir.as_path());
+    let (profile, profile_file) =
+        run_profile(case, binaries, options, fixture_dir, reason, on_event)?;
+    result.profile = profile;
+    result.profile_file = profile_file;
+    Ok(())
 }
 
 /// Whether a case's heap figures can be believed: it reported them (ok or failed after its report).

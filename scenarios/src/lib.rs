@@ -37,6 +37,8 @@ pub struct CaseContext {
     pub work_dir: PathBuf,
     /// Seed for anything random, so a case is reproducible.
     pub seed: u64,
+    /// The shared fixture's `data/` directory the harness checked and handed over (`--fixture`), if any.
+    pub fixture_dir: Option<PathBuf>,
 }
 
 impl CaseContext {
@@ -106,6 +108,64 @@ impl CaseContext {
     pub fn size_u64(&self) -> u64 {
         self.size_value.max(0.0).round() as u64
     }
+
+    /// The input this case shares with others ([`Scenario::fixture_key`]): the one the harness generated, checked
+    /// and handed over with `--fixture`, or, when run on its own (cross-check, by hand), one generated now by a
+    /// process of its own into the case's work directory. Either way its generation is not in the case's figures.
+    /// Read it; copy what the case changes into the work directory.
+    pub fn fixture(&self) -> anyhow::Result<harness::fixtures::Fixture> {
+        let data_dir = match &self.fixture_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let exe = std::env::current_exe()
+                    .context("cannot find the case binary to generate the fixture")?;
+                let output = Command::new(exe)
+                    .arg("fixture")
+                    .args(fixture_arguments(self))
+                    .arg("--cache")
+                    .arg(self.work_dir.join(harness::fixtures::CACHE_DIR))
+                    .env_remove(harness::probe::PROBE_FD_ENV)
+                    .stdin(Stdio::null())
+                    .output()
+                    .with_context(|| format!("cannot start the {} fixture", self.scenario))?;
+                if !output.status.success() {
+                    bail!(
+                        "the {} fixture failed ({})\n{}",
+                        self.scenario,
+                        output.status,
+                        show_stderr(&output.stderr)
+                    );
+                }
+                let answer: harness::fixtures::Answer = serde_json::from_slice(&output.stdout)
+                    .with_context(|| format!("the {} fixture printed no answer", self.scenario))?;
+                answer
+                    .data_dir
+                    .with_context(|| format!("scenario {} has no fixture", self.scenario))?
+            }
+        };
+        let manifest = harness::fixtures::read_manifest(&data_dir)?;
+        Ok(harness::fixtures::Fixture { data_dir, manifest })
+    }
+}
+
+/// The case arguments `fixture` needs, from a case (the same flags as `case`, without the work directory).
+fn fixture_arguments(case: &CaseContext) -> Vec<String> {
+    vec![
+        "--scenario".into(),
+        case.scenario.clone(),
+        "--role".into(),
+        case.role.clone(),
+        "--technique".into(),
+        case.technique.clone(),
+        "--size-name".into(),
+        case.size_name.clone(),
+        "--size-value".into(),
+        case.size_value.to_string(),
+        "--params".into(),
+        serde_json::Value::Object(case.params.clone()).to_string(),
+        "--seed".into(),
+        case.seed.to_string(),
+    ]
 }
 
 /// One scenario: its case body and, when the load comes from outside, its driver.
@@ -120,6 +180,23 @@ pub trait Scenario: Sync {
     fn run_driver(&self, args: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
         let _ = args;
         bail!("scenario {} has no driver", self.name())
+    }
+    /// The key of the input this case shares with other cases of its profile (workflow specs, a log, a starting
+    /// state): everything that decides its bytes, and nothing else, so cases asking the same share one cache entry.
+    /// `None`: the case shares nothing.
+    fn fixture_key(&self, case: &CaseContext) -> anyhow::Result<Option<serde_json::Value>> {
+        let _ = case;
+        Ok(None)
+    }
+    /// Writes the shared input for `key` into `data_dir` and returns its figures. Runs in a process of its own
+    /// (`memproof-case fixture`), before any case that uses it.
+    fn make_fixture(
+        &self,
+        key: &serde_json::Value,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<serde_json::Value> {
+        let _ = (key, data_dir);
+        bail!("scenario {} has no fixture", self.name())
     }
 }
 
@@ -208,7 +285,7 @@ pub fn show_stderr(stderr: &[u8]) -> String {
 }
 
 /// The flags `memproof-case case` takes, each with a value.
-const CASE_FLAGS: [&str; 8] = [
+const CASE_FLAGS: [&str; 9] = [
     "--scenario",
     "--role",
     "--technique",
@@ -217,6 +294,19 @@ const CASE_FLAGS: [&str; 8] = [
     "--params",
     "--work-dir",
     "--seed",
+    "--fixture",
+];
+
+/// The flags `memproof-case fixture` takes, each with a value: the case's, and the cache instead of a work dir.
+const FIXTURE_FLAGS: [&str; 8] = [
+    "--scenario",
+    "--role",
+    "--technique",
+    "--size-name",
+    "--size-value",
+    "--params",
+    "--seed",
+    "--cache",
 ];
 
 /// The flags `memproof-case driver` takes, each with a value.
@@ -248,8 +338,8 @@ fn flag<'a>(args: &'a [String], name: &str) -> anyhow::Result<&'a str> {
         .with_context(|| format!("{name} needs a value"))
 }
 
-fn parse_case(args: &[String]) -> anyhow::Result<CaseContext> {
-    check_flags(args, &CASE_FLAGS)?;
+fn parse_case(args: &[String], known: &[&str]) -> anyhow::Result<CaseContext> {
+    check_flags(args, known)?;
     let params: serde_json::Value =
         serde_json::from_str(flag(args, "--params")?).context("--params is not JSON")?;
     Ok(CaseContext {
@@ -264,18 +354,50 @@ fn parse_case(args: &[String]) -> anyhow::Result<CaseContext> {
             .as_object()
             .cloned()
             .context("--params is not a JSON object")?,
-        work_dir: PathBuf::from(flag(args, "--work-dir")?),
+        work_dir: PathBuf::from(flag(args, "--work-dir").or_else(|_| flag(args, "--cache"))?),
         seed: flag(args, "--seed")
             .ok()
             .map(str::parse)
             .transpose()
             .context("--seed")?
             .unwrap_or(1),
+        fixture_dir: flag(args, "--fixture").ok().map(PathBuf::from),
+    })
+}
+
+/// `memproof-case fixture CASE-FLAGS --cache DIR`: makes sure the case's shared input is in the cache, checked, and
+/// says where.
+fn run_fixture(args: &[String]) -> anyhow::Result<harness::fixtures::Answer> {
+    let case = parse_case(args, &FIXTURE_FLAGS)?;
+    let scenario = find(&case.scenario)?;
+    let cache = PathBuf::from(flag(args, "--cache")?);
+    let Some(mut key) = scenario.fixture_key(&case)? else {
+        return Ok(harness::fixtures::Answer {
+            data_dir: None,
+            status: "none".into(),
+        });
+    };
+    // The generator is this binary: a cache entry made by another build (a changed generator, a mutated tree) is
+    // another entry, never reused.
+    let scenario_key = key.clone();
+    let exe = std::env::current_exe().context("cannot find the case binary")?;
+    let generator = harness::fixtures::file_sha256(&exe)?;
+    if let Some(fields) = key.as_object_mut() {
+        fields.insert("generator_sha256".into(), generator.into());
+    } else {
+        key = serde_json::json!({"key": key, "generator_sha256": generator});
+    }
+    let (fixture, status) = harness::fixtures::ensure(&cache, scenario.name(), &key, |dir| {
+        scenario.make_fixture(&scenario_key, dir)
+    })?;
+    Ok(harness::fixtures::Answer {
+        data_dir: Some(fixture.data_dir),
+        status: status.to_string(),
     })
 }
 
 fn run_case(args: &[String]) -> anyhow::Result<()> {
-    let case = parse_case(args)?;
+    let case = parse_case(args, &CASE_FLAGS)?;
     let scenario = find(&case.scenario)?;
     if !scenario.techniques().contains(&case.technique.as_str()) {
         bail!(
@@ -319,6 +441,19 @@ pub fn case_main(meter: HeapMeter) -> ExitCode {
                 }
             }
         }
+        Some("fixture") => {
+            drop(probe);
+            match run_fixture(&args).and_then(|answer| Ok(serde_json::to_string(&answer)?)) {
+                Ok(answer) => {
+                    println!("{answer}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("memproof-case fixture: {error:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Some("case") => {
             let outcome = std::panic::catch_unwind(|| run_case(&args));
             let (error, code) = match outcome {
@@ -341,7 +476,7 @@ pub fn case_main(meter: HeapMeter) -> ExitCode {
         }
         _ => {
             eprintln!(
-                "memproof-case: usage: memproof-case case --scenario S --role R --technique T --size-name N --size-value V --params JSON --work-dir DIR | memproof-case driver --scenario S --args JSON"
+                "memproof-case: usage: memproof-case case --scenario S --role R --technique T --size-name N --size-value V --params JSON --work-dir DIR [--fixture DIR] | memproof-case fixture (the case's flags) --cache DIR | memproof-case driver --scenario S --args JSON"
             );
             ExitCode::from(2)
         }
@@ -361,20 +496,20 @@ mod tests {
 
     #[test]
     fn a_case_with_every_flag_it_knows_parses() {
-        let case = parse_case(&args(CASE)).unwrap();
+        let case = parse_case(&args(CASE), &CASE_FLAGS).unwrap();
         assert_eq!(case.technique, "touch_known_steps");
         assert_eq!(case.seed, 7);
     }
 
     #[test]
     fn an_unknown_or_repeated_flag_is_an_error_naming_it() {
-        let error = parse_case(&args(&format!("{CASE} --sede 8"))).unwrap_err();
+        let error = parse_case(&args(&format!("{CASE} --sede 8")), &CASE_FLAGS).unwrap_err();
         assert_eq!(
             error.to_string(),
             "unknown flag \"--sede\": expected --scenario, --role, --technique, --size-name, --size-value, --params, \
-             --work-dir, --seed"
+             --work-dir, --seed, --fixture"
         );
-        let error = parse_case(&args(&format!("{CASE} --seed 8"))).unwrap_err();
+        let error = parse_case(&args(&format!("{CASE} --seed 8")), &CASE_FLAGS).unwrap_err();
         assert_eq!(error.to_string(), "--seed is given twice: expected it once");
         let error = check_flags(&args("driver --scenario x --arg {}"), &DRIVER_FLAGS).unwrap_err();
         assert_eq!(

@@ -34,6 +34,7 @@ fn the_startup_spec_is_complete_for_every_profile() {
             params: profile.params.clone(),
             work_dir: std::env::temp_dir(),
             seed: 1,
+            fixture_dir: None,
         };
         let (request, _) = startup_params(&case).unwrap();
         let largest = profile.size.values.iter().cloned().fold(0.0, f64::max) as usize;

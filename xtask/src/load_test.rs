@@ -38,10 +38,11 @@ pub struct LoadTest {
     /// [default: the repository's reports/noise.json].
     #[arg(long)]
     noise: Option<PathBuf>,
-    /// Which cases also get a dhat profile run (DHAT's viewer opens its file): `spec` (as each scenario's spec
-    /// says: the largest size, unless the spec turns them off), `all` (every case; dhat is 19x slower), or
-    /// `none`.
-    #[arg(long, default_value = "spec", value_parser = ["spec", "all", "none"])]
+    /// Which cases also get a dhat profile run (DHAT's viewer opens its file; dhat is 4.7x to about 50x slower than
+    /// the timeline run): `spec` (as each scenario's spec says: the largest size, unless the spec turns them off),
+    /// `failed` (after judging, only the cases of the failed verdicts, at the sweep's largest size, or the case a
+    /// regression names), `all` (every case), or `none`. Each profile records why it was made.
+    #[arg(long, default_value = "spec", value_parser = ["spec", "failed", "all", "none"])]
     dhat: String,
     /// Run each case of the roles a spec marks as repeated this many times (default: the spec's count) and judge
     /// the median of every figure.
@@ -65,6 +66,15 @@ pub struct LoadTest {
     /// verdict of its spec, not by a figure that moved with the machine's load).
     #[arg(skip)]
     no_baseline: bool,
+    /// Cases to run at once, each still a process of its own, never more than memory allows (the running cases'
+    /// limits sum to at most the available memory; a case without a limit runs alone). Above 1, results.json
+    /// records it (`run.jobs`): the wall times shared the machine.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: u32,
+    /// Run only shard K of N (`--shard 2/8`): a deterministic share of the cases balanced by the baseline's wall
+    /// times, plus the calibration cases. Writes results.json only; `cargo xtask merge` joins, judges and renders.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<harness::shard::Shard>,
 }
 
 /// The packages and binaries a load test runs its cases with.
@@ -157,7 +167,7 @@ impl LoadTest {
         }
         match self.dhat.as_str() {
             "all" => planned.iter_mut().for_each(|case| case.profile_run = true),
-            "none" => planned.iter_mut().for_each(|case| case.profile_run = false),
+            "none" | "failed" => planned.iter_mut().for_each(|case| case.profile_run = false),
             _ => {}
         }
         if self.dry_run {
@@ -208,6 +218,9 @@ impl LoadTest {
                 noise_path.display()
             );
         }
+        if let Some(shard) = self.shard {
+            planned = select_shard(planned, shard, baseline.as_ref());
+        }
         harness::interrupt::install()?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
@@ -216,14 +229,20 @@ impl LoadTest {
             sample_ms: self.heap_interval.as_millis().max(1) as u64,
             seed: self.seed,
         };
+        let shard_text = self
+            .shard
+            .map_or(String::new(), |shard| format!(", shard {shard}"));
         eprintln!(
-            "memproof: load test, profile {}, {} cases in {} scenarios, writing to {}",
+            "memproof: load test, profile {}{shard_text}, {} cases in {} scenarios, {} at once, writing to {}",
             self.profile,
             planned.len(),
             specs.len(),
+            self.jobs,
             out_dir.display()
         );
-        let run = harness::host::run_info(&self.profile, root);
+        let mut run = harness::host::run_info(&self.profile, root);
+        run.jobs = self.jobs;
+        run.shard = self.shard;
         let binaries = Binaries::in_dir(&bin_dir);
         // A repeated case counts once per run, so the counter ends at the number of runs it printed.
         let runs: usize = planned
@@ -232,20 +251,18 @@ impl LoadTest {
                 harness::repeat::runs_for(&specs, &self.profile, case, self.repeat).max(1) as usize
             })
             .sum();
-        let mut printer = Printer::new(runs);
-        let mut results = Results {
-            schema: SCHEMA.to_string(),
-            run,
-            cases: Vec::with_capacity(planned.len()),
-            verdicts: Vec::new(),
-            without_baseline: Vec::new(),
+        let printer = std::sync::Mutex::new(Printer::new(runs));
+        let on_event = |event: suite::SuiteEvent<'_>| {
+            printer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .event(event)
         };
-        let results_path = out_dir.join(harness::results::RESULTS_FILE);
-        for case in &planned {
+        let run_one = |case: &suite::PlannedCase| {
             let spec = specs.iter().find(|s| s.scenario == case.scenario);
             let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
             let runs = harness::repeat::runs_for(&specs, &self.profile, case, self.repeat);
-            let case = harness::repeat::run_repeated(runs, |index| {
+            harness::repeat::run_repeated(runs, |index| {
                 // One dhat profile is enough: only the first run makes it.
                 let mut run = case.clone();
                 run.profile_run &= index == 0;
@@ -257,38 +274,95 @@ impl LoadTest {
                         &binaries,
                         preload.as_deref(),
                         &options,
-                        &mut |event| printer.event(event),
+                        &mut |event| on_event(event),
                     ),
-                    None => suite::run_case(&run, &binaries, &options, &mut |event| {
-                        printer.event(event)
-                    }),
+                    None => {
+                        suite::run_case(&run, &binaries, &options, &mut |event| on_event(event))
+                    }
                 }
-            })?;
-            let interrupted = case.outcome == Outcome::Interrupted;
-            results.cases.push(case);
-            // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a
-            // write that fails stops the run here.
-            results.write(&results_path)?;
-            if interrupted {
-                return finish_interrupted(&mut results, &specs, &out_dir, planned.len());
-            }
+            })
+        };
+        let results_path = out_dir.join(harness::results::RESULTS_FILE);
+        // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a write
+        // that fails stops the run. An interrupted case stops new cases from starting.
+        let after_each = |done: &[&harness::results::Case]| -> anyhow::Result<bool> {
+            let partial = Results {
+                schema: SCHEMA.to_string(),
+                run: run.clone(),
+                cases: done.iter().map(|&case| case.clone()).collect(),
+                verdicts: Vec::new(),
+                without_baseline: Vec::new(),
+            };
+            partial.write(&results_path)?;
+            Ok(done.iter().any(|case| case.outcome == Outcome::Interrupted))
+        };
+        let available = harness::parallel::available_memory()?;
+        let cases = harness::parallel::run_all(
+            &planned,
+            self.jobs as usize,
+            available,
+            &run_one,
+            &after_each,
+        )?;
+        let mut results = Results {
+            schema: SCHEMA.to_string(),
+            run,
+            cases,
+            verdicts: Vec::new(),
+            without_baseline: Vec::new(),
+        };
+        if results
+            .cases
+            .iter()
+            .any(|case| case.outcome == Outcome::Interrupted)
+        {
+            return finish_interrupted(&mut results, &specs, &out_dir, planned.len());
         }
         let _ = std::fs::remove_dir(out_dir.join("work"));
-        results.verdicts = harness::calibration::verdicts(&results.cases);
-        results
-            .verdicts
-            .extend(reports::judge::judge(&results, &specs, None));
-        if let Some(baseline) = &baseline {
-            results
-                .verdicts
-                .extend(reports::judge::regression::regression_verdicts(
+        if let Some(shard) = self.shard {
+            // A shard holds part of each sweep: growth and claims are judged on all of them, by the merge.
+            results.verdicts = harness::calibration::verdicts(&results.cases);
+            return finish_shard(&results, shard, &out_dir);
+        }
+        if self.dhat == "all" {
+            for profile in results.cases.iter_mut().filter_map(|c| c.profile.as_mut()) {
+                profile.reason = Some("all".into());
+            }
+        }
+        results.verdicts = judge_run(
+            &results,
+            &specs,
+            baseline.as_ref(),
+            noise.as_ref(),
+            &out_dir,
+        );
+        if self.dhat == "failed" {
+            let wanted = cases_to_profile(&planned, &results.verdicts);
+            for (at, verdict_id) in &wanted {
+                let case = &planned[*at];
+                let Some(result) = results.cases.iter_mut().find(|c| c.id == case.id) else {
+                    continue;
+                };
+                suite::profile_after(
+                    case,
+                    result,
+                    &binaries,
+                    &options,
+                    &format!("failed: {verdict_id}"),
+                    &mut |event| on_event(event),
+                )?;
+            }
+            let _ = std::fs::remove_dir(out_dir.join("work"));
+            if !wanted.is_empty() {
+                // Judged again, so a failed verdict's text names the allocation sites from its new profile.
+                results.verdicts = judge_run(
                     &results,
-                    baseline,
                     &specs,
-                    Some(&out_dir),
-                    "the baseline",
+                    baseline.as_ref(),
                     noise.as_ref(),
-                ));
+                    &out_dir,
+                );
+            }
         }
         if let Some(baseline) = &baseline {
             results.without_baseline =
@@ -298,12 +372,32 @@ impl LoadTest {
         {
             eprintln!("memproof: {notice}");
         }
+        let profiled: Vec<String> = results
+            .cases
+            .iter()
+            .filter_map(|c| {
+                Some(format!(
+                    "{} ({})",
+                    c.id,
+                    c.profile.as_ref()?.reason.as_deref()?
+                ))
+            })
+            .collect();
+        eprintln!(
+            "memproof: dhat profiles ({}): {}",
+            self.dhat,
+            if profiled.is_empty() {
+                "none".to_string()
+            } else {
+                profiled.join(", ")
+            }
+        );
         finish(&results, &specs, &out_dir)
     }
 }
 
 /// The baseline judged against when `--baseline` is not given (relative to the workspace root).
-const DEFAULT_BASELINE: &str = "reports/baseline.json";
+pub const DEFAULT_BASELINE: &str = "reports/baseline.json";
 
 /// Ends a run that SIGINT or SIGTERM stopped: results.json keeps the cases that finished and the interrupted one,
 /// nothing is judged (one failed verdict says why), the reports render, and the exit status is 128 + the signal.
@@ -337,6 +431,122 @@ fn finish_interrupted(
     Ok(Finished::Interrupted(signal))
 }
 
+/// The calibration verdicts, then every spec's verdicts and the regressions against the baseline.
+pub fn judge_run(
+    results: &Results,
+    specs: &[Spec],
+    baseline: Option<&Results>,
+    noise: Option<&reports::noise::Noise>,
+    out_dir: &Path,
+) -> Vec<harness::results::Verdict> {
+    let mut verdicts = harness::calibration::verdicts(&results.cases);
+    verdicts.extend(reports::judge::judge(results, specs, None));
+    if let Some(baseline) = baseline {
+        verdicts.extend(reports::judge::regression::regression_verdicts(
+            results,
+            baseline,
+            specs,
+            Some(out_dir),
+            "the baseline",
+            noise,
+        ));
+    }
+    verdicts
+}
+
+/// This shard's cases of the plan: balanced by the baseline's wall times (equal weights without a baseline of
+/// this profile), the calibration cases in every shard.
+fn select_shard(
+    planned: Vec<suite::PlannedCase>,
+    shard: harness::shard::Shard,
+    baseline: Option<&Results>,
+) -> Vec<suite::PlannedCase> {
+    let weights = baseline
+        .map(harness::shard::baseline_weights)
+        .unwrap_or_default();
+    let ids: Vec<&str> = planned.iter().map(|case| case.id.as_str()).collect();
+    let always = |at: usize| planned[at].scenario == harness::calibration::SCENARIO;
+    let mine = harness::shard::select(&ids, &always, &weights, shard);
+    mine.into_iter().map(|at| planned[at].clone()).collect()
+}
+
+/// A shard writes its results.json only; says whether its calibration held.
+fn finish_shard(
+    results: &Results,
+    shard: harness::shard::Shard,
+    out_dir: &std::path::Path,
+) -> anyhow::Result<Finished> {
+    let results_path = out_dir.join(harness::results::RESULTS_FILE);
+    results.write(&results_path)?;
+    let failed: Vec<_> = results.verdicts.iter().filter(|v| !v.pass).collect();
+    eprintln!(
+        "memproof: shard {shard}: {} cases in {}; `cargo xtask merge` judges and renders the shards together",
+        results.cases.len(),
+        results_path.display()
+    );
+    for verdict in &failed {
+        eprintln!(
+            "  FAILED {} ({}): {}",
+            verdict.id, verdict.kind, verdict.text
+        );
+    }
+    Ok(if failed.is_empty() {
+        Finished::Passed
+    } else {
+        Finished::Failed
+    })
+}
+
+/// The cases whose allocation sites the failed verdicts need, as (index into the plan, the first verdict naming
+/// it), in plan order: a regression's own case; for any other verdict of a scenario, the cases of the roles its
+/// subject names (`before.peak_heap_bytes / after.peak_heap_bytes`: before and after; every role when it names
+/// none) at the scenario's largest size, where the spec's own profile runs would have been.
+pub fn cases_to_profile(
+    planned: &[suite::PlannedCase],
+    verdicts: &[harness::results::Verdict],
+) -> Vec<(usize, String)> {
+    let mut wanted: Vec<(usize, String)> = Vec::new();
+    for verdict in verdicts.iter().filter(|v| !v.pass) {
+        let scenario = verdict.id.split('/').next().unwrap_or_default();
+        if scenario == harness::calibration::SCENARIO {
+            continue;
+        }
+        let own: Vec<usize> = (0..planned.len())
+            .filter(|&at| planned[at].id == verdict.subject)
+            .collect();
+        let chosen = if own.is_empty() {
+            let of_scenario: Vec<usize> = (0..planned.len())
+                .filter(|&at| planned[at].scenario == scenario)
+                .collect();
+            let largest = of_scenario
+                .iter()
+                .map(|&at| planned[at].size.value)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let named = |role: &str| {
+                verdict
+                    .subject
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
+                    .any(|word| word.starts_with(&format!("{role}.")))
+            };
+            let any_named = of_scenario.iter().any(|&at| named(&planned[at].role));
+            of_scenario
+                .into_iter()
+                .filter(|&at| planned[at].size.value == largest)
+                .filter(|&at| !any_named || named(&planned[at].role))
+                .collect()
+        } else {
+            own
+        };
+        for at in chosen {
+            if !wanted.iter().any(|(have, _)| *have == at) {
+                wanted.push((at, verdict.id.clone()));
+            }
+        }
+    }
+    wanted.sort_by_key(|(at, _)| *at);
+    wanted
+}
+
 /// Writes results.json and every report, prints the verdicts, and says whether the run passed.
 pub fn finish(
     results: &Results,
@@ -365,4 +575,88 @@ pub fn finish(
     } else {
         Finished::Failed
     })
+}
+
+#[cfg(test)]
+mod profile_choice_tests {
+    use super::*;
+    use harness::results::{Size, Verdict};
+
+    fn planned(scenario: &str, role: &str, value: f64) -> suite::PlannedCase {
+        let size = Size {
+            name: "n".into(),
+            value,
+            unit: "items".into(),
+        };
+        suite::PlannedCase {
+            id: harness::results::Case::make_id(scenario, role, &size),
+            scenario: scenario.into(),
+            role: role.into(),
+            technique: "t".into(),
+            size,
+            limit_bytes: None,
+            timeout: std::time::Duration::from_secs(1),
+            params: Default::default(),
+            profile_run: false,
+        }
+    }
+
+    fn failed(id: &str, subject: &str) -> Verdict {
+        Verdict {
+            id: id.into(),
+            kind: "claim".into(),
+            subject: subject.into(),
+            text: String::new(),
+            expected: String::new(),
+            measured: String::new(),
+            pass: false,
+            counterfactual: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_verdict_profiles_the_roles_it_names_at_the_largest_size() {
+        let plan: Vec<suite::PlannedCase> = [10.0, 40.0]
+            .into_iter()
+            .flat_map(|size| ["before", "after", "best"].map(|role| planned("toy", role, size)))
+            .chain([planned("other", "before", 5.0)])
+            .collect();
+        let ids = |wanted: Vec<(usize, String)>| -> Vec<(String, String)> {
+            wanted
+                .into_iter()
+                .map(|(at, why)| (plan[at].id.clone(), why))
+                .collect()
+        };
+        let claim = failed(
+            "toy/smaller",
+            "before.peak_heap_bytes / after.peak_heap_bytes",
+        );
+        assert_eq!(
+            ids(cases_to_profile(&plan, std::slice::from_ref(&claim))),
+            [
+                ("toy/before/n=40".to_string(), "toy/smaller".to_string()),
+                ("toy/after/n=40".to_string(), "toy/smaller".to_string())
+            ]
+        );
+        let regression = failed("toy/best/n=10/peak_heap_bytes", "toy/best/n=10");
+        assert_eq!(
+            ids(cases_to_profile(&plan, &[regression])),
+            [(
+                "toy/best/n=10".to_string(),
+                "toy/best/n=10/peak_heap_bytes".to_string()
+            )]
+        );
+        let passed = Verdict {
+            pass: true,
+            ..claim
+        };
+        assert!(cases_to_profile(&plan, &[passed]).is_empty());
+        let calibration = failed("calibration/exact", "peak_heap_bytes");
+        assert!(cases_to_profile(&plan, &[calibration]).is_empty());
+        let unnamed = failed("other/outcome", "outcome");
+        assert_eq!(
+            ids(cases_to_profile(&plan, &[unnamed])),
+            [("other/before/n=5".to_string(), "other/outcome".to_string())]
+        );
+    }
 }

@@ -11,6 +11,7 @@ mod compare_revisions;
 mod cross_check;
 mod load_test;
 mod measure;
+mod merge;
 mod mutants;
 mod noise;
 mod preflight;
@@ -29,6 +30,7 @@ struct Cli {
 enum Command {
     LoadTest(load_test::LoadTest),
     Measure(measure::Measure),
+    Merge(merge::Merge),
     Report(report::Report),
     Bless(report::Bless),
     Compare(report::Compare),
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::LoadTest(flags) => flags.run(),
         Command::Measure(flags) => flags.run(),
+        Command::Merge(flags) => flags.run(),
         Command::Report(flags) => flags.run(),
         Command::Bless(flags) => flags.run(),
         Command::Compare(flags) => flags.run(),

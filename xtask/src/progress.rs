@@ -39,7 +39,16 @@ impl Printer {
         match event {
             SuiteEvent::Started { case, run } => self.started(case, run),
             SuiteEvent::Running { case, progress } => self.running(case, progress),
+            SuiteEvent::Fixture { case, status } => self.fixture(case, &status),
             SuiteEvent::Finished { case } => self.finished(case),
+        }
+    }
+
+    /// A fixture made or remade is said; one served from the cache is not news.
+    fn fixture(&mut self, case: &PlannedCase, status: &str) {
+        if status != harness::fixtures::CacheStatus::Hit.to_string() {
+            self.clear_live();
+            eprintln!("    {} fixture {status}", case.id);
         }
     }
 

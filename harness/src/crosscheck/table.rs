@@ -537,6 +537,8 @@ mod tests {
                 started_at: "2025-01-01T00:00:00Z".into(),
                 profile: "cross-check".into(),
                 git_commit: None,
+                jobs: 1,
+                shard: None,
                 host: crate::results::Host {
                     os: "linux".into(),
                     kernel: "6".into(),

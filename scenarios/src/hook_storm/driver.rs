@@ -1,7 +1,8 @@
-//! The processes around the measured store: the hook sender that plays the storm (`storm`), the writer of the
-//! seed-shaped starting state (`seed_state`, so that generating it never counts against the store), and the store
-//! itself as a subprocess (`store_server`) for the endings that SIGKILL or restart it. All three run as this same
-//! binary's `driver` subcommand, told apart by the `mode` of their arguments.
+//! The processes around the measured store: the hook sender that plays the storm (`storm`) and the store itself as
+//! a subprocess (`store_server`) for the endings that SIGKILL or restart it, both this same binary's `driver`
+//! subcommand told apart by the `mode` of their arguments; and the writer of the seed-shaped starting state
+//! ([`write_seed_state`]), which runs as the scenario's fixture (`memproof-case fixture`), so that generating it
+//! never counts against the store.
 //!
 //! The storm's shape follows the seed: hooks firing across hundreds of sessions (~220 in the seed), some sessions
 //! new, some ending along the way, bodies of varied size; several connections each send one message and wait for

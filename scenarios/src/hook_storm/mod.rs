@@ -4,7 +4,8 @@
 //! The seed's store held 8,614 events across 359 sessions (22 MB on disk) and rewrote all of it on every event,
 //! about 110 MB allocated per mutation; hooks fired across ~220 sessions, the heap reached 4 GB and the process was
 //! restarted 595 times. Here a driver process plays such a storm over a Unix domain socket against the store, which
-//! starts from a seed-shaped state of `size` events, and the case ends in one of three ways (the technique names
+//! starts from a seed-shaped state of `size` events (the scenario's shared fixture: written once per size and seed
+//! by a process of its own, copied into each case's work directory), and the case ends in one of three ways (the technique names
 //! `<store technique>/<ending>`):
 //! - `graceful_shutdown`: the store is this (measured) process; after the storm it flushes, then restarts (loads
 //!   its file again) and counts what it finds.
@@ -45,6 +46,9 @@ enum Ending {
     SigkillRestart,
     PrunedRestart,
 }
+
+/// The starting state's file, in the fixture and in each case's work directory.
+const STATE_FILE: &str = "sessions.json";
 
 const TECHNIQUES: [&str; 15] = [
     "clone_all_sync_write/graceful_shutdown",
@@ -308,20 +312,50 @@ impl Scenario for HookStorm {
         TECHNIQUES.to_vec()
     }
 
+    fn fixture_key(&self, case: &CaseContext) -> anyhow::Result<Option<serde_json::Value>> {
+        Ok(Some(serde_json::json!({
+            "seed": case.seed,
+            "n_events": case.size_u64(),
+        })))
+    }
+
+    fn make_fixture(
+        &self,
+        key: &serde_json::Value,
+        data_dir: &Path,
+    ) -> anyhow::Result<serde_json::Value> {
+        let field = |name: &str| {
+            key[name].as_u64().with_context(|| {
+                format!(
+                    "hook-storm fixture: {name} = {}: expected a whole number",
+                    key[name]
+                )
+            })
+        };
+        let seeded = driver::write_seed_state(&SeedStateArgs {
+            path: data_dir.join(STATE_FILE),
+            seed: field("seed")?,
+            n_events: field("n_events")? as usize,
+        })?;
+        Ok(serde_json::to_value(seeded)?)
+    }
+
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
         let (technique, ending, counterfactual) = parse_technique(&case.technique)?;
         let mut setup = CaseSetup::from_case(case)?;
         counterfactual.apply(&mut setup.settings);
-        let state_path = case.work_dir.join("sessions.json");
-        probe::phase("write starting state");
-        let seeded: SeededState = run_in_driver(
-            "seed_state",
-            &SeedStateArgs {
-                path: state_path.clone(),
-                seed: case.seed,
-                n_events: case.size_u64() as usize,
-            },
-        )?;
+        let state_path = case.work_dir.join(STATE_FILE);
+        // The starting state is the fixture every ending at this size starts from; the store rewrites its file,
+        // so each case gets a copy of its own.
+        let fixture = case.fixture()?;
+        let seeded: SeededState = serde_json::from_value(fixture.manifest.figures)
+            .context("hook-storm: the fixture's figures are not a seeded state")?;
+        std::fs::copy(fixture.data_dir.join(STATE_FILE), &state_path).with_context(|| {
+            format!(
+                "hook-storm: cannot copy the starting state to {}",
+                state_path.display()
+            )
+        })?;
         probe::metric("starting_state_file_bytes", seeded.file_bytes);
         probe::metric("starting_events", seeded.n_events);
         probe::metric("starting_sessions", seeded.sessions.len());
@@ -342,18 +376,15 @@ impl Scenario for HookStorm {
             .and_then(|mode| mode.as_str())
             .unwrap_or("");
         Ok(match mode {
-            "seed_state" => serde_json::to_value(driver::write_seed_state(
-                &serde_json::from_value(args.clone())?,
-            )?)?,
             "storm" => {
                 serde_json::to_value(driver::run_storm(&serde_json::from_value(args.clone())?)?)?
             }
             "store_server" => serde_json::to_value(driver::run_store_server(
                 &serde_json::from_value(args.clone())?,
             )?)?,
-            other => bail!(
-                "hook-storm driver: unknown mode {other:?}: expected seed_state, storm or store_server"
-            ),
+            other => {
+                bail!("hook-storm driver: unknown mode {other:?}: expected storm or store_server")
+            }
         })
     }
 }
