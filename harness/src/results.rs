@@ -466,9 +466,7 @@ impl Case {
             repeat: None,
         }
     }
-}
 
-impl Case {
     /// The case id for a scenario, variant and size, as results.json spells it.
     pub fn make_id(scenario: &str, variant: &str, size: &Size) -> String {
         format!("{scenario}/{variant}/{}={}", size.name, size.value)
