@@ -484,17 +484,7 @@ fn finish_shard(
         results.cases.len(),
         results_path.display()
     );
-    for verdict in &failed {
-        eprintln!(
-            "  FAILED {} ({}): {}",
-            verdict.id, verdict.kind, verdict.text
-        );
-    }
-    Ok(if failed.is_empty() {
-        Finished::Passed
-    } else {
-        Finished::Failed
-    })
+    Ok(list_failed(&failed))
 }
 
 /// The cases whose allocation sites the failed verdicts need, as (index into the plan, the first verdict naming
@@ -564,17 +554,22 @@ pub fn finish(
         failed.len(),
         results_path.display()
     );
-    for verdict in &failed {
+    Ok(list_failed(&failed))
+}
+
+/// Lists the failed verdicts on stderr, one line each; the run failed if there is one.
+fn list_failed(failed: &[&Verdict]) -> Finished {
+    for verdict in failed {
         eprintln!(
             "  FAILED {} ({}): {}",
             verdict.id, verdict.kind, verdict.text
         );
     }
-    Ok(if failed.is_empty() {
+    if failed.is_empty() {
         Finished::Passed
     } else {
         Finished::Failed
-    })
+    }
 }
 
 #[cfg(test)]
