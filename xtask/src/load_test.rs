@@ -329,13 +329,10 @@ impl LoadTest {
                 profile.reason = Some("all".into());
             }
         }
-        results.verdicts = judge_run(
-            &results,
-            &specs,
-            baseline.as_ref(),
-            noise.as_ref(),
-            &out_dir,
-        );
+        let judge = |results: &Results| {
+            judge_run(results, &specs, baseline.as_ref(), noise.as_ref(), &out_dir)
+        };
+        results.verdicts = judge(&results);
         if self.dhat == "failed" {
             let wanted = cases_to_profile(&planned, &results.verdicts);
             for (at, verdict_id) in &wanted {
@@ -355,13 +352,7 @@ impl LoadTest {
             let _ = std::fs::remove_dir(out_dir.join("work"));
             if !wanted.is_empty() {
                 // Judged again, so a failed verdict's text names the allocation sites from its new profile.
-                results.verdicts = judge_run(
-                    &results,
-                    &specs,
-                    baseline.as_ref(),
-                    noise.as_ref(),
-                    &out_dir,
-                );
+                results.verdicts = judge(&results);
             }
         }
         if let Some(baseline) = &baseline {
