@@ -12,6 +12,7 @@
 //! run never reports a heap of zero.
 
 use crate::runner::Measured;
+use crate::wire::FinalFigures;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,17 @@ pub struct ReportedHeap {
     pub end_bytes: Option<u64>,
 }
 
+impl From<&FinalFigures> for ReportedHeap {
+    fn from(figures: &FinalFigures) -> ReportedHeap {
+        ReportedHeap {
+            peak_bytes: figures.peak_heap_bytes,
+            total_bytes: figures.total_alloc_bytes,
+            count: figures.alloc_count,
+            end_bytes: figures.end_heap_bytes,
+        }
+    }
+}
+
 /// The heap figures of a run, or why there are none: `Ok(None)` when no heap was asked for, `Err(reason)` when one
 /// was and the program never reported it.
 pub fn heap_of(measured: &Measured, source: &HeapSource) -> Result<Option<ReportedHeap>, String> {
@@ -42,12 +54,7 @@ pub fn heap_of(measured: &Measured, source: &HeapSource) -> Result<Option<Report
         return Ok(None);
     }
     match &measured.final_figures {
-        Some(figures) => Ok(Some(ReportedHeap {
-            peak_bytes: figures.peak_heap_bytes,
-            total_bytes: figures.total_alloc_bytes,
-            count: figures.alloc_count,
-            end_bytes: figures.end_heap_bytes,
-        })),
+        Some(figures) => Ok(Some(figures.into())),
         None => Err(match source {
             HeapSource::Preload(_) if measured.timeline.iter().all(|s| s.heap_bytes.is_none()) => {
                 "the preload library never reported: the program did not load it (a static binary, or a \

@@ -420,7 +420,53 @@ impl Results {
     }
 }
 
+/// Who a case is, as opposed to what its run measured: the part of a [`Case`] its caller knows before the run.
+#[derive(Debug, Clone)]
+pub struct CaseIdentity {
+    pub id: String,
+    pub scenario: String,
+    pub variant: String,
+    pub technique: Option<String>,
+    pub size: Size,
+    pub limit_bytes: Option<u64>,
+}
+
 impl Case {
+    /// The record of one measured run: the runner's figures, the heap figures the program reported (`None` when
+    /// it reported none, or none was asked for), no profile run, no repeats.
+    pub fn from_run(
+        identity: CaseIdentity,
+        measured: crate::runner::Measured,
+        heap: Option<crate::external::ReportedHeap>,
+        output: Option<OutputFiles>,
+    ) -> Case {
+        Case {
+            id: identity.id,
+            scenario: identity.scenario,
+            variant: identity.variant,
+            technique: identity.technique,
+            size: identity.size,
+            outcome: measured.outcome,
+            exit: measured.exit,
+            limit_bytes: identity.limit_bytes,
+            limit: measured.limit,
+            peak_rss_bytes: measured.peak_rss_bytes,
+            peak_heap_bytes: heap.and_then(|h| h.peak_bytes),
+            total_alloc_bytes: heap.and_then(|h| h.total_bytes),
+            alloc_count: heap.and_then(|h| h.count),
+            end_heap_bytes: heap.and_then(|h| h.end_bytes),
+            wall_ms: measured.wall_ms,
+            timeline: measured.timeline,
+            phases: measured.phases,
+            metrics: measured.metrics,
+            profile_file: None,
+            profile: None,
+            tree: Some(measured.tree),
+            output,
+            repeat: None,
+        }
+    }
+
     /// The case id for a scenario, variant and size, as results.json spells it.
     pub fn make_id(scenario: &str, variant: &str, size: &Size) -> String {
         format!("{scenario}/{variant}/{}={}", size.name, size.value)

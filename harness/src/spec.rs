@@ -39,8 +39,10 @@ use crate::external_command::{self, ExternalDriver, ExternalTechnique};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use toml::Spanned;
 
 /// The profiles every scenario may define; `ci` is the default of `cargo xtask load-test`.
 pub const PROFILES: [&str; 3] = ["smoke", "ci", "full"];
@@ -195,15 +197,34 @@ struct RawSpec {
     seed: Option<String>,
     title: String,
     summary: String,
-    variants: Vec<Variant>,
-    profiles: BTreeMap<String, RawProfile>,
+    variants: Spanned<Vec<RawVariant>>,
+    profiles: BTreeMap<Spanned<String>, RawProfile>,
     #[serde(default)]
     verdicts: Vec<RawVerdict>,
+    regression: Option<Spanned<RegressionSpec>>,
     #[serde(default)]
-    regression: RegressionSpec,
+    techniques: BTreeMap<Spanned<String>, ExternalTechnique>,
+    driver: Option<Spanned<ExternalDriver>>,
+}
+
+/// A [`Variant`] with the spans its errors point at.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    role: Spanned<String>,
+    technique: Spanned<String>,
     #[serde(default)]
-    techniques: BTreeMap<String, ExternalTechnique>,
-    driver: Option<ExternalDriver>,
+    command: Option<Vec<String>>,
+}
+
+impl RawVariant {
+    fn into_variant(self) -> Variant {
+        Variant {
+            role: self.role.into_inner(),
+            technique: self.technique.into_inner(),
+            command: self.command,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -230,7 +251,7 @@ struct RawVerdict {
     id: String,
     kind: String,
     text: String,
-    check: toml::Spanned<String>,
+    check: Spanned<String>,
     at: Option<toml::Value>,
     profiles: Option<Vec<String>>,
     expect: Option<String>,
@@ -249,6 +270,33 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// A spec's text and where it was read from: turns the parser's byte spans into the `{path}:{line}:{col}` that
+/// starts every error.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn place(&self, span: Range<usize>) -> String {
+        let (line, col) = line_col(self.text, span.start);
+        format!("{}:{line}:{col}", self.path.display())
+    }
+}
+
+impl VerdictSpec {
+    /// `{spec path}:{line}:{col}` of the character `column_offset` into the verdict's `check`, where its errors
+    /// point.
+    pub fn place(&self, spec_path: &Path, column_offset: usize) -> String {
+        format!(
+            "{}:{}:{}",
+            spec_path.display(),
+            self.check_line,
+            self.check_col + column_offset
+        )
+    }
+}
+
 impl Spec {
     /// Reads and checks one spec file.
     pub fn read(path: &Path) -> anyhow::Result<Spec> {
@@ -257,225 +305,45 @@ impl Spec {
         Spec::parse(path, &text)
     }
 
-    /// Checks a spec's text; errors read `{path}:{line}:{col}: {what was expected}`.
+    /// Checks a spec's text; errors read `{path}:{line}:{col}: {what was expected}`, the position taken from the
+    /// span of the value at fault.
     pub fn parse(path: &Path, text: &str) -> anyhow::Result<Spec> {
-        let shown = path.display();
+        let source = Source { path, text };
         let raw: RawSpec = toml::from_str(text).map_err(|error| {
-            let (line, col) = error
-                .span()
-                .map_or((1, 1), |span| line_col(text, span.start));
-            anyhow::anyhow!("{shown}:{line}:{col}: {}", error.message().trim_end())
+            let place = source.place(error.span().unwrap_or(0..0));
+            anyhow::anyhow!("{place}: {}", error.message().trim_end())
         })?;
-        // Errors about a whole table point at its header; find it by text.
-        let locate = |needle: &str| -> (usize, usize) {
-            text.find(needle)
-                .map_or((1, 1), |offset| line_col(text, offset))
-        };
-        if raw.variants.is_empty() {
-            let (line, col) = locate("variants");
-            bail!("{shown}:{line}:{col}: expected at least one variant");
-        }
-        let mut roles = Vec::new();
-        for variant in &raw.variants {
-            if roles.contains(&variant.role) {
-                let (line, col) = locate(&format!("\"{}\"", variant.role));
-                bail!(
-                    "{shown}:{line}:{col}: role {:?} is given twice",
-                    variant.role
-                );
-            }
-            roles.push(variant.role.clone());
-        }
-        let external = external_techniques(&raw.variants, raw.techniques, &locate, &shown)?;
-        if let Some(driver) = &raw.driver {
-            let (line, col) = locate("[driver]");
-            external_command::check_command(&driver.command)
-                .map_err(|error| anyhow::anyhow!("{shown}:{line}:{col}: driver: {error}"))?;
-            if external.is_empty() {
-                bail!(
-                    "{shown}:{line}:{col}: driver: expected a technique with a command for it to drive"
-                );
-            }
-        }
-        let mut profiles = BTreeMap::new();
-        for (name, profile) in raw.profiles {
-            let (line, col) = locate(&format!("[profiles.{name}"));
-            if !PROFILES.contains(&name.as_str()) {
-                bail!(
-                    "{shown}:{line}:{col}: unknown profile {name:?}: expected one of {}",
-                    PROFILES.join(", ")
-                );
-            }
-            let limit_bytes = profile
-                .limit
-                .as_deref()
-                .map(crate::units::parse_size)
-                .transpose()
-                .map_err(|error| {
-                    anyhow::anyhow!("{shown}:{line}:{col}: profile {name}: {error}")
-                })?;
-            let timeout =
-                crate::units::parse_duration(profile.timeout.as_deref().unwrap_or("120s"))
-                    .map_err(|error| {
-                        anyhow::anyhow!("{shown}:{line}:{col}: profile {name}: {error}")
-                    })?;
-            if profile.size.values.is_empty() {
-                bail!("{shown}:{line}:{col}: profile {name}: expected at least one size value");
-            }
-            if let Some(wanted) = &profile.roles
-                && let Some(unknown) = wanted.iter().find(|role| !roles.contains(role))
-            {
-                bail!(
-                    "{shown}:{line}:{col}: profile {name}: unknown role {unknown:?}: expected one of {}",
-                    roles.join(", ")
-                );
-            }
-            if let Some(repeat) = &profile.repeat {
-                if repeat.runs == 0 {
-                    bail!(
-                        "{shown}:{line}:{col}: profile {name}: repeat.runs = 0: expected 1 or more"
-                    );
-                }
-                if let Some(unknown) = repeat.roles.iter().find(|role| !roles.contains(role)) {
-                    bail!(
-                        "{shown}:{line}:{col}: profile {name}: repeat: unknown role {unknown:?}: expected one of {}",
-                        roles.join(", ")
-                    );
-                }
-            }
-            let params = serde_json::to_value(&profile.params)?
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            profiles.insert(
-                name,
-                Profile {
-                    limit_bytes,
-                    timeout,
-                    size: profile.size,
-                    params,
-                    profile_runs: profile.profile_runs,
-                    roles: profile.roles,
-                    repeat: profile.repeat,
-                },
-            );
-        }
-        if let Some(unknown) = raw
-            .regression
-            .roles
+        check_roles(&source, &raw.variants)?;
+        let roles: Vec<String> = raw
+            .variants
+            .get_ref()
             .iter()
-            .flatten()
-            .find(|role| !roles.contains(role))
-        {
-            let (line, col) = locate("[regression]");
-            bail!(
-                "{shown}:{line}:{col}: regression: unknown role {unknown:?}: expected one of {}",
-                roles.join(", ")
-            );
-        }
-        let mut verdicts = Vec::new();
-        for verdict in raw.verdicts {
-            let (check_line, check_col) = line_col(text, verdict.check.span().start + 1);
-            let here = format!("{shown}:{check_line}:{check_col}");
-            if verdicts
-                .iter()
-                .any(|seen: &VerdictSpec| seen.id == verdict.id)
-            {
-                bail!("{here}: verdict id {:?} is given twice", verdict.id);
-            }
-            let at = match &verdict.at {
-                None => At::Largest,
-                Some(toml::Value::String(word)) => match word.as_str() {
-                    "largest" => At::Largest,
-                    "smallest" => At::Smallest,
-                    "all" => At::All,
-                    other => bail!(
-                        "{here}: verdict {}: at = {other:?}: expected \"largest\", \"smallest\", \"all\" or a size value",
-                        verdict.id
-                    ),
-                },
-                Some(toml::Value::Integer(value)) => At::Value(*value as f64),
-                Some(toml::Value::Float(value)) => At::Value(*value),
-                Some(other) => bail!(
-                    "{here}: verdict {}: at = {other}: expected \"largest\", \"smallest\", \"all\" or a size value",
-                    verdict.id
-                ),
-            };
-            let expect_refuted = match verdict.expect.as_deref() {
-                None | Some("holds") => false,
-                Some("refuted") => true,
-                Some(other) => {
-                    bail!(
-                        "{here}: verdict {}: expect = {other:?}: expected \"holds\" or \"refuted\"",
-                        verdict.id
-                    )
-                }
-            };
-            if let Some(wanted) = &verdict.profiles
-                && let Some(unknown) = wanted.iter().find(|p| !PROFILES.contains(&p.as_str()))
-            {
-                bail!(
-                    "{here}: verdict {}: unknown profile {unknown:?}: expected one of {}",
-                    verdict.id,
-                    PROFILES.join(", ")
-                );
-            }
-            let counterfactual = match verdict.counterfactual {
-                None => None,
-                Some(RawCounterfactual {
-                    role,
-                    technique: Some(technique),
-                    none: None,
-                }) if !technique.is_empty() => {
-                    if let Some(role) = &role
-                        && !roles.contains(role)
-                    {
-                        bail!(
-                            "{here}: verdict {}: counterfactual role {role:?}: expected one of {}",
-                            verdict.id,
-                            roles.join(", ")
-                        );
-                    }
-                    Some(Counterfactual::Technique { role, technique })
-                }
-                Some(RawCounterfactual {
-                    role: None,
-                    technique: None,
-                    none: Some(reason),
-                }) if !reason.trim().is_empty() => Some(Counterfactual::None { reason }),
-                Some(_) => bail!(
-                    "{here}: verdict {}: counterfactual: expected {{ technique = \"...\" }} (optionally with role = \"...\") or {{ none = \"why no fix is judged\" }}",
-                    verdict.id
-                ),
-            };
-            verdicts.push(VerdictSpec {
-                id: verdict.id,
-                kind: verdict.kind,
-                text: verdict.text,
-                check: verdict.check.into_inner(),
-                check_line,
-                check_col,
-                at,
-                profiles: verdict.profiles,
-                expect_refuted,
-                counterfactual,
-            });
-        }
+            .map(|variant| variant.role.get_ref().clone())
+            .collect();
+        let external = external_techniques(&source, raw.variants.get_ref(), raw.techniques)?;
+        check_driver(&source, raw.driver.as_ref(), &external)?;
+        let profiles = check_profiles(&source, raw.profiles, &roles)?;
+        let regression = check_regression(&source, raw.regression, &roles)?;
+        let verdicts = check_verdicts(&source, raw.verdicts, &roles)?;
         Ok(Spec {
             path: path.to_path_buf(),
             scenario: raw.scenario,
             seed: raw.seed,
             title: raw.title,
             summary: raw.summary,
-            variants: raw.variants,
+            variants: raw
+                .variants
+                .into_inner()
+                .into_iter()
+                .map(RawVariant::into_variant)
+                .collect(),
             profiles,
             verdicts,
-            regression: raw.regression,
+            regression,
             external,
-            driver: raw.driver,
+            driver: raw.driver.map(Spanned::into_inner),
         })
     }
-
     /// The program that plays `technique`, when it is not a Rust case.
     pub fn external_technique(&self, technique: &str) -> Option<&ExternalTechnique> {
         self.external.get(technique)
@@ -523,20 +391,43 @@ impl Spec {
     }
 }
 
+/// At least one variant, and no role given twice (the error points at the second).
+fn check_roles(source: &Source, variants: &Spanned<Vec<RawVariant>>) -> anyhow::Result<()> {
+    if variants.get_ref().is_empty() {
+        bail!(
+            "{}: expected at least one variant",
+            source.place(variants.span())
+        );
+    }
+    for (index, variant) in variants.get_ref().iter().enumerate() {
+        let role = variant.role.get_ref();
+        if variants.get_ref()[..index]
+            .iter()
+            .any(|earlier| earlier.role.get_ref() == role)
+        {
+            bail!(
+                "{}: role {role:?} is given twice",
+                source.place(variant.role.span())
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The external techniques of a spec: commands given on variants and in `[techniques.NAME]` tables, checked.
 fn external_techniques(
-    variants: &[Variant],
-    tables: BTreeMap<String, ExternalTechnique>,
-    locate: &impl Fn(&str) -> (usize, usize),
-    shown: &impl std::fmt::Display,
+    source: &Source,
+    variants: &[RawVariant],
+    tables: BTreeMap<Spanned<String>, ExternalTechnique>,
 ) -> anyhow::Result<BTreeMap<String, ExternalTechnique>> {
     let mut external = BTreeMap::new();
     for (name, technique) in tables {
-        let (line, col) = locate(&format!("[techniques.{name}]"));
+        let place = source.place(name.span());
+        let name = name.into_inner();
         external_command::check_command(&technique.command)
-            .map_err(|error| anyhow::anyhow!("{shown}:{line}:{col}: technique {name}: {error}"))?;
-        if !variants.iter().any(|v| v.technique == name) {
-            bail!("{shown}:{line}:{col}: technique {name}: no variant plays it");
+            .map_err(|error| anyhow::anyhow!("{place}: technique {name}: {error}"))?;
+        if !variants.iter().any(|v| *v.technique.get_ref() == name) {
+            bail!("{place}: technique {name}: no variant plays it");
         }
         external.insert(name, technique);
     }
@@ -544,22 +435,17 @@ fn external_techniques(
         let Some(command) = &variant.command else {
             continue;
         };
-        let (line, col) = locate(&format!("\"{}\"", variant.technique));
-        if external.contains_key(&variant.technique) {
+        let place = source.place(variant.technique.span());
+        let technique = variant.technique.get_ref();
+        if external.contains_key(technique) {
             bail!(
-                "{shown}:{line}:{col}: technique {}: a command on the variant and a [techniques.{}] table: expected one",
-                variant.technique,
-                variant.technique
+                "{place}: technique {technique}: a command on the variant and a [techniques.{technique}] table: expected one"
             );
         }
-        external_command::check_command(command).map_err(|error| {
-            anyhow::anyhow!(
-                "{shown}:{line}:{col}: technique {}: {error}",
-                variant.technique
-            )
-        })?;
+        external_command::check_command(command)
+            .map_err(|error| anyhow::anyhow!("{place}: technique {technique}: {error}"))?;
         external.insert(
-            variant.technique.clone(),
+            technique.clone(),
             ExternalTechnique {
                 command: command.clone(),
                 heap: Default::default(),
@@ -567,6 +453,215 @@ fn external_techniques(
         );
     }
     Ok(external)
+}
+
+/// A `[driver]` has a well-formed command and an external technique to drive.
+fn check_driver(
+    source: &Source,
+    driver: Option<&Spanned<ExternalDriver>>,
+    external: &BTreeMap<String, ExternalTechnique>,
+) -> anyhow::Result<()> {
+    let Some(driver) = driver else {
+        return Ok(());
+    };
+    let place = source.place(driver.span());
+    external_command::check_command(&driver.get_ref().command)
+        .map_err(|error| anyhow::anyhow!("{place}: driver: {error}"))?;
+    if external.is_empty() {
+        bail!("{place}: driver: expected a technique with a command for it to drive");
+    }
+    Ok(())
+}
+
+/// Every profile: a known name, a limit and timeout that parse, at least one size, known roles.
+fn check_profiles(
+    source: &Source,
+    raw: BTreeMap<Spanned<String>, RawProfile>,
+    roles: &[String],
+) -> anyhow::Result<BTreeMap<String, Profile>> {
+    let mut profiles = BTreeMap::new();
+    for (name, profile) in raw {
+        let place = source.place(name.span());
+        let name = name.into_inner();
+        if !PROFILES.contains(&name.as_str()) {
+            bail!(
+                "{place}: unknown profile {name:?}: expected one of {}",
+                PROFILES.join(", ")
+            );
+        }
+        let profile = check_profile(profile, roles)
+            .map_err(|error| anyhow::anyhow!("{place}: profile {name}: {error}"))?;
+        profiles.insert(name, profile);
+    }
+    Ok(profiles)
+}
+
+/// One profile's values; the error is what follows `profile NAME: `.
+fn check_profile(profile: RawProfile, roles: &[String]) -> anyhow::Result<Profile> {
+    let limit_bytes = profile
+        .limit
+        .as_deref()
+        .map(crate::units::parse_size)
+        .transpose()?;
+    let timeout = crate::units::parse_duration(profile.timeout.as_deref().unwrap_or("120s"))?;
+    if profile.size.values.is_empty() {
+        bail!("expected at least one size value");
+    }
+    if let Some(wanted) = &profile.roles {
+        check_known_roles(wanted, roles, "")?;
+    }
+    if let Some(repeat) = &profile.repeat {
+        if repeat.runs == 0 {
+            bail!("repeat.runs = 0: expected 1 or more");
+        }
+        check_known_roles(&repeat.roles, roles, "repeat: ")?;
+    }
+    let params = serde_json::to_value(&profile.params)?
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    Ok(Profile {
+        limit_bytes,
+        timeout,
+        size: profile.size,
+        params,
+        profile_runs: profile.profile_runs,
+        roles: profile.roles,
+        repeat: profile.repeat,
+    })
+}
+
+/// Every role of `wanted` is one of the spec's; the error reads `{context}unknown role "x": expected one of …`.
+fn check_known_roles(wanted: &[String], roles: &[String], context: &str) -> anyhow::Result<()> {
+    match wanted.iter().find(|role| !roles.contains(role)) {
+        Some(unknown) => bail!(
+            "{context}unknown role {unknown:?}: expected one of {}",
+            roles.join(", ")
+        ),
+        None => Ok(()),
+    }
+}
+
+/// The `[regression]` table names known roles only.
+fn check_regression(
+    source: &Source,
+    regression: Option<Spanned<RegressionSpec>>,
+    roles: &[String],
+) -> anyhow::Result<RegressionSpec> {
+    let Some(regression) = regression else {
+        return Ok(RegressionSpec::default());
+    };
+    if let Some(wanted) = &regression.get_ref().roles {
+        check_known_roles(wanted, roles, "regression: ")
+            .map_err(|error| anyhow::anyhow!("{}: {error}", source.place(regression.span())))?;
+    }
+    Ok(regression.into_inner())
+}
+
+/// Every verdict, in spec order: a unique id, and `at`, `expect`, `profiles` and `counterfactual` that read.
+/// Errors point at the verdict's `check`, the line a reader looks for.
+fn check_verdicts(
+    source: &Source,
+    raw: Vec<RawVerdict>,
+    roles: &[String],
+) -> anyhow::Result<Vec<VerdictSpec>> {
+    let mut verdicts: Vec<VerdictSpec> = Vec::new();
+    for verdict in raw {
+        // One past the opening quote: the expression's first character, which the judge's columns count from.
+        let (check_line, check_col) = line_col(source.text, verdict.check.span().start + 1);
+        let here = format!("{}:{check_line}:{check_col}", source.path.display());
+        if verdicts.iter().any(|seen| seen.id == verdict.id) {
+            bail!("{here}: verdict id {:?} is given twice", verdict.id);
+        }
+        let id = verdict.id;
+        let in_verdict = |error: anyhow::Error| anyhow::anyhow!("{here}: verdict {id}: {error}");
+        let at = parse_at(verdict.at.as_ref()).map_err(in_verdict)?;
+        let expect_refuted = parse_expect(verdict.expect.as_deref()).map_err(in_verdict)?;
+        if let Some(wanted) = &verdict.profiles
+            && let Some(unknown) = wanted.iter().find(|p| !PROFILES.contains(&p.as_str()))
+        {
+            return Err(in_verdict(anyhow::anyhow!(
+                "unknown profile {unknown:?}: expected one of {}",
+                PROFILES.join(", ")
+            )));
+        }
+        let counterfactual = verdict
+            .counterfactual
+            .map(|raw| parse_counterfactual(raw, roles))
+            .transpose()
+            .map_err(in_verdict)?;
+        verdicts.push(VerdictSpec {
+            id,
+            kind: verdict.kind,
+            text: verdict.text,
+            check: verdict.check.into_inner(),
+            check_line,
+            check_col,
+            at,
+            profiles: verdict.profiles,
+            expect_refuted,
+            counterfactual,
+        });
+    }
+    Ok(verdicts)
+}
+
+/// A verdict's `at`: a word or a size value; `largest` when absent.
+fn parse_at(at: Option<&toml::Value>) -> anyhow::Result<At> {
+    const EXPECTED: &str = "expected \"largest\", \"smallest\", \"all\" or a size value";
+    Ok(match at {
+        None => At::Largest,
+        Some(toml::Value::String(word)) => match word.as_str() {
+            "largest" => At::Largest,
+            "smallest" => At::Smallest,
+            "all" => At::All,
+            other => bail!("at = {other:?}: {EXPECTED}"),
+        },
+        Some(toml::Value::Integer(value)) => At::Value(*value as f64),
+        Some(toml::Value::Float(value)) => At::Value(*value),
+        Some(other) => bail!("at = {other}: {EXPECTED}"),
+    })
+}
+
+/// A verdict's `expect`: whether it is a finding recorded as refuted.
+fn parse_expect(expect: Option<&str>) -> anyhow::Result<bool> {
+    match expect {
+        None | Some("holds") => Ok(false),
+        Some("refuted") => Ok(true),
+        Some(other) => bail!("expect = {other:?}: expected \"holds\" or \"refuted\""),
+    }
+}
+
+/// A verdict's `counterfactual`: a technique (with a known role, if given) or the reason there is none.
+fn parse_counterfactual(
+    raw: RawCounterfactual,
+    roles: &[String],
+) -> anyhow::Result<Counterfactual> {
+    match raw {
+        RawCounterfactual {
+            role,
+            technique: Some(technique),
+            none: None,
+        } if !technique.is_empty() => {
+            if let Some(role) = &role
+                && !roles.contains(role)
+            {
+                bail!(
+                    "counterfactual role {role:?}: expected one of {}",
+                    roles.join(", ")
+                );
+            }
+            Ok(Counterfactual::Technique { role, technique })
+        }
+        RawCounterfactual {
+            role: None,
+            technique: None,
+            none: Some(reason),
+        } if !reason.trim().is_empty() => Ok(Counterfactual::None { reason }),
+        _ => bail!(
+            "counterfactual: expected {{ technique = \"...\" }} (optionally with role = \"...\") or {{ none = \"why no fix is judged\" }}"
+        ),
+    }
 }
 
 /// Reads every `*.toml` spec in `dir`, sorted by scenario name.
@@ -678,7 +773,7 @@ params = { clients = 2 }
                 r#"{ role = "before", technique = "a" }"#,
                 "[techniques.b]\ncommand = [\"x\"]",
             ),
-            "scenarios/toy.toml:5:1: technique b: no variant plays it",
+            "scenarios/toy.toml:5:13: technique b: no variant plays it",
         );
         check_error(
             &with(
@@ -713,6 +808,30 @@ params = { clients = 2 }
     }
 
     #[test]
+    fn a_role_given_twice_points_at_the_second() {
+        let text = GOOD.replace(
+            "  { role = \"after\", technique = \"stream\" },\n",
+            "  { role = \"after\", technique = \"stream\" },\n  { role = \"before\", technique = \"copy_some\" },\n",
+        );
+        check_error(
+            &text,
+            "scenarios/toy.toml:8:12: role \"before\" is given twice",
+        );
+    }
+
+    #[test]
+    fn no_variant_is_an_error_at_the_list() {
+        let text = GOOD.replace(
+            "variants = [\n  { role = \"before\", technique = \"copy_all\" },\n  { role = \"after\", technique = \"stream\" },\n]",
+            "variants = []",
+        );
+        check_error(
+            &text,
+            "scenarios/toy.toml:5:12: expected at least one variant",
+        );
+    }
+
+    #[test]
     fn a_syntax_error_names_file_line_and_column() {
         check_error(
             "scenario = \"toy\"\ntitle = \n",
@@ -740,7 +859,7 @@ params = { clients = 2 }
             .to_string();
         assert!(
             error.starts_with(
-                "scenarios/toy.toml:9:1: profile ci: size \"64 mebibytes\" is not valid"
+                "scenarios/toy.toml:9:11: profile ci: size \"64 mebibytes\" is not valid"
             ),
             "{error}"
         );
@@ -751,7 +870,7 @@ params = { clients = 2 }
         let text = GOOD.replace("[profiles.ci]", "[profiles.nightly]");
         check_error(
             &text,
-            "scenarios/toy.toml:9:1: unknown profile \"nightly\": expected one of smoke, ci, full",
+            "scenarios/toy.toml:9:11: unknown profile \"nightly\": expected one of smoke, ci, full",
         );
     }
 
@@ -784,11 +903,11 @@ params = { clients = 2 }
         assert_eq!((repeat.roles, repeat.runs), (vec!["before".to_string()], 5));
         check_error(
             &text.replace("[\"before\"]", "[\"best\"]"),
-            "scenarios/toy.toml:9:1: profile ci: repeat: unknown role \"best\": expected one of before, after",
+            "scenarios/toy.toml:9:11: profile ci: repeat: unknown role \"best\": expected one of before, after",
         );
         check_error(
             &text.replace("runs = 5", "runs = 0"),
-            "scenarios/toy.toml:9:1: profile ci: repeat.runs = 0: expected 1 or more",
+            "scenarios/toy.toml:9:11: profile ci: repeat.runs = 0: expected 1 or more",
         );
     }
 

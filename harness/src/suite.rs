@@ -11,7 +11,7 @@
 use crate::external::{self, HeapSource};
 use crate::external_command::{CaseValues, ExternalTechnique, HeapFrom};
 use crate::file_stem::file_stem;
-use crate::results::{Case, Outcome, OutputFiles, ProfileRun, Size};
+use crate::results::{Case, CaseIdentity, Outcome, OutputFiles, ProfileRun, Size};
 use crate::runner::{self, Launch, Progress};
 use crate::spec::{At, Counterfactual, Profile, Spec};
 use anyhow::Context as _;
@@ -70,6 +70,20 @@ pub struct PlannedCase {
     pub params: serde_json::Map<String, serde_json::Value>,
     /// Whether this case also gets a dhat profile run.
     pub profile_run: bool,
+}
+
+impl PlannedCase {
+    /// What its [`Case`] record says of who it is.
+    pub fn identity(&self) -> CaseIdentity {
+        CaseIdentity {
+            id: self.id.clone(),
+            scenario: self.scenario.clone(),
+            variant: self.role.clone(),
+            technique: Some(self.technique.clone()),
+            size: self.size.clone(),
+            limit_bytes: self.limit_bytes,
+        }
+    }
 }
 
 /// The cases of `specs` in `profile`: per scenario, per size (smallest first), per role in spec order. A scenario
@@ -337,36 +351,20 @@ pub fn run_case(
         &measured.stderr_file,
     );
     let _ = std::fs::remove_dir(&case_dir);
-    let figures = measured.final_figures.as_ref();
-    let result = Case {
-        id: case.id.clone(),
-        scenario: case.scenario.clone(),
-        variant: case.role.clone(),
-        technique: Some(case.technique.clone()),
-        size: case.size.clone(),
-        // An interrupted profile run interrupts the case: the run stops after it.
-        outcome: match &profile {
-            Some(profile) if profile.outcome == Outcome::Interrupted => Outcome::Interrupted,
-            _ => measured.outcome,
-        },
-        exit: measured.exit,
-        limit_bytes: case.limit_bytes,
-        limit: measured.limit,
-        peak_rss_bytes: measured.peak_rss_bytes,
-        peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
-        total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
-        alloc_count: figures.and_then(|f| f.alloc_count),
-        end_heap_bytes: figures.and_then(|f| f.end_heap_bytes),
-        wall_ms: measured.wall_ms,
-        timeline: measured.timeline,
-        phases: measured.phases,
-        metrics: measured.metrics,
-        profile_file,
-        profile,
-        tree: Some(measured.tree),
-        output,
-        repeat: None,
-    };
+    let heap = measured
+        .final_figures
+        .as_ref()
+        .map(external::ReportedHeap::from);
+    let mut result = Case::from_run(case.identity(), measured, heap, output);
+    // An interrupted profile run interrupts the case: the run stops after it.
+    if profile
+        .as_ref()
+        .is_some_and(|profile| profile.outcome == Outcome::Interrupted)
+    {
+        result.outcome = Outcome::Interrupted;
+    }
+    result.profile_file = profile_file;
+    result.profile = profile;
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)
 }
@@ -504,35 +502,12 @@ pub fn run_external_case(
             None
         }
     };
-    let result = Case {
-        id: case.id.clone(),
-        scenario: case.scenario.clone(),
-        variant: case.role.clone(),
-        technique: Some(case.technique.clone()),
-        size: case.size.clone(),
-        outcome: measured.outcome,
-        exit: measured.exit,
-        limit_bytes: case.limit_bytes,
-        limit: measured.limit,
-        peak_rss_bytes: measured.peak_rss_bytes,
-        peak_heap_bytes: heap.and_then(|h| h.peak_bytes),
-        total_alloc_bytes: heap.and_then(|h| h.total_bytes),
-        alloc_count: heap.and_then(|h| h.count),
-        end_heap_bytes: heap.and_then(|h| h.end_bytes),
-        wall_ms: measured.wall_ms,
-        timeline: measured.timeline,
-        phases: measured.phases,
-        metrics: measured.metrics,
-        profile_file: None,
-        profile: None,
-        tree: Some(measured.tree),
-        output: output_files(
-            &relative_case_dir,
-            &measured.stdout_file,
-            &measured.stderr_file,
-        ),
-        repeat: None,
-    };
+    let output = output_files(
+        &relative_case_dir,
+        &measured.stdout_file,
+        &measured.stderr_file,
+    );
+    let result = Case::from_run(case.identity(), measured, heap, output);
     let _ = std::fs::remove_dir(&case_dir);
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)

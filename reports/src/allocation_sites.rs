@@ -8,6 +8,7 @@
 //! and the standard library.
 
 use anyhow::Context as _;
+use harness::results::Case;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -152,6 +153,22 @@ pub fn read_sites(path: &Path, ranking: SiteRanking) -> anyhow::Result<Vec<Alloc
             .then_with(|| a.location.cmp(&b.location))
     });
     Ok(sites)
+}
+
+/// Appends, on a line of its own, the top allocation sites of `case` (see [`describe_top_sites`]).
+pub fn push_case_sites(
+    text: &mut String,
+    results_dir: Option<&Path>,
+    case: &Case,
+    ranking: SiteRanking,
+) {
+    text.push('\n');
+    text.push_str(&describe_top_sites(
+        results_dir,
+        &case.id,
+        case.profile_file.as_deref(),
+        ranking,
+    ));
 }
 
 /// The evidence under a failing heap verdict's headline: the top [`TOP_SITES`] sites of the case's dhat profile,

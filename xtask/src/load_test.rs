@@ -329,13 +329,10 @@ impl LoadTest {
                 profile.reason = Some("all".into());
             }
         }
-        results.verdicts = judge_run(
-            &results,
-            &specs,
-            baseline.as_ref(),
-            noise.as_ref(),
-            &out_dir,
-        );
+        let judge = |results: &Results| {
+            judge_run(results, &specs, baseline.as_ref(), noise.as_ref(), &out_dir)
+        };
+        results.verdicts = judge(&results);
         if self.dhat == "failed" {
             let wanted = cases_to_profile(&planned, &results.verdicts);
             for (at, verdict_id) in &wanted {
@@ -355,13 +352,7 @@ impl LoadTest {
             let _ = std::fs::remove_dir(out_dir.join("work"));
             if !wanted.is_empty() {
                 // Judged again, so a failed verdict's text names the allocation sites from its new profile.
-                results.verdicts = judge_run(
-                    &results,
-                    &specs,
-                    baseline.as_ref(),
-                    noise.as_ref(),
-                    &out_dir,
-                );
+                results.verdicts = judge(&results);
             }
         }
         if let Some(baseline) = &baseline {
@@ -484,17 +475,7 @@ fn finish_shard(
         results.cases.len(),
         results_path.display()
     );
-    for verdict in &failed {
-        eprintln!(
-            "  FAILED {} ({}): {}",
-            verdict.id, verdict.kind, verdict.text
-        );
-    }
-    Ok(if failed.is_empty() {
-        Finished::Passed
-    } else {
-        Finished::Failed
-    })
+    Ok(list_failed(&failed))
 }
 
 /// The cases whose allocation sites the failed verdicts need, as (index into the plan, the first verdict naming
@@ -564,17 +545,22 @@ pub fn finish(
         failed.len(),
         results_path.display()
     );
-    for verdict in &failed {
+    Ok(list_failed(&failed))
+}
+
+/// Lists the failed verdicts on stderr, one line each; the run failed if there is one.
+fn list_failed(failed: &[&Verdict]) -> Finished {
+    for verdict in failed {
         eprintln!(
             "  FAILED {} ({}): {}",
             verdict.id, verdict.kind, verdict.text
         );
     }
-    Ok(if failed.is_empty() {
+    if failed.is_empty() {
         Finished::Passed
     } else {
         Finished::Failed
-    })
+    }
 }
 
 #[cfg(test)]

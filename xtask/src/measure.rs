@@ -11,7 +11,7 @@ use crate::load_test::{parse_duration, parse_size};
 use crate::preflight;
 use anyhow::Context as _;
 use harness::external::{self, HeapSource};
-use harness::results::{Case, Outcome, OutputFiles, Results, SCHEMA, Size};
+use harness::results::{Case, CaseIdentity, Outcome, OutputFiles, Results, SCHEMA, Size};
 use harness::runner::{self, Launch, ProbeAccess};
 use harness::units::format_bytes;
 use std::ffi::OsString;
@@ -125,19 +125,24 @@ impl Measure {
             value: 1.0,
             unit: "run".into(),
         };
-        let mut metrics = measured.metrics.clone();
         if let Some(maxrss) = measured.maxrss_bytes {
-            metrics.insert("ru_maxrss_bytes".into(), maxrss.into());
+            measured
+                .metrics
+                .insert("ru_maxrss_bytes".into(), maxrss.into());
         }
         if let Some(sampled) = measured.sampled_peak_rss_bytes {
-            metrics.insert("sampled_peak_rss_bytes".into(), sampled.into());
+            measured
+                .metrics
+                .insert("sampled_peak_rss_bytes".into(), sampled.into());
         }
         let command_line: Vec<String> = self
             .command
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        metrics.insert("command".into(), command_line.join(" ").into());
+        measured
+            .metrics
+            .insert("command".into(), command_line.join(" ").into());
         let file_name = |path: &Option<PathBuf>| {
             path.as_ref()
                 .and_then(|p| p.file_name())
@@ -150,31 +155,19 @@ impl Measure {
                     stderr: file_name(&measured.stderr_file),
                 }
             });
-        let case = Case {
+        let (tree, output_paths) = (
+            measured.tree.clone(),
+            [measured.stdout_file.clone(), measured.stderr_file.clone()],
+        );
+        let identity = CaseIdentity {
             id: Case::make_id("measure", &name, &size),
             scenario: "measure".into(),
             variant: name,
             technique: None,
             size,
-            outcome: measured.outcome,
-            exit: measured.exit,
             limit_bytes: self.limit,
-            limit: measured.limit,
-            peak_rss_bytes: measured.peak_rss_bytes,
-            peak_heap_bytes: heap.and_then(|h| h.peak_bytes),
-            total_alloc_bytes: heap.and_then(|h| h.total_bytes),
-            alloc_count: heap.and_then(|h| h.count),
-            end_heap_bytes: heap.and_then(|h| h.end_bytes),
-            wall_ms: measured.wall_ms,
-            timeline: measured.timeline,
-            phases: measured.phases,
-            metrics,
-            profile_file: None,
-            profile: None,
-            tree: Some(measured.tree.clone()),
-            output,
-            repeat: None,
         };
+        let case = Case::from_run(identity, measured, heap, output);
         let bytes = |b: Option<u64>| {
             b.map_or("-".into(), |b| {
                 format!("{} ({b} B)", format_bytes(b as f64))
@@ -185,8 +178,8 @@ impl Measure {
             command_line.join(" "),
             case.outcome,
             bytes(case.peak_rss_bytes),
-            bytes(measured.tree.peak_pss_bytes),
-            match measured.tree.most_processes {
+            bytes(tree.peak_pss_bytes),
+            match tree.most_processes {
                 1 => "1 process".to_string(),
                 n => format!("{n} processes"),
             },
@@ -204,10 +197,7 @@ impl Measure {
         if let Some(message) = &case.exit.message {
             eprintln!("{message}");
         }
-        for file in [&measured.stdout_file, &measured.stderr_file]
-            .into_iter()
-            .flatten()
-        {
+        for file in output_paths.iter().flatten() {
             eprintln!("memproof: the command's output is in {}", file.display());
         }
         let outcome = case.outcome;

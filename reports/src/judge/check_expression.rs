@@ -384,10 +384,37 @@ fn tokenize(check: &str) -> Result<Vec<Token<'_>>, ExpressionError> {
     Ok(tokens)
 }
 
-fn parse_operand(
-    token: &Token,
-    roles: &[&str],
-) -> Result<(String, Option<Metric>), ExpressionError> {
+/// What a `<role>.<name>` token names: one of the role's numeric metrics, or its outcome (which only an outcome
+/// verdict compares, with `==` or `!=`).
+#[derive(Debug, Clone, PartialEq)]
+enum ParsedOperand {
+    Metric(Operand),
+    Outcome { role: String },
+}
+
+impl ParsedOperand {
+    fn metric(role: &str, metric: Metric) -> ParsedOperand {
+        ParsedOperand::Metric(Operand {
+            role: role.to_string(),
+            metric,
+        })
+    }
+
+    /// The operand of a numeric form (`form` names it for the error), which an outcome cannot be.
+    fn into_metric(self, token: &Token, form: &str) -> Result<Operand, ExpressionError> {
+        match self {
+            ParsedOperand::Metric(operand) => Ok(operand),
+            ParsedOperand::Outcome { .. } => Err(error_at(
+                token.column_offset,
+                format!(
+                    "`outcome` only compares with == or != in an outcome verdict; {form} needs a numeric metric"
+                ),
+            )),
+        }
+    }
+}
+
+fn parse_operand(token: &Token, roles: &[&str]) -> Result<ParsedOperand, ExpressionError> {
     if token.kind != TokenKind::Word {
         return Err(error_at(
             token.column_offset,
@@ -411,16 +438,21 @@ fn parse_operand(
     }
     let metric_column = token.column_offset + role.chars().count() + 1;
     if metric == "outcome" {
-        return Ok((role.to_string(), None));
+        return Ok(ParsedOperand::Outcome {
+            role: role.to_string(),
+        });
     }
     if let Some(field) = CaseField::ALL.into_iter().find(|f| f.name() == metric) {
-        return Ok((role.to_string(), Some(Metric::Field(field))));
+        return Ok(ParsedOperand::metric(role, Metric::Field(field)));
     }
     if let Some(name) = metric.strip_prefix("metrics.")
         && !name.is_empty()
         && !name.contains('.')
     {
-        return Ok((role.to_string(), Some(Metric::Scenario(name.to_string()))));
+        return Ok(ParsedOperand::metric(
+            role,
+            Metric::Scenario(name.to_string()),
+        ));
     }
     if let Some(name) = metric
         .strip_prefix("phases.")
@@ -428,7 +460,10 @@ fn parse_operand(
         && !name.is_empty()
         && !name.contains('.')
     {
-        return Ok((role.to_string(), Some(Metric::PhaseHeap(name.to_string()))));
+        return Ok(ParsedOperand::metric(
+            role,
+            Metric::PhaseHeap(name.to_string()),
+        ));
     }
     let known: Vec<&str> = CaseField::ALL.iter().map(|f| f.name()).collect();
     Err(error_at(
@@ -579,22 +614,6 @@ fn parse_growth_shape(word: &Token, rest: &[Token]) -> Result<GrowthShape, Expre
     }
 }
 
-fn require_metric(
-    parsed: (String, Option<Metric>),
-    token: &Token,
-    form: &str,
-) -> Result<Operand, ExpressionError> {
-    match parsed {
-        (role, Some(metric)) => Ok(Operand { role, metric }),
-        (_, None) => Err(error_at(
-            token.column_offset,
-            format!(
-                "`outcome` only compares with == or != in an outcome verdict; {form} needs a numeric metric"
-            ),
-        )),
-    }
-}
-
 fn parse_tokens(
     tokens: &[Token],
     roles: &[&str],
@@ -620,20 +639,20 @@ fn parse_tokens(
         }
     };
     let missing = |what: &str| error_at(end, format!("the check ends early: expected {what}"));
-    match (&second.kind, second.text) {
-        (TokenKind::Word, "is") => {
-            let operand = require_metric(left, first, "a growth verdict")?;
+    match (left, &second.kind, second.text) {
+        (left, TokenKind::Word, "is") => {
+            let operand = left.into_metric(first, "a growth verdict")?;
             let word = tokens.get(2).ok_or_else(|| missing("`flat` or `linear`"))?;
             let shape = parse_growth_shape(word, &tokens[3..])?;
             Ok(CheckExpression::Growth { operand, shape })
         }
-        (TokenKind::Slash, _) => {
-            let numerator = require_metric(left, first, "a claim")?;
+        (left, TokenKind::Slash, _) => {
+            let numerator = left.into_metric(first, "a claim")?;
             let right_token = tokens
                 .get(2)
                 .ok_or_else(|| missing("`<role>.<metric>` after `/`"))?;
             let denominator =
-                require_metric(parse_operand(right_token, roles)?, right_token, "a claim")?;
+                parse_operand(right_token, roles)?.into_metric(right_token, "a claim")?;
             let comparison_token = tokens
                 .get(3)
                 .ok_or_else(|| missing("a comparison (<=, <, >=, >, ==)"))?;
@@ -648,7 +667,7 @@ fn parse_tokens(
                 bound,
             })
         }
-        (TokenKind::Operator, _) if left.1.is_none() => {
+        (ParsedOperand::Outcome { role }, TokenKind::Operator, _) => {
             let equal = match second.text {
                 "==" => true,
                 "!=" => false,
@@ -673,14 +692,14 @@ fn parse_tokens(
             })?;
             expect_end(3)?;
             Ok(CheckExpression::Outcome {
-                role: left.0,
+                role,
                 equal,
                 outcome,
             })
         }
-        (TokenKind::Operator, _) => {
+        (left, TokenKind::Operator, _) => {
             let comparison = parse_comparison(second)?;
-            let operand = require_metric(left, first, "a budget")?;
+            let operand = left.into_metric(first, "a budget")?;
             let bound_token = tokens.get(2).ok_or_else(|| missing("a number"))?;
             let bound = parse_bound(bound_token, Some(&operand.metric))?;
             expect_end(3)?;
@@ -703,14 +722,7 @@ fn parse_tokens(
 /// Parses one verdict's `check` and checks that its form matches its `kind`; errors read
 /// `{spec path}:{line}:{col}: verdict {id}: {what was expected}`.
 pub fn parse_verdict_check(spec: &Spec, verdict: &VerdictSpec) -> anyhow::Result<CheckExpression> {
-    let place = |column_offset: usize| {
-        format!(
-            "{}:{}:{}",
-            spec.path.display(),
-            verdict.check_line,
-            verdict.check_col + column_offset
-        )
-    };
+    let place = |column_offset: usize| verdict.place(&spec.path, column_offset);
     if !VERDICT_KINDS.contains(&verdict.kind.as_str()) {
         anyhow::bail!(
             "{}: verdict {}: unknown kind {:?}: expected one of {}",

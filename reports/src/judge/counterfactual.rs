@@ -73,13 +73,7 @@ pub fn check_counterfactual(
     verdict: &VerdictSpec,
     expression: &CheckExpression,
 ) -> Vec<String> {
-    let place = format!(
-        "{}:{}:{}: verdict {}",
-        spec.path.display(),
-        verdict.check_line,
-        verdict.check_col,
-        verdict.id
-    );
+    let place = format!("{}: verdict {}", verdict.place(&spec.path, 0), verdict.id);
     match &verdict.counterfactual {
         None if judges_fix(expression) => vec![format!(
             "{place}: it judges a fix but names no counterfactual: expected `counterfactual = {{ technique = \"...\" }}`, the fix minus the one change the verdict is about, on which it must fail"

@@ -17,7 +17,7 @@ pub mod counterfactual;
 pub mod growth_fit;
 pub mod regression;
 
-use crate::allocation_sites::{SiteRanking, describe_top_sites};
+use crate::allocation_sites::{SiteRanking, push_case_sites};
 use check_expression::{
     CheckExpression, Comparison, GrowthShape, Metric, Operand, format_plain_number,
     parse_verdict_check,
@@ -77,13 +77,7 @@ fn check_judgeable_in_profiles(
     verdict: &VerdictSpec,
     expression: &CheckExpression,
 ) -> Vec<String> {
-    let place = format!(
-        "{}:{}:{}: verdict {}",
-        spec.path.display(),
-        verdict.check_line,
-        verdict.check_col,
-        verdict.id
-    );
+    let place = format!("{}: verdict {}", verdict.place(&spec.path, 0), verdict.id);
     let mut errors = Vec::new();
     for (name, profile) in &spec.profiles {
         if verdict
@@ -472,34 +466,57 @@ fn judge_budget<'a>(
     bound: f64,
 ) -> Result<Judgement<'a>, Unjudgeable> {
     let cases = scenario.select(&operand.role, at).map_err(Unjudgeable)?;
-    let mut all = Vec::new();
-    let mut failing = Vec::new();
-    let mut worst: Option<&Case> = None;
-    for case in cases {
+    let tally = tally(cases, |case| {
         let value = metric_value(operand, case)?;
         let shown = format!("{} at {}", operand.metric.format(value), size_label(case));
-        if !comparison.holds(value, bound) {
-            failing.push(shown.clone());
-            worst = Some(case);
-        }
-        all.push(shown);
-    }
+        Ok((shown, comparison.holds(value, bound)))
+    })?;
+    let evidence = tally.last_failing.zip(operand.metric.site_ranking());
     Ok(compared(
         &operand.to_string(),
         comparison,
         &operand.metric.format(bound),
-        (all, failing),
-        worst.zip(operand.metric.site_ranking()),
+        tally,
+        evidence,
     ))
+}
+
+/// What a verdict measured of each case (or pair of cases) it judges, in order: each figure as shown, the ones
+/// that failed, and the last that failed (whose allocation sites a failing verdict shows).
+struct Tally<T> {
+    all: Vec<String>,
+    failing: Vec<String>,
+    last_failing: Option<T>,
+}
+
+/// Judges each of `items`: `judge` gives its figure as shown and whether it holds; an unjudgeable one stops it.
+fn tally<T: Copy>(
+    items: impl IntoIterator<Item = T>,
+    mut judge: impl FnMut(T) -> Result<(String, bool), Unjudgeable>,
+) -> Result<Tally<T>, Unjudgeable> {
+    let mut tally = Tally {
+        all: Vec::new(),
+        failing: Vec::new(),
+        last_failing: None,
+    };
+    for item in items {
+        let (shown, holds) = judge(item)?;
+        if !holds {
+            tally.failing.push(shown.clone());
+            tally.last_failing = Some(item);
+        }
+        tally.all.push(shown);
+    }
+    Ok(tally)
 }
 
 /// The judgement of a budget or a claim: "SUBJECT <= BOUND: measured …" when every value held, "SUBJECT was limited
 /// to BOUND but measured …" (the comparison's failure words) naming the values that did not.
-fn compared<'a>(
+fn compared<'a, T>(
     subject: &str,
     comparison: Comparison,
     bound_text: &str,
-    (all, failing): (Vec<String>, Vec<String>),
+    Tally { all, failing, .. }: Tally<T>,
     evidence: Option<(&'a Case, SiteRanking)>,
 ) -> Judgement<'a> {
     let statement = if failing.is_empty() {
@@ -534,10 +551,7 @@ fn judge_claim<'a>(
     let pairs = scenario
         .select_pairs(&numerator.role, &denominator.role, at)
         .map_err(Unjudgeable)?;
-    let mut all = Vec::new();
-    let mut failing = Vec::new();
-    let mut evidence = None;
-    for (numerator_case, denominator_case) in pairs {
+    let tally = tally(pairs, |(numerator_case, denominator_case)| {
         let top = metric_value(numerator, numerator_case)?;
         let bottom = metric_value(denominator, denominator_case)?;
         let ratio = if bottom == 0.0 {
@@ -556,25 +570,26 @@ fn judge_claim<'a>(
             denominator.metric.format(bottom),
             size_label(numerator_case)
         );
-        if !comparison.holds(ratio, bound) {
-            failing.push(shown.clone());
-            // A ratio that is too small is the denominator's doing; one that is too large, the numerator's.
+        Ok((shown, comparison.holds(ratio, bound)))
+    })?;
+    // A ratio that is too small is the denominator's doing; one that is too large, the numerator's.
+    let evidence = tally
+        .last_failing
+        .and_then(|(numerator_case, denominator_case)| {
             let (culprit, operand) = match comparison {
                 Comparison::AtLeast | Comparison::Above => (denominator_case, denominator),
                 _ => (numerator_case, numerator),
             };
-            evidence = operand
+            operand
                 .metric
                 .site_ranking()
-                .map(|ranking| (culprit, ranking));
-        }
-        all.push(shown);
-    }
+                .map(|ranking| (culprit, ranking))
+        });
     Ok(compared(
         &format!("{numerator} / {denominator}"),
         comparison,
         &format_plain_number(bound),
-        (all, failing),
+        tally,
         evidence,
     ))
 }
@@ -587,15 +602,10 @@ fn judge_outcome<'a>(
     outcome: Outcome,
 ) -> Result<Judgement<'a>, Unjudgeable> {
     let cases = scenario.select(role, at).map_err(Unjudgeable)?;
-    let mut all = Vec::new();
-    let mut failing = Vec::new();
-    for case in cases {
+    let Tally { all, failing, .. } = tally(cases, |case| {
         let shown = format!("{} at {}", case.outcome, size_label(case));
-        if (case.outcome == outcome) != equal {
-            failing.push(shown.clone());
-        }
-        all.push(shown);
-    }
+        Ok((shown, (case.outcome == outcome) == equal))
+    })?;
     let expectation = if equal {
         format!("to end {outcome}")
     } else {
@@ -777,13 +787,7 @@ fn judge_one(
                     let mut text =
                         format!("{id}: \"{words}\" does not hold: {}", judgement.statement);
                     if let Some((case, ranking)) = judgement.evidence {
-                        text.push('\n');
-                        text.push_str(&describe_top_sites(
-                            results_dir,
-                            &case.id,
-                            case.profile_file.as_deref(),
-                            ranking,
-                        ));
+                        push_case_sites(&mut text, results_dir, case, ranking);
                     }
                     text
                 }

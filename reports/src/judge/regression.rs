@@ -12,7 +12,7 @@
 //! their change.
 
 use super::check_expression::{CaseField, Metric};
-use crate::allocation_sites::describe_top_sites;
+use crate::allocation_sites::push_case_sites;
 use crate::noise::Noise;
 use harness::results::{Case, Results, Verdict};
 use harness::spec::Spec;
@@ -257,13 +257,7 @@ fn regression_verdict(
     if change == Change::Regressed
         && let Some(ranking) = metric.site_ranking()
     {
-        text.push('\n');
-        text.push_str(&describe_top_sites(
-            results_dir,
-            &case.id,
-            case.profile_file.as_deref(),
-            ranking,
-        ));
+        push_case_sites(&mut text, results_dir, case, ranking);
     }
     Verdict {
         id: format!("{}/{}", case.id, field.name()),
