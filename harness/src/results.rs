@@ -418,6 +418,15 @@ impl Results {
             .iter()
             .filter(move |case| case.scenario == scenario)
     }
+
+    /// The cases that had a dhat profile run, each with why (`spec`, `all`, `failed: VERDICT-ID`): what the run
+    /// prints at its end and the reports show, so a reader knows which allocation sites exist and why those.
+    pub fn profiled(&self) -> impl Iterator<Item = (&Case, &str)> {
+        self.cases.iter().filter_map(|case| {
+            let reason = case.profile.as_ref()?.reason.as_deref()?;
+            Some((case, reason))
+        })
+    }
 }
 
 /// Who a case is, as opposed to what its run measured: the part of a [`Case`] its caller knows before the run.

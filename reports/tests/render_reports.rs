@@ -157,6 +157,10 @@ fn the_index_page_is_self_contained_and_lists_every_verdict() {
         "<a href=\"{}\">dhat profile</a>",
         escaped("profiles/large-session-after-log_bytes=67108864.dhat.json")
     )));
+    assert!(
+        html.contains("dhat profile</a><br><small>why: spec</small>"),
+        "each profile says why it was made"
+    );
     assert!(html.contains("Understanding this report"));
 }
 

@@ -364,15 +364,8 @@ impl LoadTest {
             eprintln!("memproof: {notice}");
         }
         let profiled: Vec<String> = results
-            .cases
-            .iter()
-            .filter_map(|c| {
-                Some(format!(
-                    "{} ({})",
-                    c.id,
-                    c.profile.as_ref()?.reason.as_deref()?
-                ))
-            })
+            .profiled()
+            .map(|(case, reason)| format!("{} ({reason})", case.id))
             .collect();
         eprintln!(
             "memproof: dhat profiles ({}): {}",

@@ -53,6 +53,8 @@ pub struct CaseRow {
     pub limit: String,
     /// The dhat profile's path relative to the page, URL-escaped.
     pub profile_href: Option<String>,
+    /// Why the case was profiled (`spec`, `all`, `failed: VERDICT-ID`), when it was.
+    pub profile_reason: Option<String>,
 }
 
 /// One scenario's card and section.
@@ -153,6 +155,7 @@ fn case_row(case: &Case) -> CaseRow {
                 .replace('#', "%23")
                 .replace('?', "%3F")
         }),
+        profile_reason: case.profile.as_ref().and_then(|p| p.reason.clone()),
     }
 }
 

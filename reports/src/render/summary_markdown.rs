@@ -10,6 +10,7 @@ use super::ScenarioReport;
 use super::text_escaping::escape_markdown_cell;
 use crate::judge::{format_size_value, size_label};
 use harness::results::{Case, Outcome, Results, Verdict};
+use std::collections::BTreeMap;
 
 /// How the first role's figure compares with another's: `2.50x less`, `1.30x more`, `same`.
 pub fn ratio_words(first: f64, other: f64) -> String {
@@ -239,6 +240,30 @@ fn verdict_table_row(verdict: &Verdict) -> String {
     )
 }
 
+/// Which cases have a dhat profile and why, counted by reason: a reader of a failure looks for its allocation
+/// sites, and a run with `--dhat failed` has them only for what failed.
+fn push_profiled(out: &mut BoundedText, results: &Results) {
+    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, reason) in results.profiled() {
+        *by_reason.entry(reason).or_default() += 1;
+    }
+    if by_reason.is_empty() {
+        out.push("No case was profiled under dhat in this run.\n\n");
+        return;
+    }
+    let count: usize = by_reason.values().sum();
+    out.push(&format!(
+        "dhat profiles of {count} case{}, by why they were made:\n\n",
+        if count == 1 { "" } else { "s" }
+    ));
+    let rows: Vec<String> = by_reason
+        .iter()
+        .map(|(reason, count)| format!("- `{reason}`: {count}\n"))
+        .collect();
+    out.push_rows(&rows);
+    out.push("\n");
+}
+
 /// The summary of a run, in GitHub-flavoured Markdown, to read in ten seconds: one line saying whether the run
 /// passed, then only what failed or improved beyond noise, then one row per scenario, and everything else folded
 /// away. Never [`COMMENT_LIMIT`] characters or longer.
@@ -371,6 +396,7 @@ pub fn render_summary_within(
         out.push_rows(&rows);
         out.push("</details>\n\n");
     }
+    push_profiled(&mut out, results);
     out.push("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
     out.into_text()
 }
@@ -426,6 +452,34 @@ mod tests {
             "{summary}"
         );
         assert_eq!(summary.matches("Repeated cases").count(), 1);
+    }
+
+    #[test]
+    fn the_profiled_cases_are_counted_by_why() {
+        let mut results = Results::read(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json"),
+        )
+        .unwrap();
+        for case in &mut results.cases {
+            case.profile = None;
+        }
+        let none = render_summary(&results, &[]);
+        assert!(none.contains("No case was profiled under dhat in this run."));
+        for (index, reason) in [(1, "spec"), (2, "spec"), (3, "failed: large-session/x")] {
+            results.cases[index].profile = Some(harness::results::ProfileRun {
+                outcome: Outcome::Ok,
+                peak_heap_bytes: Some(1),
+                total_alloc_bytes: Some(1),
+                alloc_count: Some(1),
+                wall_ms: 1.0,
+                reason: Some(reason.to_string()),
+            });
+        }
+        let text = render_summary(&results, &[]);
+        assert!(
+            text.contains("dhat profiles of 3 cases, by why they were made:\n\n- `failed: large-session/x`: 1\n- `spec`: 2\n"),
+            "{text}"
+        );
     }
 
     #[test]
