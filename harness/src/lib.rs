@@ -27,6 +27,8 @@ pub mod runner;
 pub mod shard;
 pub mod spec;
 pub mod suite;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod text_escaping;
 pub mod units;
 pub mod wire;
