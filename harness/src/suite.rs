@@ -728,18 +728,23 @@ pub fn has_heap_figures(case: &Case) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::toy_spec::{toy_spec, verdict};
+
+    /// The toy scenario both tests plan: `a` before, `b` after, at `sizes` of the ci profile, then `rest`.
+    fn toy(sizes: &str, rest: &str) -> Spec {
+        let text = toy_spec(
+            "toy",
+            &[("before", "a"), ("after", "b")],
+            &format!(
+                "[profiles.ci]\nsize = {{ name = \"n\", unit = \"items\", values = [{sizes}] }}\n{rest}"
+            ),
+        );
+        Spec::parse(Path::new("toy.toml"), &text).unwrap()
+    }
 
     #[test]
     fn the_plan_runs_every_role_at_every_size_and_profiles_the_largest() {
-        let text = r#"
-scenario = "toy"
-title = "t"
-summary = "s"
-variants = [{ role = "before", technique = "a" }, { role = "after", technique = "b" }]
-[profiles.ci]
-size = { name = "n", unit = "items", values = [40, 10] }
-"#;
-        let spec = Spec::parse(Path::new("toy.toml"), text).unwrap();
+        let spec = toy("40, 10", "");
         let planned = plan(std::slice::from_ref(&spec), "ci").unwrap();
         let ids: Vec<&str> = planned.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(
@@ -762,41 +767,46 @@ size = { name = "n", unit = "items", values = [40, 10] }
 
     #[test]
     fn counterfactual_cases_run_at_the_sizes_their_verdicts_are_judged_at_once_each() {
-        let text = r#"
-scenario = "toy"
-title = "t"
-summary = "s"
-variants = [{ role = "before", technique = "a" }, { role = "after", technique = "b" }]
-[profiles.ci]
-size = { name = "n", unit = "items", values = [40, 10, 20] }
-[[verdicts]]
-id = "largest"
-kind = "budget"
-text = "t"
-check = "after.peak_heap_bytes <= 1MiB"
-counterfactual = { technique = "b_minus_cap" }
-[[verdicts]]
-id = "all"
-kind = "budget"
-text = "t"
-check = "after.end_heap_bytes <= 1KiB"
-at = "all"
-counterfactual = { technique = "b_minus_cap" }
-[[verdicts]]
-id = "smallest-other"
-kind = "budget"
-text = "t"
-check = "after.end_heap_bytes <= 1KiB"
-at = "smallest"
-counterfactual = { technique = "b_minus_release" }
-[[verdicts]]
-id = "played-by-before"
-kind = "claim"
-text = "t"
-check = "before.peak_heap_bytes / after.peak_heap_bytes >= 2"
-counterfactual = { technique = "a" }
-"#;
-        let spec = Spec::parse(Path::new("toy.toml"), text).unwrap();
+        // Each verdict: id, kind, check, the sizes it is judged at (`None`: the largest), its counterfactual.
+        let verdicts = [
+            (
+                "largest",
+                "budget",
+                "after.peak_heap_bytes <= 1MiB",
+                None,
+                "b_minus_cap",
+            ),
+            (
+                "all",
+                "budget",
+                "after.end_heap_bytes <= 1KiB",
+                Some("all"),
+                "b_minus_cap",
+            ),
+            (
+                "smallest-other",
+                "budget",
+                "after.end_heap_bytes <= 1KiB",
+                Some("smallest"),
+                "b_minus_release",
+            ),
+            (
+                "played-by-before",
+                "claim",
+                "before.peak_heap_bytes / after.peak_heap_bytes >= 2",
+                None,
+                "a",
+            ),
+        ];
+        let mut rest = String::new();
+        for (id, kind, check, at, technique) in verdicts {
+            rest += &verdict(id, kind, "t", check);
+            if let Some(at) = at {
+                rest += &format!("at = \"{at}\"\n");
+            }
+            rest += &format!("counterfactual = {{ technique = \"{technique}\" }}\n");
+        }
+        let spec = toy("40, 10, 20", &rest);
         let planned = plan_counterfactuals(&[spec], "ci").unwrap();
         let ids: Vec<&str> = planned.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(
