@@ -618,27 +618,29 @@ fn record(grown: i64, requested: Option<u64>) {
     }
 }
 
+/// Counts a block [`System`] handed out for `layout` (one more block, that many more live bytes) and passes it on; a
+/// failed allocation (null) counts nothing. One place for `alloc` and `alloc_zeroed`, which count alike.
+#[inline]
+fn record_new_block(ptr: *mut u8, layout: Layout) -> *mut u8 {
+    if !ptr.is_null() {
+        record(layout.size() as i64, Some(layout.size() as u64));
+    }
+    ptr
+}
+
 /// A global allocator that counts what it forwards to [`System`]. Install it with `#[global_allocator]`.
 pub struct CountingAlloc;
 
 unsafe impl GlobalAlloc for CountingAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            record(layout.size() as i64, Some(layout.size() as u64));
-        }
-        ptr
+        record_new_block(unsafe { System.alloc(layout) }, layout)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // Forwarded, not emulated: glibc hands out fresh pages for large zeroed blocks without touching them.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            record(layout.size() as i64, Some(layout.size() as u64));
-        }
-        ptr
+        record_new_block(unsafe { System.alloc_zeroed(layout) }, layout)
     }
 
     #[inline]
@@ -803,6 +805,29 @@ mod tests {
         }
     }
 
+    /// Runs `work` on `threads` real threads, each given its index and its own `Local`, retired when `work`
+    /// returns: the scaffolding of every test on real threads, so that each says only what its threads do.
+    fn on_threads(meter: &Meter, threads: usize, work: impl Fn(usize, &Local) + Sync) {
+        std::thread::scope(|scope| {
+            for thread in 0..threads {
+                let work = &work;
+                scope.spawn(move || {
+                    let local = Local::new();
+                    work(thread, &local);
+                    meter.retire(&local);
+                });
+            }
+        });
+    }
+
+    /// Allocates and at once frees a block of each size: churn that never moves the live figure.
+    fn churn(meter: &Meter, local: &Local, sizes: impl Iterator<Item = i64>) {
+        for size in sizes {
+            meter.record(local, size, Some(size as u64));
+            meter.record(local, -size, None);
+        }
+    }
+
     /// Threads with a known pattern, on real threads: each allocates its share, all hold at a barrier (the peak),
     /// then each frees and allocates a smaller block. The peak is the sum of the shares, to the byte.
     #[test]
@@ -812,28 +837,21 @@ mod tests {
         let meter = Meter::new();
         meter.reset();
         let barrier = ThreadBarrier::new(THREADS);
-        std::thread::scope(|scope| {
-            for thread in 0..THREADS {
-                let (meter, barrier) = (&meter, &barrier);
-                scope.spawn(move || {
-                    let local = Local::new();
-                    // Churn below the peak first: many small calls in lazy epochs once a peak is set.
-                    for round in 0..2000 {
-                        let size = 16 + (round * 7 + thread * 13) as i64 % 500;
-                        meter.record(&local, size, Some(size as u64));
-                        meter.record(&local, -size, None);
-                    }
-                    for _ in 0..3 {
-                        meter.record(&local, SHARE / 3, Some((SHARE / 3) as u64));
-                    }
-                    meter.record(&local, SHARE % 3, Some((SHARE % 3) as u64));
-                    barrier.wait();
-                    meter.record(&local, -SHARE, None);
-                    meter.record(&local, 100, Some(100));
-                    barrier.wait();
-                    meter.retire(&local);
-                });
+        on_threads(&meter, THREADS, |thread, local| {
+            // Churn below the peak first: many small calls in lazy epochs once a peak is set.
+            churn(
+                &meter,
+                local,
+                (0..2000).map(|round| 16 + (round * 7 + thread * 13) as i64 % 500),
+            );
+            for _ in 0..3 {
+                meter.record(local, SHARE / 3, Some((SHARE / 3) as u64));
             }
+            meter.record(local, SHARE % 3, Some((SHARE % 3) as u64));
+            barrier.wait();
+            meter.record(local, -SHARE, None);
+            meter.record(local, 100, Some(100));
+            barrier.wait();
         });
         let counts = meter.counts();
         assert_eq!(counts.peak_bytes, (THREADS as i64 * SHARE) as u64);
@@ -851,23 +869,16 @@ mod tests {
         meter.record(&main, 10 * MAX_SLACK, Some(10 * MAX_SLACK as u64));
         meter.record(&main, -10 * MAX_SLACK, None);
         let barrier = ThreadBarrier::new(THREADS);
-        std::thread::scope(|scope| {
-            for thread in 0..THREADS {
-                let (meter, barrier) = (&meter, &barrier);
-                scope.spawn(move || {
-                    let local = Local::new();
-                    for round in 0..5000 {
-                        let size = 8 + (round + thread) as i64 % 4000;
-                        meter.record(&local, size, Some(size as u64));
-                        meter.record(&local, -size, None);
-                    }
-                    barrier.wait();
-                    meter.record(&local, 4 * MAX_SLACK + 1, Some(1));
-                    barrier.wait();
-                    meter.record(&local, -(4 * MAX_SLACK + 1), None);
-                    meter.retire(&local);
-                });
-            }
+        on_threads(&meter, THREADS, |thread, local| {
+            churn(
+                &meter,
+                local,
+                (0..5000).map(|round| 8 + (round + thread) as i64 % 4000),
+            );
+            barrier.wait();
+            meter.record(local, 4 * MAX_SLACK + 1, Some(1));
+            barrier.wait();
+            meter.record(local, -(4 * MAX_SLACK + 1), None);
         });
         let counts = meter.counts();
         assert_eq!(

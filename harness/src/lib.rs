@@ -27,6 +27,10 @@ pub mod runner;
 pub mod shard;
 pub mod spec;
 pub mod suite;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod text_escaping;
+#[cfg(any(test, feature = "test-support"))]
+pub mod toy_spec;
 pub mod units;
 pub mod wire;

@@ -375,6 +375,18 @@ pub struct CounterfactualResult {
 }
 
 impl Results {
+    /// A run's cases, not judged yet: the one way every command that runs cases (load-test, its shards' merge,
+    /// measure) starts its results, so each writes the current [`SCHEMA`] and no verdict the judge did not make.
+    pub fn unjudged(run: RunInfo, cases: Vec<Case>) -> Results {
+        Results {
+            schema: SCHEMA.to_string(),
+            run,
+            cases,
+            verdicts: Vec::new(),
+            without_baseline: Vec::new(),
+        }
+    }
+
     /// Reads and checks a results file, naming the file in any error.
     pub fn read(path: &Path) -> anyhow::Result<Results> {
         use anyhow::Context;

@@ -694,27 +694,29 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<Vec<Spec>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::toy_spec::{toy_spec, verdict};
 
-    const GOOD: &str = r#"
-scenario = "toy"
-title = "A toy"
-summary = "It allocates."
-variants = [
-  { role = "before", technique = "copy_all" },
-  { role = "after", technique = "stream" },
-]
-[profiles.ci]
+    /// The spec every test here changes one part of; a position in an error counts its lines from 1, blank.
+    fn good() -> String {
+        let profile = r#"[profiles.ci]
 limit = "64MiB"
 timeout = "10s"
 size = { name = "items", unit = "items", values = [10, 20, 40] }
 params = { item_bytes = 1000 }
 
-[[verdicts]]
-id = "cuts"
-kind = "claim"
-text = "streaming cuts the peak"
-check = "before.peak_heap_bytes / after.peak_heap_bytes >= 3"
 "#;
+        let cuts = verdict(
+            "cuts",
+            "claim",
+            "streaming cuts the peak",
+            "before.peak_heap_bytes / after.peak_heap_bytes >= 3",
+        );
+        toy_spec(
+            "toy",
+            &[("before", "copy_all"), ("after", "stream")],
+            &format!("{profile}{cuts}"),
+        )
+    }
 
     fn check_error(text: &str, expected: &str) {
         let error = Spec::parse(Path::new("scenarios/toy.toml"), text)
@@ -750,7 +752,7 @@ params = { clients = 2 }
         assert_eq!(stream.heap, external_command::HeapFrom::Preload);
         assert_eq!(spec.driver.unwrap().command[0], "python3");
         assert!(
-            Spec::parse(Path::new("toy.toml"), GOOD)
+            Spec::parse(Path::new("toy.toml"), &good())
                 .unwrap()
                 .external
                 .is_empty()
@@ -793,7 +795,7 @@ params = { clients = 2 }
 
     #[test]
     fn a_good_spec_reads_whole() {
-        let spec = Spec::parse(Path::new("toy.toml"), GOOD).unwrap();
+        let spec = Spec::parse(Path::new("toy.toml"), &good()).unwrap();
         assert_eq!(spec.scenario, "toy");
         assert_eq!(spec.technique("after"), Some("stream"));
         let ci = &spec.profiles["ci"];
@@ -809,7 +811,7 @@ params = { clients = 2 }
 
     #[test]
     fn a_role_given_twice_points_at_the_second() {
-        let text = GOOD.replace(
+        let text = good().replace(
             "  { role = \"after\", technique = \"stream\" },\n",
             "  { role = \"after\", technique = \"stream\" },\n  { role = \"before\", technique = \"copy_some\" },\n",
         );
@@ -821,7 +823,7 @@ params = { clients = 2 }
 
     #[test]
     fn no_variant_is_an_error_at_the_list() {
-        let text = GOOD.replace(
+        let text = good().replace(
             "variants = [\n  { role = \"before\", technique = \"copy_all\" },\n  { role = \"after\", technique = \"stream\" },\n]",
             "variants = []",
         );
@@ -841,7 +843,7 @@ params = { clients = 2 }
 
     #[test]
     fn an_unknown_field_is_named_with_the_ones_expected() {
-        let text = GOOD.replace("timeout = \"10s\"", "timeot = \"10s\"");
+        let text = good().replace("timeout = \"10s\"", "timeot = \"10s\"");
         let error = Spec::parse(Path::new("scenarios/toy.toml"), &text)
             .unwrap_err()
             .to_string();
@@ -853,7 +855,7 @@ params = { clients = 2 }
 
     #[test]
     fn a_bad_limit_quotes_the_value() {
-        let text = GOOD.replace("\"64MiB\"", "\"64 mebibytes\"");
+        let text = good().replace("\"64MiB\"", "\"64 mebibytes\"");
         let error = Spec::parse(Path::new("scenarios/toy.toml"), &text)
             .unwrap_err()
             .to_string();
@@ -867,7 +869,7 @@ params = { clients = 2 }
 
     #[test]
     fn an_unknown_profile_lists_the_known_ones() {
-        let text = GOOD.replace("[profiles.ci]", "[profiles.nightly]");
+        let text = good().replace("[profiles.ci]", "[profiles.nightly]");
         check_error(
             &text,
             "scenarios/toy.toml:9:11: unknown profile \"nightly\": expected one of smoke, ci, full",
@@ -876,16 +878,17 @@ params = { clients = 2 }
 
     #[test]
     fn a_regression_table_names_known_roles_only_and_no_tolerance() {
-        let text = format!("{GOOD}\n[regression]\nroles = [\"after\"]\n");
+        let good = good();
+        let text = format!("{good}\n[regression]\nroles = [\"after\"]\n");
         let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
         assert_eq!(spec.regression.roles, Some(vec!["after".to_string()]));
-        let text = format!("{GOOD}\n[regression]\nheap = 0.5\n");
+        let text = format!("{good}\n[regression]\nheap = 0.5\n");
         let error = Spec::parse(Path::new("toy.toml"), &text).unwrap_err();
         assert!(
             format!("{error:#}").contains("unknown field `heap`"),
             "{error:#}"
         );
-        let text = format!("{GOOD}\n[regression]\nroles = [\"best\"]\n");
+        let text = format!("{good}\n[regression]\nroles = [\"best\"]\n");
         check_error(
             &text,
             "scenarios/toy.toml:21:1: regression: unknown role \"best\": expected one of before, after",
@@ -894,7 +897,7 @@ params = { clients = 2 }
 
     #[test]
     fn a_profile_repeats_known_roles_only() {
-        let text = GOOD.replace(
+        let text = good().replace(
             "params = { item_bytes = 1000 }",
             "params = { item_bytes = 1000 }\nrepeat = { roles = [\"before\"], runs = 5 }",
         );
@@ -913,8 +916,9 @@ params = { clients = 2 }
 
     #[test]
     fn a_counterfactual_reads_as_a_technique_or_a_reason_and_nothing_else() {
+        let good = good();
         let text =
-            format!("{GOOD}counterfactual = {{ role = \"after\", technique = \"copy_some\" }}\n");
+            format!("{good}counterfactual = {{ role = \"after\", technique = \"copy_some\" }}\n");
         let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
         assert_eq!(
             spec.verdicts[0].counterfactual,
@@ -924,7 +928,7 @@ params = { clients = 2 }
             })
         );
         assert_eq!(spec.role_playing("copy_all"), Some("before"));
-        let text = format!("{GOOD}counterfactual = {{ none = \"no fix changed it\" }}\n");
+        let text = format!("{good}counterfactual = {{ none = \"no fix changed it\" }}\n");
         let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
         assert_eq!(
             spec.verdicts[0].counterfactual,
@@ -933,13 +937,13 @@ params = { clients = 2 }
             })
         );
         let both =
-            format!("{GOOD}counterfactual = {{ technique = \"copy_some\", none = \"why\" }}\n");
+            format!("{good}counterfactual = {{ technique = \"copy_some\", none = \"why\" }}\n");
         check_error(
             &both,
             "scenarios/toy.toml:19:10: verdict cuts: counterfactual: expected { technique = \"...\" } (optionally with role = \"...\") or { none = \"why no fix is judged\" }",
         );
         let unknown_role =
-            format!("{GOOD}counterfactual = {{ role = \"best\", technique = \"copy_some\" }}\n");
+            format!("{good}counterfactual = {{ role = \"best\", technique = \"copy_some\" }}\n");
         check_error(
             &unknown_role,
             "scenarios/toy.toml:19:10: verdict cuts: counterfactual role \"best\": expected one of before, after",
@@ -948,11 +952,12 @@ params = { clients = 2 }
 
     #[test]
     fn a_refuted_finding_and_an_explicit_size_read() {
-        let text = format!("{GOOD}at = 20\nexpect = \"refuted\"\n");
+        let good = good();
+        let text = format!("{good}at = 20\nexpect = \"refuted\"\n");
         let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
         assert_eq!(spec.verdicts[0].at, At::Value(20.0));
         assert!(spec.verdicts[0].expect_refuted);
-        let text = format!("{GOOD}expect = \"maybe\"\n");
+        let text = format!("{good}expect = \"maybe\"\n");
         check_error(
             &text,
             "scenarios/toy.toml:19:10: verdict cuts: expect = \"maybe\": expected \"holds\" or \"refuted\"",

@@ -286,6 +286,33 @@ pub fn prepare_fixture(
     Ok(answer.data_dir.map(|dir| (dir, answer.status)))
 }
 
+/// The directory under the output directory that every run's work directory is made in, created if need be.
+fn work_root(options: &SuiteOptions) -> anyhow::Result<PathBuf> {
+    let work_root = options.out_dir.join("work");
+    std::fs::create_dir_all(&work_root)
+        .with_context(|| format!("{}: cannot create", work_root.display()))?;
+    Ok(work_root)
+}
+
+/// A fresh work directory for one run of `case` in `work_root`, named for the case and removed when dropped: the
+/// timeline run, the profile run and an external case's run each get their own.
+fn case_work_dir(case: &PlannedCase, work_root: &Path) -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&file_stem(&case.id))
+        .tempdir_in(work_root)
+        .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))
+}
+
+/// The directory of `case`'s output files (its runs' stdout, stderr and timeline), created if need be: its path
+/// relative to the output directory (as results.json names the files) and its whole path.
+fn case_dir(case: &PlannedCase, options: &SuiteOptions) -> anyhow::Result<(String, PathBuf)> {
+    let relative = format!("{CASES_DIR}/{}", file_stem(&case.id));
+    let case_dir = options.out_dir.join(&relative);
+    std::fs::create_dir_all(&case_dir)
+        .with_context(|| format!("{}: cannot create", case_dir.display()))?;
+    Ok((relative, case_dir))
+}
+
 /// Runs one case: its timeline run and, if planned, its profile run.
 pub fn run_case(
     case: &PlannedCase,
@@ -293,9 +320,7 @@ pub fn run_case(
     options: &SuiteOptions,
     on_event: &mut dyn FnMut(SuiteEvent<'_>),
 ) -> anyhow::Result<Case> {
-    let work_root = options.out_dir.join("work");
-    std::fs::create_dir_all(&work_root)
-        .with_context(|| format!("{}: cannot create", work_root.display()))?;
+    let work_root = work_root(options)?;
     let sample_env = (
         OsString::from(crate::probe::SAMPLE_MS_ENV),
         OsString::from(options.sample_ms.to_string()),
@@ -313,14 +338,8 @@ pub fn run_case(
         case,
         run: "timeline",
     });
-    let work_dir = tempfile::Builder::new()
-        .prefix(&file_stem(&case.id))
-        .tempdir_in(&work_root)
-        .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))?;
-    let relative_case_dir = format!("{CASES_DIR}/{}", file_stem(&case.id));
-    let case_dir = options.out_dir.join(&relative_case_dir);
-    std::fs::create_dir_all(&case_dir)
-        .with_context(|| format!("{}: cannot create", case_dir.display()))?;
+    let work_dir = case_work_dir(case, &work_root)?;
+    let (relative_case_dir, case_dir) = case_dir(case, options)?;
     let launch = Launch {
         launcher: binaries.launcher.clone(),
         program: binaries.case.clone(),
@@ -384,16 +403,12 @@ pub fn run_external_case(
     options: &SuiteOptions,
     on_event: &mut dyn FnMut(SuiteEvent<'_>),
 ) -> anyhow::Result<Case> {
-    let work_root = options.out_dir.join("work");
-    std::fs::create_dir_all(&work_root)
-        .with_context(|| format!("{}: cannot create", work_root.display()))?;
+    let work_root = work_root(options)?;
     on_event(SuiteEvent::Started {
         case,
         run: "timeline",
     });
-    let work_dir = tempfile::Builder::new()
-        .prefix(&file_stem(&case.id))
-        .tempdir_in(&work_root)?;
+    let work_dir = case_work_dir(case, &work_root)?;
     let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
     let values = CaseValues {
         size: case.size.value,
@@ -451,10 +466,7 @@ pub fn run_external_case(
         )?),
         None => None,
     };
-    let relative_case_dir = format!("{CASES_DIR}/{}", file_stem(&case.id));
-    let case_dir = options.out_dir.join(&relative_case_dir);
-    std::fs::create_dir_all(&case_dir)
-        .with_context(|| format!("{}: cannot create", case_dir.display()))?;
+    let (relative_case_dir, case_dir) = case_dir(case, options)?;
     let launch = Launch {
         launcher: binaries.launcher.clone(),
         program,
@@ -646,18 +658,11 @@ pub fn run_profile(
     let profiles = options.out_dir.join("profiles");
     std::fs::create_dir_all(&profiles)
         .with_context(|| format!("{}: cannot create", profiles.display()))?;
-    let case_dir = options
-        .out_dir
-        .join(format!("{CASES_DIR}/{}", file_stem(&case.id)));
-    std::fs::create_dir_all(&case_dir)
-        .with_context(|| format!("{}: cannot create", case_dir.display()))?;
+    let (_, case_dir) = case_dir(case, options)?;
     let relative = format!("profiles/{}.dhat.json", file_stem(&case.id));
     let file = options.out_dir.join(&relative);
     let _ = std::fs::remove_file(&file);
-    let work_dir = tempfile::Builder::new()
-        .prefix(&file_stem(&case.id))
-        .tempdir_in(&work_root)
-        .with_context(|| format!("{}: cannot create a directory in it", work_root.display()))?;
+    let work_dir = case_work_dir(case, &work_root)?;
     let dhat_launch = Launch {
         launcher: binaries.launcher.clone(),
         program: binaries.dhat.clone(),
@@ -723,18 +728,23 @@ pub fn has_heap_figures(case: &Case) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::toy_spec::{toy_spec, verdict};
+
+    /// The toy scenario both tests plan: `a` before, `b` after, at `sizes` of the ci profile, then `rest`.
+    fn toy(sizes: &str, rest: &str) -> Spec {
+        let text = toy_spec(
+            "toy",
+            &[("before", "a"), ("after", "b")],
+            &format!(
+                "[profiles.ci]\nsize = {{ name = \"n\", unit = \"items\", values = [{sizes}] }}\n{rest}"
+            ),
+        );
+        Spec::parse(Path::new("toy.toml"), &text).unwrap()
+    }
 
     #[test]
     fn the_plan_runs_every_role_at_every_size_and_profiles_the_largest() {
-        let text = r#"
-scenario = "toy"
-title = "t"
-summary = "s"
-variants = [{ role = "before", technique = "a" }, { role = "after", technique = "b" }]
-[profiles.ci]
-size = { name = "n", unit = "items", values = [40, 10] }
-"#;
-        let spec = Spec::parse(Path::new("toy.toml"), text).unwrap();
+        let spec = toy("40, 10", "");
         let planned = plan(std::slice::from_ref(&spec), "ci").unwrap();
         let ids: Vec<&str> = planned.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(
@@ -757,41 +767,46 @@ size = { name = "n", unit = "items", values = [40, 10] }
 
     #[test]
     fn counterfactual_cases_run_at_the_sizes_their_verdicts_are_judged_at_once_each() {
-        let text = r#"
-scenario = "toy"
-title = "t"
-summary = "s"
-variants = [{ role = "before", technique = "a" }, { role = "after", technique = "b" }]
-[profiles.ci]
-size = { name = "n", unit = "items", values = [40, 10, 20] }
-[[verdicts]]
-id = "largest"
-kind = "budget"
-text = "t"
-check = "after.peak_heap_bytes <= 1MiB"
-counterfactual = { technique = "b_minus_cap" }
-[[verdicts]]
-id = "all"
-kind = "budget"
-text = "t"
-check = "after.end_heap_bytes <= 1KiB"
-at = "all"
-counterfactual = { technique = "b_minus_cap" }
-[[verdicts]]
-id = "smallest-other"
-kind = "budget"
-text = "t"
-check = "after.end_heap_bytes <= 1KiB"
-at = "smallest"
-counterfactual = { technique = "b_minus_release" }
-[[verdicts]]
-id = "played-by-before"
-kind = "claim"
-text = "t"
-check = "before.peak_heap_bytes / after.peak_heap_bytes >= 2"
-counterfactual = { technique = "a" }
-"#;
-        let spec = Spec::parse(Path::new("toy.toml"), text).unwrap();
+        // Each verdict: id, kind, check, the sizes it is judged at (`None`: the largest), its counterfactual.
+        let verdicts = [
+            (
+                "largest",
+                "budget",
+                "after.peak_heap_bytes <= 1MiB",
+                None,
+                "b_minus_cap",
+            ),
+            (
+                "all",
+                "budget",
+                "after.end_heap_bytes <= 1KiB",
+                Some("all"),
+                "b_minus_cap",
+            ),
+            (
+                "smallest-other",
+                "budget",
+                "after.end_heap_bytes <= 1KiB",
+                Some("smallest"),
+                "b_minus_release",
+            ),
+            (
+                "played-by-before",
+                "claim",
+                "before.peak_heap_bytes / after.peak_heap_bytes >= 2",
+                None,
+                "a",
+            ),
+        ];
+        let mut rest = String::new();
+        for (id, kind, check, at, technique) in verdicts {
+            rest += &verdict(id, kind, "t", check);
+            if let Some(at) = at {
+                rest += &format!("at = \"{at}\"\n");
+            }
+            rest += &format!("counterfactual = {{ technique = \"{technique}\" }}\n");
+        }
+        let spec = toy("40, 10, 20", &rest);
         let planned = plan_counterfactuals(&[spec], "ci").unwrap();
         let ids: Vec<&str> = planned.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(

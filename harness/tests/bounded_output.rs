@@ -2,6 +2,8 @@
 //! a 100 MB line and two million sample lines. The runner is measured from outside, by GNU time's `ru_maxrss`, in a
 //! process of its own: this test binary re-runs itself with `MEMPROOF_BOUNDED_INNER` set.
 
+mod support;
+
 use harness::results::Outcome;
 use harness::runner::{Launch, ProbeAccess, run};
 use std::path::PathBuf;
@@ -58,16 +60,10 @@ fn run_the_flood() {
                   yes '{\"type\":\"heap\",\"mono_ns\":1,\"heap_bytes\":1}' | head -n 2000000 >&$MEMPROOF_PROBE_FD; \
                   yes 'not a protocol line' | head -n 1000000 >&$MEMPROOF_PROBE_FD";
     let launch = Launch {
-        launcher: PathBuf::from(env!("CARGO_BIN_EXE_memproof-launch")),
-        program: PathBuf::from("sh"),
-        args: vec!["-c".into(), script.into()],
-        env: Vec::new(),
-        current_dir: None,
-        limit_bytes: None,
         timeout: Duration::from_secs(300),
-        interval: Duration::from_millis(5),
         probe: ProbeAccess::Program,
         output_stem: Some(dir.path().join("flood")),
+        ..support::shell(script)
     };
     let measured = run(&launch, |_| {}).unwrap();
     assert_eq!(measured.outcome, Outcome::Ok, "{:?}", measured.exit);

@@ -3,6 +3,8 @@
 //! Node and Go, of what the runtime itself says its heap is while it holds it). Without a channel every client is
 //! silent. A program's own lines never decide its peak RSS or its outcome, and a line that is not protocol is kept.
 
+mod support;
+
 use harness::external::{self, HeapSource, ReportedHeap};
 use harness::results::Outcome;
 use harness::runner::{Launch, Measured, ProbeAccess, run};
@@ -23,47 +25,24 @@ fn clients() -> PathBuf {
 
 fn launch(program: impl Into<PathBuf>, args: &[&str]) -> Launch {
     Launch {
-        launcher: PathBuf::from(env!("CARGO_BIN_EXE_memproof-launch")),
-        program: program.into(),
-        args: args.iter().map(Into::into).collect(),
-        env: Vec::new(),
-        current_dir: None,
-        limit_bytes: None,
         timeout: Duration::from_secs(120),
-        interval: Duration::from_millis(5),
         probe: ProbeAccess::Program,
-        output_stem: None,
+        ..support::launch(program, args)
     }
 }
 
 /// Runs a program as `measure --probe` does and returns what memproof keeps of it and its heap.
 fn measure_probe(launch: &Launch) -> (Measured, ReportedHeap) {
-    let measured = run(launch, |_| {}).unwrap();
-    assert_eq!(
-        measured.outcome,
-        Outcome::Ok,
-        "{:?}\n{}",
-        measured.exit,
-        measured.stderr_tail
-    );
-    assert!(
-        measured.stray_lines.is_empty(),
-        "{:?}",
-        measured.stray_lines
-    );
+    let measured = harness::test_support::run_ok(launch);
     let heap = external::heap_of(&measured, &HeapSource::Probe)
         .unwrap()
         .unwrap();
     (measured, heap)
 }
 
+/// A client's report against the truth: within 2%.
 fn assert_within_2_percent(reported: u64, truth: u64, what: &str) {
-    let off = reported.abs_diff(truth) as f64 / truth as f64;
-    assert!(
-        off <= 0.02,
-        "{what}: the client reported {reported} B, the truth is {truth} B ({:.2}% off)",
-        off * 100.0
-    );
+    harness::test_support::assert_within(reported, truth, 0.02, what);
 }
 
 fn phases(measured: &Measured) -> Vec<&str> {

@@ -1,26 +1,20 @@
 //! An interrupted runner: SIGTERM (or SIGINT) to memproof kills the whole tree it started and records the case as
 //! interrupted. A test file of its own: it catches SIGTERM for its whole process.
 
+mod support;
+
 use harness::results::Outcome;
-use harness::runner::{Launch, ProbeAccess, run};
-use std::path::PathBuf;
+use harness::runner::{Launch, run};
 use std::time::{Duration, Instant};
 
 #[test]
 fn sigterm_kills_the_whole_tree_and_the_case_is_interrupted() {
     harness::interrupt::install().unwrap();
     let launch = Launch {
-        launcher: PathBuf::from(env!("CARGO_BIN_EXE_memproof-launch")),
-        program: PathBuf::from("sh"),
-        args: vec!["-c".into(), "setsid sleep 51 & sleep 52 & wait".into()],
-        env: Vec::new(),
-        current_dir: None,
-        limit_bytes: None,
         timeout: Duration::from_secs(60),
         // No poll would come for an hour: the interrupt must not wait for one.
         interval: Duration::from_secs(3600),
-        probe: ProbeAccess::Off,
-        output_stem: None,
+        ..support::shell("setsid sleep 51 & sleep 52 & wait")
     };
     let signaller = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_millis(500));

@@ -2,30 +2,18 @@
 //! its figures, the limit and the total cover every descendant, nothing is left running, and the wall time is the
 //! program's own, not the poll interval's.
 
+mod support;
+
 use harness::results::Outcome;
 use harness::runner::{Launch, Measured, ProbeAccess, run};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::shell;
 
 const MIB: u64 = 1024 * 1024;
 
 fn testbed() -> &'static str {
     env!("CARGO_BIN_EXE_memproof-testbed")
-}
-
-fn shell(script: &str) -> Launch {
-    Launch {
-        launcher: PathBuf::from(env!("CARGO_BIN_EXE_memproof-launch")),
-        program: PathBuf::from("sh"),
-        args: vec!["-c".into(), script.into()],
-        env: Vec::new(),
-        current_dir: None,
-        limit_bytes: None,
-        timeout: Duration::from_secs(30),
-        interval: Duration::from_millis(5),
-        probe: ProbeAccess::Off,
-        output_stem: None,
-    }
 }
 
 fn measure(launch: &Launch) -> Measured {

@@ -1,6 +1,8 @@
 //! The runner on real child processes: outcomes, limits, timeouts, and a peak RSS that a large parent cannot
 //! inflate. The children are `memproof-testbed`, whose memory behaviour is known in advance.
 
+mod support;
+
 use harness::results::Outcome;
 use harness::runner::{Launch, Measured, ProbeAccess, run};
 use std::path::PathBuf;
@@ -14,16 +16,9 @@ fn testbed() -> PathBuf {
 
 fn launch(args: &[&str]) -> Launch {
     Launch {
-        launcher: PathBuf::from(env!("CARGO_BIN_EXE_memproof-launch")),
-        program: testbed(),
-        args: args.iter().map(Into::into).collect(),
-        env: Vec::new(),
-        current_dir: None,
-        limit_bytes: None,
-        timeout: Duration::from_secs(30),
         interval: Duration::from_millis(2),
         probe: ProbeAccess::MemproofCase,
-        output_stem: None,
+        ..support::launch(testbed(), args)
     }
 }
 

@@ -5,8 +5,8 @@
 
 use harness::crosscheck::heaptrack;
 use harness::external::{self, HeapSource, ReportedHeap};
-use harness::results::Outcome;
-use harness::runner::{Launch, Measured, ProbeAccess, run};
+use harness::runner::{Launch, Measured, ProbeAccess};
+use harness::test_support::{launch, run_ok};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -68,32 +68,11 @@ fn measure_preload(program: &Path, args: &[&str]) -> Measured {
         program.as_os_str(),
         &args.iter().map(Into::into).collect::<Vec<_>>(),
     );
-    let launch = Launch {
-        launcher: release_dir().join("memproof-launch"),
-        program,
-        args,
-        env: Vec::new(),
-        current_dir: None,
-        limit_bytes: None,
+    run_ok(&Launch {
         timeout: Duration::from_secs(120),
-        interval: Duration::from_millis(5),
         probe: ProbeAccess::Program,
-        output_stem: None,
-    };
-    let measured = run(&launch, |_| {}).unwrap();
-    assert_eq!(
-        measured.outcome,
-        Outcome::Ok,
-        "{:?}\n{}",
-        measured.exit,
-        measured.stderr_tail
-    );
-    assert!(
-        measured.stray_lines.is_empty(),
-        "{:?}",
-        measured.stray_lines
-    );
-    measured
+        ..launch(release_dir().join("memproof-launch"), program, args)
+    })
 }
 
 fn heap(measured: &Measured) -> ReportedHeap {
@@ -102,13 +81,9 @@ fn heap(measured: &Measured) -> ReportedHeap {
         .unwrap()
 }
 
+/// The preload's figure against another meter's: within 1%.
 fn assert_within_1_percent(preload: u64, other: u64, what: &str) {
-    let off = preload.abs_diff(other) as f64 / other as f64;
-    assert!(
-        off <= 0.01,
-        "{what}: preload {preload}, the other meter {other} ({:.3}% apart)",
-        off * 100.0
-    );
+    harness::test_support::assert_within(preload, other, 0.01, what);
 }
 
 #[test]

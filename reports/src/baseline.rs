@@ -272,11 +272,7 @@ pub fn describe_changes(old: &Results, new: &Results, noise: Option<&Noise>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture() -> Results {
-        Results::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json"))
-            .unwrap()
-    }
+    use crate::fixture_run::results as fixture;
 
     #[test]
     fn a_first_bless_records_the_figures_and_drops_the_samples() {

@@ -9,6 +9,8 @@ pub mod allocation_sites;
 pub mod baseline;
 pub mod charts;
 pub mod compare;
+#[cfg(test)]
+mod fixture_run;
 pub mod judge;
 pub mod noise;
 pub mod render;

@@ -241,11 +241,7 @@ impl Noise {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture() -> Results {
-        Results::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json"))
-            .unwrap()
-    }
+    use crate::fixture_run::results as fixture;
 
     #[test]
     fn the_spread_is_max_over_min_of_every_run() {

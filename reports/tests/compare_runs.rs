@@ -1,41 +1,22 @@
 //! `compare` on two versions of the fixture run: the ratios and noise bands, the overlaid timeline and side-by-side
 //! growth charts, the regression verdicts, and the spec verdicts that start or stop holding leading the report.
 
-use harness::results::Results;
-use harness::spec::Spec;
-use std::path::{Path, PathBuf};
+mod support;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn judged(mut results: Results, spec: &Spec) -> Results {
-    results.verdicts = reports::judge::judge_with_profiles(
-        &results,
-        &fixtures(),
-        std::slice::from_ref(spec),
-        None,
-    );
-    results
-}
+use support::{case_mut, fixture_results, fixture_spec, fixtures, judged};
 
 #[test]
 fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
-    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
-    let old_raw = Results::read(&fixtures().join("results.json")).unwrap();
+    let spec = fixture_spec();
+    let old_raw = fixture_results();
     let mut new_raw = old_raw.clone();
     let after = "large-session/after/log_bytes=67108864";
-    let case = new_raw.cases.iter_mut().find(|c| c.id == after).unwrap();
+    let case = case_mut(&mut new_raw, after);
     case.peak_heap_bytes = Some(100 << 20);
     case.metrics
         .insert("events_sent".into(), serde_json::json!(300000));
     // The streaming fix at its smallest size now holds 5 MiB: its 4 MiB budget stops holding.
-    new_raw
-        .cases
-        .iter_mut()
-        .find(|c| c.id == "large-session/best/log_bytes=16777216")
-        .unwrap()
-        .peak_heap_bytes = Some(5 << 20);
+    case_mut(&mut new_raw, "large-session/best/log_bytes=16777216").peak_heap_bytes = Some(5 << 20);
     new_raw
         .cases
         .retain(|c| c.id != "calibration/known/bytes=67108864");
@@ -126,20 +107,16 @@ fn compare_writes_both_pages_and_judges_the_new_run_against_the_old() {
 
 #[test]
 fn measured_noise_widens_the_noise_band_compare_shows() {
-    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
-    let old = Results::read(&fixtures().join("results.json")).unwrap();
+    let spec = fixture_spec();
+    let old = fixture_results();
     let after = "large-session/after/log_bytes=67108864";
     // Two runs in which after's peak heap spread 1.3x: its band is twice that spread, +60%.
     let mut noisy = old.clone();
-    let noisy_after = noisy.cases.iter_mut().find(|c| c.id == after).unwrap();
+    let noisy_after = case_mut(&mut noisy, after);
     noisy_after.peak_heap_bytes = noisy_after.peak_heap_bytes.map(|b| b * 13 / 10);
     let noise = reports::noise::Noise::measure(&[old.clone(), noisy], "test").unwrap();
     let mut new = old.clone();
-    new.cases
-        .iter_mut()
-        .find(|c| c.id == after)
-        .unwrap()
-        .peak_heap_bytes = Some(100 << 20);
+    case_mut(&mut new, after).peak_heap_bytes = Some(100 << 20);
     let out = tempfile::tempdir().unwrap();
     let comparison = reports::compare::compare(
         &old,
@@ -165,7 +142,7 @@ fn measured_noise_widens_the_noise_band_compare_shows() {
 
 #[test]
 fn two_runs_with_no_case_in_common_are_an_error() {
-    let old = Results::read(&fixtures().join("results.json")).unwrap();
+    let old = fixture_results();
     let mut new = old.clone();
     new.cases.retain(|c| c.scenario == "calibration");
     let mut old_only = old.clone();
@@ -183,14 +160,10 @@ fn two_runs_with_no_case_in_common_are_an_error() {
 
 #[test]
 fn compare_with_the_new_runs_directory_lists_the_allocation_sites() {
-    let old = Results::read(&fixtures().join("results.json")).unwrap();
+    let old = fixture_results();
     let mut new = old.clone();
     let after = "large-session/after/log_bytes=67108864";
-    new.cases
-        .iter_mut()
-        .find(|c| c.id == after)
-        .unwrap()
-        .peak_heap_bytes = Some(100 << 20);
+    case_mut(&mut new, after).peak_heap_bytes = Some(100 << 20);
     let out = tempfile::tempdir().unwrap();
     let comparison =
         reports::compare::compare_with_profiles(&old, &new, &fixtures(), &[], None, out.path())

@@ -2,15 +2,12 @@
 //! real size, the verdict table must list every verdict, and a screenshot must not be blank. Where Chromium is not
 //! installed the test says so and passes; `.ci/run` installs it, so CI always runs it.
 
-use harness::results::Results;
-use harness::spec::Spec;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use support::{case_mut, judged, judged_fixture};
 
 fn find_chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -156,18 +153,6 @@ fn screenshot(chromium: &Path, page: &Path, width: u32, into: &Path) -> u64 {
         .len()
 }
 
-fn judged_fixture() -> (Results, Spec) {
-    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
-    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
-    results.verdicts = reports::judge::judge_with_profiles(
-        &results,
-        &fixtures(),
-        std::slice::from_ref(&spec),
-        None,
-    );
-    (results, spec)
-}
-
 #[test]
 fn index_html_renders_its_charts_and_every_verdict_in_chromium_at_two_widths() {
     let Some(chromium) = find_chromium() else {
@@ -247,13 +232,8 @@ fn compare_html_fits_the_window_in_chromium_at_two_widths() {
     };
     let (old, spec) = judged_fixture();
     let mut new = old.clone();
-    new.cases
-        .iter_mut()
-        .find(|c| c.id == "large-session/best/log_bytes=16777216")
-        .unwrap()
-        .peak_heap_bytes = Some(5 << 20);
-    new.verdicts =
-        reports::judge::judge_with_profiles(&new, &fixtures(), std::slice::from_ref(&spec), None);
+    case_mut(&mut new, "large-session/best/log_bytes=16777216").peak_heap_bytes = Some(5 << 20);
+    let new = judged(new, &spec);
     let out = tempfile::tempdir().unwrap();
     reports::compare::compare(&old, &new, &[spec], None, out.path()).unwrap();
     let page = out.path().join("compare.html");

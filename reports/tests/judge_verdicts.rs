@@ -1,16 +1,11 @@
 //! The judge on hand-made results: each verdict kind passing and failing, checked by the exact text a person reads.
 
+mod support;
+
 use harness::results::{Outcome, Results, Verdict};
 use harness::spec::Spec;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn fixture_results() -> Results {
-    Results::read(&fixtures().join("results.json")).unwrap()
-}
+use std::path::Path;
+use support::{case_mut, fixture_results, fixtures};
 
 fn fixture_spec_text() -> String {
     std::fs::read_to_string(fixtures().join("large-session.toml")).unwrap()
@@ -18,10 +13,6 @@ fn fixture_spec_text() -> String {
 
 fn spec_from(text: &str) -> Spec {
     Spec::parse(Path::new("scenarios/large-session.toml"), text).unwrap()
-}
-
-fn case_mut<'a>(results: &'a mut Results, id: &str) -> &'a mut harness::results::Case {
-    results.cases.iter_mut().find(|case| case.id == id).unwrap()
 }
 
 /// Judges and returns the one verdict with `id`.
@@ -33,6 +24,11 @@ fn verdict(results: &Results, spec_text: &str, baseline: Option<&Results>, id: &
         .into_iter()
         .find(|verdict| verdict.id == id)
         .unwrap_or_else(|| panic!("no verdict {id}"))
+}
+
+/// Judges and returns the one verdict with `id` of the fixture's own spec, with no baseline.
+fn fixture_verdict(results: &Results, id: &str) -> Verdict {
+    verdict(results, &fixture_spec_text(), None, id)
 }
 
 fn check(verdict: Verdict, pass: bool, measured: &str, text: &str) {
@@ -96,12 +92,7 @@ Top allocation sites by bytes live at the heap peak (dhat profile profiles/large
 fn claim_passes_at_a_named_size_and_fails_naming_the_ratio_and_both_figures() {
     let results = fixture_results();
     check(
-        verdict(
-            &results,
-            &fixture_spec_text(),
-            None,
-            "large-session/fix-cuts-peak",
-        ),
+        fixture_verdict(&results, "large-session/fix-cuts-peak"),
         true,
         "2.50 (100 MiB / 40.0 MiB) at log_bytes=32.0 MiB",
         "the line scanner at least halves the peak heap",
@@ -123,24 +114,14 @@ No dhat profile of large-session/after/log_bytes=33554432 was made, so its alloc
 fn outcome_passes_when_killed_and_fails_when_the_case_survives() {
     let mut results = fixture_results();
     check(
-        verdict(
-            &results,
-            &fixture_spec_text(),
-            None,
-            "large-session/before-is-killed",
-        ),
+        fixture_verdict(&results, "large-session/before-is-killed"),
         true,
         "oom-killed at log_bytes=64.0 MiB",
         "reading the whole log is OOM-killed under the limit",
     );
     case_mut(&mut results, "large-session/before/log_bytes=67108864").outcome = Outcome::Ok;
     check(
-        verdict(
-            &results,
-            &fixture_spec_text(),
-            None,
-            "large-session/before-is-killed",
-        ),
+        fixture_verdict(&results, "large-session/before-is-killed"),
         false,
         "ok at log_bytes=64.0 MiB",
         "large-session/before-is-killed: \"reading the whole log is OOM-killed under the limit\" does not hold: before was expected to end oom-killed but ended ok at log_bytes=64.0 MiB",
@@ -151,12 +132,7 @@ fn outcome_passes_when_killed_and_fails_when_the_case_survives() {
 fn growth_reports_exponent_and_fit_and_fails_when_the_shape_is_wrong() {
     let mut results = fixture_results();
     check(
-        verdict(
-            &results,
-            &fixture_spec_text(),
-            None,
-            "large-session/best-is-flat",
-        ),
+        fixture_verdict(&results, "large-session/best-is-flat"),
         true,
         "exponent 0.002, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
         "streaming's peak heap does not grow with the log",
@@ -173,7 +149,7 @@ fn growth_reports_exponent_and_fit_and_fails_when_the_shape_is_wrong() {
         .peak_heap_bytes = Some(heap);
     }
     check(
-        verdict(&results, &fixture_spec_text(), None, "large-session/best-is-flat"),
+        fixture_verdict(&results, "large-session/best-is-flat"),
         false,
         "exponent 1.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
         "large-session/best-is-flat: \"streaming's peak heap does not grow with the log\" does not hold: best.peak_heap_bytes was expected flat (exponent <= 0.25) but grows with exponent 1.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)
@@ -235,7 +211,7 @@ fn a_growth_fit_leaves_out_killed_cases_and_needs_three_sizes() {
 fn a_finding_passes_while_refuted_and_fails_the_day_it_holds() {
     let mut results = fixture_results();
     check(
-        verdict(&results, &fixture_spec_text(), None, "large-session/after-streams"),
+        fixture_verdict(&results, "large-session/after-streams"),
         true,
         "exponent 1.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
         "the merged fix no longer holds the log in memory
@@ -249,7 +225,7 @@ Still refuted, as recorded: after.peak_heap_bytes was expected flat (exponent <=
         .peak_heap_bytes = Some(3 << 20);
     }
     check(
-        verdict(&results, &fixture_spec_text(), None, "large-session/after-streams"),
+        fixture_verdict(&results, "large-session/after-streams"),
         false,
         "exponent 0.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)",
         "large-session/after-streams: finding \"the merged fix no longer holds the log in memory\" was recorded as refuted but now holds: after.peak_heap_bytes is flat (exponent <= 0.25): exponent 0.000, R² 1.000 over log_bytes=16.0 MiB..64.0 MiB (3 sizes)
@@ -285,7 +261,7 @@ fn an_unexpected_outcome_is_a_failing_case_verdict() {
     case.exit.message =
         Some("panicked at scenarios/src/large_session.rs:12:5: connection refused".into());
     check(
-        verdict(&results, &fixture_spec_text(), None, "large-session/best/log_bytes=33554432"),
+        fixture_verdict(&results, "large-session/best/log_bytes=33554432"),
         false,
         "failed",
         "large-session/best/log_bytes=33554432 ended failed (exit code 101) and no outcome verdict expects it

@@ -1,24 +1,15 @@
 //! The reports rendered from the hand-made fixture run: a golden `summary.md`, the JUnit and BMF shapes, and the
 //! step summary. Set `UPDATE_GOLDEN=1` to rewrite the golden file after a deliberate change, and review the diff.
 
-use harness::results::Results;
-use harness::spec::Spec;
-use std::path::{Path, PathBuf};
+mod support;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use harness::results::Results;
+use std::path::Path;
+use support::{fixture_results, fixture_spec, fixtures, judged_fixture};
 
 /// The fixture run, judged, rendered into a fresh directory that also holds the fixture's dhat profile.
 fn render_fixture(step_summary: Option<&Path>) -> (tempfile::TempDir, Results) {
-    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
-    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
-    results.verdicts = reports::judge::judge_with_profiles(
-        &results,
-        &fixtures(),
-        std::slice::from_ref(&spec),
-        None,
-    );
+    let (results, spec) = judged_fixture();
     let out = tempfile::tempdir().unwrap();
     reports::render::write_reports_to(&results, &[spec], out.path(), step_summary).unwrap();
     (out, results)
@@ -168,8 +159,8 @@ fn the_index_page_is_self_contained_and_lists_every_verdict() {
 /// comment limit, and says how many rows it left out instead of dropping them silently.
 #[test]
 fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
-    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
-    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    let mut results = fixture_results();
+    let spec = fixture_spec();
     let template = results.cases[1].clone();
     for index in 0..400 {
         let mut case = template.clone();
@@ -226,8 +217,8 @@ fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
 
 #[test]
 fn every_report_names_the_cases_without_a_baseline_and_the_command_that_adds_them() {
-    let mut results = Results::read(&fixtures().join("results.json")).unwrap();
-    let spec = Spec::read(&fixtures().join("large-session.toml")).unwrap();
+    let mut results = fixture_results();
+    let spec = fixture_spec();
     let mut baseline = results.clone();
     baseline
         .cases

@@ -284,41 +284,36 @@ pub fn show_stderr(stderr: &[u8]) -> String {
     harness::runner::show_tail(&String::from_utf8_lossy(stderr))
 }
 
-/// The flags `memproof-case case` takes, each with a value.
-const CASE_FLAGS: [&str; 9] = [
+/// The flags that say which case runs on what, each with a value: `memproof-case case` and `memproof-case fixture`
+/// both take them, since a fixture is made for the case that will read it.
+const CASE_IDENTITY_FLAGS: [&str; 6] = [
     "--scenario",
     "--role",
     "--technique",
     "--size-name",
     "--size-value",
     "--params",
-    "--work-dir",
-    "--seed",
-    "--fixture",
 ];
+
+/// The flags `memproof-case case` takes, each with a value: the case's, its work dir, seed and fixture.
+const CASE_FLAGS: [&[&str]; 2] = [&CASE_IDENTITY_FLAGS, &["--work-dir", "--seed", "--fixture"]];
 
 /// The flags `memproof-case fixture` takes, each with a value: the case's, and the cache instead of a work dir.
-const FIXTURE_FLAGS: [&str; 8] = [
-    "--scenario",
-    "--role",
-    "--technique",
-    "--size-name",
-    "--size-value",
-    "--params",
-    "--seed",
-    "--cache",
-];
+const FIXTURE_FLAGS: [&[&str]; 2] = [&CASE_IDENTITY_FLAGS, &["--seed", "--cache"]];
 
 /// The flags `memproof-case driver` takes, each with a value.
-const DRIVER_FLAGS: [&str; 2] = ["--scenario", "--args"];
+const DRIVER_FLAGS: [&[&str]; 1] = [&["--scenario", "--args"]];
 
 /// Checks that `args` (the subcommand, then flag and value pairs) holds only flags of `known`, each once: a
 /// misspelt flag would otherwise be ignored and its default used without a word.
-fn check_flags(args: &[String], known: &[&str]) -> anyhow::Result<()> {
+fn check_flags(args: &[String], known: &[&[&str]]) -> anyhow::Result<()> {
     let mut seen: Vec<&str> = Vec::new();
     for name in args.iter().skip(1).step_by(2) {
-        if !known.contains(&name.as_str()) {
-            bail!("unknown flag {name:?}: expected {}", known.join(", "));
+        if !known.iter().any(|flags| flags.contains(&name.as_str())) {
+            bail!(
+                "unknown flag {name:?}: expected {}",
+                known.concat().join(", ")
+            );
         }
         if seen.contains(&name.as_str()) {
             bail!("{name} is given twice: expected it once");
@@ -338,7 +333,7 @@ fn flag<'a>(args: &'a [String], name: &str) -> anyhow::Result<&'a str> {
         .with_context(|| format!("{name} needs a value"))
 }
 
-fn parse_case(args: &[String], known: &[&str]) -> anyhow::Result<CaseContext> {
+fn parse_case(args: &[String], known: &[&[&str]]) -> anyhow::Result<CaseContext> {
     check_flags(args, known)?;
     let params: serde_json::Value =
         serde_json::from_str(flag(args, "--params")?).context("--params is not JSON")?;

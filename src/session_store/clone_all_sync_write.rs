@@ -7,21 +7,18 @@
 use super::atomic_replace::replace_file_atomically;
 use super::debounce::PersistWaiter;
 use super::error::StoreError;
-use super::mutation::{Numbering, appendable_session, end_session, open_session, push_event};
-use super::state::{SessionStatus, StoreState};
+use super::mutation::{Numbering, end_session, open_session, push_event};
+use super::state::SessionStatus;
 use super::state_file::{load_state_file, serialize_clone_to_vec};
-use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique};
+use super::{Held, LoadReport, SessionStore, StoreConfig, StoreTechnique};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The seed's store: clone, serialise and write the whole state on every mutation.
 pub struct CloneAllSyncWriteStore {
     path: PathBuf,
-    state: StoreState,
+    held: Held,
     max_event_bytes: usize,
-    stats: PersistStats,
-    load_report: LoadReport,
-    seq_entries_scanned: u64,
 }
 
 impl CloneAllSyncWriteStore {
@@ -36,20 +33,17 @@ impl CloneAllSyncWriteStore {
         };
         Ok(CloneAllSyncWriteStore {
             path: path.to_path_buf(),
-            state,
+            held: Held::loaded(state, load_report),
             max_event_bytes: config.max_event_bytes,
-            stats: PersistStats::default(),
-            load_report,
-            seq_entries_scanned: 0,
         })
     }
 
     /// The seed's persist: a deep clone of everything, serialised whole, written before the mutation returns.
     fn clone_serialise_write_all(&mut self) -> Result<(), StoreError> {
-        let text = serialize_clone_to_vec(&self.state);
+        let text = serialize_clone_to_vec(&self.held.state);
         let bytes = replace_file_atomically(&self.path, |out| out.write_all(&text))?;
-        self.stats.n_snapshot_writes += 1;
-        self.stats.bytes_written += bytes;
+        self.held.stats.n_snapshot_writes += 1;
+        self.held.stats.bytes_written += bytes;
         Ok(())
     }
 }
@@ -60,7 +54,7 @@ impl SessionStore for CloneAllSyncWriteStore {
     }
 
     fn open_session(&mut self, session_id: &str, _now: Instant) -> Result<(), StoreError> {
-        open_session(&mut self.state, session_id)?;
+        open_session(&mut self.held.state, session_id)?;
         self.clone_serialise_write_all()
     }
 
@@ -71,17 +65,15 @@ impl SessionStore for CloneAllSyncWriteStore {
         body: &str,
         _now: Instant,
     ) -> Result<u64, StoreError> {
-        let session = appendable_session(
-            &mut self.state,
+        let (session, seq) = self.held.number_append(
+            Numbering::ByScan,
             session_id,
             hook,
             body,
             self.max_event_bytes,
         )?;
-        let (seq, scanned) = Numbering::ByScan.next_seq(session);
-        self.seq_entries_scanned += scanned;
         push_event(session, seq, hook, body);
-        self.stats.event_content_bytes += (hook.len() + body.len()) as u64;
+        self.held.stats.event_content_bytes += (hook.len() + body.len()) as u64;
         self.clone_serialise_write_all()?;
         Ok(seq)
     }
@@ -92,30 +84,19 @@ impl SessionStore for CloneAllSyncWriteStore {
         status: SessionStatus,
         _now: Instant,
     ) -> Result<(), StoreError> {
-        end_session(&mut self.state, session_id, status)?;
+        end_session(&mut self.held.state, session_id, status)?;
         self.clone_serialise_write_all()
     }
 
-    fn next_seq(&self, session_id: &str) -> Option<u64> {
-        self.state
-            .sessions
-            .get(session_id)
-            .map(|session| Numbering::ByScan.next_seq(session).0)
-    }
-
-    fn seq_entries_scanned(&self) -> u64 {
-        self.seq_entries_scanned
+    fn numbering(&self) -> Numbering {
+        Numbering::ByScan
     }
 
     fn persist_waiter(&mut self) -> PersistWaiter {
-        PersistWaiter::resolved(Ok(self.stats.n_snapshot_writes))
+        PersistWaiter::resolved(Ok(self.held.stats.n_snapshot_writes))
     }
 
-    fn held(&self) -> super::Held<'_> {
-        super::Held {
-            state: &self.state,
-            stats: self.stats,
-            load_report: self.load_report,
-        }
+    fn held(&self) -> &Held {
+        &self.held
     }
 }

@@ -10,22 +10,19 @@
 use super::atomic_replace::replace_file_atomically;
 use super::debounce::{DebouncedPersist, PersistWaiter, resolve_waiters};
 use super::error::StoreError;
-use super::mutation::{Numbering, appendable_session, end_session, open_session, push_event};
-use super::state::{SessionStatus, StoreState, apply_rules_at_load, cap_events};
+use super::mutation::{Numbering, end_session, open_session, push_event};
+use super::state::{SessionStatus, apply_rules_at_load, cap_events};
 use super::state_file::{load_state_file, serialize_clone_to_vec, serialize_state_to_vec};
-use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique, UndoneChange};
+use super::{Held, LoadReport, SessionStore, StoreConfig, StoreTechnique, UndoneChange};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The merged fix: capped, pruned at load, persisted whole once per debounce window.
 pub struct DebouncedSnapshotStore {
     path: PathBuf,
-    state: StoreState,
+    held: Held,
     config: StoreConfig,
     persist: DebouncedPersist,
-    stats: PersistStats,
-    load_report: LoadReport,
-    seq_entries_scanned: u64,
 }
 
 impl DebouncedSnapshotStore {
@@ -43,19 +40,17 @@ impl DebouncedSnapshotStore {
         if dropped > 0 {
             persist.schedule(now);
         }
+        let load_report = LoadReport {
+            n_events_in_files,
+            n_events_dropped_at_load: dropped,
+            snapshot_bytes: std::fs::metadata(path).map_or(0, |meta| meta.len()),
+            ..LoadReport::default()
+        };
         Ok(DebouncedSnapshotStore {
             path: path.to_path_buf(),
-            state,
+            held: Held::loaded(state, load_report),
             config,
             persist,
-            stats: PersistStats::default(),
-            load_report: LoadReport {
-                n_events_in_files,
-                n_events_dropped_at_load: dropped,
-                snapshot_bytes: std::fs::metadata(path).map_or(0, |meta| meta.len()),
-                ..LoadReport::default()
-            },
-            seq_entries_scanned: 0,
         })
     }
 
@@ -64,19 +59,19 @@ impl DebouncedSnapshotStore {
         let waiters = self.persist.begin_write();
         if self.config.undone == Some(UndoneChange::Persist) {
             // The counterfactual that never flushes: the window closes, the waiters resolve, nothing is written.
-            resolve_waiters(waiters, &Ok(self.stats.n_snapshot_writes));
+            resolve_waiters(waiters, &Ok(self.held.stats.n_snapshot_writes));
             return Ok(());
         }
         let text = if self.config.undone == Some(UndoneChange::SerialiseWithoutClone) {
-            serialize_clone_to_vec(&self.state)
+            serialize_clone_to_vec(&self.held.state)
         } else {
-            serialize_state_to_vec(&self.state)
+            serialize_state_to_vec(&self.held.state)
         };
         match replace_file_atomically(&self.path, |out| out.write_all(&text)) {
             Ok(bytes) => {
-                self.stats.n_snapshot_writes += 1;
-                self.stats.bytes_written += bytes;
-                resolve_waiters(waiters, &Ok(self.stats.n_snapshot_writes));
+                self.held.stats.n_snapshot_writes += 1;
+                self.held.stats.bytes_written += bytes;
+                resolve_waiters(waiters, &Ok(self.held.stats.n_snapshot_writes));
                 Ok(())
             }
             Err(error) => {
@@ -84,15 +79,6 @@ impl DebouncedSnapshotStore {
                 resolve_waiters(waiters, &Err(error.to_string()));
                 Err(error)
             }
-        }
-    }
-
-    /// The record of each session's last number; the seed's scan in the counterfactual that undoes it.
-    fn numbering(&self) -> Numbering {
-        if self.config.undone == Some(UndoneChange::SeqRecord) {
-            Numbering::ByScan
-        } else {
-            Numbering::ByRecord
         }
     }
 
@@ -108,7 +94,7 @@ impl SessionStore for DebouncedSnapshotStore {
     }
 
     fn open_session(&mut self, session_id: &str, now: Instant) -> Result<(), StoreError> {
-        if open_session(&mut self.state, session_id)? {
+        if open_session(&mut self.held.state, session_id)? {
             self.persist.schedule(now);
         }
         Ok(())
@@ -121,21 +107,18 @@ impl SessionStore for DebouncedSnapshotStore {
         body: &str,
         now: Instant,
     ) -> Result<u64, StoreError> {
-        let numbering = self.numbering();
-        let session = appendable_session(
-            &mut self.state,
+        let (session, seq) = self.held.number_append(
+            self.numbering(),
             session_id,
             hook,
             body,
             self.config.max_event_bytes,
         )?;
-        let (seq, scanned) = numbering.next_seq(session);
-        self.seq_entries_scanned += scanned;
         push_event(session, seq, hook, body);
         if let Some(max_events) = self.config.rules.max_events_per_session {
             cap_events(session, max_events);
         }
-        self.stats.event_content_bytes += (hook.len() + body.len()) as u64;
+        self.held.stats.event_content_bytes += (hook.len() + body.len()) as u64;
         self.persist.schedule(now);
         Ok(seq)
     }
@@ -146,24 +129,22 @@ impl SessionStore for DebouncedSnapshotStore {
         status: SessionStatus,
         now: Instant,
     ) -> Result<(), StoreError> {
-        end_session(&mut self.state, session_id, status)?;
+        end_session(&mut self.held.state, session_id, status)?;
         self.persist.schedule(now);
         Ok(())
     }
 
-    fn next_seq(&self, session_id: &str) -> Option<u64> {
-        self.state
-            .sessions
-            .get(session_id)
-            .map(|session| self.numbering().next_seq(session).0)
-    }
-
-    fn seq_entries_scanned(&self) -> u64 {
-        self.seq_entries_scanned
+    /// The record of each session's last number; the seed's scan in the counterfactual that undoes it.
+    fn numbering(&self) -> Numbering {
+        if self.config.undone == Some(UndoneChange::SeqRecord) {
+            Numbering::ByScan
+        } else {
+            Numbering::ByRecord
+        }
     }
 
     fn persist_waiter(&mut self) -> PersistWaiter {
-        self.persist.waiter(self.stats.n_snapshot_writes)
+        self.persist.waiter(self.held.stats.n_snapshot_writes)
     }
 
     fn persist_deadline(&self) -> Option<Instant> {
@@ -185,12 +166,8 @@ impl SessionStore for DebouncedSnapshotStore {
         Ok(())
     }
 
-    fn held(&self) -> super::Held<'_> {
-        super::Held {
-            state: &self.state,
-            stats: self.stats,
-            load_report: self.load_report,
-        }
+    fn held(&self) -> &Held {
+        &self.held
     }
 }
 

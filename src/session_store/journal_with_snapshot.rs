@@ -26,7 +26,7 @@ use super::mutation::{
 };
 use super::state::{SessionStatus, StoreState, apply_rules_at_load, cap_events};
 use super::state_file::{load_state_file, serialize_state_streaming};
-use super::{LoadReport, PersistStats, SessionStore, StoreConfig, StoreTechnique, UndoneChange};
+use super::{Held, LoadReport, SessionStore, StoreConfig, StoreTechnique, UndoneChange};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -99,16 +99,13 @@ struct JournalReplay {
 pub struct JournalWithSnapshotStore {
     snapshot_path: PathBuf,
     journal_path: PathBuf,
-    state: StoreState,
+    held: Held,
     config: StoreConfig,
     journal: Option<File>,
     journal_bytes: u64,
     snapshot_bytes: u64,
     /// One line's bytes, reused from append to append.
     record_buffer: Vec<u8>,
-    stats: PersistStats,
-    load_report: LoadReport,
-    seq_entries_scanned: u64,
 }
 
 impl JournalWithSnapshotStore {
@@ -126,25 +123,23 @@ impl JournalWithSnapshotStore {
         let n_events_in_files = n_snapshot_events + replay.n_appends_replayed;
         apply_rules_at_load(&mut state, config.rules);
         let n_events_dropped_at_load = n_events_in_files - state.n_events() as u64;
+        let load_report = LoadReport {
+            n_events_in_files,
+            n_events_dropped_at_load,
+            snapshot_bytes,
+            journal_bytes: replay.journal_bytes,
+            n_journal_records_replayed: replay.n_records_replayed,
+            torn_journal_tail_bytes: replay.torn_tail_bytes,
+        };
         let mut store = JournalWithSnapshotStore {
             snapshot_path: path.to_path_buf(),
             journal_path,
-            state,
+            held: Held::loaded(state, load_report),
             config,
             journal: None,
             journal_bytes: replay.journal_bytes,
             snapshot_bytes,
             record_buffer: Vec::new(),
-            seq_entries_scanned: 0,
-            stats: PersistStats::default(),
-            load_report: LoadReport {
-                n_events_in_files,
-                n_events_dropped_at_load,
-                snapshot_bytes,
-                journal_bytes: replay.journal_bytes,
-                n_journal_records_replayed: replay.n_records_replayed,
-                torn_journal_tail_bytes: replay.torn_tail_bytes,
-            },
         };
         if !snapshot_existed || replay.needs_compaction || n_events_dropped_at_load > 0 {
             store.compact()?;
@@ -158,20 +153,20 @@ impl JournalWithSnapshotStore {
     /// for it.
     fn compact(&mut self) -> Result<(), StoreError> {
         self.journal = None;
-        self.state.generation += 1;
-        let state = &self.state;
+        self.held.state.generation += 1;
+        let state = &self.held.state;
         let snapshot_bytes = match replace_file_atomically(&self.snapshot_path, |out| {
             serialize_state_streaming(state, out)
         }) {
             Ok(bytes) => bytes,
             Err(error) => {
-                self.state.generation -= 1;
+                self.held.state.generation -= 1;
                 self.journal = Some(open_for_append(&self.journal_path)?);
                 return Err(error);
             }
         };
         let mut header = serde_json::to_vec(&JournalHeader {
-            journal_for_generation: self.state.generation,
+            journal_for_generation: self.held.state.generation,
         })
         .expect("a header serialises");
         header.push(b'\n');
@@ -180,9 +175,9 @@ impl JournalWithSnapshotStore {
         self.journal = Some(open_for_append(&self.journal_path)?);
         self.snapshot_bytes = snapshot_bytes;
         self.journal_bytes = journal_bytes;
-        self.stats.n_compactions += 1;
-        self.stats.n_snapshot_writes += 1;
-        self.stats.bytes_written += snapshot_bytes + journal_bytes;
+        self.held.stats.n_compactions += 1;
+        self.held.stats.n_snapshot_writes += 1;
+        self.held.stats.bytes_written += snapshot_bytes + journal_bytes;
         Ok(())
     }
 
@@ -206,8 +201,8 @@ impl JournalWithSnapshotStore {
             .map_err(|error| StoreError::io(&self.journal_path, "append to the journal", error))?;
         let bytes = self.record_buffer.len() as u64;
         self.journal_bytes += bytes;
-        self.stats.bytes_written += bytes;
-        self.stats.n_journal_appends += 1;
+        self.held.stats.bytes_written += bytes;
+        self.held.stats.n_journal_appends += 1;
         Ok(())
     }
 
@@ -374,12 +369,12 @@ impl SessionStore for JournalWithSnapshotStore {
     }
 
     fn open_session(&mut self, session_id: &str, _now: Instant) -> Result<(), StoreError> {
-        if check_openable(&self.state, session_id)? {
+        if check_openable(&self.held.state, session_id)? {
             self.append_record(&JournalRecordRef::Open {
                 session: session_id,
             })?;
         }
-        open_session(&mut self.state, session_id)?;
+        open_session(&mut self.held.state, session_id)?;
         self.compact_if_outgrown()
     }
 
@@ -390,15 +385,13 @@ impl SessionStore for JournalWithSnapshotStore {
         body: &str,
         _now: Instant,
     ) -> Result<u64, StoreError> {
-        let session = appendable_session(
-            &mut self.state,
+        let (_, seq) = self.held.number_append(
+            Numbering::ByRecord,
             session_id,
             hook,
             body,
             self.config.max_event_bytes,
         )?;
-        let (seq, scanned) = Numbering::ByRecord.next_seq(session);
-        self.seq_entries_scanned += scanned;
         // The record goes to the journal first: a failed write leaves the state as it was.
         self.append_record(&JournalRecordRef::Append {
             session: session_id,
@@ -407,6 +400,7 @@ impl SessionStore for JournalWithSnapshotStore {
             body,
         })?;
         let session = self
+            .held
             .state
             .sessions
             .get_mut(session_id)
@@ -415,7 +409,7 @@ impl SessionStore for JournalWithSnapshotStore {
         if let Some(max_events) = self.config.rules.max_events_per_session {
             cap_events(session, max_events);
         }
-        self.stats.event_content_bytes += (hook.len() + body.len()) as u64;
+        self.held.stats.event_content_bytes += (hook.len() + body.len()) as u64;
         self.compact_if_outgrown()?;
         Ok(seq)
     }
@@ -427,28 +421,21 @@ impl SessionStore for JournalWithSnapshotStore {
         _now: Instant,
     ) -> Result<(), StoreError> {
         // Check, journal, then apply: a refused or failed record leaves the state as it was.
-        endable_session(&mut self.state, session_id)?;
+        endable_session(&mut self.held.state, session_id)?;
         self.append_record(&JournalRecordRef::End {
             session: session_id,
             status,
         })?;
-        end_session(&mut self.state, session_id, status)?;
+        end_session(&mut self.held.state, session_id, status)?;
         self.compact_if_outgrown()
     }
 
-    fn next_seq(&self, session_id: &str) -> Option<u64> {
-        self.state
-            .sessions
-            .get(session_id)
-            .map(|session| Numbering::ByRecord.next_seq(session).0)
-    }
-
-    fn seq_entries_scanned(&self) -> u64 {
-        self.seq_entries_scanned
+    fn numbering(&self) -> Numbering {
+        Numbering::ByRecord
     }
 
     fn persist_waiter(&mut self) -> PersistWaiter {
-        PersistWaiter::resolved(Ok(self.stats.n_journal_appends))
+        PersistWaiter::resolved(Ok(self.held.stats.n_journal_appends))
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
@@ -460,11 +447,7 @@ impl SessionStore for JournalWithSnapshotStore {
         Ok(())
     }
 
-    fn held(&self) -> super::Held<'_> {
-        super::Held {
-            state: &self.state,
-            stats: self.stats,
-            load_report: self.load_report,
-        }
+    fn held(&self) -> &Held {
+        &self.held
     }
 }

@@ -35,6 +35,7 @@ pub use debounce::PersistWaiter;
 pub use debounced_snapshot::DebouncedSnapshotStore;
 pub use error::StoreError;
 pub use journal_with_snapshot::JournalWithSnapshotStore;
+pub use mutation::Numbering;
 pub use state::{HookEvent, RetentionRules, Session, SessionStatus, StoreState};
 
 use std::path::Path;
@@ -165,11 +166,21 @@ pub trait SessionStore: Send {
         status: SessionStatus,
         now: Instant,
     ) -> Result<(), StoreError>;
+    /// How the store numbers events: the seed's scan or the merged fix's record of the last number.
+    fn numbering(&self) -> Numbering;
     /// The number the next event of `session_id` would get, by the technique's own way of numbering.
-    fn next_seq(&self, session_id: &str) -> Option<u64>;
+    fn next_seq(&self, session_id: &str) -> Option<u64> {
+        self.held()
+            .state
+            .sessions
+            .get(session_id)
+            .map(|session| self.numbering().next_seq(session).0)
+    }
     /// Events the numbering of appends has examined since the store was opened: the session's whole event list per
     /// append for the seed's scan, none for a record of the last number.
-    fn seq_entries_scanned(&self) -> u64;
+    fn seq_entries_scanned(&self) -> u64 {
+        self.held().seq_entries_scanned
+    }
     /// A waiter resolved once everything mutated so far is as durable as the technique promises.
     fn persist_waiter(&mut self) -> PersistWaiter;
     /// When a debounced write is next due, if one is pending; a store that writes as it goes never has one.
@@ -187,11 +198,12 @@ pub trait SessionStore: Send {
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
-    /// What every store holds alike: its state, its write counters and what loading it found.
-    fn held(&self) -> Held<'_>;
+    /// What every store holds alike: its state, its write counters, what loading it found, and what numbering
+    /// has examined.
+    fn held(&self) -> &Held;
     /// The state held in memory.
     fn state(&self) -> &StoreState {
-        self.held().state
+        &self.held().state
     }
     fn persist_stats(&self) -> PersistStats {
         self.held().stats
@@ -201,11 +213,43 @@ pub trait SessionStore: Send {
     }
 }
 
-/// What every store holds alike, lent to the trait's default methods.
-pub struct Held<'a> {
-    pub state: &'a StoreState,
+/// What every store holds alike, owned by each store and lent to the trait's default methods, so that reading it
+/// (the state, the counters, the next number) is written once for all the techniques.
+pub struct Held {
+    pub state: StoreState,
     pub stats: PersistStats,
     pub load_report: LoadReport,
+    /// Events the numbering of appends has examined ([`SessionStore::seq_entries_scanned`]).
+    pub seq_entries_scanned: u64,
+}
+
+impl Held {
+    /// A store's holdings right after it loaded `state`: nothing written, nothing numbered yet.
+    pub fn loaded(state: StoreState, load_report: LoadReport) -> Held {
+        Held {
+            state,
+            stats: PersistStats::default(),
+            load_report,
+            seq_entries_scanned: 0,
+        }
+    }
+
+    /// The checks and the numbering of an append, alike in every technique: the session `hook` and `body` may be
+    /// appended to, and the number their event gets by `numbering`, whose examined events are counted.
+    pub fn number_append(
+        &mut self,
+        numbering: Numbering,
+        session_id: &str,
+        hook: &str,
+        body: &str,
+        max_event_bytes: usize,
+    ) -> Result<(&mut Session, u64), StoreError> {
+        let session =
+            mutation::appendable_session(&mut self.state, session_id, hook, body, max_event_bytes)?;
+        let (seq, scanned) = numbering.next_seq(session);
+        self.seq_entries_scanned += scanned;
+        Ok((session, seq))
+    }
 }
 
 crate::technique_enum! {

@@ -39,18 +39,7 @@ pub fn appendable_session<'a>(
     body: &str,
     max_event_bytes: usize,
 ) -> Result<&'a mut Session, StoreError> {
-    let session = state
-        .sessions
-        .get_mut(session_id)
-        .ok_or_else(|| StoreError::UnknownSession {
-            session: session_id.to_string(),
-        })?;
-    if session.status.is_terminal() {
-        return Err(StoreError::SessionEnded {
-            session: session_id.to_string(),
-            status: session.status.as_str(),
-        });
-    }
+    let session = endable_session(state, session_id)?;
     let bytes = hook.len() + body.len();
     if bytes > max_event_bytes {
         return Err(StoreError::EventTooLarge {
@@ -101,7 +90,7 @@ impl Numbering {
     }
 }
 
-/// The session `session_id`, after checking it exists and has not ended.
+/// The session `session_id`, after checking it exists and has not ended: what an append and an end both need.
 pub fn endable_session<'a>(
     state: &'a mut StoreState,
     session_id: &str,

@@ -82,6 +82,10 @@ fn hex_value(byte: u8) -> Option<u8> {
     }
 }
 
+/// The layout errors found both by the scan after a failure and by the reads: one wording for each, whichever finds it.
+const CUT_SHORT: &str = "the binary field ends without its closing quote: the file is cut short";
+const HOLDS_ESCAPE: &str = "the binary field holds a JSON escape: spec writers store plain hex";
+
 fn stream_failure(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }
@@ -116,10 +120,7 @@ impl<R: BufRead> HexFieldReader<R> {
                 }
             };
             if available.is_empty() {
-                self.layout_error = Some(
-                    "the binary field ends without its closing quote: the file is cut short"
-                        .to_string(),
-                );
+                self.layout_error = Some(CUT_SHORT.to_string());
                 break;
             }
             let mut used = 0;
@@ -130,10 +131,7 @@ impl<R: BufRead> HexFieldReader<R> {
                     break;
                 }
                 if byte == b'\\' {
-                    self.layout_error = Some(
-                        "the binary field holds a JSON escape: spec writers store plain hex"
-                            .to_string(),
-                    );
+                    self.layout_error = Some(HOLDS_ESCAPE.to_string());
                     break;
                 }
                 if hex_value(byte).is_none() && self.first_invalid.is_none() {
@@ -183,10 +181,7 @@ impl<R: BufRead> Read for HexFieldReader<R> {
         while written < out.len() && !self.closed {
             let available = self.source.fill_buf()?;
             if available.is_empty() {
-                self.layout_error = Some(
-                    "the binary field ends without its closing quote: the file is cut short"
-                        .to_string(),
-                );
+                self.layout_error = Some(CUT_SHORT.to_string());
                 return Err(stream_failure("the binary field is cut short"));
             }
             let mut used = 0;
@@ -200,10 +195,7 @@ impl<R: BufRead> Read for HexFieldReader<R> {
                     break;
                 }
                 if byte == b'\\' {
-                    self.layout_error = Some(
-                        "the binary field holds a JSON escape: spec writers store plain hex"
-                            .to_string(),
-                    );
+                    self.layout_error = Some(HOLDS_ESCAPE.to_string());
                     self.source.consume(used);
                     return Err(stream_failure("the binary field holds an escape"));
                 }

@@ -189,19 +189,19 @@ impl CrossCheck {
 mod tests {
     use super::*;
     use harness::crosscheck::tools::ALL_TOOLS;
+    use harness::toy_spec::toy_spec;
 
     #[test]
     fn the_empty_case_is_the_calibration_case_at_zero_bytes() {
-        let text = r#"
-scenario = "calibration"
-title = "t"
-summary = "s"
-variants = [{ role = "known", technique = "touch_known_steps" }]
-[profiles.ci]
+        let text = toy_spec(
+            "calibration",
+            &[("known", "touch_known_steps")],
+            r#"[profiles.ci]
 size = { name = "bytes", unit = "bytes", values = [67108864, 16777216] }
 params = { steps = 8, hold = "200ms" }
-"#;
-        let spec = Spec::parse(std::path::Path::new("calibration.toml"), text).unwrap();
+"#,
+        );
+        let spec = Spec::parse(std::path::Path::new("calibration.toml"), &text).unwrap();
         let case = smallest_case(&spec).unwrap();
         assert_eq!(
             case.id, "calibration/known/bytes=16777216",

@@ -7,7 +7,7 @@ use crate::preflight;
 use crate::progress::Printer;
 use anyhow::bail;
 use clap::builder::PossibleValuesParser;
-use harness::results::{Outcome, Results, SCHEMA, Verdict};
+use harness::results::{Outcome, Results, Verdict};
 use harness::spec::{self, Spec};
 use harness::suite::{self, Binaries, SuiteOptions};
 use std::path::{Path, PathBuf};
@@ -286,13 +286,8 @@ impl LoadTest {
         // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a write
         // that fails stops the run. An interrupted case stops new cases from starting.
         let after_each = |done: &[&harness::results::Case]| -> anyhow::Result<bool> {
-            let partial = Results {
-                schema: SCHEMA.to_string(),
-                run: run.clone(),
-                cases: done.iter().map(|&case| case.clone()).collect(),
-                verdicts: Vec::new(),
-                without_baseline: Vec::new(),
-            };
+            let partial =
+                Results::unjudged(run.clone(), done.iter().map(|&case| case.clone()).collect());
             partial.write(&results_path)?;
             Ok(done.iter().any(|case| case.outcome == Outcome::Interrupted))
         };
@@ -304,13 +299,7 @@ impl LoadTest {
             &run_one,
             &after_each,
         )?;
-        let mut results = Results {
-            schema: SCHEMA.to_string(),
-            run,
-            cases,
-            verdicts: Vec::new(),
-            without_baseline: Vec::new(),
-        };
+        let mut results = Results::unjudged(run, cases);
         if results
             .cases
             .iter()

@@ -11,7 +11,7 @@ use crate::load_test::{parse_duration, parse_size};
 use crate::preflight;
 use anyhow::Context as _;
 use harness::external::{self, HeapSource};
-use harness::results::{Case, CaseIdentity, Outcome, OutputFiles, Results, SCHEMA, Size};
+use harness::results::{Case, CaseIdentity, Outcome, OutputFiles, Results, Size};
 use harness::runner::{self, Launch, ProbeAccess};
 use harness::units::format_bytes;
 use std::ffi::OsString;
@@ -201,13 +201,7 @@ impl Measure {
             eprintln!("memproof: the command's output is in {}", file.display());
         }
         let outcome = case.outcome;
-        let results = Results {
-            schema: SCHEMA.into(),
-            run: run_info,
-            cases: vec![case],
-            verdicts: Vec::new(),
-            without_baseline: Vec::new(),
-        };
+        let results = Results::unjudged(run_info, vec![case]);
         let path = out_dir.join(harness::results::RESULTS_FILE);
         results.write(&path)?;
         reports::write_reports(&results, &[], &out_dir)?;

@@ -11,7 +11,7 @@ use crate::Finished;
 use crate::build;
 use crate::load_test::{finish, judge_run, select_specs_in};
 use anyhow::{Context as _, bail};
-use harness::results::{RESULTS_FILE, Results, SCHEMA};
+use harness::results::{RESULTS_FILE, Results};
 use harness::shard::{ShardRun, check_shards, join_cases};
 use std::path::PathBuf;
 
@@ -96,13 +96,7 @@ impl Merge {
             .map(|r| r.results.run.started_at.clone())
             .min()
             .unwrap_or_default();
-        let mut results = Results {
-            schema: SCHEMA.to_string(),
-            run,
-            cases,
-            verdicts: Vec::new(),
-            without_baseline: Vec::new(),
-        };
+        let mut results = Results::unjudged(run, cases);
         let baseline = crate::preflight::baseline(
             self.baseline.as_deref(),
             std::path::Path::new(crate::load_test::DEFAULT_BASELINE),

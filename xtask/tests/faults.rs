@@ -2,15 +2,12 @@
 //! before anything runs, a locked output directory, an interrupt that kills everything and keeps what finished, a
 //! full disk that stops the run with one line, a baseline checked before the first case.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn xtask() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.stdin(Stdio::null());
-    command
-}
+use support::{smoke_load_test, xtask};
 
 fn run(args: &[&str]) -> Output {
     xtask().args(args).output().unwrap()
@@ -41,6 +38,26 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn signal(child: &Child, signal: i32) {
     // SAFETY: kill(2) on a child this test started.
     unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+}
+
+/// `xtask measure --out DIR -- COMMAND`.
+fn measure(dir: &Path, command: &[&str]) -> Command {
+    let mut measure = xtask();
+    measure
+        .args(["measure", "--out"])
+        .arg(dir)
+        .arg("--")
+        .args(command);
+    measure
+}
+
+/// Starts measuring `command` into `dir`, and returns once a process matching `started` (a pgrep pattern) runs.
+fn start_measuring(dir: &Path, command: &[&str], stderr: Stdio, started: &str) -> Child {
+    let child = measure(dir, command).stderr(stderr).spawn().unwrap();
+    wait_until(&format!("{started:?} to start"), || {
+        !pgrep(started).is_empty()
+    });
+    child
 }
 
 fn results(dir: &Path) -> serde_json::Value {
@@ -91,14 +108,12 @@ fn flag_values_out_of_range_are_errors_before_anything_runs() {
 #[test]
 fn measure_interrupted_kills_the_tree_keeps_the_result_and_exits_143() {
     let dir = tempfile::tempdir().unwrap();
-    let child = xtask()
-        .args(["measure", "--out"])
-        .arg(dir.path())
-        .args(["--", "sh", "-c", "setsid sleep 71 & sleep 72; wait"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the command to start", || !pgrep("^sleep 72$").is_empty());
+    let child = start_measuring(
+        dir.path(),
+        &["sh", "-c", "setsid sleep 71 & sleep 72; wait"],
+        Stdio::piped(),
+        "^sleep 72$",
+    );
     signal(&child, libc::SIGTERM);
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
@@ -111,20 +126,8 @@ fn measure_interrupted_kills_the_tree_keeps_the_result_and_exits_143() {
 #[test]
 fn a_second_run_into_a_busy_output_directory_is_refused_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let first = xtask()
-        .args(["measure", "--out"])
-        .arg(dir.path())
-        .args(["--", "sleep", "73"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("the first run to start", || !pgrep("^sleep 73$").is_empty());
-    let second = xtask()
-        .args(["measure", "--out"])
-        .arg(dir.path())
-        .args(["--", "true"])
-        .output()
-        .unwrap();
+    let first = start_measuring(dir.path(), &["sleep", "73"], Stdio::null(), "^sleep 73$");
+    let second = measure(dir.path(), &["true"]).output().unwrap();
     signal(&first, libc::SIGINT);
     let first = first.wait_with_output().unwrap();
     assert_eq!(first.status.code(), Some(130));
@@ -190,15 +193,8 @@ fn a_missing_or_broken_baseline_is_an_error_before_the_first_case() {
         (&garbage, "cannot be used as the baseline"),
     ] {
         let out = dir.path().join("run");
-        let output = xtask()
-            .args([
-                "load-test",
-                "--profile",
-                "smoke",
-                "--scenario",
-                "calibration",
-                "--baseline",
-            ])
+        let output = smoke_load_test("calibration")
+            .arg("--baseline")
             .arg(baseline)
             .arg("--out")
             .arg(&out)
@@ -213,17 +209,8 @@ fn a_missing_or_broken_baseline_is_an_error_before_the_first_case() {
 #[test]
 fn load_test_interrupted_keeps_the_finished_cases_and_the_interrupted_one() {
     let dir = tempfile::tempdir().unwrap();
-    let child = xtask()
-        .args([
-            "load-test",
-            "--profile",
-            "smoke",
-            "--scenario",
-            "startup",
-            "--dhat",
-            "none",
-            "--out",
-        ])
+    let child = smoke_load_test("startup")
+        .args(["--dhat", "none", "--out"])
         .arg(dir.path())
         .stderr(Stdio::piped())
         .spawn()
@@ -277,15 +264,8 @@ fn a_full_disk_stops_the_run_at_once_with_one_line_naming_the_file() {
             return;
         }
     }
-    let output = xtask()
-        .args([
-            "load-test",
-            "--profile",
-            "smoke",
-            "--scenario",
-            "hook-storm",
-            "--out",
-        ])
+    let output = smoke_load_test("hook-storm")
+        .arg("--out")
         .arg(&mount)
         .output()
         .unwrap();

@@ -3,8 +3,11 @@
 //! binary: the workspace is found at run time from the directory the command runs in. The checkouts are git
 //! worktrees of this repository's HEAD; in one, the `startup` scenario's spec is deleted.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::smoke_load_test;
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,20 +49,13 @@ impl Drop for Worktree {
 }
 
 fn plan(checkout: &Path, target: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+    smoke_load_test("startup")
         // One binary stands in for both checkouts' xtask: skip the rebuild a stale xtask would do, so what is
         // tested is the run-time lookup of specs and binaries.
         .env("MEMPROOF_XTASK_REBUILT", "1")
         .current_dir(checkout.join("scenarios"))
         .env("CARGO_TARGET_DIR", target)
-        .args([
-            "load-test",
-            "--profile",
-            "smoke",
-            "--scenario",
-            "startup",
-            "--dry-run",
-        ])
+        .arg("--dry-run")
         .output()
         .expect("xtask runs")
 }

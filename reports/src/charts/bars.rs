@@ -4,9 +4,7 @@
 //! across its 12 inits in flight; the bars show each role's peak heap (solid) next to its peak RSS (light), the
 //! kernel's high-water mark, which also counts what the allocator kept after frees.
 
-use super::style::{
-    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, NOTE_SIZE, TITLE_SIZE, mebibytes, plot_error,
-};
+use super::style::{Chart, FONT, NOTE_SIZE, draw_linear_mesh, mebibytes, plot_error, titled_chart};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
@@ -49,35 +47,27 @@ impl Chart for BarsChart {
                 [format!("{} heap{note}", r.role), format!("{} RSS", r.role)]
             })
             .collect();
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, TITLE_SIZE))
-            .margin(16)
-            .x_label_area_size(52)
-            .y_label_area_size(76)
+        let mut chart = titled_chart(root, &self.title, 76)
             .build_cartesian_2d(
                 (0u32..n_bars - 1).into_segmented(),
                 0f64..max_mebibytes * 1.18,
             )
             .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n_bars as usize)
-            .x_label_formatter(&|value| match value {
-                SegmentValue::CenterOf(index) => {
-                    labels.get(*index as usize).cloned().unwrap_or_default()
-                }
-                _ => String::new(),
-            })
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("peak memory (MiB)")
-            .x_desc("role: peak heap (solid) and peak RSS (light)")
-            .axis_desc_style((FONT, AXIS_DESCRIPTION_SIZE))
-            .label_style((FONT, LABEL_SIZE))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(BLACK.mix(0.08))
-            .draw()
-            .map_err(plot_error)?;
+        draw_linear_mesh(
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(n_bars as usize)
+                .x_label_formatter(&|value| match value {
+                    SegmentValue::CenterOf(index) => {
+                        labels.get(*index as usize).cloned().unwrap_or_default()
+                    }
+                    _ => String::new(),
+                })
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .y_desc("peak memory (MiB)")
+                .x_desc("role: peak heap (solid) and peak RSS (light)"),
+        )?;
         for (index, role) in self.roles.iter().enumerate() {
             for (offset, bytes, fill) in [
                 (0u32, role.peak_heap_bytes, role.colour.filled()),

@@ -7,8 +7,8 @@
 //! judge.
 
 use super::style::{
-    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, LegendEntry, LegendMark, TITLE_SIZE,
-    draw_side_legend, mebibytes, plot_error, split_for_side_legend,
+    Chart, LegendEntry, LegendMark, draw_side_legend, mebibytes, plot_error, split_for_side_legend,
+    titled_chart, with_axis_text,
 };
 use crate::judge::growth_fit::{PowerLawFit, fit_power_law};
 use plotters::coord::Shift;
@@ -105,28 +105,24 @@ impl Chart for GrowthChart {
         let y_ticks = log_ticks(&y_range);
         let (plot_area, legend_area) = split_for_side_legend(root);
         let mut legend = Vec::new();
-        let mut chart = ChartBuilder::on(&plot_area)
-            .caption(&self.title, (FONT, TITLE_SIZE))
-            .margin(16)
-            .x_label_area_size(52)
-            .y_label_area_size(80)
+        let mut chart = titled_chart(&plot_area, &self.title, 80)
             .build_cartesian_2d(
                 x_range.clone().log_scale().with_key_points(x_ticks),
                 y_range.log_scale().with_key_points(y_ticks),
             )
             .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_description())
-            .y_desc("peak heap (MiB, log scale)")
-            .axis_desc_style((FONT, AXIS_DESCRIPTION_SIZE))
-            .label_style((FONT, LABEL_SIZE))
-            .x_label_formatter(&|v| format_axis_number(*v))
-            .y_label_formatter(&|v| format_axis_number(*v))
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.1))
-            .draw()
-            .map_err(plot_error)?;
+        with_axis_text(
+            chart
+                .configure_mesh()
+                .x_desc(self.x_description())
+                .y_desc("peak heap (MiB, log scale)"),
+        )
+        .x_label_formatter(&|v| format_axis_number(*v))
+        .y_label_formatter(&|v| format_axis_number(*v))
+        .light_line_style(BLACK.mix(0.04))
+        .bold_line_style(BLACK.mix(0.1))
+        .draw()
+        .map_err(plot_error)?;
         for series in &self.series {
             let colour = series.colour;
             let points: Vec<(f64, f64)> = series

@@ -6,7 +6,9 @@
 //! `reports/assets/` and registered once under the family name every chart uses.
 
 use anyhow::Context as _;
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, RGBColor, register_font};
 use std::path::{Path, PathBuf};
@@ -62,6 +64,45 @@ pub fn register_chart_font() {
 /// A chart kind: draws itself on any plotters backend.
 pub trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>;
+}
+
+/// A chart on `area` with the title, margin and x-label room every chart has; `y_label_area` is the room the y
+/// axis's labels need, which depends on how wide they are.
+pub fn titled_chart<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    y_label_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(title, (FONT, TITLE_SIZE))
+        .margin(16)
+        .x_label_area_size(52)
+        .y_label_area_size(y_label_area);
+    builder
+}
+
+/// The text styles every chart's axes have: the chart font at the description and label sizes.
+pub fn with_axis_text<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.axis_desc_style((FONT, AXIS_DESCRIPTION_SIZE))
+        .label_style((FONT, LABEL_SIZE))
+}
+
+/// Draws a mesh with the axis text of every chart and a linear chart's grid: no fine lines, faint major ones (the
+/// bars and the timeline; the growth chart's log axes draw their own).
+pub fn draw_linear_mesh<X, Y, DB>(mesh: &mut MeshStyle<'_, '_, X, Y, DB>) -> anyhow::Result<()>
+where
+    X: Ranged + ValueFormatter<<X as Ranged>::ValueType>,
+    Y: Ranged + ValueFormatter<<Y as Ranged>::ValueType>,
+    DB: DrawingBackend,
+{
+    with_axis_text(mesh)
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.08))
+        .draw()
+        .map_err(plot_error)
 }
 
 /// A plotters error as an anyhow error (backend error types are not always `'static`), in words: its `Display`,

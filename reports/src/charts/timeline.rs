@@ -7,8 +7,8 @@
 //! stacks). `compare` draws two runs on the same axes, the old one faded.
 
 use super::style::{
-    AXIS_DESCRIPTION_SIZE, Chart, FONT, LABEL_SIZE, LIMIT_COLOUR, LegendEntry, LegendMark,
-    NOTE_SIZE, TITLE_SIZE, draw_side_legend, mebibytes, plot_error, split_for_side_legend,
+    Chart, FONT, LABEL_SIZE, LIMIT_COLOUR, LegendEntry, LegendMark, NOTE_SIZE, draw_linear_mesh,
+    draw_side_legend, mebibytes, plot_error, split_for_side_legend, titled_chart,
 };
 use harness::results::{Case, Outcome};
 use plotters::coord::Shift;
@@ -125,24 +125,16 @@ impl Chart for TimelineChart<'_> {
         let y_top = max_mebibytes * 1.2;
         let (plot_area, legend_area) = split_for_side_legend(root);
         let mut legend = Vec::new();
-        let mut chart = ChartBuilder::on(&plot_area)
-            .caption(&self.title, (FONT, TITLE_SIZE))
-            .margin(16)
-            .x_label_area_size(52)
-            .y_label_area_size(76)
+        let mut chart = titled_chart(&plot_area, &self.title, 76)
             .build_cartesian_2d(0f64..max_seconds * 1.02, 0f64..y_top)
             .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("time since the case started (s)")
-            .y_desc("memory (MiB)")
-            .y_label_formatter(&|v| format_axis_mebibytes(*v))
-            .axis_desc_style((FONT, AXIS_DESCRIPTION_SIZE))
-            .label_style((FONT, LABEL_SIZE))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(BLACK.mix(0.08))
-            .draw()
-            .map_err(plot_error)?;
+        draw_linear_mesh(
+            chart
+                .configure_mesh()
+                .x_desc("time since the case started (s)")
+                .y_desc("memory (MiB)")
+                .y_label_formatter(&|v| format_axis_mebibytes(*v)),
+        )?;
 
         if let Some(limit) = limit_in_view {
             let limit = mebibytes(limit as f64);

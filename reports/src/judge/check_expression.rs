@@ -768,28 +768,17 @@ fn form_of_kind(kind: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::toy_spec::{toy_spec, verdict};
     use std::path::Path;
 
-    const SPEC: &str = r#"
-scenario = "toy"
-title = "A toy"
-summary = "It allocates."
-variants = [
-  { role = "before", technique = "copy_all" },
-  { role = "after", technique = "stream" },
-]
-[profiles.ci]
-size = { name = "items", unit = "items", values = [10, 20, 40] }
-
-[[verdicts]]
-id = "v"
-kind = "KIND"
-text = "words"
-check = "CHECK"
-"#;
-
+    /// Parses `expression` as the check of a verdict of `kind`; a position in an error is in the toy spec's line 16.
     fn check(kind: &str, expression: &str) -> Result<CheckExpression, String> {
-        let text = SPEC.replace("KIND", kind).replace("CHECK", expression);
+        let profile = "[profiles.ci]\nsize = { name = \"items\", unit = \"items\", values = [10, 20, 40] }\n\n";
+        let text = toy_spec(
+            "toy",
+            &[("before", "copy_all"), ("after", "stream")],
+            &format!("{profile}{}", verdict("v", kind, "words", expression)),
+        );
         let spec = Spec::parse(Path::new("scenarios/toy.toml"), &text).unwrap();
         parse_verdict_check(&spec, &spec.verdicts[0]).map_err(|e| e.to_string())
     }

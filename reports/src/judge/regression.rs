@@ -26,6 +26,12 @@ pub struct Tolerance {
     pub absolute: f64,
 }
 
+impl Tolerance {
+    pub const fn new(relative: f64, absolute: f64) -> Tolerance {
+        Tolerance { relative, absolute }
+    }
+}
+
 /// How many times its measured spread a figure may move before it is a regression. Five runs do not show the
 /// largest spread a figure can have, so the tolerance is twice the one they showed.
 pub const NOISE_MARGIN: f64 = 2.0;
@@ -35,46 +41,47 @@ pub const NOISE_MARGIN: f64 = 2.0;
 /// RSS: 2% and 1 MiB (two readings of one resident set may differ by the kernel's per-CPU counting batch, 512 KiB
 /// on 2 CPUs). Wall time: 100% and 250 ms, since a second process busy on each core doubles it.
 pub fn floor(field: CaseField) -> Tolerance {
-    match field {
-        CaseField::PeakHeapBytes | CaseField::TotalAllocBytes | CaseField::EndHeapBytes => {
-            Tolerance {
-                relative: 0.01,
-                absolute: 16.0 * 1024.0,
-            }
-        }
-        CaseField::AllocCount => Tolerance {
-            relative: 0.01,
-            absolute: 64.0,
-        },
-        CaseField::PeakRssBytes => Tolerance {
-            relative: 0.02,
-            absolute: 1024.0 * 1024.0,
-        },
-        CaseField::WallMs => Tolerance {
-            relative: 1.0,
-            absolute: 250.0,
-        },
-    }
+    FLOOR.of(field)
 }
 
 /// The tolerance of a case field with no measured noise: wide, because nothing says the figure repeats.
 pub fn unmeasured(field: CaseField) -> Tolerance {
-    match field {
-        CaseField::PeakHeapBytes | CaseField::TotalAllocBytes | CaseField::EndHeapBytes => {
-            Tolerance {
-                relative: 0.05,
-                absolute: 256.0 * 1024.0,
+    UNMEASURED.of(field)
+}
+
+const FLOOR: ByKind = ByKind {
+    heap_bytes: Tolerance::new(0.01, 16.0 * 1024.0),
+    alloc_count: Tolerance::new(0.01, 64.0),
+    rss_bytes: Tolerance::new(0.02, 1024.0 * 1024.0),
+    wall_ms: Tolerance::new(1.0, 250.0),
+};
+
+const UNMEASURED: ByKind = ByKind {
+    heap_bytes: Tolerance::new(0.05, 256.0 * 1024.0),
+    alloc_count: Tolerance::new(0.05, 1000.0),
+    rss_bytes: Tolerance::new(0.25, 8.0 * 1024.0 * 1024.0),
+    wall_ms: FLOOR.wall_ms,
+};
+
+/// One tolerance for each kind of case field. The heap's three byte figures (peak, total, end) repeat alike and
+/// share one, so which fields are of which kind is said once ([`ByKind::of`]), for the floor and the default alike.
+struct ByKind {
+    heap_bytes: Tolerance,
+    alloc_count: Tolerance,
+    rss_bytes: Tolerance,
+    wall_ms: Tolerance,
+}
+
+impl ByKind {
+    fn of(&self, field: CaseField) -> Tolerance {
+        match field {
+            CaseField::PeakHeapBytes | CaseField::TotalAllocBytes | CaseField::EndHeapBytes => {
+                self.heap_bytes
             }
+            CaseField::AllocCount => self.alloc_count,
+            CaseField::PeakRssBytes => self.rss_bytes,
+            CaseField::WallMs => self.wall_ms,
         }
-        CaseField::AllocCount => Tolerance {
-            relative: 0.05,
-            absolute: 1000.0,
-        },
-        CaseField::PeakRssBytes => Tolerance {
-            relative: 0.25,
-            absolute: 8.0 * 1024.0 * 1024.0,
-        },
-        CaseField::WallMs => floor(CaseField::WallMs),
     }
 }
 

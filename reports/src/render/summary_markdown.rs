@@ -429,10 +429,7 @@ mod tests {
 
     #[test]
     fn a_repeated_case_shows_its_spread_under_the_peaks() {
-        let mut results = Results::read(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.json"),
-        )
-        .unwrap();
+        let mut results = crate::fixture_run::results();
         let once = results.cases[2].clone();
         let runs: Vec<Case> = [3u64, 1, 2]
             .iter()

@@ -6,7 +6,8 @@
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
+    ("page.html", include_str!("../../templates/page.html")),
     ("index.html", include_str!("../../templates/index.html")),
     ("compare.html", include_str!("../../templates/compare.html")),
     ("macros.html", include_str!("../../templates/macros.html")),
