@@ -28,6 +28,10 @@ pub struct NoiseCommand {
     /// Measure these finished runs (directories holding results.json) instead of running the load test.
     #[arg(long = "from", value_name = "DIR", num_args = 1..)]
     from: Vec<PathBuf>,
+    /// Fold in an earlier noise file of the same profile (repeatable): each figure keeps the wider spread, so a
+    /// mode that earlier runs saw and these did not still sets its tolerance.
+    #[arg(long = "fold", value_name = "FILE")]
+    fold: Vec<PathBuf>,
     /// Where to write the noise file [default: reports/noise.json; with --scenario,
     /// target/memproof/noise/<profile>/noise.json].
     #[arg(long)]
@@ -100,7 +104,16 @@ impl NoiseCommand {
                 run.run.profile
             );
         }
-        let noise = Noise::measure(&runs, &command)?;
+        let mut command = command;
+        for earlier in &self.fold {
+            command.push_str(&format!(" --fold {}", earlier.display()));
+        }
+        let mut noise = Noise::measure(&runs, &command)?;
+        for earlier in &self.fold {
+            let folded = Noise::read(earlier)?
+                .with_context(|| format!("--fold {}: no such file", earlier.display()))?;
+            noise.fold(&folded)?;
+        }
         let out = match (&self.out, self.scenarios.is_empty()) {
             (Some(out), _) => out.clone(),
             (None, true) => build::workspace_root()?.join(NOISE_PATH),

@@ -316,6 +316,7 @@ mod tests {
                 [("peak_heap_bytes".to_string(), spread)].into(),
             )]
             .into(),
+            folded: Vec::new(),
         }
     }
 
