@@ -171,6 +171,24 @@ impl LoadTest {
             _ => {}
         }
         if self.dry_run {
+            if let Some(shard) = self.shard {
+                // The share this shard would run, balanced as the run itself balances it.
+                let baseline = if self.no_baseline {
+                    None
+                } else {
+                    let out = match &self.out {
+                        Some(out) => out.clone(),
+                        None => build::default_out(&self.profile)?,
+                    };
+                    preflight::baseline(
+                        self.baseline.as_deref(),
+                        Path::new(DEFAULT_BASELINE),
+                        &self.profile,
+                        &out,
+                    )?
+                };
+                planned = select_shard(planned, shard, baseline.as_ref());
+            }
             println!("workspace: {}", build::workspace_root()?.display());
             println!(
                 "binaries: {}",

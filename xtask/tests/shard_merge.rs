@@ -171,3 +171,41 @@ fn three_shards_with_two_jobs_merge_into_the_whole_run() {
         "{stderr}"
     );
 }
+
+/// `--dry-run` with `--shard` lists the shard's own share, as the run would balance it: the three shards' cases
+/// together are the whole plan, each case in one shard only, and the calibration cases in every shard.
+#[test]
+fn a_dry_run_of_a_shard_lists_its_share() {
+    let listed = |extra: &[&str]| -> Vec<String> {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["load-test", "--profile", "smoke", "--dry-run"])
+            .args(extra)
+            .output()
+            .expect("xtask starts");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|line| line.strip_prefix("case: ").map(str::to_string))
+            .collect()
+    };
+    let whole = listed(&[]);
+    let shards: Vec<Vec<String>> = (1..=3)
+        .map(|k| listed(&["--shard", &format!("{k}/3")]))
+        .collect();
+    let is_calibration = |id: &String| id.starts_with("calibration/");
+    let calibration: Vec<&String> = whole.iter().filter(|id| is_calibration(id)).collect();
+    assert!(!calibration.is_empty());
+    let mut joined: Vec<&String> = Vec::new();
+    for shard in &shards {
+        assert!(shard.len() < whole.len(), "a shard lists its share only");
+        for id in &calibration {
+            assert!(shard.contains(id), "{id} in every shard");
+        }
+        joined.extend(shard.iter().filter(|id| !is_calibration(id)));
+    }
+    joined.sort();
+    let mut rest: Vec<&String> = whole.iter().filter(|id| !is_calibration(id)).collect();
+    rest.sort();
+    assert_eq!(joined, rest, "every other case in exactly one shard");
+}
