@@ -92,6 +92,9 @@ pub struct CaseTolerance {
     /// The measured max/min over the noise file's runs; `None` when the noise file has no entry for the figure
     /// (or is of another profile), and the tolerance is [`unmeasured`].
     pub measured_ratio: Option<f64>,
+    /// How many runs that spread was measured over: the figure's own samples, which a noise file folded with
+    /// earlier ones (`cargo xtask noise --fold`) counts across all of them, not the last measurement's `runs`.
+    pub measured_samples: Option<usize>,
 }
 
 impl CaseTolerance {
@@ -104,10 +107,10 @@ impl CaseTolerance {
             self.tolerance.relative * 100.0,
             metric.format(self.tolerance.absolute)
         );
-        match (self.measured_ratio, noise) {
-            (Some(ratio), Some(noise)) => format!(
-                "{allowed}: {NOISE_MARGIN}x the spread of {ratio:.3}x measured over {} {} runs, or the floor",
-                noise.runs, noise.profile
+        match (self.measured_ratio, self.measured_samples, noise) {
+            (Some(ratio), Some(samples), Some(noise)) => format!(
+                "{allowed}: {NOISE_MARGIN}x the spread of {ratio:.3}x measured over {samples} {} runs, or the floor",
+                noise.profile
             ),
             _ => format!("{allowed}: no measured noise for this figure, the conservative default"),
         }
@@ -126,10 +129,12 @@ pub fn tolerance_for(
     let spread = noise
         .filter(|noise| noise.profile == profile)
         .and_then(|noise| noise.spread(case_id, field));
-    let Some(ratio) = spread.and_then(|spread| spread.ratio) else {
+    let Some((ratio, samples)) = spread.and_then(|spread| Some((spread.ratio?, spread.samples)))
+    else {
         return CaseTolerance {
             tolerance: unmeasured(field),
             measured_ratio: None,
+            measured_samples: None,
         };
     };
     let floor = floor(field);
@@ -139,6 +144,7 @@ pub fn tolerance_for(
             absolute: floor.absolute,
         },
         measured_ratio: Some(ratio),
+        measured_samples: Some(samples),
     }
 }
 
