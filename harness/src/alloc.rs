@@ -186,6 +186,9 @@ pub struct Meter {
     max_slack: i64,
     min_slack: i64,
     exit_slack: i64,
+    /// Called at a thread's first call, before it claims a slot: arranges for the slot to be retired when the thread
+    /// ends. `false` (the thread is already ending) leaves the thread without a slot.
+    thread_start: fn() -> bool,
     shared: Mutex<Shared>,
     slots: [Slot; SLOTS],
 }
@@ -207,6 +210,17 @@ impl Meter {
 
     /// A meter with other slacks (tests use small ones, to switch epochs often).
     pub const fn with_slack(max_slack: i64, min_slack: i64, exit_slack: i64) -> Meter {
+        Meter::with_thread_start(max_slack, min_slack, exit_slack, || true)
+    }
+
+    /// A meter that calls `thread_start` at each thread's first call (the global one registers the thread's retiring
+    /// there; tests retire their own `Local`s).
+    const fn with_thread_start(
+        max_slack: i64,
+        min_slack: i64,
+        exit_slack: i64,
+        thread_start: fn() -> bool,
+    ) -> Meter {
         Meter {
             epoch: AtomicU64::new(1),
             live: AtomicI64::new(0),
@@ -216,6 +230,7 @@ impl Meter {
             max_slack,
             min_slack,
             exit_slack,
+            thread_start,
             shared: Mutex::new(Shared {
                 bound: 0,
                 retired_live: 0,
@@ -240,7 +255,12 @@ impl Meter {
 
     /// Records `grown` new bytes (negative for a free) and, for an allocation, one more block of `requested` bytes,
     /// on behalf of the thread whose view is `local`.
-    #[inline]
+    ///
+    /// Only the lazy epoch's in-range call is inlined into the allocator's callers: a few loads and stores on the
+    /// thread's own cache line. Everything else (the exact epoch's shared counter, check-ins, the first call) is a
+    /// call away. Inlined whole, the exact path's registers made every call save and restore five of them, which
+    /// was most of the fast path's cost (`alloc_modes`).
+    #[inline(always)]
     pub fn record(&self, local: &Local, grown: i64, requested: Option<u64>) {
         let index = local.slot.get();
         if index < SLOTS {
@@ -249,24 +269,38 @@ impl Meter {
             // The other half of the switch's `membarrier`: the busy mark is not moved after the epoch's load.
             compiler_fence(SeqCst);
             let epoch = self.epoch.load(Relaxed);
-            if epoch == local.epoch.get() {
+            if epoch == local.epoch.get() && is_lazy(epoch) {
                 let live = slot.live.load(Relaxed) + grown;
-                if is_lazy(epoch) {
-                    if live <= local.high.get() && live >= local.low.get() {
-                        slot.publish(live, requested);
-                        slot.busy.store(false, Release);
-                        return;
-                    }
-                } else {
-                    let after = self.live.fetch_add(grown, Relaxed) + grown;
-                    self.raise_peak(after);
+                if live <= local.high.get() && live >= local.low.get() {
                     slot.publish(live, requested);
                     slot.busy.store(false, Release);
-                    if after <= self.peak.load(Relaxed) - self.exit_margin.load(Relaxed) {
-                        self.try_turn_lazy();
-                    }
                     return;
                 }
+            }
+            slot.busy.store(false, Release);
+        }
+        self.record_elsewhere(local, grown, requested);
+    }
+
+    /// Every call but a lazy epoch's in-range one: the exact epoch's shared counter, or the slow path.
+    #[inline(never)]
+    fn record_elsewhere(&self, local: &Local, grown: i64, requested: Option<u64>) {
+        let index = local.slot.get();
+        if index < SLOTS {
+            let slot = &self.slots[index];
+            slot.busy.store(true, Relaxed);
+            compiler_fence(SeqCst);
+            let epoch = self.epoch.load(Relaxed);
+            if epoch == local.epoch.get() && !is_lazy(epoch) {
+                let live = slot.live.load(Relaxed) + grown;
+                let after = self.live.fetch_add(grown, Relaxed) + grown;
+                self.raise_peak(after);
+                slot.publish(live, requested);
+                slot.busy.store(false, Release);
+                if after <= self.peak.load(Relaxed) - self.exit_margin.load(Relaxed) {
+                    self.try_turn_lazy();
+                }
+                return;
             }
             slot.busy.store(false, Release);
         }
@@ -285,7 +319,12 @@ impl Meter {
 
     /// The slow path, under the lock: a first call, an epoch switch seen, a check-in, or a thread without a slot.
     #[cold]
+    #[inline(never)]
     fn record_slow(&self, local: &Local, grown: i64, requested: Option<u64>) {
+        // Outside the lock: registering may allocate.
+        if local.slot.get() == NO_SLOT && !(self.thread_start)() {
+            local.slot.set(OVERFLOW);
+        }
         let mut shared = self.lock();
         if shared.barrier == Barrier::Unknown {
             shared.barrier = register_membarrier();
@@ -400,15 +439,6 @@ impl Meter {
         }
     }
 
-    /// Records a call of a thread that has no [`Local`] any more (thread teardown).
-    pub fn record_unowned(&self, grown: i64, requested: Option<u64>) {
-        let mut shared = self.lock();
-        if shared.barrier == Barrier::Unknown {
-            shared.barrier = register_membarrier();
-        }
-        self.record_unowned_locked(&mut shared, grown, requested);
-    }
-
     /// Stores `epoch` and waits until no call of the old epoch is in flight. Under the lock.
     fn switch_epoch(&self, shared: &Shared, epoch: u64) {
         self.epoch.store(epoch, SeqCst);
@@ -452,11 +482,9 @@ impl Meter {
         }
         self.switch_epoch(&shared, epoch + 1);
         let live = self.live.load(Relaxed);
-        debug_assert_eq!(
-            live,
-            self.sum_live(&shared),
-            "the exact counter is the slots' sum"
-        );
+        if cfg!(debug_assertions) && live != self.sum_live(&shared) {
+            broken("the exact counter is not the slots' sum");
+        }
         let threads = shared.in_use.max(1);
         let give = ((self.peak.load(Relaxed) - live) / (2 * threads)).min(self.max_slack);
         if give < self.exit_slack {
@@ -587,35 +615,50 @@ fn membarrier() {
     let result =
         unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
     if result != 0 {
-        // The kernel promised it at registration; without it no figure could be trusted, and a panic would
-        // allocate inside the allocator.
-        std::process::abort();
+        // The kernel promised it at registration; without it no figure could be trusted.
+        broken("membarrier failed after it was registered");
     }
 }
 
-static METER: Meter = Meter::new();
-
-/// The calling thread's view of its slot; the slot folds into the retired figures when the thread ends.
-struct ThreadMeter(Local);
-
-impl Drop for ThreadMeter {
-    fn drop(&mut self) {
-        METER.retire(&self.0);
+/// Ends the process with one line on standard error, allocating nothing: a panic inside the allocator would
+/// allocate, and under the meter's lock would wait on itself for ever.
+#[cold]
+fn broken(why: &str) -> ! {
+    for part in ["memproof counting allocator: ", why, "\n"] {
+        // SAFETY: writes a valid buffer of its own length; a failed write changes nothing here.
+        unsafe { libc::write(libc::STDERR_FILENO, part.as_ptr().cast(), part.len()) };
     }
+    std::process::abort();
 }
+
+static METER: Meter =
+    Meter::with_thread_start(MAX_SLACK, MIN_SLACK, EXIT_SLACK, retire_at_thread_end);
 
 thread_local! {
-    static LOCAL: ThreadMeter = const { ThreadMeter(Local::new()) };
+    /// The calling thread's view of its slot. It has no destructor, so reaching it is an offset from the thread
+    /// pointer with no state to check on every call; it stays reachable while the thread ends, when its slot is
+    /// already retired and its calls go the locked way.
+    static LOCAL: Local = const { Local::new() };
+    /// Registered at the thread's first call: folds the thread's slot into the retired figures when it ends.
+    static RETIRE: Retire = const { Retire };
 }
 
-#[inline]
-fn record(grown: i64, requested: Option<u64>) {
-    if LOCAL
-        .try_with(|local| METER.record(&local.0, grown, requested))
-        .is_err()
-    {
-        METER.record_unowned(grown, requested);
+struct Retire;
+
+impl Drop for Retire {
+    fn drop(&mut self) {
+        LOCAL.with(|local| METER.retire(local));
     }
+}
+
+/// The global meter's `thread_start`: registers the thread's [`Retire`]; `false` once its destructors have run.
+fn retire_at_thread_end() -> bool {
+    RETIRE.try_with(|_| ()).is_ok()
+}
+
+#[inline(always)]
+fn record(grown: i64, requested: Option<u64>) {
+    LOCAL.with(|local| METER.record(local, grown, requested));
 }
 
 /// Counts a block [`System`] handed out for `layout` (one more block, that many more live bytes) and passes it on; a
@@ -791,6 +834,14 @@ mod tests {
                     }
                     Op::Exit { thread } => {
                         meter.retire(&locals[thread]);
+                        // A thread's last destructors still allocate and free once its slot is retired.
+                        meter.record(&locals[thread], 48, Some(48));
+                        meter.record(&locals[thread], -48, None);
+                        meter.record(&locals[thread], 16, Some(16));
+                        reference.apply(48, Some(48));
+                        reference.apply(-48, None);
+                        reference.apply(16, Some(16));
+                        blocks.push(16);
                         locals[thread] = Local::new();
                     }
                     Op::Reset => {
