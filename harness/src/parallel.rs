@@ -9,7 +9,14 @@
 //! Memory: a case may start only while the **limits** of the running cases plus its own sum to at most the memory
 //! the machine had available when the run began (`MemAvailable`); a case's need is its limit, or three times it
 //! when it also gets a dhat profile run (the profile run's own limit). A case without a limit (or one needing more
-//! than is available) runs alone. Cases start in plan order, so the order of starts does not depend on timing.
+//! than is available) runs alone. Cases start in an order given up front (the load test's: the calibration first,
+//! then longest baseline time first); results come back in plan order whatever it is.
+//!
+//! One case of a scenario runs to its end before any other case of that scenario starts: the first builds the
+//! scenario's shared fixtures (`crate::fixtures`; startup's 1.1 GB of specs at `full` take over two minutes), and
+//! another case of it started beside it would only wait on the fixture's lock, its job idle. Until then the next
+//! case of another scenario starts instead. With one job that changes nothing; with more, which case starts next
+//! depends on which ended first, never what any case measures.
 
 use crate::results::Case;
 use crate::suite::PlannedCase;
@@ -43,13 +50,25 @@ fn parse_mem_available(meminfo: &str) -> Option<u64> {
 }
 
 struct State {
-    next: usize,
+    started: Vec<bool>,
+    /// Scenarios with a case finished: their fixtures exist, any number of their cases may run.
+    opened: std::collections::HashSet<String>,
+    /// Scenarios with a case running and none finished yet.
+    opening: std::collections::HashSet<String>,
     running: usize,
     reserved: u64,
     alone: bool,
     results: Vec<Option<Case>>,
     error: Option<anyhow::Error>,
     stopped: bool,
+}
+
+/// The first case in `order` not started yet whose scenario is not opening (a first case of it still running).
+fn next_to_start(state: &State, planned: &[PlannedCase], order: &[usize]) -> Option<usize> {
+    order
+        .iter()
+        .copied()
+        .find(|&at| !state.started[at] && !state.opening.contains(&planned[at].scenario))
 }
 
 /// Whether the case `need` may start now beside what runs.
@@ -66,20 +85,37 @@ fn may_start(state: &State, need: Option<u64>, available: u64, jobs: usize) -> b
     }
 }
 
-/// Runs every case through `run_one`, at most `jobs` at once and within `available` bytes of limits, and returns
-/// the results in plan order. After each case, `after_each` gets every case finished so far, in plan order (to
+/// Runs every case through `run_one`, starting them in `order` (a permutation of the plan's indices), at most `jobs`
+/// at once and within `available` bytes of limits, and returns the results in plan order. After each case, `after_each` gets every case finished so far, in plan order (to
 /// write them down); when it answers `true` (an interrupt) no new case starts. The first error, from either,
 /// stops new cases from starting; the running ones finish.
 pub fn run_all(
     planned: &[PlannedCase],
+    order: &[usize],
     jobs: usize,
     available: u64,
     run_one: &(dyn Fn(&PlannedCase) -> anyhow::Result<Case> + Sync),
     after_each: &(dyn Fn(&[&Case]) -> anyhow::Result<bool> + Sync),
 ) -> anyhow::Result<Vec<Case>> {
     let jobs = jobs.max(1);
+    let mut seen = vec![false; planned.len()];
+    for &at in order {
+        anyhow::ensure!(
+            at < planned.len() && !std::mem::replace(&mut seen[at], true),
+            "the start order is not a permutation of the plan's {} cases",
+            planned.len()
+        );
+    }
+    anyhow::ensure!(
+        order.len() == planned.len(),
+        "the start order names {} of the plan's {} cases",
+        order.len(),
+        planned.len()
+    );
     let state = Mutex::new(State {
-        next: 0,
+        started: vec![false; planned.len()],
+        opened: Default::default(),
+        opening: Default::default(),
         running: 0,
         reserved: 0,
         alone: false,
@@ -94,13 +130,20 @@ pub fn run_all(
                 loop {
                     let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
                     let (at, reserved, alone) = loop {
-                        if guard.next >= planned.len() || guard.error.is_some() || guard.stopped {
+                        let all_started = guard.started.iter().all(|&started| started);
+                        if all_started || guard.error.is_some() || guard.stopped {
                             return;
                         }
-                        let need = memory_need(&planned[guard.next]);
-                        if may_start(&guard, need, available, jobs) {
-                            let at = guard.next;
-                            guard.next += 1;
+                        let candidate = next_to_start(&guard, planned, order);
+                        let need = candidate.map(|at| memory_need(&planned[at]));
+                        if let (Some(at), Some(need)) = (candidate, need)
+                            && may_start(&guard, need, available, jobs)
+                        {
+                            guard.started[at] = true;
+                            let scenario = &planned[at].scenario;
+                            if !guard.opened.contains(scenario) {
+                                guard.opening.insert(scenario.clone());
+                            }
                             guard.running += 1;
                             let alone = need.is_none_or(|need| need > available);
                             let reserved = if alone { 0 } else { need.unwrap_or(0) };
@@ -118,6 +161,9 @@ pub fn run_all(
                     if alone {
                         guard.alone = false;
                     }
+                    let scenario = &planned[at].scenario;
+                    guard.opening.remove(scenario);
+                    guard.opened.insert(scenario.clone());
                     match outcome {
                         Ok(case) => {
                             guard.results[at] = Some(case);
@@ -183,6 +229,10 @@ mod tests {
         .unwrap()
     }
 
+    fn in_plan_order(cases: &[PlannedCase]) -> Vec<usize> {
+        (0..cases.len()).collect()
+    }
+
     /// Runs `cases` and returns the results' ids, the most cases at once and the most limit bytes at once.
     fn run(cases: &[PlannedCase], jobs: usize, available: u64) -> (Vec<String>, usize, u64) {
         let running = AtomicUsize::new(0);
@@ -191,6 +241,7 @@ mod tests {
         let most_bytes = AtomicU64::new(0);
         let results = run_all(
             cases,
+            &in_plan_order(cases),
             jobs,
             available,
             &|case| {
@@ -246,6 +297,7 @@ mod tests {
         let overlaps = Mutex::new(Vec::<(String, String)>::new());
         run_all(
             &cases,
+            &in_plan_order(&cases),
             3,
             1000,
             &|case| {
@@ -282,6 +334,7 @@ mod tests {
         let started = AtomicUsize::new(0);
         let error = run_all(
             &cases,
+            &in_plan_order(&cases),
             1,
             1000,
             &|case| {
@@ -304,18 +357,92 @@ mod tests {
             .map(|at| planned(&format!("c{at}"), Some(10)))
             .collect();
         let seen = Mutex::new(Vec::<Vec<String>>::new());
-        let results = run_all(&cases, 1, 1000, &|case| Ok(result_for(case)), &|done| {
-            let ids: Vec<String> = done.iter().map(|case| case.id.clone()).collect();
-            let stop = ids.len() == 3;
-            seen.lock().unwrap().push(ids);
-            Ok(stop)
-        })
+        let order = in_plan_order(&cases);
+        let results = run_all(
+            &cases,
+            &order,
+            1,
+            1000,
+            &|case| Ok(result_for(case)),
+            &|done| {
+                let ids: Vec<String> = done.iter().map(|case| case.id.clone()).collect();
+                let stop = ids.len() == 3;
+                seen.lock().unwrap().push(ids);
+                Ok(stop)
+            },
+        )
         .unwrap();
         assert_eq!(results.len(), 3);
         assert_eq!(
             seen.into_inner().unwrap(),
             [vec!["c0"], vec!["c0", "c1"], vec!["c0", "c1", "c2"]]
         );
+    }
+
+    /// With two jobs, a scenario's second case waits for its first to end (the fixtures), and a case of another
+    /// scenario takes the free job meanwhile.
+    #[test]
+    fn a_scenario_runs_one_case_to_its_end_before_its_others() {
+        let mut cases: Vec<PlannedCase> = (0..3)
+            .map(|at| planned(&format!("slow{at}"), Some(10)))
+            .collect();
+        for at in 0..3 {
+            let mut case = planned(&format!("other{at}"), Some(10));
+            case.scenario = "other".into();
+            cases.push(case);
+        }
+        let events = Mutex::new(Vec::<String>::new());
+        run_all(
+            &cases,
+            &in_plan_order(&cases),
+            2,
+            1000,
+            &|case| {
+                events.lock().unwrap().push(format!("start {}", case.id));
+                let pause = if case.id == "slow0" { 200 } else { 10 };
+                std::thread::sleep(Duration::from_millis(pause));
+                events.lock().unwrap().push(format!("end {}", case.id));
+                Ok(result_for(case))
+            },
+            &|_| Ok(false),
+        )
+        .unwrap();
+        let events = events.into_inner().unwrap();
+        let at = |event: &str| events.iter().position(|e| e == event).unwrap();
+        // Every other case of `toy` started after its first ended; `other`'s ran meanwhile.
+        assert!(at("start slow1") > at("end slow0"), "{events:?}");
+        assert!(at("start slow2") > at("end slow0"), "{events:?}");
+        assert!(at("end other2") < at("end slow0"), "{events:?}");
+    }
+
+    /// Cases start in the order given (one job: exactly that order), and come back in plan order all the same.
+    #[test]
+    fn cases_start_in_the_order_given_and_come_back_in_plan_order() {
+        let cases: Vec<PlannedCase> = (0..4)
+            .map(|at| planned(&format!("c{at}"), Some(10)))
+            .collect();
+        let started = Mutex::new(Vec::<String>::new());
+        let results = run_all(
+            &cases,
+            &[2, 0, 3, 1],
+            1,
+            1000,
+            &|case| {
+                started.lock().unwrap().push(case.id.clone());
+                Ok(result_for(case))
+            },
+            &|_| Ok(false),
+        )
+        .unwrap();
+        assert_eq!(started.into_inner().unwrap(), ["c2", "c0", "c3", "c1"]);
+        let ids: Vec<String> = results.into_iter().map(|case| case.id).collect();
+        assert_eq!(ids, ["c0", "c1", "c2", "c3"]);
+        for order in [&[0, 1, 1, 2][..], &[0, 1, 2], &[0, 1, 2, 3, 4]] {
+            let error = run_all(&cases, order, 1, 1000, &|c| Ok(result_for(c)), &|_| {
+                Ok(false)
+            });
+            assert!(error.is_err(), "{order:?} is not a permutation of 4");
+        }
     }
 
     #[test]

@@ -66,19 +66,11 @@ pub fn select(
     weights: &BTreeMap<String, f64>,
     shard: Shard,
 ) -> Vec<usize> {
-    let known: Vec<f64> = ids
-        .iter()
-        .filter_map(|id| weights.get(*id).copied())
+    let weight = weigher(ids, weights);
+    let order: Vec<usize> = longest_first(ids, weights)
+        .into_iter()
+        .filter(|&at| !always(at))
         .collect();
-    let fallback = if known.is_empty() {
-        1.0
-    } else {
-        known.iter().sum::<f64>() / known.len() as f64
-    };
-    let weight = |at: usize| weights.get(ids[at]).copied().unwrap_or(fallback);
-    let mut order: Vec<usize> = (0..ids.len()).filter(|&at| !always(at)).collect();
-    // Longest first; equal weights in plan order, so the split depends on nothing but the plan and the baseline.
-    order.sort_by(|&a, &b| weight(b).total_cmp(&weight(a)).then(a.cmp(&b)));
     let mut loads = vec![0.0f64; shard.count as usize];
     let mut mine = Vec::new();
     for at in order {
@@ -93,6 +85,32 @@ pub fn select(
     mine.extend((0..ids.len()).filter(|&at| always(at)));
     mine.sort_unstable();
     mine
+}
+
+/// Each case's weight by its index in `ids`: its baseline time, or the mean of the known ones when the baseline does
+/// not hold it (1 for all when it holds none).
+fn weigher<'a>(ids: &'a [&str], weights: &'a BTreeMap<String, f64>) -> impl Fn(usize) -> f64 + 'a {
+    let known: Vec<f64> = ids
+        .iter()
+        .filter_map(|id| weights.get(*id).copied())
+        .collect();
+    let fallback = if known.is_empty() {
+        1.0
+    } else {
+        known.iter().sum::<f64>() / known.len() as f64
+    };
+    move |at: usize| weights.get(ids[at]).copied().unwrap_or(fallback)
+}
+
+/// The indices of `ids`, longest baseline time first; equal weights in plan order, so the order depends on nothing
+/// but the plan and the baseline. The order a shard's split deals cases in, and the order `--jobs N` starts them in
+/// (the longest-processing-time rule: the last cases to start are the shortest, so no job is left running long after
+/// the others ran out of work).
+pub fn longest_first(ids: &[&str], weights: &BTreeMap<String, f64>) -> Vec<usize> {
+    let weight = weigher(ids, weights);
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by(|&a, &b| weight(b).total_cmp(&weight(a)).then(a.cmp(&b)));
+    order
 }
 
 /// One shard's results as read from its directory.
