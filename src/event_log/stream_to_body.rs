@@ -36,17 +36,28 @@ pub enum StreamedBody {
 /// Receives the chunks of a streamed body; `false` means the client has gone and the stream should stop.
 pub trait ChunkSink {
     fn send_chunk(&mut self, chunk: Bytes) -> bool;
+
+    /// Returns once every chunk sent so far has left memory (written out, or dropped with the client). The reader
+    /// calls it before decoding a line longer than [`CHUNK_BYTES`]: see [`stream_to_sink`].
+    fn wait_until_written(&mut self) {}
 }
 
 /// Reads `source` and writes the body to `sink` chunk by chunk. Returns `Ok` when the whole log was sent, the
 /// error that ended the body otherwise (it has already been written to the body in its wire form).
-pub fn stream_to_sink(
+///
+/// Before it decodes a line longer than [`CHUNK_BYTES`] (seed C's state snapshots, the over-long event), the reader
+/// waits until the chunks it sent before have been written out: a long line, its decoded form and its wire form are
+/// then all the request holds, never those and up to [`CHANNEL_CHUNKS`] earlier chunks (each possibly a snapshot of
+/// its own) still on their way to the socket. Without the wait, how many were on their way was the two threads'
+/// interleaving, and the streaming server's peak heap at ci's 6 and 32 MiB logs took one of several values 131 to
+/// 619 KB apart from run to run (`cargo xtask noise --profile ci --scenario large-session`).
+pub fn stream_to_sink<S: ChunkSink>(
     session: &str,
     source: impl Read,
     hard_line_limit: usize,
     shape: StreamedBody,
     guard: Option<&StreamGuard>,
-    sink: &mut impl ChunkSink,
+    sink: &mut S,
 ) -> Result<(), EventLogError> {
     let mut reader = LimitedLineReader::new(
         BufReader::with_capacity(READ_BUFFER_BYTES, source),
@@ -55,7 +66,8 @@ pub fn stream_to_sink(
     );
     let mut array = IncrementalExportArray::new();
     let mut chunk = Vec::with_capacity(CHUNK_BYTES);
-    let mut flush = |chunk: &mut Vec<u8>, force: bool| -> bool {
+    // Hands the chunk over once it is full (or at the end, `force`), touching the session's cache entry.
+    let flush = |sink: &mut S, chunk: &mut Vec<u8>, force: bool| -> bool {
         if chunk.is_empty() || (!force && chunk.len() < CHUNK_BYTES) {
             return true;
         }
@@ -68,7 +80,12 @@ pub fn stream_to_sink(
     let failure = loop {
         let event = match reader.next_line() {
             Ok(Some(line)) if line.is_blank() => continue,
-            Ok(Some(line)) => decode_event(session, &line),
+            Ok(Some(line)) => {
+                if line.bytes.len() > CHUNK_BYTES {
+                    sink.wait_until_written();
+                }
+                decode_event(session, &line)
+            }
             Ok(None) => break None,
             Err(error) => Err(error),
         };
@@ -79,7 +96,7 @@ pub fn stream_to_sink(
             },
             Err(error) => break Some(error),
         }
-        if !flush(&mut chunk, false) {
+        if !flush(sink, &mut chunk, false) {
             return Ok(());
         }
     };
@@ -89,16 +106,83 @@ pub fn stream_to_sink(
         (Some(error), StreamedBody::Events) => push_events_error(error, &mut chunk),
         (Some(error), StreamedBody::Export) => array.fail(error, &mut chunk),
     }
-    flush(&mut chunk, true);
+    flush(sink, &mut chunk, true);
     failure.map_or(Ok(()), Err)
 }
 
-/// A sink that sends chunks into a tokio channel from a blocking thread.
-pub struct ChannelSink(pub tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
+/// Bytes of body a [`ChannelSink`] sent that have not left memory yet.
+#[derive(Default)]
+struct InFlight {
+    bytes: std::sync::Mutex<usize>,
+    written: std::sync::Condvar,
+}
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.bytes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// A sent chunk that gives its bytes back to the count when the HTTP layer drops it (after writing it out, or
+/// with the connection).
+struct Counted {
+    chunk: Bytes,
+    in_flight: std::sync::Arc<InFlight>,
+}
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.chunk
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut bytes = self.in_flight.lock();
+        *bytes -= self.chunk.len();
+        if *bytes == 0 {
+            self.in_flight.written.notify_all();
+        }
+    }
+}
+
+/// A sink that sends chunks into a tokio channel from a blocking thread, counting the bytes on their way.
+pub struct ChannelSink {
+    sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    in_flight: std::sync::Arc<InFlight>,
+}
+
+impl ChannelSink {
+    pub fn new(sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) -> ChannelSink {
+        ChannelSink {
+            sender,
+            in_flight: Default::default(),
+        }
+    }
+}
 
 impl ChunkSink for ChannelSink {
     fn send_chunk(&mut self, chunk: Bytes) -> bool {
-        self.0.blocking_send(Ok(chunk)).is_ok()
+        *self.in_flight.lock() += chunk.len();
+        let counted = Bytes::from_owner(Counted {
+            chunk,
+            in_flight: std::sync::Arc::clone(&self.in_flight),
+        });
+        // A failed send drops the chunk with the error: its bytes are given back.
+        self.sender.blocking_send(Ok(counted)).is_ok()
+    }
+
+    fn wait_until_written(&mut self) {
+        let mut bytes = self.in_flight.lock();
+        while *bytes > 0 {
+            bytes = self
+                .in_flight
+                .written
+                .wait(bytes)
+                .unwrap_or_else(|poison| poison.into_inner());
+        }
     }
 }
 
@@ -123,7 +207,7 @@ pub fn stream_response_body(
 ) -> axum::body::Body {
     let (sender, receiver) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
     tokio::task::spawn_blocking(move || {
-        let mut sink = ChannelSink(sender);
+        let mut sink = ChannelSink::new(sender);
         // The error, if any, is already in the body; the server has nothing more to do with it.
         let _ = stream_to_sink(
             &session,
@@ -177,6 +261,79 @@ mod tests {
             body.starts_with("[\n  {\n    \"a\": 1\n  }\n!error {"),
             "{body}"
         );
+    }
+
+    /// What a sink was asked, in order.
+    #[derive(Default)]
+    struct Journal(Vec<String>);
+
+    impl ChunkSink for Journal {
+        fn send_chunk(&mut self, chunk: Bytes) -> bool {
+            self.0.push(format!("send {}", chunk.len()));
+            true
+        }
+        fn wait_until_written(&mut self) {
+            self.0.push("wait".into());
+        }
+    }
+
+    /// The reader waits for what it sent before each line longer than a chunk, and only then.
+    #[test]
+    fn a_long_line_is_decoded_only_once_everything_sent_before_is_written() {
+        let small = "{\"a\":1}\n".repeat(CHUNK_BYTES / 8 + 1);
+        let long = format!("\"{}\"\n", "x".repeat(CHUNK_BYTES + 10));
+        let log = format!("{small}{long}{small}");
+        let mut journal = Journal::default();
+        stream_to_sink(
+            "s1",
+            log.as_bytes(),
+            usize::MAX,
+            StreamedBody::Events,
+            None,
+            &mut journal,
+        )
+        .unwrap();
+        let waits: Vec<usize> = (0..journal.0.len())
+            .filter(|&at| journal.0[at] == "wait")
+            .collect();
+        assert_eq!(waits.len(), 1, "{:?}", journal.0);
+        // Sent before the wait: the small lines' chunks; the long line's own chunk after it.
+        assert!(waits[0] > 0, "{:?}", journal.0);
+        let after: Vec<&String> = journal.0[waits[0] + 1..].iter().collect();
+        assert!(after.iter().any(|event| {
+            event
+                .strip_prefix("send ")
+                .is_some_and(|n| n.parse::<usize>().unwrap() > CHUNK_BYTES)
+        }));
+    }
+
+    /// A channel sink's wait returns only once the receiving side has dropped every chunk sent.
+    #[test]
+    fn a_channel_sink_waits_until_the_chunks_are_dropped() {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+        let mut sink = ChannelSink::new(sender);
+        assert!(sink.send_chunk(Bytes::from(vec![1u8; 10])));
+        assert!(sink.send_chunk(Bytes::from(vec![2u8; 20])));
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiter = {
+            let written = std::sync::Arc::clone(&written);
+            std::thread::spawn(move || {
+                sink.wait_until_written();
+                written.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        let first = receiver.blocking_recv().unwrap().unwrap();
+        let second = receiver.blocking_recv().unwrap().unwrap();
+        assert_eq!((first.len(), second.len()), (10, 20));
+        drop(first);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            !written.load(std::sync::atomic::Ordering::SeqCst),
+            "20 bytes are still held"
+        );
+        drop(second);
+        waiter.join().unwrap();
+        assert!(written.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct NoiseCommand {
     /// mode that earlier runs saw and these did not still sets its tolerance.
     #[arg(long = "fold", value_name = "FILE")]
     fold: Vec<PathBuf>,
+    /// Forget these cases in the folded files (repeatable; a case id, or a prefix ending at a `/`, e.g.
+    /// `large-session/best`): their code changed since, and only this measurement describes them.
+    #[arg(long = "refresh", value_name = "CASES", requires = "fold")]
+    refresh: Vec<String>,
     /// Where to write the noise file [default: reports/noise.json; with --scenario,
     /// target/memproof/noise/<profile>/noise.json].
     #[arg(long)]
@@ -108,10 +112,20 @@ impl NoiseCommand {
         for earlier in &self.fold {
             command.push_str(&format!(" --fold {}", earlier.display()));
         }
+        for cases in &self.refresh {
+            command.push_str(&format!(" --refresh {cases}"));
+        }
         let mut noise = Noise::measure(&runs, &command)?;
         for earlier in &self.fold {
-            let folded = Noise::read(earlier)?
+            let mut folded = Noise::read(earlier)?
                 .with_context(|| format!("--fold {}: no such file", earlier.display()))?;
+            let forgotten = folded.forget(&self.refresh);
+            if !self.refresh.is_empty() {
+                eprintln!(
+                    "memproof: --refresh: {forgotten} cases of {} forgotten",
+                    earlier.display()
+                );
+            }
             noise.fold(&folded)?;
         }
         let out = match (&self.out, self.scenarios.is_empty()) {
