@@ -372,7 +372,7 @@ mod tests {
         assert!(expected > 0);
         // A prefix must end at a `/`: the role's name cut short matches nothing.
         assert_eq!(noise.forget(&[prefix[..prefix.len() - 1].to_string()]), 0);
-        assert_eq!(noise.forget(&[prefix.clone()]), expected);
+        assert_eq!(noise.forget(std::slice::from_ref(&prefix)), expected);
         assert!(
             noise
                 .cases
