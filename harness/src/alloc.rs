@@ -265,10 +265,7 @@ impl Meter {
         let index = local.slot.get();
         if index < SLOTS {
             let slot = &self.slots[index];
-            slot.busy.store(true, Relaxed);
-            // The other half of the switch's `membarrier`: the busy mark is not moved after the epoch's load.
-            compiler_fence(SeqCst);
-            let epoch = self.epoch.load(Relaxed);
+            let epoch = self.enter(slot);
             if epoch == local.epoch.get() && is_lazy(epoch) {
                 let live = slot.live.load(Relaxed) + grown;
                 if live <= local.high.get() && live >= local.low.get() {
@@ -282,15 +279,22 @@ impl Meter {
         self.record_elsewhere(local, grown, requested);
     }
 
+    /// Marks `slot` busy for a fast-path call and returns the epoch the call runs in; the caller clears the mark.
+    #[inline(always)]
+    fn enter(&self, slot: &Slot) -> u64 {
+        slot.busy.store(true, Relaxed);
+        // The other half of the switch's `membarrier`: the busy mark is not moved after the epoch's load.
+        compiler_fence(SeqCst);
+        self.epoch.load(Relaxed)
+    }
+
     /// Every call but a lazy epoch's in-range one: the exact epoch's shared counter, or the slow path.
     #[inline(never)]
     fn record_elsewhere(&self, local: &Local, grown: i64, requested: Option<u64>) {
         let index = local.slot.get();
         if index < SLOTS {
             let slot = &self.slots[index];
-            slot.busy.store(true, Relaxed);
-            compiler_fence(SeqCst);
-            let epoch = self.epoch.load(Relaxed);
+            let epoch = self.enter(slot);
             if epoch == local.epoch.get() && !is_lazy(epoch) {
                 let live = slot.live.load(Relaxed) + grown;
                 let after = self.live.fetch_add(grown, Relaxed) + grown;

@@ -86,8 +86,9 @@ fn may_start(state: &State, need: Option<u64>, available: u64, jobs: usize) -> b
 }
 
 /// Runs every case through `run_one`, starting them in `order` (a permutation of the plan's indices), at most `jobs`
-/// at once and within `available` bytes of limits, and returns the results in plan order. After each case, `after_each` gets every case finished so far, in plan order (to
-/// write them down); when it answers `true` (an interrupt) no new case starts. The first error, from either,
+/// at once and within `available` bytes of limits, and returns the results in plan order. After each case,
+/// `after_each` gets every case finished so far, in plan order (to write them down); when it answers `true` (an
+/// interrupt) no new case starts. The first error, from either,
 /// stops new cases from starting; the running ones finish.
 pub fn run_all(
     planned: &[PlannedCase],
@@ -98,18 +99,11 @@ pub fn run_all(
     after_each: &(dyn Fn(&[&Case]) -> anyhow::Result<bool> + Sync),
 ) -> anyhow::Result<Vec<Case>> {
     let jobs = jobs.max(1);
-    let mut seen = vec![false; planned.len()];
-    for &at in order {
-        anyhow::ensure!(
-            at < planned.len() && !std::mem::replace(&mut seen[at], true),
-            "the start order is not a permutation of the plan's {} cases",
-            planned.len()
-        );
-    }
+    let mut sorted = order.to_vec();
+    sorted.sort_unstable();
     anyhow::ensure!(
-        order.len() == planned.len(),
-        "the start order names {} of the plan's {} cases",
-        order.len(),
+        sorted.into_iter().eq(0..planned.len()),
+        "the start order is not a permutation of the plan's {} cases",
         planned.len()
     );
     let state = Mutex::new(State {
@@ -392,6 +386,9 @@ mod tests {
             cases.push(case);
         }
         let events = Mutex::new(Vec::<String>::new());
+        // `slow0` holds its job until all of `other` has run on the other one (or fails the test after 10 s).
+        let (other_done, wait_for_other) = std::sync::mpsc::channel::<()>();
+        let wait_for_other = Mutex::new(wait_for_other);
         run_all(
             &cases,
             &in_plan_order(&cases),
@@ -399,9 +396,16 @@ mod tests {
             1000,
             &|case| {
                 events.lock().unwrap().push(format!("start {}", case.id));
-                let pause = if case.id == "slow0" { 200 } else { 10 };
-                std::thread::sleep(Duration::from_millis(pause));
+                if case.id == "slow0" {
+                    let all_other = wait_for_other.lock().unwrap();
+                    for _ in 0..3 {
+                        all_other.recv_timeout(Duration::from_secs(10)).unwrap();
+                    }
+                }
                 events.lock().unwrap().push(format!("end {}", case.id));
+                if case.scenario == "other" {
+                    other_done.send(()).unwrap();
+                }
                 Ok(result_for(case))
             },
             &|_| Ok(false),

@@ -47,10 +47,11 @@ pub trait ChunkSink {
 ///
 /// Before it decodes a line longer than [`CHUNK_BYTES`] (seed C's state snapshots, the over-long event), the reader
 /// waits until the chunks it sent before have been written out: a long line, its decoded form and its wire form are
-/// then all the request holds, never those and up to [`CHANNEL_CHUNKS`] earlier chunks (each possibly a snapshot of
-/// its own) still on their way to the socket. Without the wait, how many were on their way was the two threads'
-/// interleaving, and the streaming server's peak heap at ci's 6 and 32 MiB logs took one of several values 131 to
-/// 619 KB apart from run to run (`cargo xtask noise --profile ci --scenario large-session`).
+/// then all the request holds, never those and earlier chunks (up to [`CHANNEL_CHUNKS`] in the channel, more in the
+/// HTTP layer, each possibly holding a snapshot) still on their way to the socket. Without the wait, how many were
+/// on their way was the two threads' interleaving, and the streaming server's peak heap at ci's 6 and 32 MiB logs
+/// took one of several values 131 to 619 KB apart from run to run (`cargo xtask noise --profile ci --scenario
+/// large-session`).
 pub fn stream_to_sink<S: ChunkSink>(
     session: &str,
     source: impl Read,
@@ -175,14 +176,13 @@ impl ChunkSink for ChannelSink {
     }
 
     fn wait_until_written(&mut self) {
-        let mut bytes = self.in_flight.lock();
-        while *bytes > 0 {
-            bytes = self
-                .in_flight
+        let bytes = self.in_flight.lock();
+        drop(
+            self.in_flight
                 .written
-                .wait(bytes)
-                .unwrap_or_else(|poison| poison.into_inner());
-        }
+                .wait_while(bytes, |bytes| *bytes > 0)
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
     }
 }
 

@@ -127,6 +127,20 @@ pub fn select_specs_in(
 }
 
 impl LoadTest {
+    /// The baseline this run judges against (`--baseline`, or the default one of its profile), `None` with
+    /// `--no-baseline`; checked before any case runs. `out` is the run's directory (named in the hint to bless one).
+    fn read_baseline(&self, out: &Path) -> anyhow::Result<Option<Results>> {
+        if self.no_baseline {
+            return Ok(None);
+        }
+        preflight::baseline(
+            self.baseline.as_deref(),
+            Path::new(DEFAULT_BASELINE),
+            &self.profile,
+            out,
+        )
+    }
+
     /// The flags of a `--prove` load test of one scenario on `profile`, writing to `out`, judging no regressions.
     pub fn proving(profile: &str, scenario: &str, out: &Path) -> LoadTest {
         #[derive(clap::Parser)]
@@ -173,21 +187,11 @@ impl LoadTest {
         if self.dry_run {
             if let Some(shard) = self.shard {
                 // The share this shard would run, balanced as the run itself balances it.
-                let baseline = if self.no_baseline {
-                    None
-                } else {
-                    let out = match &self.out {
-                        Some(out) => out.clone(),
-                        None => build::default_out(&self.profile)?,
-                    };
-                    preflight::baseline(
-                        self.baseline.as_deref(),
-                        Path::new(DEFAULT_BASELINE),
-                        &self.profile,
-                        &out,
-                    )?
+                let out = match &self.out {
+                    Some(out) => out.clone(),
+                    None => build::default_out(&self.profile)?,
                 };
-                planned = select_shard(planned, shard, baseline.as_ref());
+                planned = select_shard(planned, shard, self.read_baseline(&out)?.as_ref());
             }
             println!("workspace: {}", build::workspace_root()?.display());
             println!(
@@ -213,16 +217,7 @@ impl LoadTest {
             None => build::build_release(&CASE_PACKAGES, &CASE_BINARIES)?,
         };
         let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
-        let baseline = if self.no_baseline {
-            None
-        } else {
-            preflight::baseline(
-                self.baseline.as_deref(),
-                Path::new(DEFAULT_BASELINE),
-                &self.profile,
-                &out_dir,
-            )?
-        };
+        let baseline = self.read_baseline(&out_dir)?;
         // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
         let noise_path = match &self.noise {
             Some(given) => given.clone(),
