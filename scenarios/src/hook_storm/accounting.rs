@@ -1,8 +1,8 @@
 //! Counting what a restarted store found against what the hook sender was told was accepted. Per session the
 //! expected count is the starting state's events plus the acknowledged ones, under the technique's documented
 //! retention rules (the cap keeps the newest; an ended session's events go at load); the events a crash loses are
-//! always a session's newest, so counts per session tell exactly which acknowledged events are missing and when
-//! their acknowledgements were sent.
+//! always a session's newest, so counts per session tell exactly which acknowledged events are missing and when,
+//! on the storm's clock (the store's clock too), they were sent.
 
 use super::driver::{SeededState, StormFigures};
 use memproof::session_store::{RetentionRules, StoreState};
@@ -20,8 +20,8 @@ pub struct LossAccount {
     pub found_unacknowledged_events: u64,
     /// Acknowledged session ends missing after the restart.
     pub lost_ends: u64,
-    /// Age at the kill of the oldest lost acknowledgement, in ms: how far back the loss reaches. 0 when nothing
-    /// was lost; `None` without a kill.
+    /// Age at the kill of the oldest lost acknowledged event, in ms of the storm's clock: how far back the loss
+    /// reaches. 0 when nothing was lost; `None` without a kill.
     pub loss_reach_ms: Option<f64>,
 }
 
@@ -41,10 +41,10 @@ pub fn account_for_restart(
     ids.extend(restarted.sessions.keys().map(String::as_str));
     let acked_ends: BTreeSet<&str> = storm.acked_ends.iter().map(String::as_str).collect();
     let mut account = LossAccount {
-        loss_reach_ms: storm.kill_ns.map(|_| 0.0),
+        loss_reach_ms: storm.kill_at_us.map(|_| 0.0),
         ..LossAccount::default()
     };
-    let mut oldest_lost_ack_ns: Option<u64> = None;
+    let mut oldest_lost_at_us: Option<u64> = None;
     for id in ids {
         let session = restarted.sessions.get(id);
         let ended_now = session.is_some_and(|s| s.status.is_terminal());
@@ -68,7 +68,7 @@ pub fn account_for_restart(
         account.found_unacknowledged_events += found.saturating_sub(expected);
         if lost > 0 {
             let acks = storm
-                .ack_ns_per_session
+                .ack_at_us_per_session
                 .get(id)
                 .map_or(&[][..], Vec::as_slice);
             // The lost ones are the newest; if more were lost than the storm acknowledged here, the starting
@@ -78,11 +78,11 @@ pub fn account_for_restart(
             } else {
                 0
             };
-            oldest_lost_ack_ns = Some(oldest_lost_ack_ns.map_or(oldest, |o| o.min(oldest)));
+            oldest_lost_at_us = Some(oldest_lost_at_us.map_or(oldest, |o| o.min(oldest)));
         }
     }
-    if let (Some(kill_ns), Some(oldest)) = (storm.kill_ns, oldest_lost_ack_ns) {
-        account.loss_reach_ms = Some(kill_ns.saturating_sub(oldest) as f64 / 1e6);
+    if let (Some(kill_at_us), Some(oldest)) = (storm.kill_at_us, oldest_lost_at_us) {
+        account.loss_reach_ms = Some(kill_at_us.saturating_sub(oldest) as f64 / 1e3);
     }
     account
 }
@@ -120,16 +120,13 @@ mod tests {
         };
         let storm = StormFigures {
             acked_per_session: [("a".to_string(), 4), ("b".to_string(), 2)].into(),
-            ack_ns_per_session: [
-                (
-                    "a".to_string(),
-                    vec![10_000_000, 20_000_000, 30_000_000, 40_000_000],
-                ),
-                ("b".to_string(), vec![15_000_000, 25_000_000]),
+            ack_at_us_per_session: [
+                ("a".to_string(), vec![10_000, 20_000, 30_000, 40_000]),
+                ("b".to_string(), vec![15_000, 25_000]),
             ]
             .into(),
             acked_ends: vec!["b".into()],
-            kill_ns: Some(50_000_000),
+            kill_at_us: Some(50_000),
             ..StormFigures::default()
         };
         let mut restarted = StoreState::default();
@@ -149,7 +146,7 @@ mod tests {
         assert_eq!(account.found_events, 7);
         assert_eq!(account.lost_events, 2);
         assert_eq!(account.lost_ends, 1);
-        // a's 6th and 7th events are lost; the 6th was acknowledged at 30 ms, 20 ms before the kill.
+        // a's 6th and 7th events are lost; the 6th was sent at 30 ms, 20 ms before the kill.
         assert_eq!(account.loss_reach_ms, Some(20.0));
     }
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::UnixStream;
@@ -96,7 +96,9 @@ pub struct StormPlan {
     /// Of those, how many end once their last event is acknowledged.
     pub ended_sessions: usize,
     pub connections: usize,
-    /// The storm's pace over all connections; 0 sends each event as soon as the previous one is acknowledged.
+    /// The storm's pace over all connections: each connection's n-th event is sent at n x connections /
+    /// events_per_second, on the machine's clock and on the storm's (the store's clock, see `super::wire`). 0 is a
+    /// burst: every event at the storm's time 0, each sent as soon as the previous one is acknowledged.
     pub events_per_second: f64,
     pub min_body_bytes: usize,
     pub max_body_bytes: usize,
@@ -114,8 +116,8 @@ pub struct StormFigures {
     /// Bytes of hook names and bodies of the acknowledged events.
     pub acked_content_bytes: u64,
     pub acked_per_session: BTreeMap<String, u64>,
-    /// When each acknowledged event's acknowledgement arrived (CLOCK_MONOTONIC ns), per session, in order.
-    pub ack_ns_per_session: BTreeMap<String, Vec<u64>>,
+    /// Each acknowledged event's time on the storm's clock (µs), per session, in order.
+    pub ack_at_us_per_session: BTreeMap<String, Vec<u64>>,
     /// Sessions whose end was acknowledged.
     pub acked_ends: Vec<String>,
     /// Bad inputs refused, as they must be.
@@ -125,8 +127,8 @@ pub struct StormFigures {
     /// Round trip of an event, send to acknowledgement, as the hook sender sees it.
     pub latency_p50_us: u64,
     pub latency_p99_us: u64,
-    /// When the kill was sent (CLOCK_MONOTONIC ns), under a kill plan.
-    pub kill_ns: Option<u64>,
+    /// Under a kill plan, the storm's clock (µs) at the kill: the time of the event whose acknowledgement set it off.
+    pub kill_at_us: Option<u64>,
     pub storm_ms: f64,
 }
 
@@ -161,13 +163,16 @@ pub struct StoreServerArgs {
 pub fn run_store_server(args: &StoreServerArgs) -> anyhow::Result<ServerFigures> {
     let technique = StoreTechnique::from_name(&args.technique)
         .ok_or_else(|| anyhow::anyhow!("unknown store technique {:?}", args.technique))?;
-    let store = technique.open(&args.state_path, args.settings.config(), Instant::now())?;
+    let opened_at = Instant::now();
+    let store = technique.open(&args.state_path, args.settings.config(), opened_at)?;
     let stats_at_storm_start = store.persist_stats();
     let store = Arc::new(std::sync::Mutex::new(store));
     let runtime = tokio_runtime()?;
     let served = runtime.block_on(async {
         let listener = tokio::net::UnixListener::bind(&args.socket)?;
-        anyhow::Ok(serve_hook_events(store.clone(), listener, std::future::pending()).await)
+        anyhow::Ok(
+            serve_hook_events(store.clone(), listener, opened_at, std::future::pending()).await,
+        )
     })?;
     drop(runtime);
     let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
@@ -227,37 +232,55 @@ fn script_sessions(plan: &StormPlan, rng: &mut Rng) -> Vec<SessionScript> {
 #[derive(Default)]
 struct ConnectionFigures {
     acked_per_session: BTreeMap<String, u64>,
-    ack_ns_per_session: BTreeMap<String, Vec<u64>>,
+    ack_at_us_per_session: BTreeMap<String, Vec<u64>>,
     acked_ends: Vec<String>,
     acked_content_bytes: u64,
     refused_bad_inputs: u64,
     unexpected_refusals: u64,
     latencies_us: Vec<u64>,
+    /// The connection's last time on the storm's clock.
+    last_at_us: u64,
 }
 
 /// Shared between connections: the acknowledged-event count and the kill.
 struct KillSwitch {
     acked: AtomicU64,
     kill: Option<KillPlan>,
-    kill_ns: AtomicU64,
+    killed: AtomicBool,
+    kill_at_us: AtomicU64,
 }
 
 impl KillSwitch {
-    /// Counts one acknowledged event and kills the store if this was the planned one.
-    fn count_ack(&self) {
+    fn new(kill: Option<KillPlan>) -> KillSwitch {
+        KillSwitch {
+            acked: AtomicU64::new(0),
+            kill,
+            killed: AtomicBool::new(false),
+            kill_at_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one acknowledged event, sent at `at_us` on the storm's clock, and kills the store if this was the
+    /// planned one.
+    fn count_ack(&self, at_us: u64) {
         let acked = self.acked.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(kill) = self.kill
             && acked == kill.after_acks
         {
             // SAFETY: kill(2) with a pid the case gave us and a constant signal.
             unsafe { libc::kill(kill.pid, libc::SIGKILL) };
-            self.kill_ns
-                .store(harness::probe::monotonic_ns(), Ordering::SeqCst);
+            self.kill_at_us.store(at_us, Ordering::SeqCst);
+            self.killed.store(true, Ordering::SeqCst);
         }
     }
 
     fn killed(&self) -> bool {
-        self.kill_ns.load(Ordering::SeqCst) != 0
+        self.killed.load(Ordering::SeqCst)
+    }
+
+    fn kill_at_us(&self) -> Option<u64> {
+        self.killed()
+            .then(|| self.kill_at_us.load(Ordering::SeqCst))
     }
 }
 
@@ -300,6 +323,7 @@ async fn run_connection(
     for script in scripts.iter().filter(|script| script.is_new) {
         let Some(ack) = connection
             .send(&HookMessage::Open {
+                at_us: 0,
                 session: script.id.clone(),
             })
             .await
@@ -311,11 +335,13 @@ async fn run_connection(
     if send_bad_inputs && plan.oversized_event_bytes > 0 {
         let bad = [
             HookMessage::Event {
+                at_us: 0,
                 session: "ghost-session".into(),
                 hook: "Stop".into(),
                 body: "{}".into(),
             },
             HookMessage::Event {
+                at_us: 0,
                 session: scripts.first().map_or_else(String::new, |s| s.id.clone()),
                 hook: "PostToolUse".into(),
                 body: "x".repeat(plan.oversized_event_bytes),
@@ -333,9 +359,11 @@ async fn run_connection(
     }
     let mut remaining: Vec<usize> = scripts.iter().map(|script| script.n_events).collect();
     // Each connection carries its share of the pace; a store slower than the pace simply falls behind it.
-    let interval = (plan.events_per_second > 0.0).then(|| {
+    let interval = if plan.events_per_second > 0.0 {
         std::time::Duration::from_secs_f64(plan.connections.max(1) as f64 / plan.events_per_second)
-    });
+    } else {
+        std::time::Duration::ZERO
+    };
     let paced_from = tokio::time::Instant::now();
     let mut n_sent = 0u32;
     let mut ended = vec![false; scripts.len()];
@@ -345,16 +373,19 @@ async fn run_connection(
             if remaining[at] > 0 {
                 remaining[at] -= 1;
                 sent_any = true;
-                if let Some(interval) = interval {
+                let at_us = (interval * n_sent).as_micros() as u64;
+                if !interval.is_zero() {
                     tokio::time::sleep_until(paced_from + interval * n_sent).await;
                 }
                 n_sent += 1;
+                figures.last_at_us = at_us;
                 let bytes = random_body_bytes(&mut rng, plan.min_body_bytes, plan.max_body_bytes);
                 let hook = random_hook_name(&mut rng).to_string();
                 let body = hook_body(&mut rng, bytes);
                 let content_bytes = (hook.len() + body.len()) as u64;
                 let started = Instant::now();
                 let message = HookMessage::Event {
+                    at_us,
                     session: script.id.clone(),
                     hook,
                     body,
@@ -374,12 +405,12 @@ async fn run_connection(
                     .entry(script.id.clone())
                     .or_default() += 1;
                 figures
-                    .ack_ns_per_session
+                    .ack_at_us_per_session
                     .entry(script.id.clone())
                     .or_default()
-                    .push(harness::probe::monotonic_ns());
+                    .push(at_us);
                 figures.acked_content_bytes += content_bytes;
-                switch.count_ack();
+                switch.count_ack(at_us);
                 if switch.killed() {
                     return Ok(figures);
                 }
@@ -388,6 +419,7 @@ async fn run_connection(
                 sent_any = true;
                 let Some(ack) = connection
                     .send(&HookMessage::End {
+                        at_us: figures.last_at_us,
                         session: script.id.clone(),
                         status: "completed".into(),
                     })
@@ -420,11 +452,7 @@ fn percentile(sorted: &[u64], fraction: f64) -> u64 {
 pub fn run_storm(plan: &StormPlan) -> anyhow::Result<StormFigures> {
     let mut rng = Rng::new(plan.seed);
     let scripts = script_sessions(plan, &mut rng);
-    let switch = Arc::new(KillSwitch {
-        acked: AtomicU64::new(0),
-        kill: plan.kill,
-        kill_ns: AtomicU64::new(0),
-    });
+    let switch = Arc::new(KillSwitch::new(plan.kill));
     let shared_plan = Arc::new(plan.clone());
     let n_connections = plan.connections.max(1);
     let runtime = tokio_runtime()?;
@@ -450,9 +478,16 @@ pub fn run_storm(plan: &StormPlan) -> anyhow::Result<StormFigures> {
             results.push(task.await?);
         }
         if plan.kill.is_none() {
+            // At the storm's last time: every connection has played its schedule.
+            let last_at_us = results
+                .iter()
+                .filter_map(|result| result.as_ref().ok())
+                .map(|connection| connection.last_at_us)
+                .max()
+                .unwrap_or(0);
             let mut connection = Connection::open(&plan.socket).await?;
             connection
-                .send(&HookMessage::Shutdown)
+                .send(&HookMessage::Shutdown { at_us: last_at_us })
                 .await
                 .ok_or_else(|| anyhow::anyhow!("the store did not acknowledge the shutdown"))?;
         }
@@ -470,8 +505,8 @@ pub fn run_storm(plan: &StormPlan) -> anyhow::Result<StormFigures> {
             *figures.acked_per_session.entry(id).or_default() += n;
         }
         figures
-            .ack_ns_per_session
-            .extend(connection.ack_ns_per_session);
+            .ack_at_us_per_session
+            .extend(connection.ack_at_us_per_session);
         figures.acked_ends.extend(connection.acked_ends);
         figures.acked_content_bytes += connection.acked_content_bytes;
         figures.refused_bad_inputs += connection.refused_bad_inputs;
@@ -482,9 +517,8 @@ pub fn run_storm(plan: &StormPlan) -> anyhow::Result<StormFigures> {
     latencies.sort_unstable();
     figures.latency_p50_us = percentile(&latencies, 0.50);
     figures.latency_p99_us = percentile(&latencies, 0.99);
-    let kill_ns = switch.kill_ns.load(Ordering::SeqCst);
-    figures.kill_ns = (kill_ns != 0).then_some(kill_ns);
-    if plan.kill.is_some() && figures.kill_ns.is_none() {
+    figures.kill_at_us = switch.kill_at_us();
+    if plan.kill.is_some() && figures.kill_at_us.is_none() {
         anyhow::bail!(
             "the storm ended after {} acknowledged events, before the planned kill",
             figures.acked_appends
