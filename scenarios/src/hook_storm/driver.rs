@@ -96,7 +96,7 @@ pub struct StormPlan {
     /// Of those, how many end once their last event is acknowledged.
     pub ended_sessions: usize,
     pub connections: usize,
-    /// The storm's pace over all connections: each connection's n-th event is sent at n x connections /
+    /// The storm's pace over all connections: connection c's n-th event is sent at (n x connections + c) /
     /// events_per_second, on the machine's clock and on the storm's (the store's clock, see `super::wire`). 0 is a
     /// burst: every event at the storm's time 0, each sent as soon as the previous one is acknowledged.
     pub events_per_second: f64,
@@ -309,14 +309,58 @@ impl Connection {
     }
 }
 
-/// One connection's share of the storm: its sessions' events, round-robin, then their ends.
+/// When each event of a connection is due: the connections take turns at the storm's pace, so the events of all
+/// of them are sent one at a time in a fixed order. When every connection sent at once at the same instant (each at
+/// its share of the pace), the order in which the store applied them was the scheduler's, and with it what a seed
+/// store's write held (before's total allocation spread 1.034x with two CPU hogs per core) and which events of the
+/// instant a kill caught (best_killed's peak heap 1.091x).
+#[derive(Debug, Clone, Copy)]
+struct Turns {
+    /// The storm's time 0 on the machine's clock, the same for every connection.
+    origin: tokio::time::Instant,
+    /// Between two events of the storm (0 for a burst).
+    gap: std::time::Duration,
+    connections: u32,
+}
+
+impl Turns {
+    fn new(plan: &StormPlan, origin: tokio::time::Instant) -> Turns {
+        Turns {
+            origin,
+            gap: if plan.events_per_second > 0.0 {
+                std::time::Duration::from_secs_f64(1.0 / plan.events_per_second)
+            } else {
+                std::time::Duration::ZERO
+            },
+            connections: plan.connections.max(1) as u32,
+        }
+    }
+
+    /// When connection `connection`'s `n`-th event is due, from the storm's start.
+    fn due(&self, connection: u32, n: u32) -> std::time::Duration {
+        self.gap * (n * self.connections + connection)
+    }
+
+    /// Waits until that time on the machine's clock; returns it on the storm's clock, in µs.
+    async fn wait_for(&self, connection: u32, n: u32) -> u64 {
+        let due = self.due(connection, n);
+        if !due.is_zero() {
+            tokio::time::sleep_until(self.origin + due).await;
+        }
+        due.as_micros() as u64
+    }
+}
+
+/// One connection's share of the storm: its sessions' events, round-robin, each on its turn, then their ends.
 async fn run_connection(
     plan: Arc<StormPlan>,
     scripts: Vec<SessionScript>,
-    seed: u64,
-    send_bad_inputs: bool,
+    connection_number: u32,
+    turns: Turns,
     switch: Arc<KillSwitch>,
 ) -> anyhow::Result<ConnectionFigures> {
+    let seed = plan.seed ^ (u64::from(connection_number) + 1).wrapping_mul(0x9E37_79B9);
+    let send_bad_inputs = connection_number == 0;
     let mut figures = ConnectionFigures::default();
     let mut rng = Rng::new(seed);
     let mut connection = Connection::open(&plan.socket).await?;
@@ -358,13 +402,7 @@ async fn run_connection(
         }
     }
     let mut remaining: Vec<usize> = scripts.iter().map(|script| script.n_events).collect();
-    // Each connection carries its share of the pace; a store slower than the pace simply falls behind it.
-    let interval = if plan.events_per_second > 0.0 {
-        std::time::Duration::from_secs_f64(plan.connections.max(1) as f64 / plan.events_per_second)
-    } else {
-        std::time::Duration::ZERO
-    };
-    let paced_from = tokio::time::Instant::now();
+    // A store slower than the pace simply falls behind it.
     let mut n_sent = 0u32;
     let mut ended = vec![false; scripts.len()];
     loop {
@@ -373,10 +411,7 @@ async fn run_connection(
             if remaining[at] > 0 {
                 remaining[at] -= 1;
                 sent_any = true;
-                let at_us = (interval * n_sent).as_micros() as u64;
-                if !interval.is_zero() {
-                    tokio::time::sleep_until(paced_from + interval * n_sent).await;
-                }
+                let at_us = turns.wait_for(connection_number, n_sent).await;
                 n_sent += 1;
                 figures.last_at_us = at_us;
                 let bytes = random_body_bytes(&mut rng, plan.min_body_bytes, plan.max_body_bytes);
@@ -463,13 +498,14 @@ pub fn run_storm(plan: &StormPlan) -> anyhow::Result<StormFigures> {
         for (n, script) in scripts.into_iter().enumerate() {
             per_connection[n % n_connections].push(script);
         }
+        let turns = Turns::new(plan, tokio::time::Instant::now());
         let mut tasks = Vec::new();
         for (c, mine) in per_connection.into_iter().enumerate() {
             tasks.push(tokio::spawn(run_connection(
                 shared_plan.clone(),
                 mine,
-                plan.seed ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9),
-                c == 0,
+                c as u32,
+                turns,
                 switch.clone(),
             )));
         }
@@ -525,4 +561,43 @@ pub fn run_storm(plan: &StormPlan) -> anyhow::Result<StormFigures> {
         );
     }
     Ok(figures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_take_turns_at_the_storm_pace() {
+        let plan = StormPlan {
+            socket: PathBuf::new(),
+            seed: 1,
+            storm_events: 60,
+            storm_sessions: 40,
+            new_sessions: 15,
+            ended_sessions: 8,
+            connections: 8,
+            events_per_second: 200.0,
+            min_body_bytes: 200,
+            max_body_bytes: 10_000,
+            oversized_event_bytes: 0,
+            active_initial_sessions: Vec::new(),
+            kill: None,
+        };
+        let turns = Turns::new(&plan, tokio::time::Instant::now());
+        let mut due: Vec<u128> = (0..8)
+            .flat_map(|c| (0..3).map(move |n| turns.due(c, n).as_micros()))
+            .collect();
+        due.sort_unstable();
+        // 24 events, one every 5 ms, no two at once.
+        assert_eq!(due, (0..24).map(|k| k * 5_000).collect::<Vec<_>>());
+        let burst = Turns::new(
+            &StormPlan {
+                events_per_second: 0.0,
+                ..plan
+            },
+            tokio::time::Instant::now(),
+        );
+        assert!(burst.due(3, 7).is_zero());
+    }
 }
