@@ -211,7 +211,6 @@ mod tests {
     use super::*;
     use crate::hook_storm::{StoreSettings, tokio_runtime};
     use memproof::session_store::StoreTechnique;
-    use tokio::io::AsyncBufReadExt as _;
 
     const WINDOW_MS: u64 = 50;
 
@@ -277,8 +276,7 @@ mod tests {
             serve_hook_events(store.clone(), listener, opened_at, std::future::pending()).await;
             client.await.unwrap();
         });
-        let writes = lock(&store).persist_stats().n_snapshot_writes;
-        writes
+        lock(&store).persist_stats().n_snapshot_writes
     }
 
     #[test]
