@@ -117,7 +117,9 @@ impl Noise {
         })
     }
 
-    /// Widens each figure's spread to the wider of this measurement's and `earlier`'s, for the cases this one has.
+    /// Widens each figure's spread to the wider of this measurement's and `earlier`'s, and keeps `earlier`'s cases
+    /// that this measurement did not run (a measurement of one scenario, folded into the file of every case, must
+    /// not drop the other scenarios' spreads: each figure counts its own samples).
     ///
     /// Why: a handful of runs does not see every mode of a figure whose threads race. Five quiet `ci` runs measured
     /// large-session's best at 32 MiB as repeating to the byte; a later quiet run came out 5.4% higher and failed
@@ -151,6 +153,11 @@ impl Noise {
                 }
                 spread.samples = samples;
             }
+        }
+        for (case_id, figures) in &earlier.cases {
+            self.cases
+                .entry(case_id.clone())
+                .or_insert_with(|| figures.clone());
         }
         self.folded.push(format!(
             "{} runs by `{}`, measured at {}",
@@ -346,6 +353,14 @@ mod tests {
         );
         assert_eq!(now.folded.len(), 1);
         assert!(now.folded[0].starts_with("2 runs by `earlier`"));
+        // A case only the earlier file has (another scenario's, when one scenario was measured again) is kept
+        // as it was.
+        let mut one_scenario = Noise::measure(&[fixture(), fixture()], "one scenario").unwrap();
+        let kept_id = first.cases[2].id.clone();
+        one_scenario.cases.remove(&kept_id);
+        one_scenario.fold(&earlier).unwrap();
+        assert_eq!(one_scenario.cases.get(&kept_id), earlier.cases.get(&kept_id));
+        assert_eq!(one_scenario.cases.len(), now.cases.len());
         let mut smoke = earlier.clone();
         smoke.profile = "smoke".into();
         let error = now.fold(&smoke).unwrap_err().to_string();

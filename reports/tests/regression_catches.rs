@@ -20,12 +20,10 @@ const DETERMINISTIC_RATIO: f64 = 1.01;
 
 /// Cases whose peak heap spread too far over the noise runs for the check to catch +20% (2x the spread is more),
 /// measured over 7 ci runs, 2 of them with a CPU hog on each core (`cargo xtask noise`): which of the 12 inits
-/// overlap on two cores (startup's before at 12, 1.149x), and what the store had in flight when the SIGKILL landed
-/// in a 352 KiB case (hook-storm's best_killed at 100 events, 1.091x).
-const KNOWN_GAPS: [&str; 2] = [
-    "startup/before/concurrency=12",
-    "hook-storm/best_killed/starting_events=100",
-];
+/// overlap on two cores (startup's before at 12, 1.149x). (hook-storm's best_killed at 100 events was one too,
+/// 1.091x from what the store had in flight when the SIGKILL landed, until the hook sender's connections took
+/// turns: 1.000x since.)
+const KNOWN_GAPS: [&str; 1] = ["startup/before/concurrency=12"];
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
