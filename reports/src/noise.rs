@@ -359,7 +359,10 @@ mod tests {
         let kept_id = first.cases[2].id.clone();
         one_scenario.cases.remove(&kept_id);
         one_scenario.fold(&earlier).unwrap();
-        assert_eq!(one_scenario.cases.get(&kept_id), earlier.cases.get(&kept_id));
+        assert_eq!(
+            one_scenario.cases.get(&kept_id),
+            earlier.cases.get(&kept_id)
+        );
         assert_eq!(one_scenario.cases.len(), now.cases.len());
         let mut smoke = earlier.clone();
         smoke.profile = "smoke".into();
