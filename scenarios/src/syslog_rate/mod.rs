@@ -3,10 +3,14 @@
 //! fires a trim every 5th record of a workflow. In the seed the records were several hundred KB, the table grew
 //! past 3 GB, each trim JSON-parsed all of it, several ran at once, and RSS reached 20 GB.
 //!
-//! A case: phase `populate` fills the table to the case's size (records, spread over the workflows, older than
-//! anything the stream brings), phase `stream` receives the driver's messages, phase `drain` waits for every
-//! trim in flight. Each workflow keeps `records / workflows` executions, so the table stays at its size while the
-//! stream runs and every trim scans a table of the size the sweep asks for.
+//! A case starts from a table of the case's size (records, spread over the workflows, older than anything the
+//! stream brings): a shared fixture, populated once per size and record shape by `memproof-case fixture` and copied
+//! into the case's work directory, so that neither its inserts nor their time are in any case's figures (at the
+//! seed's sizes it is 1 to 3 GB, written once instead of once per case). Phase `stream` receives the driver's
+//! messages, phase `drain` waits for every trim in flight. Each workflow keeps `records / workflows` executions, so
+//! the table stays at its size while the stream runs and every trim scans a table of the size the sweep asks for.
+//! Populated inside the case, the table's inserts were half of best's total allocation (129.5 MB at 200
+//! records against 65.7 MB since) and SQLite's page cache from them was in every case's peak.
 //!
 //! Techniques (the spec maps them to roles): `parse_all_fire_and_forget`, `raw_prefix_scan_single_flight`,
 //! `indexed_columns_delete_single_flight`.
@@ -24,6 +28,7 @@ use memproof::exec_history::store::{ExecutionStore, InsertedFields};
 use memproof::exec_history::trim::TrimTechnique;
 use memproof::exec_history::trim_dispatch::{DispatchPolicy, TrimDispatcher, TrimFigures};
 use record_shapes::RecordShapes;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -76,11 +81,84 @@ impl Scenario for SyslogRate {
         run_syslog_case(case)
     }
 
+    fn fixture_key(&self, case: &CaseContext) -> anyhow::Result<Option<serde_json::Value>> {
+        let params = case_params(case)?;
+        Ok(Some(serde_json::to_value(TableKey {
+            records: params.records,
+            workflows: params.workflows,
+            record_bytes: params.record_bytes,
+            odd_records_every: params.odd_records_every,
+        })?))
+    }
+
+    fn make_fixture(
+        &self,
+        key: &serde_json::Value,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<serde_json::Value> {
+        let key: TableKey = serde_json::from_value(key.clone())
+            .with_context(|| format!("syslog-rate fixture: key {key}: expected a table key"))?;
+        Ok(serde_json::to_value(populate(
+            &key,
+            &data_dir.join(DATABASE_FILE),
+        )?)?)
+    }
+
     fn run_driver(&self, args: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
         let args: DriverArgs = serde_json::from_value(args.clone())
             .context("syslog-rate driver: --args does not match DriverArgs")?;
         Ok(serde_json::to_value(driver::send_stream(&args)?)?)
     }
+}
+
+/// The table a case starts from, in the fixture and then in the case's work directory.
+const DATABASE_FILE: &str = "executions.db";
+
+/// Everything that decides the starting table's bytes, and nothing else: cases of every technique at one size
+/// share it.
+#[derive(Serialize, Deserialize)]
+struct TableKey {
+    records: u64,
+    workflows: u64,
+    record_bytes: usize,
+    odd_records_every: u64,
+}
+
+/// What populating the starting table found, kept in the fixture's manifest and reported by each case.
+#[derive(Serialize, Deserialize)]
+struct PopulatedTable {
+    records_populated: u64,
+    table_value_bytes: u64,
+    database_bytes_populated: u64,
+    /// Records whose two fields the insert's prefix read could not find (the odd shapes), read by a full parse.
+    fast_path_misses_at_insert: u64,
+}
+
+/// Writes the starting table at `path`: `key.records` records spread over the workflows, stamped one second apart
+/// before the stream starts. The store is closed at the end, so SQLite folds its write-ahead log into the file.
+fn populate(key: &TableKey, path: &std::path::Path) -> anyhow::Result<PopulatedTable> {
+    let shapes = RecordShapes {
+        record_bytes: key.record_bytes,
+        odd_records_every: key.odd_records_every,
+    };
+    // Opening the store routes SQLite's allocator before SQLite initialises.
+    let store = ExecutionStore::open(path)?;
+    let mut fast_path_misses_at_insert = 0u64;
+    for index in 0..key.records {
+        let record_key = format!("workflow_execution/p{index:010}");
+        let workflow_id = driver::workflow_of(index, key.workflows);
+        let started_at_ns = STREAM_START_NS - (key.records - index) as i64 * 1_000_000_000;
+        let value = shapes.record_json(&record_key, &workflow_id, started_at_ns, index);
+        if store.insert(&record_key, &value)? != InsertedFields::Prefix {
+            fast_path_misses_at_insert += 1;
+        }
+    }
+    Ok(PopulatedTable {
+        records_populated: key.records,
+        table_value_bytes: store.value_bytes()?,
+        database_bytes_populated: store.database_bytes()?,
+        fast_path_misses_at_insert,
+    })
 }
 
 /// The case's parameters, checked.
@@ -137,28 +215,32 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
     let keep_per_workflow = (params.records / params.workflows) as usize;
     std::fs::create_dir_all(&case.work_dir)
         .with_context(|| format!("{}: cannot create the work dir", case.work_dir.display()))?;
-    let store_path = case.work_dir.join("executions.db");
+    let store_path = case.work_dir.join(DATABASE_FILE);
     let shapes = RecordShapes {
         record_bytes: params.record_bytes,
         odd_records_every: params.odd_records_every,
     };
 
-    probe::phase("populate");
+    // The starting table is the fixture every technique at this size starts from; the trims delete from it, so
+    // each case gets a copy of its own.
+    probe::phase("copy the starting table");
+    let fixture = case.fixture()?;
+    let populated: PopulatedTable = serde_json::from_value(fixture.manifest.figures)
+        .context("syslog-rate: the fixture's figures are not a populated table")?;
+    std::fs::copy(fixture.data_dir.join(DATABASE_FILE), &store_path).with_context(|| {
+        format!(
+            "syslog-rate: cannot copy the starting table to {}",
+            store_path.display()
+        )
+    })?;
     // Opening the store routes SQLite's allocator before SQLite initialises.
     let store = ExecutionStore::open(&store_path)?;
-    let mut fast_path_misses_at_insert = 0u64;
-    for index in 0..params.records {
-        let key = format!("workflow_execution/p{index:010}");
-        let workflow_id = driver::workflow_of(index, params.workflows);
-        let started_at_ns = STREAM_START_NS - (params.records - index) as i64 * 1_000_000_000;
-        let value = shapes.record_json(&key, &workflow_id, started_at_ns, index);
-        if store.insert(&key, &value)? != InsertedFields::Prefix {
-            fast_path_misses_at_insert += 1;
-        }
-    }
-    probe::metric("records_populated", params.records);
-    probe::metric("table_value_bytes", store.value_bytes()?);
-    probe::metric("database_bytes_populated", store.database_bytes()?);
+    probe::metric("records_populated", populated.records_populated);
+    probe::metric("table_value_bytes", populated.table_value_bytes);
+    probe::metric(
+        "database_bytes_populated",
+        populated.database_bytes_populated,
+    );
     probe::metric("keep_per_workflow", keep_per_workflow);
 
     probe::phase("stream");
@@ -244,7 +326,7 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
     report_extraction_cost(&trims);
     probe::metric(
         "fast_path_misses_at_insert",
-        fast_path_misses_at_insert + received.fast_path_misses_at_insert,
+        populated.fast_path_misses_at_insert + received.fast_path_misses_at_insert,
     );
     probe::metric("records_unreadable", trims.unreadable_keys.len());
     probe::metric("unreadable_record_keys", &trims.unreadable_keys);
