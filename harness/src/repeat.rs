@@ -15,8 +15,8 @@ use crate::spec::Spec;
 use crate::suite::PlannedCase;
 use std::collections::BTreeMap;
 
-/// How many times `case` runs in `profile`: `override_runs` (from `--repeat`) or the spec's count for a role it
-/// marks, once for any other.
+/// How many times `case` runs in `profile`: `override_runs` (from `--repeat`) or the spec's count for a role (and
+/// size) it marks, once for any other.
 pub fn runs_for(
     specs: &[Spec],
     profile: &str,
@@ -28,7 +28,7 @@ pub fn runs_for(
         .find(|spec| spec.scenario == case.scenario)
         .and_then(|spec| spec.profiles.get(profile))
         .and_then(|profile| profile.repeat.as_ref())
-        .filter(|repeat| repeat.roles.contains(&case.role));
+        .filter(|repeat| repeat.covers(&case.role, case.size.value));
     match marked {
         Some(repeat) => override_runs.unwrap_or(repeat.runs).max(1),
         None => 1,

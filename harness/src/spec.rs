@@ -117,6 +117,19 @@ pub struct RepeatSpec {
     pub roles: Vec<String>,
     /// How many runs by default; `cargo xtask load-test --repeat N` overrides it.
     pub runs: u32,
+    /// The sizes whose cases repeat (`at = [12]`); every size of the sweep when absent. Where the spread belongs to
+    /// one size (startup's before at concurrency 12, 1.149x; 1.001x to 1.010x at the other three), repeating the
+    /// others costs run time and buys nothing.
+    #[serde(default)]
+    pub at: Option<Vec<f64>>,
+}
+
+impl RepeatSpec {
+    /// Whether a case of `role` at size `value` repeats.
+    pub fn covers(&self, role: &str, value: f64) -> bool {
+        self.roles.iter().any(|marked| marked == role)
+            && self.at.as_ref().is_none_or(|sizes| sizes.contains(&value))
+    }
 }
 
 /// The sizes a profile sweeps.
@@ -515,6 +528,18 @@ fn check_profile(profile: RawProfile, roles: &[String]) -> anyhow::Result<Profil
             bail!("repeat.runs = 0: expected 1 or more");
         }
         check_known_roles(&repeat.roles, roles, "repeat: ")?;
+        if let Some(size) = repeat
+            .at
+            .iter()
+            .flatten()
+            .find(|size| !profile.size.values.contains(size))
+        {
+            let sweep: Vec<String> = profile.size.values.iter().map(f64::to_string).collect();
+            bail!(
+                "repeat.at = {size}: expected one of the sweep's sizes ({})",
+                sweep.join(", ")
+            );
+        }
     }
     let params = serde_json::to_value(&profile.params)?
         .as_object()
@@ -903,7 +928,10 @@ params = { clients = 2 }
         );
         let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
         let repeat = spec.profiles["ci"].repeat.clone().unwrap();
-        assert_eq!((repeat.roles, repeat.runs), (vec!["before".to_string()], 5));
+        assert_eq!(
+            (&repeat.roles[..], repeat.runs),
+            (&["before".to_string()][..], 5)
+        );
         check_error(
             &text.replace("[\"before\"]", "[\"best\"]"),
             "scenarios/toy.toml:9:11: profile ci: repeat: unknown role \"best\": expected one of before, after",
@@ -911,6 +939,17 @@ params = { clients = 2 }
         check_error(
             &text.replace("runs = 5", "runs = 0"),
             "scenarios/toy.toml:9:11: profile ci: repeat.runs = 0: expected 1 or more",
+        );
+        assert!(repeat.covers("before", 20.0) && !repeat.covers("after", 20.0));
+        let at_20 = text.replace("runs = 5", "runs = 5, at = [20]");
+        let repeat = Spec::parse(Path::new("toy.toml"), &at_20).unwrap().profiles["ci"]
+            .repeat
+            .clone()
+            .unwrap();
+        assert!(repeat.covers("before", 20.0) && !repeat.covers("before", 10.0));
+        check_error(
+            &text.replace("runs = 5", "runs = 5, at = [25]"),
+            "scenarios/toy.toml:9:11: profile ci: repeat.at = 25: expected one of the sweep's sizes (10, 20, 40)",
         );
     }
 

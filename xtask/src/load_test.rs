@@ -39,9 +39,10 @@ pub struct LoadTest {
     #[arg(long)]
     noise: Option<PathBuf>,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file; dhat is 4.7x to about 50x slower than
-    /// the timeline run): `spec` (as each scenario's spec says: the largest size, unless the spec turns them off),
-    /// `failed` (after judging, only the cases of the failed verdicts, at the sweep's largest size, or the case a
-    /// regression names), `all` (every case), or `none`. Each profile records why it was made.
+    /// the timeline run): `spec` (as each scenario's spec says: the largest size, unless the spec turns them off;
+    /// then, as `failed` does, the failed verdicts' cases it did not profile), `failed` (after judging, only the
+    /// cases of the failed verdicts, at the sweep's largest size, or the case a regression names), `all` (every
+    /// case), or `none`. Each profile records why it was made.
     #[arg(long, default_value = "spec", value_parser = ["spec", "failed", "all", "none"])]
     dhat: String,
     /// Run each case of the roles a spec marks as repeated this many times (default: the spec's count) and judge
@@ -104,8 +105,15 @@ pub fn select_specs_in(
     let scenarios = root.join("scenarios");
     let mut specs = spec::read_dir(&scenarios)?;
     if let Some(dir) = dir {
-        specs.retain(|s| s.scenario == harness::calibration::SCENARIO);
-        specs.extend(spec::read_dir(dir)?);
+        // The directory's specs replace scenarios/; the calibration case runs whatever the directory holds, from
+        // the directory's own calibration spec if it has one (a copy of scenarios/ does), else from scenarios/.
+        // Keeping both planned every calibration case twice.
+        let theirs = spec::read_dir(dir)?;
+        let own_calibration = theirs
+            .iter()
+            .any(|s| s.scenario == harness::calibration::SCENARIO);
+        specs.retain(|s| s.scenario == harness::calibration::SCENARIO && !own_calibration);
+        specs.extend(theirs);
     }
     let known: Vec<String> = specs.iter().map(|s| s.scenario.clone()).collect();
     for name in wanted {
@@ -153,6 +161,9 @@ impl LoadTest {
             "--profile".into(),
             profile.into(),
             "--prove".into(),
+            // Pass or fail is all a mutant's run is for: no profile runs, not even of the verdicts it fails.
+            "--dhat".into(),
+            "none".into(),
             "--scenario".into(),
             scenario.into(),
             "--out".into(),
@@ -337,13 +348,20 @@ impl LoadTest {
             judge_run(results, &specs, baseline.as_ref(), noise.as_ref(), &out_dir)
         };
         results.verdicts = judge(&results);
-        if self.dhat == "failed" {
+        if matches!(self.dhat.as_str(), "failed" | "spec") {
+            // A failure names its allocation sites whatever the spec profiles: a spec that leaves a sweep's
+            // profile runs out (hook-storm's at ci: 7 s of a 65 s run) still gets them where a verdict failed.
             let wanted = cases_to_profile(&planned, &results.verdicts);
+            let mut profiled_any = false;
             for (at, verdict_id) in &wanted {
                 let case = &planned[*at];
                 let Some(result) = results.cases.iter_mut().find(|c| c.id == case.id) else {
                     continue;
                 };
+                if result.profile.is_some() {
+                    continue;
+                }
+                profiled_any = true;
                 suite::profile_after(
                     case,
                     result,
@@ -354,7 +372,7 @@ impl LoadTest {
                 )?;
             }
             let _ = std::fs::remove_dir(out_dir.join("work"));
-            if !wanted.is_empty() {
+            if profiled_any {
                 // Judged again, so a failed verdict's text names the allocation sites from its new profile.
                 results.verdicts = judge(&results);
             }
@@ -664,6 +682,44 @@ mod profile_choice_tests {
         assert_eq!(
             ids(cases_to_profile(&plan, &[unnamed])),
             [("other/before/n=5".to_string(), "other/outcome".to_string())]
+        );
+    }
+}
+
+#[cfg(test)]
+mod spec_dir_tests {
+    use super::*;
+
+    fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
+    }
+
+    fn scenarios_of(specs: &[Spec]) -> Vec<&str> {
+        specs.iter().map(|s| s.scenario.as_str()).collect()
+    }
+
+    #[test]
+    fn a_spec_dir_replaces_scenarios_and_calibration_is_planned_once() {
+        let root = workspace();
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["calibration.toml", "hook-storm.toml"] {
+            std::fs::copy(root.join("scenarios").join(name), copy.path().join(name)).unwrap();
+        }
+        let specs = select_specs_in(&root, Some(copy.path()), &[]).unwrap();
+        assert_eq!(scenarios_of(&specs), ["calibration", "hook-storm"]);
+        // Without a calibration spec of its own, the directory still gets scenarios/'s, first.
+        std::fs::remove_file(copy.path().join("calibration.toml")).unwrap();
+        let specs = select_specs_in(&root, Some(copy.path()), &[]).unwrap();
+        assert_eq!(scenarios_of(&specs), ["calibration", "hook-storm"]);
+        let error = select_specs_in(&root, Some(copy.path()), &["startup".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "unknown scenario \"startup\": expected one of calibration, hook-storm"
         );
     }
 }
