@@ -273,7 +273,7 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
         scope.spawn(move || report_running_trim_figures(dispatcher, &settled));
         let received = runtime.block_on(receiver::receive_stream(
             &store,
-            &dispatcher,
+            dispatcher,
             &shapes,
             driver_args,
             |args| {
