@@ -10,7 +10,7 @@
 
 use anyhow::{Context as _, bail};
 use harness::probe::{HeapMeter, Probe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 pub mod calibration;
@@ -145,6 +145,30 @@ impl CaseContext {
         };
         let manifest = harness::fixtures::read_manifest(&data_dir)?;
         Ok(harness::fixtures::Fixture { data_dir, manifest })
+    }
+
+    /// The fixture's `file` copied to `to`, for a case that changes it (a store rewrites its state file, the trims
+    /// delete from a table), and what generating it reported (the manifest's figures) read as `T`.
+    pub fn copy_of_fixture<T: serde::de::DeserializeOwned>(
+        &self,
+        file: &str,
+        to: &Path,
+    ) -> anyhow::Result<T> {
+        let fixture = self.fixture()?;
+        let figures = serde_json::from_value(fixture.manifest.figures).with_context(|| {
+            format!(
+                "{}: the fixture's figures are not what the case reads",
+                self.scenario
+            )
+        })?;
+        std::fs::copy(fixture.data_dir.join(file), to).with_context(|| {
+            format!(
+                "{}: cannot copy the fixture's {file} to {}",
+                self.scenario,
+                to.display()
+            )
+        })?;
+        Ok(figures)
     }
 }
 

@@ -403,15 +403,7 @@ impl Scenario for HookStorm {
         let state_path = case.work_dir.join(STATE_FILE);
         // The starting state is the fixture every ending at this size starts from; the store rewrites its file,
         // so each case gets a copy of its own.
-        let fixture = case.fixture()?;
-        let seeded: SeededState = serde_json::from_value(fixture.manifest.figures)
-            .context("hook-storm: the fixture's figures are not a seeded state")?;
-        std::fs::copy(fixture.data_dir.join(STATE_FILE), &state_path).with_context(|| {
-            format!(
-                "hook-storm: cannot copy the starting state to {}",
-                state_path.display()
-            )
-        })?;
+        let seeded: SeededState = case.copy_of_fixture(STATE_FILE, &state_path)?;
         probe::metric("starting_state_file_bytes", seeded.file_bytes);
         probe::metric("starting_events", seeded.n_events);
         probe::metric("starting_sessions", seeded.sessions.len());

@@ -224,15 +224,7 @@ fn run_syslog_case(case: &CaseContext) -> anyhow::Result<()> {
     // The starting table is the fixture every technique at this size starts from; the trims delete from it, so
     // each case gets a copy of its own.
     probe::phase("copy the starting table");
-    let fixture = case.fixture()?;
-    let populated: PopulatedTable = serde_json::from_value(fixture.manifest.figures)
-        .context("syslog-rate: the fixture's figures are not a populated table")?;
-    std::fs::copy(fixture.data_dir.join(DATABASE_FILE), &store_path).with_context(|| {
-        format!(
-            "syslog-rate: cannot copy the starting table to {}",
-            store_path.display()
-        )
-    })?;
+    let populated: PopulatedTable = case.copy_of_fixture(DATABASE_FILE, &store_path)?;
     // Opening the store routes SQLite's allocator before SQLite initialises.
     let store = ExecutionStore::open(&store_path)?;
     probe::metric("records_populated", populated.records_populated);
