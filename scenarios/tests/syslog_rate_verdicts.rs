@@ -129,11 +129,15 @@ fn smoke_profile_meets_the_registered_verdicts() {
         cpu_ratio >= 10.0,
         "before / after extraction CPU per record = {cpu_ratio}"
     );
-    // index-trim-peak-is-flat: the table grows 4x, the peak must not follow.
+    // index-trim-peak-is-flat: the table grows 4x, the peak must not follow, by the judge's own bound for "flat"
+    // (an exponent of at most FLAT_MAX_EXPONENT: 1.41x over 4x). A bound of its own here (1.25x) sat inside the
+    // figure's spread once the table became a fixture: best's smoke peak is 0.92 to 1.21 MB over seven runs, as its
+    // two workflows' trims overlap or not, and one clean-clone CI run measured 1.29x.
     let growth = best_large.peak_heap_bytes as f64 / best_small.peak_heap_bytes as f64;
+    let flat_bound = (largest / smallest).powf(reports::judge::growth_fit::FLAT_MAX_EXPONENT);
     assert!(
-        growth < 1.25,
-        "best's peak heap grew {growth}x ({} -> {}) over a {}x larger table",
+        growth < flat_bound,
+        "best's peak heap grew {growth}x ({} -> {}) over a {}x larger table (flat: under {flat_bound}x)",
         best_small.peak_heap_bytes,
         best_large.peak_heap_bytes,
         largest / smallest
