@@ -16,6 +16,7 @@ use std::process::{Command, ExitCode, Stdio};
 pub mod calibration;
 pub mod hook_storm;
 pub mod large_session;
+pub mod malloc_policy;
 pub mod startup;
 pub mod syslog_rate;
 
@@ -434,6 +435,10 @@ fn run_case(args: &[String]) -> anyhow::Result<()> {
 /// `memproof-case case --scenario S --role R --technique T --size-name N --size-value V --params JSON --work-dir D`
 /// runs one case; `memproof-case driver --scenario S --args JSON` runs a scenario's driver and prints its figures.
 pub fn case_main(meter: HeapMeter) -> ExitCode {
+    if let Err(error) = malloc_policy::pin_mmap_threshold() {
+        eprintln!("memproof-case: {error:#}");
+        return ExitCode::from(1);
+    }
     // The probe starts before anything else allocates, so both meters cover the same allocations.
     let probe = Probe::start(meter);
     let args: Vec<String> = std::env::args().skip(1).collect();
