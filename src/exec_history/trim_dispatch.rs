@@ -10,7 +10,7 @@
 
 use super::single_flight::{Admission, SingleFlightGuard};
 use super::store::ExecutionStore;
-use super::trim::{TrimTechnique, trim_workflow};
+use super::trim::{TrimTechnique, trim_workflow_holding};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
@@ -111,10 +111,13 @@ impl TrimDispatcher {
         }
     }
 
-    /// Keeps every trim in flight at least `duration` (it waits after its work, holding nothing), as the seed's
-    /// trims took tens of seconds on a 3+ GB table. A small table's trim takes milliseconds, so without this
-    /// whether two trims of a workflow overlap depends on scheduling, and a verdict on the guard could pass with
-    /// the guard removed. Call before the first trigger.
+    /// Keeps every trim in flight at least `duration`, as the seed's trims took tens of seconds on a 3+ GB table:
+    /// it waits after its delete, holding what it read (its listing, its connection's page cache) as a slow trim
+    /// holds it all along. A small table's trim takes milliseconds, so without this whether two trims overlap
+    /// depends on scheduling: a verdict on the guard could pass with the guard removed, and whether the two
+    /// workflows' trims were in the same peak was a matter of which finished first (the merged fix's peak heap
+    /// spread 1.12x in one ci run's five repeats, 9.1 to 10.8 MB at 50 records, when a trim held nothing while it
+    /// waited). Call before the first trigger.
     pub fn with_min_trim_duration(mut self, duration: Duration) -> TrimDispatcher {
         Arc::get_mut(&mut self.shared)
             .expect("set before any trim runs")
@@ -218,17 +221,20 @@ fn run_one_trim(shared: &Shared, workflow_id: &str) {
         figures.max_trims_in_flight_per_workflow =
             figures.max_trims_in_flight_per_workflow.max(of_workflow);
     }
+    let hold = || {
+        if let Some(rest) = shared.min_trim_duration.checked_sub(started.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    };
     let outcome = ExecutionStore::open(&shared.store_path).and_then(|mut store| {
-        trim_workflow(
+        trim_workflow_holding(
             &mut store,
             shared.technique,
             workflow_id,
             shared.keep_newest,
+            hold,
         )
     });
-    if let Some(rest) = shared.min_trim_duration.checked_sub(started.elapsed()) {
-        std::thread::sleep(rest);
-    }
     let mut accounting = shared.accounting.lock().unwrap_or_else(|p| p.into_inner());
     accounting.in_flight -= 1;
     if let Some(count) = accounting.in_flight_by_workflow.get_mut(workflow_id) {

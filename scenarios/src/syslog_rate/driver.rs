@@ -1,9 +1,10 @@
 //! The load side of `syslog-rate`, in a process of its own: RFC 5424 lines over UDP on loopback at a set rate,
-//! round-robin over the workflows, with every `invalid_every`th datagram malformed on purpose (alternately
+//! the workflows taking turns of [`TRIM_EVERY_NTH_RECORD`] messages (see [`workflow_of_message`]), with every `invalid_every`th datagram malformed on purpose (alternately
 //! garbage and a line cut short) so the receiver's bad-input path runs under load too.
 
 use super::rfc5424::{SyslogAlert, format_line};
 use anyhow::Context as _;
+use memproof::exec_history::trim_dispatch::TRIM_EVERY_NTH_RECORD;
 use serde::{Deserialize, Serialize};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -33,9 +34,18 @@ pub struct DriverFigures {
     pub send_errors: u64,
 }
 
-/// The workflow of message `seq`.
-pub fn workflow_of(seq: u64, workflows: u64) -> String {
-    format!("wf-{}", seq % workflows.max(1))
+/// The workflow of record `index` of the seeded table.
+pub fn workflow_of(index: u64, workflows: u64) -> String {
+    format!("wf-{}", index % workflows.max(1))
+}
+
+/// The workflow of message `seq`: the workflows take turns of [`TRIM_EVERY_NTH_RECORD`] messages, so each
+/// workflow's trims fire half a trigger period after the other's (10 ms at ci's 500 messages/s over two), where
+/// one message after the other's (2 ms) made whether the two trims' work overlapped a matter of scheduling: the
+/// merged fix's peak heap spread 1.12x over one ci run's five repeats at 50 records, and best's 1.114x over seven
+/// runs as medians. Seed A's syslog carried its workflows in no particular order; this is one of them.
+pub fn workflow_of_message(seq: u64, workflows: u64) -> String {
+    workflow_of(seq / TRIM_EVERY_NTH_RECORD, workflows)
 }
 
 /// Whether message `seq` is malformed on purpose.
@@ -50,7 +60,7 @@ pub fn datagram(args: &DriverArgs, seq: u64) -> Vec<u8> {
         timestamp_ns: args.start_ns + seq as i64 * 1_000_000,
         hostname: "edge-7".into(),
         app_name: "alertd".into(),
-        workflow_id: workflow_of(seq, args.workflows),
+        workflow_id: workflow_of_message(seq, args.workflows),
         seq,
         message: format!("upstream timeout on GET /api/v1/events status=503 attempt={seq}"),
     };
@@ -114,10 +124,23 @@ mod tests {
                 assert!(parsed.is_err(), "{seq}");
             } else {
                 let alert = parsed.unwrap();
-                assert_eq!((alert.seq, alert.workflow_id), (seq, workflow_of(seq, 3)));
+                assert_eq!(
+                    (alert.seq, alert.workflow_id),
+                    (seq, workflow_of_message(seq, 3))
+                );
                 assert_eq!(alert.timestamp_ns, seq as i64 * 1_000_000);
             }
         }
+    }
+
+    #[test]
+    fn workflows_take_turns_of_a_trim_trigger() {
+        let of = |seq| workflow_of_message(seq, 2);
+        assert_eq!(TRIM_EVERY_NTH_RECORD, 5);
+        assert!((0..5).all(|seq| of(seq) == "wf-0"));
+        assert!((5..10).all(|seq| of(seq) == "wf-1"));
+        assert_eq!(of(10), "wf-0");
+        assert_eq!(workflow_of_message(7, 1), "wf-0");
     }
 
     #[test]
