@@ -194,6 +194,46 @@ impl Noise {
         dropped
     }
 
+    /// Drops the figures named `figures` (`peak_rss_bytes`, …) from every case, and says so in the file's command;
+    /// returns how many cases had one. An error names a figure no case has, so a misspelt name cannot keep the old
+    /// spreads unnoticed.
+    ///
+    /// Why: a change to what every case process runs under can move one figure only. Pinning glibc's mmap threshold
+    /// changed every case's resident set (large-session's best spread 1.155x before, 1.057x after) and no heap or
+    /// allocation figure (the counting allocator counts what the program asks for): the earlier files' heap spreads,
+    /// over more runs than a new measurement has, still hold and keep folding, their RSS spreads must not.
+    pub fn forget_figures(&mut self, figures: &[String]) -> anyhow::Result<usize> {
+        for figure in figures {
+            if !self.cases.values().any(|f| f.contains_key(figure)) {
+                let mut known: Vec<&str> = self
+                    .cases
+                    .values()
+                    .flat_map(|f| f.keys().map(String::as_str))
+                    .collect();
+                known.sort_unstable();
+                known.dedup();
+                bail!(
+                    "--refresh-figure {figure}: no case has it (expected one of {})",
+                    known.join(", ")
+                );
+            }
+        }
+        let mut touched = 0;
+        for spreads in self.cases.values_mut() {
+            let before = spreads.len();
+            spreads.retain(|figure, _| !figures.contains(figure));
+            touched += usize::from(spreads.len() < before);
+        }
+        if !figures.is_empty() {
+            self.command = format!(
+                "{}, without {} (measured again)",
+                self.command,
+                figures.join(", ")
+            );
+        }
+        Ok(touched)
+    }
+
     /// The spread of one figure of one case; `None` when the noise file has no entry for it.
     pub fn spread(&self, case_id: &str, field: CaseField) -> Option<&Spread> {
         self.cases.get(case_id)?.get(field.name())
@@ -403,6 +443,63 @@ mod tests {
                 .command
                 .ends_with(&format!("without {} (measured again)", ids.last().unwrap()))
         );
+    }
+
+    #[test]
+    fn forgetting_a_figure_drops_it_from_every_case_and_keeps_the_rest() {
+        let mut earlier = Noise::measure(&[fixture(), fixture()], "earlier").unwrap();
+        let rss = "peak_rss_bytes".to_string();
+        // The earlier runs saw a wide spread of every figure.
+        for spreads in earlier.cases.values_mut() {
+            for spread in spreads.values_mut() {
+                spread.ratio = Some(2.0);
+            }
+        }
+        let mut noise = earlier.clone();
+        let had_rss = noise
+            .cases
+            .values()
+            .filter(|f| f.contains_key(&rss))
+            .count();
+        assert!(had_rss > 0);
+        assert_eq!(
+            noise.forget_figures(std::slice::from_ref(&rss)).unwrap(),
+            had_rss
+        );
+        for (id, spreads) in &noise.cases {
+            let mut expected = earlier.cases[id].clone();
+            expected.remove(&rss);
+            assert_eq!(spreads, &expected, "{id}");
+        }
+        assert!(
+            noise
+                .command
+                .ends_with("without peak_rss_bytes (measured again)")
+        );
+        let error = noise
+            .forget_figures(&["peak_rss".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--refresh-figure peak_rss: no case has it (expected one of "),
+            "{error}"
+        );
+        // Folded into a measurement that saw none, the forgotten figure is that measurement's alone, and the others
+        // keep the earlier, wider spread.
+        let mut now = Noise::measure(&[fixture(), fixture()], "now").unwrap();
+        let (id, spreads) = now
+            .cases
+            .iter()
+            .find(|(_, f)| f.contains_key(&rss))
+            .unwrap();
+        let (id, heap) = (
+            id.clone(),
+            spreads.keys().find(|f| **f != rss).unwrap().clone(),
+        );
+        assert_eq!(now.cases[&id][&rss].ratio, Some(1.0));
+        now.fold(&noise).unwrap();
+        assert_eq!(now.cases[&id][&rss].ratio, Some(1.0));
+        assert_eq!(now.cases[&id][&heap].ratio, Some(2.0));
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct NoiseCommand {
     /// `large-session/best`): their code changed since, and only this measurement describes them.
     #[arg(long = "refresh", value_name = "CASES", requires = "fold")]
     refresh: Vec<String>,
+    /// Forget this figure of every case in the folded files (repeatable; `peak_rss_bytes`, `wall_ms`, …): what every
+    /// case runs under changed that figure alone, so only this measurement describes it and the others still fold.
+    #[arg(long = "refresh-figure", value_name = "FIGURE", requires = "fold")]
+    refresh_figures: Vec<String>,
     /// Where to write the noise file [default: reports/noise.json; with --scenario,
     /// target/memproof/noise/<profile>/noise.json].
     #[arg(long)]
@@ -115,6 +119,9 @@ impl NoiseCommand {
         for cases in &self.refresh {
             command.push_str(&format!(" --refresh {cases}"));
         }
+        for figure in &self.refresh_figures {
+            command.push_str(&format!(" --refresh-figure {figure}"));
+        }
         let mut noise = Noise::measure(&runs, &command)?;
         for earlier in &self.fold {
             let mut folded = Noise::read(earlier)?
@@ -123,6 +130,16 @@ impl NoiseCommand {
             if !self.refresh.is_empty() {
                 eprintln!(
                     "memproof: --refresh: {forgotten} cases of {} forgotten",
+                    earlier.display()
+                );
+            }
+            let touched = folded
+                .forget_figures(&self.refresh_figures)
+                .with_context(|| format!("--fold {}", earlier.display()))?;
+            if !self.refresh_figures.is_empty() {
+                eprintln!(
+                    "memproof: --refresh-figure: {} forgotten in {touched} cases of {}",
+                    self.refresh_figures.join(", "),
                     earlier.display()
                 );
             }
