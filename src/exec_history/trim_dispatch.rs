@@ -235,6 +235,8 @@ fn run_one_trim(shared: &Shared, workflow_id: &str) {
             hold,
         )
     });
+    // A trim that failed before its hold still stays in flight that long (after one that held, nothing is left).
+    hold();
     let mut accounting = shared.accounting.lock().unwrap_or_else(|p| p.into_inner());
     accounting.in_flight -= 1;
     if let Some(count) = accounting.in_flight_by_workflow.get_mut(workflow_id) {
