@@ -29,10 +29,12 @@
 //! text = "the raw prefix scan cuts the trim's peak heap"
 //! check = "before.peak_heap_bytes / after.peak_heap_bytes >= 10"
 //!
-//! # Only where a role's figures are not worth judging against a baseline: the roles judged. Each figure's
-//! # tolerance comes from its measured noise (`reports/noise.json`), never from the spec.
+//! # Only where a role's figures are not worth judging against a baseline: the roles judged, and for a role whose
+//! # other figures follow the machine's load, the figures judged. Each figure's tolerance comes from its measured
+//! # noise (`reports/noise.json`), never from the spec.
 //! [regression]
 //! roles = ["after", "best"]
+//! figures = { after = ["peak_heap_bytes"] }
 //! ```
 
 use crate::external_command::{self, ExternalDriver, ExternalTechnique};
@@ -71,13 +73,46 @@ pub struct Spec {
     pub driver: Option<ExternalDriver>,
 }
 
-/// Which roles a scenario's regression check judges. The tolerances are not the spec's to set: each figure's comes
-/// from its measured noise (`reports/noise.json`, written by `cargo xtask noise`).
+/// Which roles, and which of their figures, a scenario's regression check judges. The tolerances are not the spec's
+/// to set: each figure's comes from its measured noise (`reports/noise.json`, written by `cargo xtask noise`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RegressionSpec {
     /// Only these roles are judged for regression; all when absent.
     pub roles: Option<Vec<String>>,
+    /// For a role named here, only these figures ([`REGRESSION_FIGURES`]) are judged; every one for the others. For
+    /// a role whose other figures follow what else the cores run (syslog-rate's merged fix: how many trim triggers
+    /// coalesce sets its allocation count), so that it is judged on what does not.
+    #[serde(default)]
+    pub figures: BTreeMap<String, Vec<String>>,
+}
+
+/// The case figures a regression check can judge, by name (the judge's `JUDGED_FIELDS`; a test there keeps the two
+/// lists one).
+pub const REGRESSION_FIGURES: [&str; 5] = [
+    "peak_heap_bytes",
+    "peak_rss_bytes",
+    "total_alloc_bytes",
+    "alloc_count",
+    "end_heap_bytes",
+];
+
+impl RegressionSpec {
+    /// Whether any figure of `role` is judged.
+    pub fn judges_role(&self, role: &str) -> bool {
+        self.roles
+            .as_ref()
+            .is_none_or(|roles| roles.iter().any(|judged| judged == role))
+    }
+
+    /// Whether `role`'s figure `figure` (a name of [`REGRESSION_FIGURES`]) is judged.
+    pub fn judges(&self, role: &str, figure: &str) -> bool {
+        self.judges_role(role)
+            && self
+                .figures
+                .get(role)
+                .is_none_or(|figures| figures.iter().any(|judged| judged == figure))
+    }
 }
 
 /// A role and the technique that plays it.
@@ -567,7 +602,7 @@ fn check_known_roles(wanted: &[String], roles: &[String], context: &str) -> anyh
     }
 }
 
-/// The `[regression]` table names known roles only.
+/// The `[regression]` table names known roles only, and for `figures` judged roles and known figures.
 fn check_regression(
     source: &Source,
     regression: Option<Spanned<RegressionSpec>>,
@@ -576,9 +611,34 @@ fn check_regression(
     let Some(regression) = regression else {
         return Ok(RegressionSpec::default());
     };
-    if let Some(wanted) = &regression.get_ref().roles {
-        check_known_roles(wanted, roles, "regression: ")
-            .map_err(|error| anyhow::anyhow!("{}: {error}", source.place(regression.span())))?;
+    let here =
+        |error: anyhow::Error| anyhow::anyhow!("{}: {error}", source.place(regression.span()));
+    let spec = regression.get_ref();
+    if let Some(wanted) = &spec.roles {
+        check_known_roles(wanted, roles, "regression: ").map_err(here)?;
+    }
+    for (role, figures) in &spec.figures {
+        check_known_roles(std::slice::from_ref(role), roles, "regression.figures: ")
+            .map_err(here)?;
+        if !spec.judges_role(role) {
+            return Err(here(anyhow::anyhow!(
+                "regression.figures: role {role:?} is not in regression.roles, so none of its figures is judged"
+            )));
+        }
+        if figures.is_empty() {
+            return Err(here(anyhow::anyhow!(
+                "regression.figures: {role} = []: expected at least one figure (leave the role out of regression.roles to judge none)"
+            )));
+        }
+        if let Some(unknown) = figures
+            .iter()
+            .find(|f| !REGRESSION_FIGURES.contains(&f.as_str()))
+        {
+            return Err(here(anyhow::anyhow!(
+                "regression.figures: {role}: unknown figure {unknown:?}: expected one of {}",
+                REGRESSION_FIGURES.join(", ")
+            )));
+        }
     }
     Ok(regression.into_inner())
 }
@@ -918,6 +978,45 @@ params = { clients = 2 }
             &text,
             "scenarios/toy.toml:21:1: regression: unknown role \"best\": expected one of before, after",
         );
+    }
+
+    #[test]
+    fn a_regression_table_narrows_a_judged_roles_figures_to_known_ones() {
+        let good = good();
+        let table =
+            "[regression]\nroles = [\"after\"]\nfigures = { after = [\"peak_heap_bytes\"] }\n";
+        let spec = Spec::parse(Path::new("toy.toml"), &format!("{good}\n{table}")).unwrap();
+        assert!(spec.regression.judges("after", "peak_heap_bytes"));
+        assert!(!spec.regression.judges("after", "alloc_count"));
+        assert!(!spec.regression.judges("before", "peak_heap_bytes"));
+        // Without `roles`, every role is judged, and a role without `figures` on every figure.
+        let table = "[regression]\nfigures = { after = [\"peak_rss_bytes\"] }\n";
+        let spec = Spec::parse(Path::new("toy.toml"), &format!("{good}\n{table}")).unwrap();
+        assert!(spec.regression.judges("before", "alloc_count"));
+        assert!(!spec.regression.judges("after", "peak_heap_bytes"));
+        for (table, error) in [
+            (
+                "roles = [\"before\"]\nfigures = { after = [\"peak_heap_bytes\"] }",
+                "regression.figures: role \"after\" is not in regression.roles, so none of its figures is judged",
+            ),
+            (
+                "figures = { after = [\"peak_heap\"] }",
+                "regression.figures: after: unknown figure \"peak_heap\": expected one of peak_heap_bytes, peak_rss_bytes, total_alloc_bytes, alloc_count, end_heap_bytes",
+            ),
+            (
+                "figures = { best = [\"peak_heap_bytes\"] }",
+                "regression.figures: unknown role \"best\": expected one of before, after",
+            ),
+            (
+                "figures = { after = [] }",
+                "regression.figures: after = []: expected at least one figure (leave the role out of regression.roles to judge none)",
+            ),
+        ] {
+            check_error(
+                &format!("{good}\n[regression]\n{table}\n"),
+                &format!("scenarios/toy.toml:21:1: {error}"),
+            );
+        }
     }
 
     #[test]

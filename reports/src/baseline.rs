@@ -92,9 +92,10 @@ pub fn cases_without_baseline(
         .iter()
         .filter(|case| is_guarded(case))
         .filter(|case| {
-            let spec = specs.iter().find(|spec| spec.scenario == case.scenario);
-            let judged_roles = spec.and_then(|spec| spec.regression.roles.as_ref());
-            judged_roles.is_none_or(|roles| roles.contains(&case.variant))
+            specs
+                .iter()
+                .find(|spec| spec.scenario == case.scenario)
+                .is_none_or(|spec| spec.regression.judges_role(&case.variant))
         })
         .filter(|case| !baseline.cases.iter().any(|old| old.id == case.id))
         .map(|case| case.id.clone())

@@ -315,12 +315,11 @@ impl Noise {
             let (Some(scenario), Some(role)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            let judged = specs
+            let regression = specs
                 .iter()
                 .find(|spec| spec.scenario == scenario)
-                .and_then(|spec| spec.regression.roles.as_ref())
-                .is_none_or(|roles| roles.iter().any(|r| r == role));
-            if !judged {
+                .map(|spec| &spec.regression);
+            if regression.is_some_and(|judged| !judged.judges_role(role)) {
                 continue;
             }
             let row = rows
@@ -330,6 +329,9 @@ impl Noise {
                 .into_iter()
                 .enumerate()
             {
+                if regression.is_some_and(|judged| !judged.judges(role, field.name())) {
+                    continue;
+                }
                 let Some(spread) = figures.get(field.name()).filter(|s| s.min > 0.0) else {
                     continue;
                 };

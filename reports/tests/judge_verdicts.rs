@@ -307,6 +307,28 @@ Top allocation sites by bytes live at the heap peak (dhat profile profiles/large
     );
     // 10 cases, 5 memory fields each, less the 4 null heap figures of the killed case.
     assert_eq!(regressions, 10 * 5 - 4);
+
+    // `[regression]` narrows the roles, and a role's figures: before not at all, after on its peak heap only.
+    let narrowed = format!(
+        "{spec}\n[regression]\nroles = [\"after\", \"best\"]\nfigures = {{ after = [\"peak_heap_bytes\"] }}\n"
+    );
+    let verdicts = reports::judge::judge(&results, &[spec_from(&narrowed)], Some(&baseline));
+    let judged = |role: &str| -> Vec<String> {
+        verdicts
+            .iter()
+            .filter(|v| v.kind == "regression" && v.subject.split('/').nth(1) == Some(role))
+            .map(|v| v.id.rsplit('/').next().unwrap().to_string())
+            .collect()
+    };
+    assert!(judged("before").is_empty());
+    let after_cases = results
+        .cases
+        .iter()
+        .filter(|c| c.variant == "after")
+        .count();
+    assert!(after_cases > 0);
+    assert_eq!(judged("after"), vec!["peak_heap_bytes"; after_cases]);
+    assert!(judged("best").iter().any(|figure| figure == "alloc_count"));
 }
 
 #[test]

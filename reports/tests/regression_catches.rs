@@ -81,8 +81,10 @@ fn every_judged_case_fails_the_regression_check_at_the_target_change() {
         let judged = specs
             .iter()
             .find(|spec| spec.scenario == case.scenario)
-            .and_then(|spec| spec.regression.roles.as_ref())
-            .is_none_or(|roles| roles.contains(&case.variant));
+            .is_none_or(|spec| {
+                spec.regression
+                    .judges(&case.variant, CaseField::PeakHeapBytes.name())
+            });
         if !judged {
             continue;
         }

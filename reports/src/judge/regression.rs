@@ -226,12 +226,14 @@ pub fn regression_verdicts(
         let Some(old_case) = old.cases.iter().find(|old_case| old_case.id == case.id) else {
             continue;
         };
-        let spec = specs.iter().find(|spec| spec.scenario == case.scenario);
-        let judged_roles = spec.and_then(|spec| spec.regression.roles.as_ref());
-        if judged_roles.is_some_and(|roles| !roles.contains(&case.variant)) {
-            continue;
-        }
+        let regression = specs
+            .iter()
+            .find(|spec| spec.scenario == case.scenario)
+            .map(|spec| &spec.regression);
         for field in JUDGED_FIELDS {
+            if regression.is_some_and(|judged| !judged.judges(&case.variant, field.name())) {
+                continue;
+            }
             if let (Some(old_value), Some(new_value)) = (field.value(old_case), field.value(case)) {
                 let tolerance = tolerance_for(noise, &new.run.profile, &case.id, field);
                 verdicts.push(regression_verdict(
@@ -287,6 +289,12 @@ fn regression_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_judged_fields_are_the_ones_a_spec_can_name() {
+        let names: Vec<&str> = JUDGED_FIELDS.iter().map(|field| field.name()).collect();
+        assert_eq!(names, harness::spec::REGRESSION_FIGURES);
+    }
 
     #[test]
     fn changes_are_classified_against_the_tolerance() {
