@@ -184,13 +184,7 @@ impl Noise {
             })
         });
         let dropped = before - self.cases.len();
-        if !cases.is_empty() {
-            self.command = format!(
-                "{}, without {} (measured again)",
-                self.command,
-                cases.join(", ")
-            );
-        }
+        self.say_forgotten(cases);
         dropped
     }
 
@@ -224,14 +218,19 @@ impl Noise {
             spreads.retain(|figure, _| !figures.contains(figure));
             touched += usize::from(spreads.len() < before);
         }
-        if !figures.is_empty() {
+        self.say_forgotten(figures);
+        Ok(touched)
+    }
+
+    /// Appends what was forgotten (cases or figures) to the file's command, so the file says it was measured again.
+    fn say_forgotten(&mut self, forgotten: &[String]) {
+        if !forgotten.is_empty() {
             self.command = format!(
                 "{}, without {} (measured again)",
                 self.command,
-                figures.join(", ")
+                forgotten.join(", ")
             );
         }
-        Ok(touched)
     }
 
     /// The spread of one figure of one case; `None` when the noise file has no entry for it.

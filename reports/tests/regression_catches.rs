@@ -19,12 +19,12 @@ use std::path::Path;
 const DETERMINISTIC_RATIO: f64 = 1.01;
 
 /// Cases whose peak heap spread too far over the noise runs for the check to catch +20% (2x the spread is more),
-/// measured over 7 ci runs, 2 of them with two CPU hogs on each core (`cargo xtask noise`). None now. Cases that left
-/// the list: hook-storm's best_killed at 100 events (1.091x, what the store had in flight when the SIGKILL landed;
-/// 1.000x since the hook sender's connections take turns), startup's before at 12 (1.149x, which of the 12 inits
-/// overlap; 1.097x as the median of five runs) and syslog-rate's best at 200 records (1.114x as the median of five,
-/// its two workflows' trims in one peak or not; 1.076x since the workflows take turns of a trim trigger and a trim
-/// holds what it read, the spread now the two runs with CPU hogs: 1.000x over the five quiet ones).
+/// measured over the ci runs of reports/noise.json, some with two CPU hogs on each core (`cargo xtask noise`). None
+/// now. Cases that left the list: hook-storm's best_killed at 100 events (1.091x, what the store had in flight when
+/// the SIGKILL landed; 1.000x since the hook sender's connections take turns), startup's before at 12 (1.149x, which
+/// of the 12 inits overlap; 1.097x as the median of five runs) and syslog-rate's best at 200 records (1.114x as the
+/// median of five, its two workflows' trims in one peak or not; 1.076x since the workflows take turns of a trim
+/// trigger and a trim holds what it read, the spread now the runs with CPU hogs: 1.000x over the five quiet ones).
 const KNOWN_GAPS: [&str; 0] = [];
 
 fn workspace() -> &'static Path {

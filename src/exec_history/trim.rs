@@ -250,8 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn the_three_techniques_agree_on_edge_cases_hold_after_deleting_and_report_corrupt_records_by_key()
-     {
+    fn the_three_techniques_agree_hold_after_deleting_and_name_corrupt_records() {
         let records: Vec<(&str, String)> = vec![
             (
                 "k1",

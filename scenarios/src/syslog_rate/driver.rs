@@ -1,6 +1,7 @@
 //! The load side of `syslog-rate`, in a process of its own: RFC 5424 lines over UDP on loopback at a set rate,
-//! the workflows taking turns of [`TRIM_EVERY_NTH_RECORD`] messages (see [`workflow_of_message`]), with every `invalid_every`th datagram malformed on purpose (alternately
-//! garbage and a line cut short) so the receiver's bad-input path runs under load too.
+//! the workflows taking turns of [`TRIM_EVERY_NTH_RECORD`] messages (see [`workflow_of_message`]), with every
+//! `invalid_every`th datagram malformed on purpose (alternately garbage and a line cut short) so the receiver's
+//! bad-input path runs under load too.
 
 use super::rfc5424::{SyslogAlert, format_line};
 use anyhow::Context as _;
