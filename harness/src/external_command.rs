@@ -23,6 +23,7 @@
 use anyhow::bail;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Where an external technique's heap figures come from.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -79,6 +80,65 @@ pub fn check_command(command: &[String]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks, before any case runs, that a command's program can be started and that its arguments naming files in
+/// the spec's directory (`{spec_dir}/…`) exist: the program on `PATH` (no `/`) or at an absolute path, executable.
+/// A program given by a relative path would be looked for in the case's scratch directory, where it never is.
+/// Parts that depend on a case's values (`{size}`, `{param.…}`) are left to the case.
+pub fn check_programs_exist(command: &[String], spec_dir: &Path) -> Result<(), String> {
+    let spec_dir_text = spec_dir.to_string_lossy();
+    let with_spec_dir = |arg: &str| -> Option<String> {
+        let expanded = arg.replace("{spec_dir}", &spec_dir_text);
+        (!expanded.contains('{')).then_some(expanded)
+    };
+    let Some(program) = command.first() else {
+        return Err("expected a program and its arguments".into());
+    };
+    if let Some(expanded) = with_spec_dir(program) {
+        if expanded.contains('/') {
+            let path = Path::new(&expanded);
+            if !path.is_absolute() {
+                return Err(format!(
+                    "program {program:?} is a relative path, and a case runs in a scratch directory of its own: \
+                     expected {{spec_dir}}/{expanded}, an absolute path, or a program on PATH"
+                ));
+            }
+            if !is_executable(path) {
+                return Err(format!(
+                    "program {expanded:?} does not exist or is not executable"
+                ));
+            }
+        } else if find_on_path(&expanded).is_none() {
+            return Err(format!(
+                "program {expanded:?} is not on PATH: expected an installed program or a path to one"
+            ));
+        }
+    }
+    for arg in &command[1..] {
+        if !arg.starts_with("{spec_dir}") {
+            continue;
+        }
+        if let Some(expanded) = with_spec_dir(arg)
+            && !Path::new(&expanded).exists()
+        {
+            return Err(format!("{arg:?}: {expanded}: no such file"));
+        }
+    }
+    Ok(())
+}
+
+/// A program name as the launcher's `execvp` would find it on `PATH`.
+pub fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The names of the `{…}` placeholders in `arg`.
@@ -247,5 +307,40 @@ mod tests {
             missing,
             "command: {param.rows}: the profile has no param \"rows\" (it has: clients, mode)"
         );
+    }
+
+    #[test]
+    fn a_program_that_cannot_be_found_is_named_before_any_case_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("server.py"), "").unwrap();
+        let command =
+            |parts: &[&str]| -> Vec<String> { parts.iter().map(|p| p.to_string()).collect() };
+        let check = |parts: &[&str]| check_programs_exist(&command(parts), dir.path());
+        assert_eq!(check(&["sh", "{spec_dir}/server.py", "{size}"]), Ok(()));
+        assert_eq!(
+            check(&["no-such-interpreter-here", "{spec_dir}/server.py"]),
+            Err("program \"no-such-interpreter-here\" is not on PATH: expected an installed program or a path to one".into())
+        );
+        assert_eq!(
+            check(&["sh", "{spec_dir}/servr.py"]),
+            Err(format!(
+                "\"{{spec_dir}}/servr.py\": {}/servr.py: no such file",
+                dir.path().display()
+            ))
+        );
+        assert_eq!(
+            check(&["{spec_dir}/server.py"]),
+            Err(format!(
+                "program \"{}/server.py\" does not exist or is not executable",
+                dir.path().display()
+            ))
+        );
+        assert!(
+            check(&["bin/server"])
+                .unwrap_err()
+                .contains("is a relative path")
+        );
+        // What depends on a case's values is the case's to find out.
+        assert_eq!(check(&["{spec_dir}/{param.binary}"]), Ok(()));
     }
 }

@@ -43,6 +43,7 @@ pub fn run_info(profile: &str, dir: &Path) -> RunInfo {
         host: host(),
         jobs: 1,
         shard: None,
+        invocation: None,
     }
 }
 

@@ -50,10 +50,44 @@ pub struct RunInfo {
     /// run `cargo xtask merge` makes of all N.
     #[serde(default)]
     pub shard: Option<crate::shard::Shard>,
+    /// How the run was started (`cargo xtask` in memproof's checkout, or the installed `memproof`, and the spec
+    /// directory given), so that every command a report suggests works where the run was made. Absent in older
+    /// results: `cargo xtask` with the checkout's own specs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Invocation>,
 }
 
 fn one_job() -> u32 {
     1
+}
+
+/// The command that made a run, for the commands its reports suggest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Invocation {
+    /// `cargo xtask` (memproof's checkout) or `memproof` (installed).
+    pub program: String,
+    /// The spec directory, as given on the command line (relative to where the command ran), when the specs were
+    /// not the default ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_dir: Option<String>,
+}
+
+impl RunInfo {
+    /// A command line for `subcommand` that works where this run was made: `memproof bless --spec-dir specs`,
+    /// `cargo xtask bless`.
+    pub fn command(&self, subcommand: &str) -> String {
+        match &self.invocation {
+            None => format!("cargo xtask {subcommand}"),
+            Some(Invocation {
+                program,
+                spec_dir: None,
+            }) => format!("{program} {subcommand}"),
+            Some(Invocation {
+                program,
+                spec_dir: Some(dir),
+            }) => format!("{program} {subcommand} --spec-dir {dir}"),
+        }
+    }
 }
 
 /// The machine a run happened on; memory figures only compare between runs on like machines.
@@ -522,6 +556,7 @@ mod tests {
                 git_commit: None,
                 jobs: 1,
                 shard: None,
+                invocation: None,
                 host: Host {
                     os: "Linux".into(),
                     kernel: "6.1".into(),

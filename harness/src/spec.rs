@@ -397,6 +397,28 @@ impl Spec {
         self.external.get(technique)
     }
 
+    /// The techniques this spec plays (its roles' and its verdicts' counterfactuals') that are not commands: they
+    /// run in memproof's own case binaries, which only memproof's checkout builds.
+    pub fn built_in_techniques(&self) -> Vec<&str> {
+        let counterfactuals = self
+            .verdicts
+            .iter()
+            .filter_map(|v| match &v.counterfactual {
+                Some(Counterfactual::Technique { technique, .. }) => Some(technique.as_str()),
+                _ => None,
+            });
+        let mut built_in: Vec<&str> = self
+            .variants
+            .iter()
+            .map(|v| v.technique.as_str())
+            .chain(counterfactuals)
+            .filter(|technique| !self.external.contains_key(*technique))
+            .collect();
+        built_in.sort_unstable();
+        built_in.dedup();
+        built_in
+    }
+
     /// The technique that plays `role`.
     pub fn technique(&self, role: &str) -> Option<&str> {
         self.variants

@@ -10,7 +10,7 @@ use crate::judge::check_expression::{CaseField, Metric};
 use crate::judge::regression::{Change, classify, format_percent_change, tolerance_for};
 use crate::noise::Noise;
 use anyhow::Context as _;
-use harness::results::Results;
+use harness::results::{Results, RunInfo};
 use harness::spec::Spec;
 use std::path::Path;
 
@@ -104,7 +104,7 @@ pub fn cases_without_baseline(
 
 /// The sentence every report shows for cases without a baseline: how many, of which scenarios, and the command that
 /// adds each scenario's. `None` when every case had one.
-pub fn without_baseline_notice(case_ids: &[String]) -> Option<String> {
+pub fn without_baseline_notice(case_ids: &[String], run: &RunInfo) -> Option<String> {
     let first = case_ids.first()?;
     let mut scenarios: Vec<(&str, usize)> = Vec::new();
     for id in case_ids {
@@ -120,7 +120,7 @@ pub fn without_baseline_notice(case_ids: &[String]) -> Option<String> {
         .collect();
     let commands: Vec<String> = scenarios
         .iter()
-        .map(|(name, _)| format!("`cargo xtask bless --scenario {name}`"))
+        .map(|(name, _)| format!("`{} --scenario {name}`", run.command("bless")))
         .collect();
     Some(format!(
         "{} {} no baseline, so {} not judged for regression: {}. Add them with {}.",
@@ -422,7 +422,7 @@ mod tests {
         let missing = cases_without_baseline(&fixture(), &baseline, &[]);
         assert!(!missing.is_empty());
         assert!(missing.iter().all(|id| id.starts_with("large-session/")));
-        let notice = without_baseline_notice(&missing).unwrap();
+        let notice = without_baseline_notice(&missing, &fixture().run).unwrap();
         assert_eq!(
             notice,
             format!(
@@ -436,7 +436,18 @@ mod tests {
             cases_without_baseline(&fixture(), &fixture(), &[]),
             Vec::<String>::new()
         );
-        assert_eq!(without_baseline_notice(&[]), None);
+        assert_eq!(without_baseline_notice(&[], &fixture().run), None);
+        // A run of the installed binary on a spec directory names the command that works there.
+        let mut installed = fixture().run;
+        installed.invocation = Some(harness::results::Invocation {
+            program: "memproof".into(),
+            spec_dir: Some("perf/memory".into()),
+        });
+        assert!(
+            without_baseline_notice(&missing, &installed)
+                .unwrap()
+                .ends_with("Add them with `memproof bless --spec-dir perf/memory --scenario large-session`."),
+        );
         // A counterfactual case (`--prove`) is never in a baseline, so never named as missing from one.
         let mut proved = fixture();
         let mut counterfactual = proved.cases[0].clone();

@@ -2,9 +2,6 @@
 //! heaptrack) on the calibration case, one small case of each seed scenario, and programs in other languages. The
 //! work is in `harness::crosscheck`; this command picks the cases, builds the binaries and writes the table.
 
-use crate::Finished;
-use crate::build;
-use crate::load_test::{parse_duration, select_specs};
 use anyhow::Context as _;
 use harness::crosscheck::subject::{RunSettings, Subject, external_programs};
 use harness::crosscheck::table::{render_markdown, render_terminal};
@@ -12,6 +9,9 @@ use harness::crosscheck::tools::Tool;
 use harness::crosscheck::{Plan, run_cross_check};
 use harness::spec::Spec;
 use harness::suite::{self, PlannedCase};
+use memproof_cli::Finished;
+use memproof_cli::build;
+use memproof_cli::load_test::{parse_duration, select_specs};
 use std::path::PathBuf;
 
 /// Runs cases under memproof and under tools that share none of its code, and prints both figures side by side.
@@ -82,7 +82,7 @@ impl CrossCheck {
         let mut tools = self.tools.clone();
         tools.sort();
         tools.dedup();
-        let specs = select_specs(&[])?;
+        let specs = select_specs(&memproof_cli::home::SpecHome::resolve(None)?, &[])?;
         let bin_dir = build::build_release(
             &["memproof-scenarios", "memproof-harness"],
             &["memproof-case", "memproof-launch"],

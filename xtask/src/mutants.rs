@@ -16,10 +16,10 @@
 //! copy's release directory from this tree's, so registry dependencies are not compiled again. This process runs
 //! the copy's case binaries and reads the copy's specs; the judge and the reports are this tree's.
 
-use crate::Finished;
-use crate::build;
-use crate::load_test::{CASE_BINARIES, CASE_PACKAGES, LoadTest};
 use anyhow::{Context as _, bail};
+use memproof_cli::Finished;
+use memproof_cli::build;
+use memproof_cli::load_test::{CASE_BINARIES, CASE_PACKAGES, LoadTest};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -287,7 +287,10 @@ impl Mutants {
             // machine's load.
             let load_test = LoadTest::proving("ci", &mutant.scenario, &out);
             let finished = load_test
-                .run_in(&scratch, Some(&bin_dir))
+                .run_in(
+                    &memproof_cli::home::SpecHome::resolve_in(None, Some(scratch.clone()))?,
+                    Some(&bin_dir),
+                )
                 .with_context(|| format!("mutant {}", mutant.name))?;
             if let Finished::Interrupted(_) = finished {
                 sync_tree(&root, &scratch, &files)?;

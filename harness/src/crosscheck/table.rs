@@ -539,6 +539,7 @@ mod tests {
                 git_commit: None,
                 jobs: 1,
                 shard: None,
+                invocation: None,
                 host: crate::results::Host {
                     os: "linux".into(),
                     kernel: "6".into(),

@@ -243,7 +243,10 @@ pub fn index_page<'a>(results: &'a Results, scenarios: &[ScenarioReport]) -> Ind
         failed_count,
         case_count: results.cases.len(),
         has_baseline: verdicts.iter().any(|v| v.kind == "regression"),
-        without_baseline: crate::baseline::without_baseline_notice(&results.without_baseline),
+        without_baseline: crate::baseline::without_baseline_notice(
+            &results.without_baseline,
+            &results.run,
+        ),
         failures: verdicts
             .iter()
             .filter(|v| !v.pass)

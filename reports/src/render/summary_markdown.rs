@@ -333,9 +333,14 @@ pub fn render_summary_within(
     out.push("\n");
     let regressions = verdicts.iter().filter(|v| v.kind == "regression").count();
     if regressions == 0 {
-        out.push("No baseline was compared, so there are no regression verdicts. Record one with `cargo xtask bless`.\n\n");
+        out.push(&format!(
+            "No baseline was compared, so there are no regression verdicts. Record one with `{}`.\n\n",
+            results.run.command("bless")
+        ));
     } else {
-        if let Some(notice) = crate::baseline::without_baseline_notice(&results.without_baseline) {
+        if let Some(notice) =
+            crate::baseline::without_baseline_notice(&results.without_baseline, &results.run)
+        {
             out.push(&format!("{notice}\n\n"));
         }
         let count = |word: &str| {

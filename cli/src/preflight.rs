@@ -1,8 +1,11 @@
 //! Everything a run checks before its first case, so that a bad flag, a missing or broken baseline, or a busy
 //! output directory is an error in the first second, not after an hour on `full` with nothing kept.
 
+use crate::home::SpecHome;
 use anyhow::{Context as _, bail};
 use harness::results::Results;
+use harness::spec::Spec;
+use harness::suite::PlannedCase;
 use harness::units::format_bytes;
 use std::path::Path;
 use std::time::Duration;
@@ -58,28 +61,32 @@ fn seconds(duration: Duration) -> String {
 /// The baseline a load test judges regressions against, read and checked before any case runs.
 ///
 /// `explicit` is the `--baseline` flag: a path given there that does not exist is an error. Without it, the
-/// committed `reports/baseline.json` is used when it exists. A baseline that is not a memproof results file (bad
-/// JSON, wrong schema) is an error either way. A baseline of another profile is set aside with a note: case ids
-/// name the size, not the profile, so only a baseline of this profile can judge this run.
+/// baseline beside the specs (`home.baseline`) is used when it exists. A baseline that is not a memproof results
+/// file (bad JSON, wrong schema) is an error either way. A baseline of another profile is set aside with a note:
+/// case ids name the size, not the profile, so only a baseline of this profile can judge this run.
 pub fn baseline(
     explicit: Option<&Path>,
-    default: &Path,
+    home: &SpecHome,
     profile: &str,
     out_dir: &Path,
 ) -> anyhow::Result<Option<Results>> {
-    // A path given on the command line is the user's, relative to the current directory; the default is the
-    // repository's.
-    let path = match explicit {
-        Some(given) => given.to_path_buf(),
-        None => crate::build::workspace_root()?.join(default),
+    let path = explicit.unwrap_or(&home.baseline);
+    let bless = |from: &Path| {
+        let mut command = home.command("bless");
+        command.push_str(&format!(" --from {}", from.display()));
+        if explicit.is_some() {
+            command.push_str(&format!(" --baseline {}", path.display()));
+        }
+        command
     };
     if explicit.is_some() && !path.exists() {
         bail!(
-            "{}: no such baseline (given with --baseline)\n\nConsider `cargo xtask bless --from DIR` to record one from a run.",
-            path.display()
+            "{}: no such baseline (given with --baseline)\n\nConsider `{}` to record one from a run.",
+            path.display(),
+            bless(Path::new("DIR"))
         );
     }
-    let baseline = reports::baseline::read_baseline(&path)
+    let baseline = reports::baseline::read_baseline(path)
         .with_context(|| format!("{}: cannot be used as the baseline", path.display()))?;
     match baseline {
         Some(other) if other.run.profile != profile => {
@@ -93,13 +100,44 @@ pub fn baseline(
         Some(baseline) => Ok(Some(baseline)),
         None => {
             eprintln!(
-                "memproof: no baseline at {}: regressions are not judged this run.\n\nConsider `cargo xtask bless --from {}` to record a first baseline.",
+                "memproof: no baseline at {}: regressions are not judged this run.\n\nConsider `{}` to record a first baseline.",
                 path.display(),
-                out_dir.display()
+                bless(out_dir)
             );
             Ok(None)
         }
     }
+}
+
+/// Every program a planned command case or its driver starts can be found, before the first case: a misspelt
+/// interpreter or script path is a spec error (exit 2) in the first second, not a case that waits for its timeout.
+pub fn commands(specs: &[Spec], planned: &[PlannedCase]) -> anyhow::Result<()> {
+    for spec in specs {
+        let used: Vec<&str> = planned
+            .iter()
+            .filter(|case| case.scenario == spec.scenario)
+            .map(|case| case.technique.as_str())
+            .collect();
+        if used.is_empty() {
+            continue;
+        }
+        let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
+        let techniques = spec
+            .external
+            .iter()
+            .filter(|(name, _)| used.contains(&name.as_str()))
+            .map(|(name, technique)| (format!("technique {name}"), &technique.command));
+        let driver = spec
+            .driver
+            .iter()
+            .filter(|_| used.iter().any(|t| spec.external.contains_key(*t)))
+            .map(|driver| ("the driver".to_string(), &driver.command));
+        for (what, command) in techniques.chain(driver) {
+            harness::external_command::check_programs_exist(command, &spec_dir)
+                .map_err(|why| anyhow::anyhow!("{}: {what}: {why}", spec.path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -137,18 +175,27 @@ mod tests {
     fn an_explicit_baseline_that_is_missing_or_broken_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.json");
-        let error = baseline(Some(&missing), Path::new("x"), "ci", dir.path())
+        let home = crate::home::SpecHome::resolve_in(Some(dir.path()), None).unwrap();
+        let error = baseline(Some(&missing), &home, "ci", dir.path())
             .unwrap_err()
             .to_string();
         assert!(
             error.starts_with(&format!("{}: no such baseline", missing.display())),
             "{error}"
         );
+        assert!(
+            error.ends_with(&format!(
+                "Consider `cargo xtask bless --spec-dir {} --from DIR --baseline {}` to record one from a run.",
+                dir.path().display(),
+                missing.display()
+            )),
+            "{error}"
+        );
         let garbage = dir.path().join("garbage.json");
         std::fs::write(&garbage, "{\"schema\": 3}").unwrap();
         let error = format!(
             "{:#}",
-            baseline(Some(&garbage), Path::new("x"), "ci", dir.path()).unwrap_err()
+            baseline(Some(&garbage), &home, "ci", dir.path()).unwrap_err()
         );
         assert!(
             error.starts_with(&format!(
@@ -157,11 +204,7 @@ mod tests {
             )),
             "{error}"
         );
-        // No explicit path and nothing at the default: not judged, no error.
-        assert!(
-            baseline(None, &missing, "ci", dir.path())
-                .unwrap()
-                .is_none()
-        );
+        // No explicit path and nothing beside the specs: not judged, no error.
+        assert!(baseline(None, &home, "ci", dir.path()).unwrap().is_none());
     }
 }

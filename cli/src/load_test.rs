@@ -3,6 +3,7 @@
 
 use crate::Finished;
 use crate::build;
+use crate::home::{self, SpecHome};
 use crate::preflight;
 use crate::progress::Printer;
 use anyhow::bail;
@@ -30,21 +31,24 @@ pub struct LoadTest {
     /// How often each case samples its own heap, e.g. `10ms`.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     heap_interval: std::time::Duration,
-    /// The baseline to judge regressions against [default: the repository's reports/baseline.json, when it
-    /// exists]. A path given here must exist.
+    /// The baseline to judge regressions against [default: the one beside the specs, when it exists:
+    /// `reports/baseline.json` in memproof's checkout, `DIR/baseline.json` for `--spec-dir DIR`]. A path given here
+    /// must exist.
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// The measured noise each figure's regression tolerance comes from (`cargo xtask noise` writes it)
-    /// [default: the repository's reports/noise.json].
+    /// The measured noise each figure's regression tolerance comes from (the `noise` command writes it)
+    /// [default: the one beside the specs: `reports/noise.json` in memproof's checkout, `DIR/noise.json` for
+    /// `--spec-dir DIR`].
     #[arg(long)]
     noise: Option<PathBuf>,
     /// Which cases also get a dhat profile run (DHAT's viewer opens its file; dhat is 4.7x to about 50x slower than
     /// the timeline run): `spec` (as each scenario's spec says: the largest size, unless the spec turns them off;
     /// then, as `failed` does, the failed verdicts' cases it did not profile), `failed` (after judging, only the
     /// cases of the failed verdicts, at the sweep's largest size, or the case a regression names), `all` (every
-    /// case), or `none`. Each profile records why it was made.
-    #[arg(long, default_value = "spec", value_parser = ["spec", "failed", "all", "none"])]
-    dhat: String,
+    /// case), or `none`. Each profile records why it was made. A command scenario's cases never get one: their
+    /// allocation sites come from their own language's tools (the report names them).
+    #[arg(long, value_enum, default_value_t = DhatRuns::Spec)]
+    dhat: DhatRuns,
     /// Run each case of the roles a spec marks as repeated this many times (default: the spec's count) and judge
     /// the median of every figure.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -52,11 +56,13 @@ pub struct LoadTest {
     /// The seed handed to every case, for anything random in it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Print the workspace, where its binaries are built and the cases planned, then stop: build and run nothing.
+    /// Print where the specs, baseline, noise and reports are, and the cases planned, then stop: build and run
+    /// nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Read the scenario specs from this directory instead of `scenarios/`, e.g. `scenarios/examples` (the
-    /// calibration case still runs first).
+    /// Read the scenario specs from this directory [default: `scenarios/` in memproof's checkout, `memproof/` in the
+    /// current directory for the installed binary]. Its baseline and noise files are the ones beside the specs
+    /// (`DIR/baseline.json`, `DIR/noise.json`).
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
     /// Also run each fix verdict's counterfactual (the fix minus the one change the verdict is about) and fail
@@ -78,6 +84,28 @@ pub struct LoadTest {
     shard: Option<harness::shard::Shard>,
 }
 
+/// Which cases get a dhat profile run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DhatRuns {
+    /// As each scenario's spec says (the largest size, unless the spec turns them off), then the failed verdicts'
+    /// cases it did not profile.
+    Spec,
+    /// After judging, only the cases of the failed verdicts.
+    Failed,
+    /// Every case.
+    All,
+    /// None.
+    None,
+}
+
+impl std::fmt::Display for DhatRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum as _;
+        let value = self.to_possible_value().expect("no variant is skipped");
+        f.write_str(value.get_name())
+    }
+}
+
 /// The packages and binaries a load test runs its cases with.
 pub const CASE_PACKAGES: [&str; 2] = ["memproof-scenarios", "memproof-harness"];
 pub const CASE_BINARIES: [&str; 3] = ["memproof-case", "memproof-dhat", "memproof-launch"];
@@ -90,31 +118,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     harness::units::parse_size(text).map_err(|error| error.to_string())
 }
 
-/// Reads the specs in `scenarios/` and keeps the calibration case plus the asked-for scenarios.
-pub fn select_specs(wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
-    select_specs_in(&build::workspace_root()?, None, wanted)
-}
-
-/// As [`select_specs`] for the tree at `root`, with the scenarios read from `dir` when given (the calibration spec
-/// always from `scenarios/`).
-pub fn select_specs_in(
-    root: &Path,
-    dir: Option<&Path>,
-    wanted: &[String],
-) -> anyhow::Result<Vec<Spec>> {
-    let scenarios = root.join("scenarios");
-    let mut specs = spec::read_dir(&scenarios)?;
-    if let Some(dir) = dir {
-        // The directory's specs replace scenarios/; the calibration case runs whatever the directory holds, from
-        // the directory's own calibration spec if it has one (a copy of scenarios/ does), else from scenarios/.
-        // Keeping both planned every calibration case twice.
-        let theirs = spec::read_dir(dir)?;
-        let own_calibration = theirs
-            .iter()
-            .any(|s| s.scenario == harness::calibration::SCENARIO);
-        specs.retain(|s| s.scenario == harness::calibration::SCENARIO && !own_calibration);
-        specs.extend(theirs);
-    }
+/// The specs of a run: `home`'s, narrowed to `wanted` (all when empty). Where a scenario plays a built-in technique
+/// (memproof's own case binaries), the calibration case runs first, nothing else being believed until the meters
+/// are: from the directory's own calibration spec, else the checkout's. The installed binary has no case binaries:
+/// a spec that needs them is an error naming it.
+pub fn select_specs(home: &SpecHome, wanted: &[String]) -> anyhow::Result<Vec<Spec>> {
+    let mut specs = spec::read_dir(&home.dir)?;
     let known: Vec<String> = specs.iter().map(|s| s.scenario.clone()).collect();
     for name in wanted {
         if !known.contains(name) {
@@ -124,29 +133,45 @@ pub fn select_specs_in(
             );
         }
     }
-    specs.retain(|s| {
-        s.scenario == harness::calibration::SCENARIO
-            || wanted.is_empty()
-            || wanted.contains(&s.scenario)
-    });
+    let calibration = harness::calibration::SCENARIO;
+    specs
+        .retain(|s| s.scenario == calibration || wanted.is_empty() || wanted.contains(&s.scenario));
+    let needs_case_binaries = specs
+        .iter()
+        .any(|s| s.scenario != calibration && !s.built_in_techniques().is_empty());
+    match &home.checkout {
+        None => {
+            if let Some(spec) = specs.iter().find(|s| !s.built_in_techniques().is_empty()) {
+                bail!(
+                    "{}: scenario {:?} plays {}, not a command: an installed memproof runs programs given as \
+                     commands (`command = [...]` on a variant, or a [techniques.NAME] table)\n\nmemproof's own \
+                     scenarios run in its checkout, with `cargo xtask load-test`.",
+                    spec.path.display(),
+                    spec.scenario,
+                    spec.built_in_techniques().join(", ")
+                );
+            }
+        }
+        Some(root) => {
+            if needs_case_binaries && !specs.iter().any(|s| s.scenario == calibration) {
+                let path = root.join("scenarios").join(format!("{calibration}.toml"));
+                specs.push(Spec::read(&path)?);
+            }
+        }
+    }
     // The calibration case first: nothing else is believed until the meters are.
-    specs.sort_by_key(|s| s.scenario != harness::calibration::SCENARIO);
+    specs.sort_by_key(|s| s.scenario != calibration);
     Ok(specs)
 }
 
 impl LoadTest {
-    /// The baseline this run judges against (`--baseline`, or the default one of its profile), `None` with
+    /// The baseline this run judges against (`--baseline`, or the one beside its specs), `None` with
     /// `--no-baseline`; checked before any case runs. `out` is the run's directory (named in the hint to bless one).
-    fn read_baseline(&self, out: &Path) -> anyhow::Result<Option<Results>> {
+    fn read_baseline(&self, home: &SpecHome, out: &Path) -> anyhow::Result<Option<Results>> {
         if self.no_baseline {
             return Ok(None);
         }
-        preflight::baseline(
-            self.baseline.as_deref(),
-            Path::new(DEFAULT_BASELINE),
-            &self.profile,
-            out,
-        )
+        preflight::baseline(self.baseline.as_deref(), home, &self.profile, out)
     }
 
     /// The flags of a `--prove` load test of one scenario on `profile`, writing to `out`, judging no regressions.
@@ -176,70 +201,94 @@ impl LoadTest {
     }
 
     pub fn run(self) -> anyhow::Result<Finished> {
-        self.run_in(&build::workspace_root()?, None)
+        let home = SpecHome::resolve(self.spec_dir.as_deref())?;
+        self.run_in(&home, None)
     }
 
-    /// Runs the load test of the tree at `root` (its specs), with the case binaries in `bin_dir` when the caller
-    /// built them (`xtask mutants`, for a mutated copy of the tree), else built here.
-    pub fn run_in(&self, root: &Path, bin_dir: Option<&Path>) -> anyhow::Result<Finished> {
+    /// Runs the load test of the specs at `home`, with the case binaries in `bin_dir` when the caller built them
+    /// (`xtask mutants`, for a mutated copy of the tree), else built here when a scenario needs them.
+    pub fn run_in(&self, home: &SpecHome, bin_dir: Option<&Path>) -> anyhow::Result<Finished> {
         preflight::check_interval("--interval", self.interval)?;
         preflight::check_interval("--heap-interval", self.heap_interval)?;
-        let specs = select_specs_in(root, self.spec_dir.as_deref(), &self.scenarios)?;
+        let specs = select_specs(home, &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
         let mut planned = suite::plan(&specs, &self.profile)?;
         if self.prove {
             planned.extend(suite::plan_counterfactuals(&specs, &self.profile)?);
         }
-        match self.dhat.as_str() {
-            "all" => planned.iter_mut().for_each(|case| case.profile_run = true),
-            "none" | "failed" => planned.iter_mut().for_each(|case| case.profile_run = false),
-            _ => {}
+        for case in &mut planned {
+            // A command has no dhat run: its heap comes from its own probe or the preload library.
+            case.profile_run = !is_command_case(&specs, case)
+                && match self.dhat {
+                    DhatRuns::All => true,
+                    DhatRuns::None | DhatRuns::Failed => false,
+                    DhatRuns::Spec => case.profile_run,
+                };
         }
+        preflight::commands(&specs, &planned)?;
+        let out = match &self.out {
+            Some(out) => out.clone(),
+            None => build::default_out(&self.profile)?,
+        };
         if self.dry_run {
             if let Some(shard) = self.shard {
                 // The share this shard would run, balanced as the run itself balances it.
-                let out = match &self.out {
-                    Some(out) => out.clone(),
-                    None => build::default_out(&self.profile)?,
-                };
-                planned = select_shard(planned, shard, self.read_baseline(&out)?.as_ref());
+                planned = select_shard(planned, shard, self.read_baseline(home, &out)?.as_ref());
             }
-            println!("workspace: {}", build::workspace_root()?.display());
+            println!("specs: {}", home.dir.display());
+            if let Some(root) = &home.checkout {
+                println!("workspace: {}", root.display());
+                println!(
+                    "binaries: {}",
+                    build::workspace_target()?.join("release").display()
+                );
+            }
             println!(
-                "binaries: {}",
-                build::workspace_target()?.join("release").display()
+                "baseline: {}",
+                self.baseline.as_ref().unwrap_or(&home.baseline).display()
             );
+            println!(
+                "noise: {}",
+                self.noise.as_ref().unwrap_or(&home.noise).display()
+            );
+            println!("reports: {}", std::path::absolute(&out)?.display());
             for case in &planned {
                 println!("case: {}", case.id);
             }
             return Ok(Finished::Passed);
         }
-        let preload = if specs
-            .iter()
-            .flat_map(|s| s.external.values())
-            .any(|t| t.heap == harness::external_command::HeapFrom::Preload)
-        {
-            Some(build::build_preload()?)
+        let needs_preload = planned.iter().any(|case| {
+            specs
+                .iter()
+                .find(|s| s.scenario == case.scenario)
+                .and_then(|s| s.external_technique(&case.technique))
+                .is_some_and(|t| t.heap == harness::external_command::HeapFrom::Preload)
+        });
+        let preload = if needs_preload {
+            Some(home::preload()?)
         } else {
             None
         };
-        let bin_dir = match bin_dir {
-            Some(dir) => dir.to_path_buf(),
-            None => build::build_release(&CASE_PACKAGES, &CASE_BINARIES)?,
+        let needs_case_binaries = planned.iter().any(|case| !is_command_case(&specs, case));
+        let binaries = match bin_dir {
+            Some(dir) => Binaries::in_dir(dir),
+            None if needs_case_binaries => {
+                Binaries::in_dir(&build::build_release(&CASE_PACKAGES, &CASE_BINARIES)?)
+            }
+            // Command scenarios only: the launcher is all they run under.
+            None => Binaries::in_dir(home::launcher()?.parent().unwrap_or(Path::new("."))),
         };
-        let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
-        let baseline = self.read_baseline(&out_dir)?;
+        let out_dir = build::output_dir(Some(&out), &self.profile)?;
+        let baseline = self.read_baseline(home, &out_dir)?;
         // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
-        let noise_path = match &self.noise {
-            Some(given) => given.clone(),
-            None => build::workspace_root()?.join(reports::noise::NOISE_PATH),
-        };
+        let noise_path = self.noise.clone().unwrap_or_else(|| home.noise.clone());
         let noise = reports::noise::Noise::read(&noise_path)?;
         if baseline.is_some() && noise.as_ref().is_none_or(|n| n.profile != self.profile) {
             eprintln!(
-                "memproof: no measured noise of profile {} at {}: regressions are judged with the conservative default tolerances.",
+                "memproof: no measured noise of profile {} at {}: regressions are judged with the conservative default tolerances.\n\nConsider `{}` to measure it.",
                 self.profile,
-                noise_path.display()
+                noise_path.display(),
+                home.command(&format!("noise --profile {}", self.profile)),
             );
         }
         if let Some(shard) = self.shard {
@@ -264,10 +313,10 @@ impl LoadTest {
             self.jobs,
             out_dir.display()
         );
-        let mut run = harness::host::run_info(&self.profile, root);
+        let mut run = harness::host::run_info(&self.profile, &home::repository()?);
         run.jobs = self.jobs;
         run.shard = self.shard;
-        let binaries = Binaries::in_dir(&bin_dir);
+        run.invocation = Some(home.invocation());
         // A repeated case counts once per run, so the counter ends at the number of runs it printed.
         let runs: usize = planned
             .iter()
@@ -339,7 +388,7 @@ impl LoadTest {
             results.verdicts = harness::calibration::verdicts(&results.cases);
             return finish_shard(&results, shard, &out_dir);
         }
-        if self.dhat == "all" {
+        if self.dhat == DhatRuns::All {
             for profile in results.cases.iter_mut().filter_map(|c| c.profile.as_mut()) {
                 profile.reason = Some("all".into());
             }
@@ -348,13 +397,17 @@ impl LoadTest {
             judge_run(results, &specs, baseline.as_ref(), noise.as_ref(), &out_dir)
         };
         results.verdicts = judge(&results);
-        if matches!(self.dhat.as_str(), "failed" | "spec") {
+        if matches!(self.dhat, DhatRuns::Failed | DhatRuns::Spec) {
             // A failure names its allocation sites whatever the spec profiles: a spec that leaves a sweep's
             // profile runs out (hook-storm's at ci: 7 s of a 65 s run) still gets them where a verdict failed.
+            // A command never gets one: its sites come from its own language's tools.
             let wanted = cases_to_profile(&planned, &results.verdicts);
             let mut profiled_any = false;
             for (at, verdict_id) in &wanted {
                 let case = &planned[*at];
+                if is_command_case(&specs, case) {
+                    continue;
+                }
                 let Some(result) = results.cases.iter_mut().find(|c| c.id == case.id) else {
                     continue;
                 };
@@ -381,7 +434,8 @@ impl LoadTest {
             results.without_baseline =
                 reports::baseline::cases_without_baseline(&results, baseline, &specs);
         }
-        if let Some(notice) = reports::baseline::without_baseline_notice(&results.without_baseline)
+        if let Some(notice) =
+            reports::baseline::without_baseline_notice(&results.without_baseline, &results.run)
         {
             eprintln!("memproof: {notice}");
         }
@@ -389,21 +443,28 @@ impl LoadTest {
             .profiled()
             .map(|(case, reason)| format!("{} ({reason})", case.id))
             .collect();
-        eprintln!(
-            "memproof: dhat profiles ({}): {}",
-            self.dhat,
-            if profiled.is_empty() {
-                "none".to_string()
-            } else {
-                profiled.join(", ")
-            }
-        );
+        if needs_case_binaries {
+            eprintln!(
+                "memproof: dhat profiles ({}): {}",
+                self.dhat,
+                if profiled.is_empty() {
+                    "none".to_string()
+                } else {
+                    profiled.join(", ")
+                }
+            );
+        }
         finish(&results, &specs, &out_dir)
     }
 }
 
-/// The baseline judged against when `--baseline` is not given (relative to the workspace root).
-pub const DEFAULT_BASELINE: &str = "reports/baseline.json";
+/// Whether a planned case runs a program given as a command in its spec (never a dhat run, never a case binary).
+pub fn is_command_case(specs: &[Spec], case: &suite::PlannedCase) -> bool {
+    specs
+        .iter()
+        .find(|s| s.scenario == case.scenario)
+        .is_some_and(|s| s.external_technique(&case.technique).is_some())
+}
 
 /// Ends a run that SIGINT or SIGTERM stopped: results.json keeps the cases that finished and the interrupted one,
 /// nothing is judged (one failed verdict says why), the reports render, and the exit status is 128 + the signal.
@@ -702,24 +763,54 @@ mod spec_dir_tests {
     }
 
     #[test]
-    fn a_spec_dir_replaces_scenarios_and_calibration_is_planned_once() {
+    fn a_spec_dir_replaces_scenarios_and_calibration_runs_once_where_case_binaries_run() {
         let root = workspace();
         let copy = tempfile::tempdir().unwrap();
         for name in ["calibration.toml", "hook-storm.toml"] {
             std::fs::copy(root.join("scenarios").join(name), copy.path().join(name)).unwrap();
         }
-        let specs = select_specs_in(&root, Some(copy.path()), &[]).unwrap();
+        let home = SpecHome::resolve_in(Some(copy.path()), Some(root.clone())).unwrap();
+        assert_eq!(home.baseline, copy.path().join("baseline.json"));
+        assert_eq!(home.noise, copy.path().join("noise.json"));
+        let specs = select_specs(&home, &[]).unwrap();
         assert_eq!(scenarios_of(&specs), ["calibration", "hook-storm"]);
-        // Without a calibration spec of its own, the directory still gets scenarios/'s, first.
+        // Without a calibration spec of its own, the directory still gets the checkout's, first.
         std::fs::remove_file(copy.path().join("calibration.toml")).unwrap();
-        let specs = select_specs_in(&root, Some(copy.path()), &[]).unwrap();
+        let specs = select_specs(&home, &[]).unwrap();
         assert_eq!(scenarios_of(&specs), ["calibration", "hook-storm"]);
-        let error = select_specs_in(&root, Some(copy.path()), &["startup".to_string()])
+        let error = select_specs(&home, &["startup".to_string()])
             .unwrap_err()
             .to_string();
         assert_eq!(
             error,
-            "unknown scenario \"startup\": expected one of calibration, hook-storm"
+            "unknown scenario \"startup\": expected one of hook-storm"
         );
+        // Installed, a scenario that needs memproof's case binaries is refused in words.
+        let installed = SpecHome::resolve_in(Some(copy.path()), None).unwrap();
+        let error = select_specs(&installed, &[]).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!(
+                "{}: scenario \"hook-storm\" plays ",
+                copy.path().join("hook-storm.toml").display()
+            )) && error.contains("not a command"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn command_scenarios_run_without_the_calibration_case() {
+        let root = workspace();
+        let examples = root.join("scenarios").join("examples");
+        for checkout in [Some(root.clone()), None] {
+            let home = SpecHome::resolve_in(Some(&examples), checkout).unwrap();
+            let specs = select_specs(&home, &[]).unwrap();
+            assert!(!specs.is_empty());
+            assert!(
+                specs
+                    .iter()
+                    .all(|s| s.scenario != harness::calibration::SCENARIO
+                        && s.built_in_techniques().is_empty())
+            );
+        }
     }
 }

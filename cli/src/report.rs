@@ -3,6 +3,7 @@
 use crate::Finished;
 use crate::build;
 use crate::compare_revisions::{self, Side};
+use crate::home::{self, SpecHome};
 use crate::load_test::select_specs;
 use anyhow::Context as _;
 use harness::results::{RESULTS_FILE, Results};
@@ -12,9 +13,10 @@ use std::path::{Path, PathBuf};
 fn read_run(dir: &Path) -> anyhow::Result<Results> {
     let path = dir.join(RESULTS_FILE);
     if !path.exists() {
+        let program = home::program();
         anyhow::bail!(
-            "{}: no {RESULTS_FILE}: expected the output directory of a run; `cargo xtask load-test --out {}` (or \
-             `cargo xtask measure --out {} -- CMD`) makes one",
+            "{}: no {RESULTS_FILE}: expected the output directory of a run; `{program} load-test --out {}` (or \
+             `{program} measure --out {} -- CMD`) makes one",
             dir.display(),
             dir.display(),
             dir.display()
@@ -28,27 +30,34 @@ fn read_run(dir: &Path) -> anyhow::Result<Results> {
 pub struct Report {
     /// The run's output directory (holding results.json).
     dir: PathBuf,
+    /// The scenario specs' directory the run read [default: as `load-test`'s].
+    #[arg(long, value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
 }
 
 impl Report {
     pub fn run(self) -> anyhow::Result<Finished> {
         let results = read_run(&self.dir)?;
-        let specs = select_specs(&[])?;
+        let specs = select_specs(&SpecHome::resolve(self.spec_dir.as_deref())?, &[])?;
         reports::write_reports(&results, &specs, &self.dir)?;
         eprintln!("memproof: reports rewritten in {}", self.dir.display());
         Ok(Finished::Passed)
     }
 }
 
-/// Rewrites reports/baseline.json from a run, and prints what changed.
+/// Rewrites the baseline beside the specs from a run, and prints what changed.
 #[derive(clap::Args)]
 pub struct Bless {
     /// The run to bless [default: target/memproof/ci].
     #[arg(long)]
     from: Option<PathBuf>,
-    /// The baseline file to write [default: the repository's reports/baseline.json].
+    /// The baseline file to write [default: the one beside the specs: `reports/baseline.json` in memproof's
+    /// checkout, `DIR/baseline.json` for `--spec-dir DIR`].
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// The scenario specs' directory the run read [default: as `load-test`'s].
+    #[arg(long, value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
     /// Update only this scenario's cases in the baseline and keep every other scenario's (a new scenario's first
     /// baseline, or one scenario's deliberate change).
     #[arg(long, value_name = "NAME")]
@@ -62,13 +71,9 @@ impl Bless {
             None => build::default_out("ci")?,
         };
         let results = read_run(&from)?;
-        let path = match self.baseline {
-            Some(given) => given,
-            None => build::workspace_root()?.join(reports::baseline::BASELINE_PATH),
-        };
-        let noise = reports::noise::Noise::read(
-            &build::workspace_root()?.join(reports::noise::NOISE_PATH),
-        )?;
+        let home = SpecHome::resolve(self.spec_dir.as_deref())?;
+        let path = self.baseline.unwrap_or_else(|| home.baseline.clone());
+        let noise = reports::noise::Noise::read(&home.noise)?;
         let changes = match &self.scenario {
             Some(scenario) => {
                 reports::baseline::bless_scenario(&results, &path, scenario, noise.as_ref())
@@ -109,10 +114,14 @@ pub struct Compare {
     /// Where to write compare.md and compare.html [default: NEW, or memproof/compare in the target directory].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The scenario specs' directory [default: as `load-test`'s]; its noise file sets the tolerances.
+    #[arg(long, value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
 }
 
 impl Compare {
     pub fn run(self) -> anyhow::Result<Finished> {
+        let home = SpecHome::resolve(self.spec_dir.as_deref())?;
         let (old_dir, new_dir) = match (&self.base, self.old, self.new) {
             (Some(base), _, _) => {
                 let request = compare_revisions::RunRequest {
@@ -120,7 +129,7 @@ impl Compare {
                     scenarios: &self.scenarios,
                 };
                 // Checked before minutes of building the base: a misspelt scenario or profile fails now.
-                select_specs(&self.scenarios)?;
+                select_specs(&home, &self.scenarios)?;
                 let old = compare_revisions::run_side(&Side::Revision(base.clone()), &request)?;
                 let head = match &self.head {
                     Some(head) => Side::Revision(head.clone()),
@@ -134,10 +143,8 @@ impl Compare {
         };
         let old = read_run(&old_dir)?;
         let new = read_run(&new_dir)?;
-        let specs = select_specs(&[])?;
-        let noise = reports::noise::Noise::read(
-            &build::workspace_root()?.join(reports::noise::NOISE_PATH),
-        )?;
+        let specs = select_specs(&home, &[])?;
+        let noise = reports::noise::Noise::read(&home.noise)?;
         let out = match (self.out, &self.base) {
             (Some(out), _) => out,
             (None, Some(_)) => build::default_out("compare")?,

@@ -7,6 +7,7 @@
 
 use crate::Finished;
 use crate::build;
+use crate::home;
 use crate::load_test::{parse_duration, parse_size};
 use crate::preflight;
 use anyhow::Context as _;
@@ -55,7 +56,7 @@ impl Measure {
         if let Some(limit) = self.limit {
             preflight::check_limit(limit, harness::host::host().memory_bytes)?;
         }
-        let bin_dir = build::build_release(&["memproof-harness"], &["memproof-launch"])?;
+        let launcher = home::launcher()?;
         let out_dir = build::output_dir(self.out.as_deref(), "measure")?;
         let (program, args) = self.command.split_first().context("no command given")?;
         let blind_spot = self
@@ -68,7 +69,7 @@ impl Measure {
             eprintln!("memproof: no heap figures: {why}");
             HeapSource::None
         } else if self.heap.is_some() {
-            HeapSource::Preload(build::build_preload()?)
+            HeapSource::Preload(home::preload()?)
         } else if self.probe {
             HeapSource::Probe
         } else {
@@ -79,7 +80,7 @@ impl Measure {
             _ => (PathBuf::from(program), args.to_vec()),
         };
         let launch = Launch {
-            launcher: bin_dir.join("memproof-launch"),
+            launcher,
             program: program_run,
             args: args_run,
             env: Vec::new(),
@@ -93,7 +94,7 @@ impl Measure {
             },
             output_stem: Some(out_dir.join("command")),
         };
-        let run_info = harness::host::run_info("measure", &build::workspace_root()?);
+        let run_info = harness::host::run_info("measure", &home::repository()?);
         harness::interrupt::install()?;
         let mut measured = runner::run(&launch, |_| {})?;
         let heap = match external::heap_of(&measured, &source) {

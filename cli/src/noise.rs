@@ -5,11 +5,12 @@
 
 use crate::Finished;
 use crate::build;
+use crate::home::SpecHome;
 use crate::load_test::LoadTest;
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use harness::results::{RESULTS_FILE, Results};
-use reports::noise::{NOISE_PATH, Noise};
+use reports::noise::Noise;
 use std::path::PathBuf;
 
 /// Measures each figure's spread over repeated runs of a profile.
@@ -40,7 +41,11 @@ pub struct NoiseCommand {
     /// case runs under changed that figure alone, so only this measurement describes it and the others still fold.
     #[arg(long = "refresh-figure", value_name = "FIGURE", requires = "fold")]
     refresh_figures: Vec<String>,
-    /// Where to write the noise file [default: reports/noise.json; with --scenario,
+    /// The scenario specs' directory [default: as `load-test`'s]; the noise file goes beside them.
+    #[arg(long, value_name = "DIR")]
+    spec_dir: Option<PathBuf>,
+    /// Where to write the noise file [default: the one beside the specs (reports/noise.json in memproof's
+    /// checkout, DIR/noise.json for --spec-dir DIR); with --scenario,
     /// target/memproof/noise/<profile>/noise.json].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -55,6 +60,7 @@ struct LoadTestFlags {
 
 impl NoiseCommand {
     pub fn run(self) -> anyhow::Result<Finished> {
+        let home = SpecHome::resolve(self.spec_dir.as_deref())?;
         let runs_root = build::default_out("noise")?.join(&self.profile);
         let (dirs, command) = if self.from.is_empty() {
             if self.runs < 2 {
@@ -77,14 +83,19 @@ impl NoiseCommand {
                 for scenario in &self.scenarios {
                     args.extend(["--scenario".to_string(), scenario.clone()]);
                 }
+                if let Some(dir) = &self.spec_dir {
+                    args.extend(["--spec-dir".to_string(), dir.display().to_string()]);
+                }
                 let flags = LoadTestFlags::try_parse_from(&args)?;
                 // A failed verdict does not spoil the figures: the spread is measured all the same.
                 flags.load_test.run()?;
                 dirs.push(dir);
             }
             let mut command = format!(
-                "cargo xtask noise --runs {} --profile {}",
-                self.runs, self.profile
+                "{} --runs {} --profile {}",
+                home.command("noise"),
+                self.runs,
+                self.profile
             );
             for scenario in &self.scenarios {
                 command.push_str(&format!(" --scenario {scenario}"));
@@ -94,7 +105,7 @@ impl NoiseCommand {
             let listed: Vec<String> = self.from.iter().map(|d| d.display().to_string()).collect();
             (
                 self.from.clone(),
-                format!("cargo xtask noise --from {}", listed.join(" ")),
+                format!("{} --from {}", home.command("noise"), listed.join(" ")),
             )
         };
         let runs = dirs
@@ -147,7 +158,7 @@ impl NoiseCommand {
         }
         let out = match (&self.out, self.scenarios.is_empty()) {
             (Some(out), _) => out.clone(),
-            (None, true) => build::workspace_root()?.join(NOISE_PATH),
+            (None, true) => home.noise.clone(),
             (None, false) => runs_root.join("noise.json"),
         };
         if let Some(parent) = out.parent() {
@@ -156,7 +167,7 @@ impl NoiseCommand {
         }
         noise.write(&out)?;
         println!("{}", noise.spread_table());
-        let specs = harness::spec::read_dir(&build::workspace_root()?.join("scenarios"))?;
+        let specs = harness::spec::read_dir(&home.dir)?;
         println!("{}", noise.detection_table(&specs));
         eprintln!(
             "memproof: the spread of {} cases over {} {} runs written to {}",

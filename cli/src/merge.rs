@@ -9,7 +9,8 @@
 
 use crate::Finished;
 use crate::build;
-use crate::load_test::{finish, judge_run, select_specs_in};
+use crate::home::SpecHome;
+use crate::load_test::{finish, judge_run, select_specs};
 use anyhow::{Context as _, bail};
 use harness::results::{RESULTS_FILE, Results};
 use harness::shard::{ShardRun, check_shards, join_cases};
@@ -24,11 +25,11 @@ pub struct Merge {
     /// Where to write the merged results.json and the reports.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// The baseline to judge regressions against [default: reports/baseline.json, when it exists]. A path given
+    /// The baseline to judge regressions against [default: the one beside the specs, when it exists]. A path given
     /// here must exist.
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// The scenario specs' directory, if the shards read theirs from elsewhere than `scenarios/`.
+    /// The scenario specs' directory, as the shards were given it [default: as `load-test`'s].
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
 }
@@ -59,8 +60,8 @@ impl Merge {
             .collect();
         scenarios.sort();
         scenarios.dedup();
-        let root = build::workspace_root()?;
-        let specs = select_specs_in(&root, self.spec_dir.as_deref(), &scenarios)?;
+        let home = SpecHome::resolve(self.spec_dir.as_deref())?;
+        let specs = select_specs(&home, &scenarios)?;
         let planned = harness::suite::plan(&specs, &profile)?;
         // Shards run with --prove also hold the counterfactual cases: known, but not required.
         let mut known = planned.clone();
@@ -97,15 +98,9 @@ impl Merge {
             .min()
             .unwrap_or_default();
         let mut results = Results::unjudged(run, cases);
-        let baseline = crate::preflight::baseline(
-            self.baseline.as_deref(),
-            std::path::Path::new(crate::load_test::DEFAULT_BASELINE),
-            &profile,
-            &out_dir,
-        )?;
-        let noise = reports::noise::Noise::read(
-            &build::workspace_root()?.join(reports::noise::NOISE_PATH),
-        )?;
+        let baseline =
+            crate::preflight::baseline(self.baseline.as_deref(), &home, &profile, &out_dir)?;
+        let noise = reports::noise::Noise::read(&home.noise)?;
         results.verdicts = judge_run(
             &results,
             &specs,
