@@ -33,7 +33,27 @@ pub enum Metric {
     /// `phases.<name>.heap_bytes`: the bytes live when the case marked phase `<name>` (its first mark of that name;
     /// a space in a phase's name is written `_`). Leak verdicts hold one phase's figure against an earlier one's.
     PhaseHeap(String),
+    /// A figure results.json records in a case's `tree`, `limit` or `profile` block, by its path there
+    /// ([`RECORDED_FIGURES`]): `tree.peak_pss_bytes` is the whole process tree's, a command's truest total.
+    Recorded(&'static str),
 }
+
+/// The numeric figures of a case's `tree`, `limit` and `profile` blocks a check can name, by their path in
+/// results.json. A test keeps the list whole: every number those blocks serialise is here.
+pub const RECORDED_FIGURES: [&str; 12] = [
+    "tree.peak_pss_bytes",
+    "tree.largest_process.peak_rss_bytes",
+    "tree.most_processes",
+    "tree.polls",
+    "tree.pss_polls",
+    "tree.mean_pss_poll_ms",
+    "limit.poll_interval_ms",
+    "limit.overshoot_bytes",
+    "profile.peak_heap_bytes",
+    "profile.total_alloc_bytes",
+    "profile.alloc_count",
+    "profile.wall_ms",
+];
 
 /// The numeric case fields of results.json.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +110,7 @@ impl Metric {
             Metric::Field(field) => field.name().to_string(),
             Metric::Scenario(name) => format!("metrics.{name}"),
             Metric::PhaseHeap(name) => format!("phases.{name}.heap_bytes"),
+            Metric::Recorded(path) => path.to_string(),
         }
     }
 
@@ -104,6 +125,19 @@ impl Metric {
                 .find(|phase| phase.name.replace(' ', "_") == *name)
                 .and_then(|phase| phase.heap_bytes)
                 .map(|bytes| bytes as f64),
+            Metric::Recorded(path) => {
+                let (block, rest) = path.split_once('.')?;
+                let value = match block {
+                    "tree" => serde_json::to_value(case.tree.as_ref()?),
+                    "limit" => serde_json::to_value(case.limit.as_ref()?),
+                    "profile" => serde_json::to_value(case.profile.as_ref()?),
+                    _ => return None,
+                }
+                .ok()?;
+                value
+                    .pointer(&format!("/{}", rest.replace('.', "/")))?
+                    .as_f64()
+            }
         }
     }
 
@@ -126,7 +160,10 @@ impl Metric {
             Metric::Field(CaseField::WallMs) => return format_milliseconds(value),
             Metric::Field(CaseField::AllocCount) => false,
             Metric::Field(_) => true,
+            Metric::Scenario(name) if name.ends_with("_ms") => return format_milliseconds(value),
+            Metric::Recorded(path) if path.ends_with("_ms") => return format_milliseconds(value),
             Metric::Scenario(name) => name.ends_with("_bytes"),
+            Metric::Recorded(path) => path.ends_with("_bytes"),
             Metric::PhaseHeap(_) => true,
         };
         if counts_bytes {
@@ -465,7 +502,14 @@ fn parse_operand(token: &Token, roles: &[&str]) -> Result<ParsedOperand, Express
             Metric::PhaseHeap(name.to_string()),
         ));
     }
-    let known: Vec<&str> = CaseField::ALL.iter().map(|f| f.name()).collect();
+    if let Some(path) = RECORDED_FIGURES.into_iter().find(|path| *path == metric) {
+        return Ok(ParsedOperand::metric(role, Metric::Recorded(path)));
+    }
+    let known: Vec<&str> = CaseField::ALL
+        .iter()
+        .map(|f| f.name())
+        .chain(RECORDED_FIGURES)
+        .collect();
     Err(error_at(
         metric_column,
         format!(
@@ -881,7 +925,7 @@ mod tests {
             (
                 "budget",
                 "after.peak_heap <= 1MiB",
-                "scenarios/toy.toml:16:16: verdict v: unknown metric \"peak_heap\": expected one of peak_heap_bytes, peak_rss_bytes, total_alloc_bytes, alloc_count, end_heap_bytes, wall_ms, metrics.<name> (a figure the scenario reports), phases.<name>.heap_bytes (live heap at a phase mark) or outcome",
+                "scenarios/toy.toml:16:16: verdict v: unknown metric \"peak_heap\": expected one of peak_heap_bytes, peak_rss_bytes, total_alloc_bytes, alloc_count, end_heap_bytes, wall_ms, tree.peak_pss_bytes, tree.largest_process.peak_rss_bytes, tree.most_processes, tree.polls, tree.pss_polls, tree.mean_pss_poll_ms, limit.poll_interval_ms, limit.overshoot_bytes, profile.peak_heap_bytes, profile.total_alloc_bytes, profile.alloc_count, profile.wall_ms, metrics.<name> (a figure the scenario reports), phases.<name>.heap_bytes (live heap at a phase mark) or outcome",
             ),
             (
                 "budget",
@@ -966,6 +1010,83 @@ mod tests {
         assert_eq!(
             Metric::Scenario("held_bytes".into()).format(2048.0),
             "2.00 KiB"
+        );
+    }
+
+    #[test]
+    fn every_number_of_a_cases_tree_limit_and_profile_can_be_named_in_a_check() {
+        use harness::results::{LimitReport, Outcome, ProcessPeak, ProfileRun, TreeReport};
+        fn numbers(prefix: &str, value: &serde_json::Value, into: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Number(_) => into.push(prefix.to_string()),
+                serde_json::Value::Object(fields) => {
+                    for (name, field) in fields {
+                        numbers(&format!("{prefix}.{name}"), field, into);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let tree = TreeReport {
+            peak_pss_bytes: Some(3 << 20),
+            largest_process: Some(ProcessPeak {
+                pid: 7,
+                command: Some("server".into()),
+                peak_rss_bytes: 2 << 20,
+            }),
+            most_processes: 2,
+            polls: 10,
+            pss_polls: 1,
+            mean_pss_poll_ms: 0.5,
+            ..TreeReport::default()
+        };
+        let limit = LimitReport {
+            mechanism: "watchdog".into(),
+            poll_interval_ms: 5.0,
+            overshoot_bytes: 0,
+            killed_by_watchdog: false,
+        };
+        let profile = ProfileRun {
+            outcome: Outcome::Ok,
+            peak_heap_bytes: Some(1),
+            total_alloc_bytes: Some(2),
+            alloc_count: Some(3),
+            wall_ms: 4.0,
+            reason: None,
+        };
+        let mut found = Vec::new();
+        numbers("tree", &serde_json::to_value(&tree).unwrap(), &mut found);
+        numbers("limit", &serde_json::to_value(&limit).unwrap(), &mut found);
+        numbers("profile", &serde_json::to_value(&profile).unwrap(), &mut found);
+        // A pid names a process; it is not a figure.
+        found.retain(|path| !path.ends_with(".pid"));
+        found.sort();
+        let mut listed: Vec<String> = RECORDED_FIGURES.iter().map(|p| p.to_string()).collect();
+        listed.sort();
+        assert_eq!(found, listed);
+        // Each is read from the case it names.
+        let mut case: Case = serde_json::from_value(serde_json::json!({
+            "id": "s/r/n=1", "scenario": "s", "variant": "r", "technique": null,
+            "size": {"name": "n", "value": 1.0, "unit": "items"}, "outcome": "ok",
+            "exit": {"code": 0, "signal": null, "message": null}, "limit_bytes": null, "limit": null,
+            "peak_rss_bytes": null, "peak_heap_bytes": null, "total_alloc_bytes": null, "alloc_count": null,
+            "end_heap_bytes": null, "wall_ms": 1.0, "timeline": [], "phases": [], "metrics": {},
+            "profile_file": null, "profile": null
+        }))
+        .unwrap();
+        assert_eq!(Metric::Recorded("tree.peak_pss_bytes").value(&case), None);
+        case.tree = Some(tree);
+        assert_eq!(
+            Metric::Recorded("tree.peak_pss_bytes").value(&case),
+            Some((3 << 20) as f64)
+        );
+        assert_eq!(
+            Metric::Recorded("tree.largest_process.peak_rss_bytes").value(&case),
+            Some((2 << 20) as f64)
+        );
+        assert_eq!(
+            Metric::Recorded("tree.peak_pss_bytes").format((3 << 20) as f64),
+            "3.00 MiB"
         );
     }
 }

@@ -439,7 +439,7 @@ fn missing_metric(operand: &Operand, case: &Case) -> Unjudgeable {
                 }
             )
         }
-        Metric::Field(_) => format!(
+        Metric::Field(_) | Metric::Recorded(_) => format!(
             "{operand} is null for {} (it ended {}), so it cannot be judged",
             case.id, case.outcome
         ),
