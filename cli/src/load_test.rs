@@ -340,7 +340,7 @@ impl LoadTest {
                 let mut run = case.clone();
                 run.profile_run &= index == 0;
                 match external {
-                    Some((spec, technique)) => suite::run_external_case(
+                    Some((spec, technique)) => harness::command_case::run(
                         &run,
                         spec,
                         technique,

@@ -45,6 +45,10 @@ pub struct ExternalTechnique {
     pub command: Vec<String>,
     #[serde(default)]
     pub heap: HeapFrom,
+    /// Environment variables set for the technique's program (not its driver), e.g. `PYTHONMALLOC = "malloc"` so
+    /// the preload library sees CPython's small objects.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// The program that produces a scenario's load.

@@ -9,7 +9,9 @@
 
 pub mod alloc;
 pub mod calibration;
+pub mod command_case;
 pub mod crosscheck;
+pub mod driver;
 pub mod external;
 pub mod external_command;
 pub mod file_stem;

@@ -203,11 +203,23 @@ enum Kill {
     Limit,
     Timeout,
     Interrupt(i32),
+    /// The caller asked (a command scenario's driver failed, or finished long before the technique): a failure.
+    Requested,
 }
 
 /// Runs one process tree to its end and measures it. Only an error of memproof's own (the launcher cannot be
 /// started, an output file cannot be created) is an `Err`; anything the program does is an outcome.
-pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Result<Measured> {
+pub fn run(launch: &Launch, on_progress: impl FnMut(Progress)) -> anyhow::Result<Measured> {
+    run_until(launch, None, on_progress)
+}
+
+/// [`run`], also killing the tree (a failure) when `stop` is asked for: by a command scenario's driver
+/// (`crate::driver`), whose case must not wait for its timeout once the load is gone.
+pub fn run_until(
+    launch: &Launch,
+    stop: Option<&crate::driver::StopRequest>,
+    mut on_progress: impl FnMut(Progress),
+) -> anyhow::Result<Measured> {
     let (control_read, control_write) = pipe()?;
     let probe = match launch.probe {
         ProbeAccess::Off => None,
@@ -338,6 +350,8 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
                 kill = Some(Kill::Interrupt(signal));
             } else if now >= deadline {
                 kill = Some(Kill::Timeout);
+            } else if stop.is_some_and(|stop| stop.requested()) {
+                kill = Some(Kill::Requested);
             }
         }
         if now >= next_poll && state.exited.is_none() {
@@ -628,6 +642,7 @@ impl State {
             Some(Kill::Interrupt(_)) => Outcome::Interrupted,
             Some(Kill::Timeout) => Outcome::TimedOut,
             Some(Kill::Limit) => Outcome::OomKilled,
+            Some(Kill::Requested) => Outcome::Failed,
             None if over_limit => Outcome::OverLimit,
             None if code == Some(0) && case_error.is_none() && reported => Outcome::Ok,
             None => Outcome::Failed,

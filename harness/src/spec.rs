@@ -519,6 +519,7 @@ fn external_techniques(
             ExternalTechnique {
                 command: command.clone(),
                 heap: Default::default(),
+                env: Default::default(),
             },
         );
     }

@@ -8,8 +8,7 @@
 //!
 //! **Architecture Invariant:** a case never shares a process with another case, or with its own profile run.
 
-use crate::external::{self, HeapSource};
-use crate::external_command::{CaseValues, ExternalTechnique, HeapFrom};
+use crate::external;
 use crate::file_stem::file_stem;
 use crate::results::{Case, CaseIdentity, Outcome, OutputFiles, ProfileRun, Size};
 use crate::runner::{self, Launch, Progress};
@@ -287,7 +286,7 @@ pub fn prepare_fixture(
 }
 
 /// The directory under the output directory that every run's work directory is made in, created if need be.
-fn work_root(options: &SuiteOptions) -> anyhow::Result<PathBuf> {
+pub(crate) fn work_root(options: &SuiteOptions) -> anyhow::Result<PathBuf> {
     let work_root = options.out_dir.join("work");
     std::fs::create_dir_all(&work_root)
         .with_context(|| format!("{}: cannot create", work_root.display()))?;
@@ -296,7 +295,10 @@ fn work_root(options: &SuiteOptions) -> anyhow::Result<PathBuf> {
 
 /// A fresh work directory for one run of `case` in `work_root`, named for the case and removed when dropped: the
 /// timeline run, the profile run and an external case's run each get their own.
-fn case_work_dir(case: &PlannedCase, work_root: &Path) -> anyhow::Result<tempfile::TempDir> {
+pub(crate) fn case_work_dir(
+    case: &PlannedCase,
+    work_root: &Path,
+) -> anyhow::Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(&file_stem(&case.id))
         .tempdir_in(work_root)
@@ -305,7 +307,10 @@ fn case_work_dir(case: &PlannedCase, work_root: &Path) -> anyhow::Result<tempfil
 
 /// The directory of `case`'s output files (its runs' stdout, stderr and timeline), created if need be: its path
 /// relative to the output directory (as results.json names the files) and its whole path.
-fn case_dir(case: &PlannedCase, options: &SuiteOptions) -> anyhow::Result<(String, PathBuf)> {
+pub(crate) fn case_dir(
+    case: &PlannedCase,
+    options: &SuiteOptions,
+) -> anyhow::Result<(String, PathBuf)> {
     let relative = format!("{CASES_DIR}/{}", file_stem(&case.id));
     let case_dir = options.out_dir.join(&relative);
     std::fs::create_dir_all(&case_dir)
@@ -388,145 +393,8 @@ pub fn run_case(
     Ok(result)
 }
 
-/// How long a driver may run on after the technique it drives has ended, before it is killed.
-pub const DRIVER_GRACE: Duration = Duration::from_secs(10);
-
-/// Runs one case whose technique is a program of the user's (`crate::external_command`), with the spec's driver
-/// beside it. What memproof takes from the program is `crate::external`'s rule: heap, phases and metrics from its
-/// probe (or from the preload library at `preload`), RSS, outcome and time from the kernel. There is no dhat run.
-pub fn run_external_case(
-    case: &PlannedCase,
-    spec: &Spec,
-    technique: &ExternalTechnique,
-    binaries: &Binaries,
-    preload: Option<&Path>,
-    options: &SuiteOptions,
-    on_event: &mut dyn FnMut(SuiteEvent<'_>),
-) -> anyhow::Result<Case> {
-    let work_root = work_root(options)?;
-    on_event(SuiteEvent::Started {
-        case,
-        run: "timeline",
-    });
-    let work_dir = case_work_dir(case, &work_root)?;
-    let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
-    let values = CaseValues {
-        size: case.size.value,
-        size_name: case.size.name.clone(),
-        params: case.params.clone(),
-        role: case.role.clone(),
-        technique: case.technique.clone(),
-        work_dir: work_dir.path().to_string_lossy().into_owned(),
-        spec_dir: spec_dir.to_string_lossy().into_owned(),
-    };
-    let in_spec = |error: anyhow::Error| anyhow::anyhow!("{}: {error}", spec.path.display());
-    let command = values.expand(&technique.command).map_err(in_spec)?;
-    let mut env: Vec<(OsString, OsString)> = values
-        .environment()
-        .into_iter()
-        .map(|(key, value)| (key.into(), value.into()))
-        .collect();
-    env.push((
-        crate::probe::SAMPLE_MS_ENV.into(),
-        options.sample_ms.to_string().into(),
-    ));
-    let (program, args) = command
-        .split_first()
-        .expect("checked when the spec was read");
-    let args: Vec<OsString> = args.iter().map(Into::into).collect();
-    let source = match technique.heap {
-        HeapFrom::Probe => HeapSource::Probe,
-        HeapFrom::None => HeapSource::None,
-        HeapFrom::Preload => HeapSource::Preload(
-            preload
-                .context(
-                    "a technique asks for heap = \"preload\" but no preload library was built",
-                )?
-                .to_path_buf(),
-        ),
-    };
-    // Where preload cannot see, it is not loaded, and the case says why instead of reporting a heap of zero.
-    let blind_spot = matches!(source, HeapSource::Preload(_))
-        .then(|| external::preload_blind_spot(Path::new(program)))
-        .flatten();
-    let source = if blind_spot.is_some() {
-        HeapSource::None
-    } else {
-        source
-    };
-    let (program, args) = match &source {
-        HeapSource::Preload(library) => external::with_preload(library, program.as_ref(), &args),
-        _ => (PathBuf::from(program), args),
-    };
-    let driver = match &spec.driver {
-        Some(driver) => Some(ExternalProcess::start(
-            &values.expand(&driver.command).map_err(in_spec)?,
-            &env,
-            work_dir.path(),
-        )?),
-        None => None,
-    };
-    let (relative_case_dir, case_dir) = case_dir(case, options)?;
-    let launch = Launch {
-        launcher: binaries.launcher.clone(),
-        program,
-        args,
-        env,
-        current_dir: Some(work_dir.path().to_path_buf()),
-        limit_bytes: case.limit_bytes,
-        timeout: case.timeout,
-        interval: options.interval,
-        // The program's own lines are its heap, phases and metrics; never its peak RSS, outcome or time.
-        probe: match source {
-            HeapSource::None => runner::ProbeAccess::Off,
-            _ => runner::ProbeAccess::Program,
-        },
-        output_stem: Some(case_dir.join("timeline")),
-    };
-    let measured = runner::run(&launch, |progress| {
-        on_event(SuiteEvent::Running { case, progress })
-    });
-    let driven = driver.map(|driver| driver.finish(DRIVER_GRACE));
-    let mut measured = measured?;
-    drop(work_dir);
-    if let Some(driven) = driven {
-        match driven {
-            Ok(figures) => measured.metrics.extend(figures),
-            Err(why) if measured.outcome == Outcome::Ok => {
-                measured.outcome = Outcome::Failed;
-                measured.exit.message = Some(why);
-            }
-            // The technique's own outcome (killed, timed out, failed) explains the driver's failure.
-            Err(_) => {}
-        }
-    }
-    if let Some(why) = blind_spot {
-        measured
-            .metrics
-            .insert("heap_unavailable".into(), why.into());
-    }
-    let heap = match external::heap_of(&measured, &source) {
-        Ok(heap) => heap,
-        Err(why) => {
-            measured
-                .metrics
-                .insert("heap_unavailable".into(), why.into());
-            None
-        }
-    };
-    let output = output_files(
-        &relative_case_dir,
-        &measured.stdout_file,
-        &measured.stderr_file,
-    );
-    let result = Case::from_run(case.identity(), measured, heap, output);
-    let _ = std::fs::remove_dir(&case_dir);
-    on_event(SuiteEvent::Finished { case: &result });
-    Ok(result)
-}
-
 /// The case's output files, relative to the run directory, for `Case::output`.
-fn output_files(
+pub(crate) fn output_files(
     relative_case_dir: &str,
     stdout: &Option<PathBuf>,
     stderr: &Option<PathBuf>,
@@ -541,102 +409,6 @@ fn output_files(
         stdout: relative(stdout),
         stderr: relative(stderr),
     })
-}
-
-/// A driver process of the user's: started beside the measured technique, outside the measurement.
-struct ExternalProcess {
-    child: std::process::Child,
-    stdout: std::thread::JoinHandle<Vec<u8>>,
-    stderr: std::thread::JoinHandle<Vec<u8>>,
-    shown: String,
-}
-
-impl ExternalProcess {
-    fn start(
-        command: &[String],
-        env: &[(OsString, OsString)],
-        dir: &Path,
-    ) -> anyhow::Result<ExternalProcess> {
-        use std::os::unix::process::CommandExt as _;
-        let shown = command.join(" ");
-        let mut child = std::process::Command::new(&command[0])
-            .args(&command[1..])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env_remove(crate::probe::PROBE_FD_ENV)
-            .current_dir(dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot start the driver {shown}"))?;
-        let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                bytes
-            })
-        };
-        let stdout = read_all(Box::new(child.stdout.take().context("driver stdout")?));
-        let stderr = read_all(Box::new(child.stderr.take().context("driver stderr")?));
-        Ok(ExternalProcess {
-            child,
-            stdout,
-            stderr,
-            shown,
-        })
-    }
-
-    /// Waits for the driver (killing it, with anything it started, after `grace`) and returns the figures it
-    /// printed, or why there are none.
-    fn finish(
-        mut self,
-        grace: Duration,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-        let deadline = std::time::Instant::now() + grace;
-        let mut killed = false;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Ok(None) => {
-                    // SAFETY: kill(2) on the driver's own process group.
-                    unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
-                    killed = true;
-                    break self.child.wait().ok();
-                }
-                Err(_) => break None,
-            }
-        };
-        let stdout = self.stdout.join().unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&self.stderr.join().unwrap_or_default()).into_owned();
-        let failed = |how: String| {
-            format!(
-                "the driver {} {how}\n{}",
-                self.shown,
-                runner::show_tail(&stderr)
-            )
-        };
-        if killed {
-            return Err(failed(format!(
-                "was still running {:.0} s after the technique ended, killed",
-                grace.as_secs_f64()
-            )));
-        }
-        match status {
-            Some(status) if status.success() => {}
-            Some(status) => return Err(failed(format!("failed ({status})"))),
-            None => return Err(failed("could not be waited for".into())),
-        }
-        match serde_json::from_slice::<serde_json::Value>(&stdout) {
-            Ok(serde_json::Value::Object(figures)) => Ok(figures),
-            _ => Err(failed(
-                "printed no figures: expected one JSON object on stdout".into(),
-            )),
-        }
-    }
 }
 
 /// The dhat profile run of a case (`memproof-dhat`, a process of its own): its figures and the profile file,

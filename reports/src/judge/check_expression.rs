@@ -1057,7 +1057,11 @@ mod tests {
         let mut found = Vec::new();
         numbers("tree", &serde_json::to_value(&tree).unwrap(), &mut found);
         numbers("limit", &serde_json::to_value(&limit).unwrap(), &mut found);
-        numbers("profile", &serde_json::to_value(&profile).unwrap(), &mut found);
+        numbers(
+            "profile",
+            &serde_json::to_value(&profile).unwrap(),
+            &mut found,
+        );
         // A pid names a process; it is not a figure.
         found.retain(|path| !path.ends_with(".pid"));
         found.sort();

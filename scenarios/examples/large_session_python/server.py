@@ -7,6 +7,8 @@ file `port` for the driver, and serves until the driver asks for /shutdown.
 
 - read_whole_file (the seed's bug): each GET reads the whole file, parses every line into an event and serialises
   the events back into the response body, so every request in flight holds the log several times over.
+- scan_lines_collect (the merged fix): reads the file a line at a time, but still collects every parsed event
+  before it answers, so a request still holds the whole log's events.
 - stream_to_body (the fix, done fully): each GET copies the file to the response a line at a time.
 
 The heap figures are tracemalloc's, through memproof's Python probe client.
@@ -47,6 +49,17 @@ def read_whole_file():
     return b"".join((json.dumps(event, separators=(",", ":")) + "\n").encode() for event in events)
 
 
+def scan_lines_collect():
+    events = []
+    with open(LOG, "rb") as log:
+        for line in log:
+            events.append(json.loads(line))
+    return b"".join((json.dumps(event, separators=(",", ":")) + "\n").encode() for event in events)
+
+
+COLLECTING = {"read_whole_file": read_whole_file, "scan_lines_collect": scan_lines_collect}
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     technique = None
     served = 0
@@ -62,8 +75,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path != "/events":
             self.send_error(404)
             return
-        if Handler.technique == "read_whole_file":
-            body = read_whole_file()
+        if Handler.technique in COLLECTING:
+            body = COLLECTING[Handler.technique]()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -85,8 +98,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main():
     probe.start()
     technique = sys.argv[1]
-    if technique not in ("read_whole_file", "stream_to_body"):
-        sys.exit(f"server.py: unknown technique {technique!r}: expected read_whole_file or stream_to_body")
+    if technique not in ("read_whole_file", "scan_lines_collect", "stream_to_body"):
+        sys.exit(
+            f"server.py: unknown technique {technique!r}: expected read_whole_file, scan_lines_collect or stream_to_body"
+        )
     Handler.technique = technique
     size = int(os.environ["MEMPROOF_SIZE"])
     params = json.loads(os.environ["MEMPROOF_PARAMS"])
