@@ -225,7 +225,7 @@ impl LoadTest {
                     DhatRuns::Spec => case.profile_run,
                 };
         }
-        preflight::commands(&specs, &planned)?;
+        preflight::commands(&specs, &planned, None)?;
         let out = match &self.out {
             Some(out) => out.clone(),
             None => build::default_out(&self.profile)?,
@@ -279,6 +279,8 @@ impl LoadTest {
             None => Binaries::in_dir(home::launcher()?.parent().unwrap_or(Path::new("."))),
         };
         let out_dir = build::output_dir(Some(&out), &self.profile)?;
+        harness::command_case::prepare(&specs, &planned, &out_dir)?;
+        preflight::commands(&specs, &planned, Some(&out_dir))?;
         let baseline = self.read_baseline(home, &out_dir)?;
         // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
         let noise_path = self.noise.clone().unwrap_or_else(|| home.noise.clone());

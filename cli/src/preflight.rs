@@ -109,9 +109,14 @@ pub fn baseline(
     }
 }
 
-/// Every program a planned command case or its driver starts can be found, before the first case: a misspelt
-/// interpreter or script path is a spec error (exit 2) in the first second, not a case that waits for its timeout.
-pub fn commands(specs: &[Spec], planned: &[PlannedCase]) -> anyhow::Result<()> {
+/// Every program a planned command case, its driver or its `[prepare]` starts can be found, before the first case:
+/// a misspelt interpreter or script path is a spec error (exit 2) in the first second, not a case that waits for
+/// its timeout. With `out_dir` (after the prepare commands ran), what they built is checked too.
+pub fn commands(
+    specs: &[Spec],
+    planned: &[PlannedCase],
+    out_dir: Option<&Path>,
+) -> anyhow::Result<()> {
     for spec in specs {
         let used: Vec<&str> = planned
             .iter()
@@ -127,14 +132,26 @@ pub fn commands(specs: &[Spec], planned: &[PlannedCase]) -> anyhow::Result<()> {
             .iter()
             .filter(|(name, _)| used.contains(&name.as_str()))
             .map(|(name, technique)| (format!("technique {name}"), &technique.command));
+        let commands_run = used.iter().any(|t| spec.external.contains_key(*t));
         let driver = spec
             .driver
             .iter()
-            .filter(|_| used.iter().any(|t| spec.external.contains_key(*t)))
+            .filter(|_| commands_run)
             .map(|driver| ("the driver".to_string(), &driver.command));
-        for (what, command) in techniques.chain(driver) {
-            harness::external_command::check_programs_exist(command, &spec_dir)
-                .map_err(|why| anyhow::anyhow!("{}: {what}: {why}", spec.path.display()))?;
+        let prepare = spec
+            .prepare
+            .iter()
+            .filter(|_| commands_run)
+            .map(|prepare| ("prepare".to_string(), &prepare.command));
+        let build_dir =
+            out_dir.map(|out_dir| harness::command_case::build_dir(out_dir, &spec.scenario));
+        for (what, command) in prepare.chain(techniques).chain(driver) {
+            harness::external_command::check_programs_exist(
+                command,
+                &spec_dir,
+                build_dir.as_deref(),
+            )
+            .map_err(|why| anyhow::anyhow!("{}: {what}: {why}", spec.path.display()))?;
         }
     }
     Ok(())

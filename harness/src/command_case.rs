@@ -34,6 +34,68 @@ pub const HEAP_RUN_REASON: &str = "heap";
 const HEAP_RUN_LIMIT_FACTOR: u64 = 3;
 const HEAP_RUN_TIMEOUT_FACTOR: u32 = 10;
 
+/// A scenario's build directory in a run's directory (`{build_dir}`): where its `[prepare]` command builds.
+pub fn build_dir(out_dir: &Path, scenario: &str) -> PathBuf {
+    out_dir.join("build").join(scenario)
+}
+
+/// Runs the `[prepare]` command of every spec that has one and a case in `planned`, once, before any case: in its
+/// build directory, outside every measurement, its output in `prepare.log` there. A prepare that fails is an error
+/// of the run (exit 2), quoting the end of its output.
+pub fn prepare(specs: &[Spec], planned: &[PlannedCase], out_dir: &Path) -> anyhow::Result<()> {
+    for spec in specs {
+        let Some(prepare) = &spec.prepare else {
+            continue;
+        };
+        if !planned.iter().any(|case| case.scenario == spec.scenario) {
+            continue;
+        }
+        let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
+        let build_dir = build_dir(out_dir, &spec.scenario);
+        std::fs::create_dir_all(&build_dir)
+            .with_context(|| format!("{}: cannot create", build_dir.display()))?;
+        let command =
+            crate::external_command::expand_prepare(&prepare.command, &spec_dir, &build_dir);
+        let log = build_dir.join("prepare.log");
+        let output = std::fs::File::create(&log)
+            .with_context(|| format!("{}: cannot create", log.display()))?;
+        eprintln!(
+            "memproof: {}: prepare: {}",
+            spec.scenario,
+            command.join(" ")
+        );
+        let status = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .current_dir(&build_dir)
+            .env("MEMPROOF_SPEC_DIR", &spec_dir)
+            .env("MEMPROOF_BUILD_DIR", &build_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .status()
+            .with_context(|| {
+                format!(
+                    "{}: prepare: cannot start {}",
+                    spec.path.display(),
+                    command[0]
+                )
+            })?;
+        if !status.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            anyhow::bail!(
+                "{}: prepare: {} failed ({status}); its output is in {}\n{}",
+                spec.path.display(),
+                command.join(" "),
+                log.display(),
+                runner::show_tail(&tail.join("\n"))
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs one command case: its measurement run and, when the technique has a heap meter, its heap run.
 pub fn run(
     case: &PlannedCase,
@@ -188,6 +250,9 @@ impl TechniqueRun<'_> {
             technique: case.technique.clone(),
             work_dir: work_dir.path().to_string_lossy().into_owned(),
             spec_dir: self.spec_dir.to_string_lossy().into_owned(),
+            build_dir: build_dir(&self.options.out_dir, &self.spec.scenario)
+                .to_string_lossy()
+                .into_owned(),
         };
         let in_spec =
             |error: anyhow::Error| anyhow::anyhow!("{}: {error}", self.spec.path.display());

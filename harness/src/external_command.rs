@@ -15,6 +15,11 @@
 //! | `{role}`, `{technique}` | `MEMPROOF_ROLE`, `MEMPROOF_TECHNIQUE` | which variant this is |
 //! | `{work_dir}` | `MEMPROOF_WORK_DIR` | the case's scratch directory (its current directory too) |
 //! | `{spec_dir}` | `MEMPROOF_SPEC_DIR` | the directory of the spec file, for paths to the programs |
+//! | `{build_dir}` | `MEMPROOF_BUILD_DIR` | the scenario's build directory in the run directory, where `[prepare]` builds |
+//!
+//! A `[prepare]` command runs once before the scenario's first case, outside every measurement, in the build
+//! directory (`{spec_dir}` and `{build_dir}` are its placeholders): a compiled program's build step, so a spec
+//! can run from a clean checkout.
 //!
 //! The technique is the measured process; the driver runs beside it, outside the measurement, started at the same
 //! moment in the same work directory. The technique must exit once its work is done (a driver can tell it to);
@@ -58,7 +63,7 @@ pub struct ExternalDriver {
     pub command: Vec<String>,
 }
 
-const PLACEHOLDERS: [&str; 7] = [
+const PLACEHOLDERS: [&str; 8] = [
     "size",
     "size_name",
     "params",
@@ -66,7 +71,37 @@ const PLACEHOLDERS: [&str; 7] = [
     "technique",
     "work_dir",
     "spec_dir",
+    "build_dir",
 ];
+
+/// The placeholders of a `[prepare]` command: it runs once, before any case has values.
+const PREPARE_PLACEHOLDERS: [&str; 2] = ["spec_dir", "build_dir"];
+
+/// Checks a `[prepare]` command: a command whose placeholders are [`PREPARE_PLACEHOLDERS`] only.
+pub fn check_prepare(command: &[String]) -> anyhow::Result<()> {
+    check_command(command)?;
+    for arg in command {
+        for name in placeholders(arg)? {
+            if !PREPARE_PLACEHOLDERS.contains(&name) {
+                bail!(
+                    "command: {{{name}}} has no value before the cases run: expected only {{spec_dir}} and {{build_dir}}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `command` with `{spec_dir}` and `{build_dir}` replaced, for `[prepare]`.
+pub fn expand_prepare(command: &[String], spec_dir: &Path, build_dir: &Path) -> Vec<String> {
+    command
+        .iter()
+        .map(|arg| {
+            arg.replace("{spec_dir}", &spec_dir.to_string_lossy())
+                .replace("{build_dir}", &build_dir.to_string_lossy())
+        })
+        .collect()
+}
 
 /// Checks a command: not empty, and every `{…}` a known placeholder. The error says what was expected.
 pub fn check_command(command: &[String]) -> anyhow::Result<()> {
@@ -90,10 +125,20 @@ pub fn check_command(command: &[String]) -> anyhow::Result<()> {
 /// the spec's directory (`{spec_dir}/…`) exist: the program on `PATH` (no `/`) or at an absolute path, executable.
 /// A program given by a relative path would be looked for in the case's scratch directory, where it never is.
 /// Parts that depend on a case's values (`{size}`, `{param.…}`) are left to the case.
-pub fn check_programs_exist(command: &[String], spec_dir: &Path) -> Result<(), String> {
+///
+/// `build_dir` is `None` before `[prepare]` ran: what lies in the build directory is checked after it.
+pub fn check_programs_exist(
+    command: &[String],
+    spec_dir: &Path,
+    build_dir: Option<&Path>,
+) -> Result<(), String> {
     let spec_dir_text = spec_dir.to_string_lossy();
+    let build_dir_text = build_dir.map(|dir| dir.to_string_lossy());
     let with_spec_dir = |arg: &str| -> Option<String> {
-        let expanded = arg.replace("{spec_dir}", &spec_dir_text);
+        let mut expanded = arg.replace("{spec_dir}", &spec_dir_text);
+        if let Some(build_dir) = &build_dir_text {
+            expanded = expanded.replace("{build_dir}", build_dir);
+        }
         (!expanded.contains('{')).then_some(expanded)
     };
     let Some(program) = command.first() else {
@@ -120,7 +165,7 @@ pub fn check_programs_exist(command: &[String], spec_dir: &Path) -> Result<(), S
         }
     }
     for arg in &command[1..] {
-        if !arg.starts_with("{spec_dir}") {
+        if !arg.starts_with("{spec_dir}") && !arg.starts_with("{build_dir}") {
             continue;
         }
         if let Some(expanded) = with_spec_dir(arg)
@@ -169,6 +214,7 @@ pub struct CaseValues {
     pub technique: String,
     pub work_dir: String,
     pub spec_dir: String,
+    pub build_dir: String,
 }
 
 impl CaseValues {
@@ -181,6 +227,7 @@ impl CaseValues {
             "technique" => self.technique.clone(),
             "work_dir" => self.work_dir.clone(),
             "spec_dir" => self.spec_dir.clone(),
+            "build_dir" => self.build_dir.clone(),
             other => {
                 let key = other.strip_prefix("param.").unwrap_or(other);
                 match self.params.get(key) {
@@ -225,6 +272,7 @@ impl CaseValues {
             ("MEMPROOF_TECHNIQUE", self.technique.clone()),
             ("MEMPROOF_WORK_DIR", self.work_dir.clone()),
             ("MEMPROOF_SPEC_DIR", self.spec_dir.clone()),
+            ("MEMPROOF_BUILD_DIR", self.build_dir.clone()),
         ])
     }
 }
@@ -255,6 +303,7 @@ mod tests {
             technique: "whole".into(),
             work_dir: "/tmp/w".into(),
             spec_dir: "/s".into(),
+            build_dir: "/b".into(),
         }
     }
 
@@ -319,7 +368,7 @@ mod tests {
         std::fs::write(dir.path().join("server.py"), "").unwrap();
         let command =
             |parts: &[&str]| -> Vec<String> { parts.iter().map(|p| p.to_string()).collect() };
-        let check = |parts: &[&str]| check_programs_exist(&command(parts), dir.path());
+        let check = |parts: &[&str]| check_programs_exist(&command(parts), dir.path(), None);
         assert_eq!(check(&["sh", "{spec_dir}/server.py", "{size}"]), Ok(()));
         assert_eq!(
             check(&["no-such-interpreter-here", "{spec_dir}/server.py"]),

@@ -71,6 +71,9 @@ pub struct Spec {
     pub external: BTreeMap<String, ExternalTechnique>,
     /// The program that produces the load of the external techniques, if any.
     pub driver: Option<ExternalDriver>,
+    /// A command run once before the scenario's first case, outside every measurement, in the scenario's build
+    /// directory (`{build_dir}`): a compiled program's build step.
+    pub prepare: Option<ExternalDriver>,
 }
 
 /// Which roles, and which of their figures, a scenario's regression check judges. The tolerances are not the spec's
@@ -253,6 +256,7 @@ struct RawSpec {
     #[serde(default)]
     techniques: BTreeMap<Spanned<String>, ExternalTechnique>,
     driver: Option<Spanned<ExternalDriver>>,
+    prepare: Option<Spanned<ExternalDriver>>,
 }
 
 /// A [`Variant`] with the spans its errors point at.
@@ -370,6 +374,11 @@ impl Spec {
             .collect();
         let external = external_techniques(&source, raw.variants.get_ref(), raw.techniques)?;
         check_driver(&source, raw.driver.as_ref(), &external)?;
+        if let Some(prepare) = &raw.prepare {
+            let place = source.place(prepare.span());
+            external_command::check_prepare(&prepare.get_ref().command)
+                .map_err(|error| anyhow::anyhow!("{place}: prepare: {error}"))?;
+        }
         let profiles = check_profiles(&source, raw.profiles, &roles)?;
         let regression = check_regression(&source, raw.regression, &roles)?;
         let verdicts = check_verdicts(&source, raw.verdicts, &roles)?;
@@ -390,6 +399,7 @@ impl Spec {
             regression,
             external,
             driver: raw.driver.map(Spanned::into_inner),
+            prepare: raw.prepare.map(Spanned::into_inner),
         })
     }
     /// The program that plays `technique`, when it is not a Rust case.
