@@ -210,9 +210,9 @@ pub fn build_preload() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The default output directory of a command: `memproof/<name>` in the workspace's target directory.
+/// The default output directory of a command: `<name>` in the runs' root (`crate::home::runs_root`).
 pub fn default_out(name: &str) -> anyhow::Result<PathBuf> {
-    Ok(workspace_target()?.join("memproof").join(name))
+    Ok(crate::home::runs_root()?.join(name))
 }
 
 /// The lock file in an output directory: it holds the pid of the run writing there.

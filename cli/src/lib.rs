@@ -9,6 +9,7 @@ use clap::Subcommand;
 use std::process::ExitCode;
 
 pub mod build;
+pub mod client;
 pub mod compare_revisions;
 pub mod home;
 pub mod load_test;
@@ -30,6 +31,7 @@ pub enum Command {
     Bless(report::Bless),
     Compare(report::Compare),
     Noise(noise::NoiseCommand),
+    Client(client::Client),
 }
 
 impl Command {
@@ -42,6 +44,7 @@ impl Command {
             Command::Bless(flags) => flags.run(),
             Command::Compare(flags) => flags.run(),
             Command::Noise(flags) => flags.run(),
+            Command::Client(flags) => flags.run(),
         }
     }
 }

@@ -278,7 +278,7 @@ impl LoadTest {
             // Command scenarios only: the launcher is all they run under.
             None => Binaries::in_dir(home::launcher()?.parent().unwrap_or(Path::new("."))),
         };
-        let out_dir = build::output_dir(Some(&out), &self.profile)?;
+        let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
         harness::command_case::prepare(&specs, &planned, &out_dir)?;
         preflight::commands(&specs, &planned, Some(&out_dir))?;
         let baseline = self.read_baseline(home, &out_dir)?;

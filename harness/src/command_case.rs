@@ -328,8 +328,9 @@ impl TechniqueRun<'_> {
         if let Some(reason) = stop.reason() {
             // The driver ended the run: its words say why, not the signal that stopped the technique.
             measured.outcome = Outcome::Failed;
-            measured.exit.message = Some(match &driven {
-                Some(Err(why)) => format!("{reason}: {why}"),
+            measured.exit.message = Some(match driven {
+                // The driver's own account: how it failed, and the end of its stderr.
+                Some(Err(why)) => why,
                 _ => reason,
             });
         } else if let Some(driven) = driven {

@@ -155,13 +155,18 @@ pub fn read_sites(path: &Path, ranking: SiteRanking) -> anyhow::Result<Vec<Alloc
     Ok(sites)
 }
 
-/// Appends, on a line of its own, the top allocation sites of `case` (see [`describe_top_sites`]).
+/// Appends, on a line of its own, the top allocation sites of `case` (see [`describe_top_sites`]). A command case's
+/// heap comes from its own meter, which records no sites: nothing is appended under each of its failures (the
+/// report says once which tool gives them for its language).
 pub fn push_case_sites(
     text: &mut String,
     results_dir: Option<&Path>,
     case: &Case,
     ranking: SiteRanking,
 ) {
+    if is_command_heap(case) {
+        return;
+    }
     text.push('\n');
     text.push_str(&describe_top_sites(
         results_dir,
@@ -169,6 +174,12 @@ pub fn push_case_sites(
         case.profile_file.as_deref(),
         ranking,
     ));
+}
+
+/// Whether `case`'s heap figures came from a command's own meter (its heap run), which records no sites.
+pub fn is_command_heap(case: &Case) -> bool {
+    case.profile.as_ref().and_then(|p| p.reason.as_deref())
+        == Some(harness::command_case::HEAP_RUN_REASON)
 }
 
 /// The evidence under a failing heap verdict's headline: the top [`TOP_SITES`] sites of the case's dhat profile,
