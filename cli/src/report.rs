@@ -123,6 +123,11 @@ impl Compare {
     pub fn run(self) -> anyhow::Result<Finished> {
         let home = SpecHome::resolve(self.spec_dir.as_deref())?;
         let (old_dir, new_dir) = match (&self.base, self.old, self.new) {
+            (Some(_), _, _) if home::mode() == home::Mode::Installed => anyhow::bail!(
+                "compare --base builds and runs a revision of memproof's own checkout: expected two run \
+                 directories, `memproof compare OLD_DIR NEW_DIR`\n\nRun `memproof load-test --out DIR` on each \
+                 side (a checkout of the base, then your branch) and compare the two."
+            ),
             (Some(base), _, _) => {
                 let request = compare_revisions::RunRequest {
                     profile: &self.profile,
