@@ -82,7 +82,9 @@ fn update_folds_one_scenario_in_and_leaves_every_other_entry_byte_identical() {
     assert!(recorded.contains("/run-1 "), "{recorded}");
     assert!(recorded.contains(" --update`"), "{recorded}");
     assert!(
-        !recorded.contains(&scratch.path().display().to_string()) && !recorded.contains(" /"),
+        recorded
+            .split(' ')
+            .all(|word| !word.starts_with('/') && !word.starts_with("`/")),
         "an absolute path in the recorded command: {recorded}"
     );
 }
