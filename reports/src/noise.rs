@@ -375,7 +375,7 @@ impl Noise {
     }
 
     /// Per scenario and role, the largest max/min of peak heap and of peak RSS over its sizes, as a Markdown table:
-    /// the table README keeps.
+    /// one of the two tables `cargo xtask noise` prints.
     pub fn spread_table(&self) -> String {
         let mut rows: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
         for (id, figures) in &self.cases {
@@ -409,7 +409,7 @@ impl Noise {
 impl Noise {
     /// Per scenario, the smallest rise of peak heap and of peak RSS the regression check catches, over its judged
     /// cases (from the lowest to the highest): the tolerance [`tolerance_for`] gives each case, as a percentage of
-    /// the case's smallest measured figure. The table README keeps.
+    /// the case's smallest measured figure. The other table `cargo xtask noise` prints.
     ///
     /// [`tolerance_for`]: crate::judge::regression::tolerance_for
     pub fn detection_table(&self, specs: &[harness::spec::Spec]) -> String {

@@ -151,6 +151,7 @@ impl NoiseCommand {
             command.push_str(&format!(" --refresh-figure {figure}"));
         }
         let measurement = Noise::measure(&runs, &command)?;
+        let measured_cases = measurement.cases.len();
         if let Some(note) = measurement.dirty_note() {
             eprintln!("{note}");
         }
@@ -201,10 +202,11 @@ impl NoiseCommand {
         let specs = harness::spec::read_dir(&build::workspace_root()?.join("scenarios"))?;
         println!("{}", noise.detection_table(&specs));
         eprintln!(
-            "memproof: the spread of {} cases over {} {} runs written to {}",
-            noise.cases.len(),
-            noise.runs,
+            "memproof: {} cases measured over {} {} runs; {} cases written to {}",
+            measured_cases,
+            runs.len(),
             noise.profile,
+            noise.cases.len(),
             out.display()
         );
         Ok(Finished::Passed)
