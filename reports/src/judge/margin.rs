@@ -88,6 +88,24 @@ fn factor_words(factor: f64) -> String {
     }
 }
 
+/// Of the judged `figures` (each value with how it is shown), the one closest to failing `value OP bound`, and its
+/// margin; the first figure with `-` where no factor measures the margin.
+fn closest(figures: Vec<(f64, String)>, comparison: Comparison, bound: f64) -> (String, String) {
+    let mut tightest: Option<(f64, String)> = None;
+    for (value, shown) in figures {
+        let Some(factor) = factor(value, comparison, bound) else {
+            return (shown, "-".to_string());
+        };
+        if tightest.as_ref().is_none_or(|(best, _)| factor < *best) {
+            tightest = Some((factor, shown));
+        }
+    }
+    tightest.map_or_else(
+        || ("none".to_string(), "-".to_string()),
+        |(factor, shown)| (shown, factor_words(factor)),
+    )
+}
+
 /// The closest judged figure and its margin, for one check.
 fn of_check(
     scenario: &ScenarioCases,
@@ -101,21 +119,13 @@ fn of_check(
             comparison,
             bound,
         } => {
-            let mut closest: Option<(f64, String)> = None;
+            let mut figures = Vec::new();
             for case in scenario.select(&operand.role, at)? {
                 let value = metric_value(operand, case).map_err(unjudged)?;
                 let shown = format!("{} at {}", operand.metric.format(value), size_label(case));
-                let Some(factor) = factor(value, *comparison, *bound) else {
-                    return Ok((shown, "-".to_string()));
-                };
-                if closest.as_ref().is_none_or(|(best, _)| factor < *best) {
-                    closest = Some((factor, shown));
-                }
+                figures.push((value, shown));
             }
-            Ok(closest.map_or_else(
-                || ("none".to_string(), "-".to_string()),
-                |(factor, shown)| (shown, factor_words(factor)),
-            ))
+            Ok(closest(figures, *comparison, *bound))
         }
         CheckExpression::Claim {
             numerator,
@@ -123,7 +133,7 @@ fn of_check(
             comparison,
             bound,
         } => {
-            let mut closest: Option<(f64, String)> = None;
+            let mut figures = Vec::new();
             for (top_case, bottom_case) in
                 scenario.select_pairs(&numerator.role, &denominator.role, at)?
             {
@@ -134,18 +144,9 @@ fn of_check(
                 } else {
                     top / bottom
                 };
-                let shown = format!("{ratio:.2} at {}", size_label(top_case));
-                let Some(factor) = factor(ratio, *comparison, *bound) else {
-                    return Ok((shown, "-".to_string()));
-                };
-                if closest.as_ref().is_none_or(|(best, _)| factor < *best) {
-                    closest = Some((factor, shown));
-                }
+                figures.push((ratio, format!("{ratio:.2} at {}", size_label(top_case))));
             }
-            Ok(closest.map_or_else(
-                || ("none".to_string(), "-".to_string()),
-                |(factor, shown)| (shown, factor_words(factor)),
-            ))
+            Ok(closest(figures, *comparison, *bound))
         }
         CheckExpression::Growth { operand, shape } => {
             let mut points = Vec::new();
