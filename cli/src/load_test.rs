@@ -525,7 +525,7 @@ pub fn judge_run(
 
 /// The order cases start in: the plan's with one job; with more, the calibration first (nothing is believed before
 /// the meters are), then the rest longest baseline time first, so the last to start are the shortest and no job
-/// runs on alone at the end (measured on `full --jobs 2`: README, "Profiles").
+/// runs on alone at the end (`full --jobs 2`: docs/profiles.md).
 fn start_order(
     planned: &[suite::PlannedCase],
     jobs: u32,

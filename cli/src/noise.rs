@@ -1,15 +1,15 @@
 //! `cargo xtask noise`: runs a profile's load test several times and writes how far each figure of each case moved
-//! (`reports/noise.json`), which the regression check takes its tolerances from. A 5-run pass of `ci` takes about
-//! five minutes on the 2-core machine; run it again when a scenario's load or the machine changes, and commit the
-//! file with the baseline.
+//! (`reports/noise.json`), which the regression check takes its tolerances from. Run it again when a scenario's
+//! load or the machine changes, and commit the file with the baseline; `--scenario NAME --update` gives a new
+//! scenario its entries and leaves every other entry as it was.
 
 use crate::Finished;
 use crate::build;
-use crate::home::SpecHome;
 use crate::load_test::LoadTest;
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use harness::results::{RESULTS_FILE, Results};
+use crate::home::{self, SpecHome};
 use reports::noise::Noise;
 use std::path::PathBuf;
 
@@ -35,20 +35,33 @@ pub struct NoiseCommand {
     fold: Vec<PathBuf>,
     /// Forget these cases in the folded files (repeatable; a case id, or a prefix ending at a `/`, e.g.
     /// `large-session/best`): their code changed since, and only this measurement describes them.
-    #[arg(long = "refresh", value_name = "CASES", requires = "fold")]
+    #[arg(long = "refresh", value_name = "CASES")]
     refresh: Vec<String>,
     /// Forget this figure of every case in the folded files (repeatable; `peak_rss_bytes`, `wall_ms`, …): what every
     /// case runs under changed that figure alone, so only this measurement describes it and the others still fold.
-    #[arg(long = "refresh-figure", value_name = "FIGURE", requires = "fold")]
+    #[arg(long = "refresh-figure", value_name = "FIGURE")]
     refresh_figures: Vec<String>,
+    /// Fold this measurement into the noise file (the one beside the specs, or --out) and write it back: with
+    /// --scenario, that scenario's entries (a new incident's first ones) and every other entry as it was.
+    #[arg(long)]
+    update: bool,
     /// The scenario specs' directory [default: as `load-test`'s]; the noise file goes beside them.
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
     /// Where to write the noise file [default: the one beside the specs (reports/noise.json in memproof's
-    /// checkout, DIR/noise.json for --spec-dir DIR); with --scenario,
+    /// checkout, DIR/noise.json for --spec-dir DIR); with --scenario and no --update,
     /// target/memproof/noise/<profile>/noise.json].
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// `path` as the recorded command names it: relative to the repository, never absolute.
+fn recorded(path: &std::path::Path) -> anyhow::Result<String> {
+    Ok(reports::noise::repository_relative(
+        path,
+        &home::repository()?,
+        &std::env::current_dir().context("the current directory")?,
+    ))
 }
 
 /// A parser for one load-test run's flags, so each run goes through `cargo xtask load-test`'s own code.
@@ -60,6 +73,14 @@ struct LoadTestFlags {
 
 impl NoiseCommand {
     pub fn run(self) -> anyhow::Result<Finished> {
+        if (!self.refresh.is_empty() || !self.refresh_figures.is_empty())
+            && self.fold.is_empty()
+            && !self.update
+        {
+            bail!(
+                "--refresh and --refresh-figure forget entries of an earlier file: expected --fold FILE or --update"
+            );
+        }
         let home = SpecHome::resolve(self.spec_dir.as_deref())?;
         let runs_root = build::default_out("noise")?.join(&self.profile);
         let (dirs, command) = if self.from.is_empty() {
@@ -102,7 +123,11 @@ impl NoiseCommand {
             }
             (dirs, command)
         } else {
-            let listed: Vec<String> = self.from.iter().map(|d| d.display().to_string()).collect();
+            let listed: Vec<String> = self
+                .from
+                .iter()
+                .map(|d| recorded(d))
+                .collect::<anyhow::Result<_>>()?;
             (
                 self.from.clone(),
                 format!("{} --from {}", home.command("noise"), listed.join(" ")),
@@ -125,7 +150,10 @@ impl NoiseCommand {
         }
         let mut command = command;
         for earlier in &self.fold {
-            command.push_str(&format!(" --fold {}", earlier.display()));
+            command.push_str(&format!(" --fold {}", recorded(earlier)?));
+        }
+        if self.update {
+            command.push_str(" --update");
         }
         for cases in &self.refresh {
             command.push_str(&format!(" --refresh {cases}"));
@@ -133,10 +161,29 @@ impl NoiseCommand {
         for figure in &self.refresh_figures {
             command.push_str(&format!(" --refresh-figure {figure}"));
         }
-        let mut noise = Noise::measure(&runs, &command)?;
+        let measurement = Noise::measure(&runs, &command)?;
+        let measured_cases = measurement.cases.len();
+        if let Some(note) = measurement.dirty_note() {
+            eprintln!("{note}");
+        }
+        let out = match (&self.out, self.scenarios.is_empty() || self.update) {
+            (Some(out), _) => out.clone(),
+            (None, true) => home.noise.clone(),
+            (None, false) => runs_root.join("noise.json"),
+        };
+        let mut earlier_files = Vec::new();
+        if self.update
+            && let Some(file) = Noise::read(&out)?
+        {
+            earlier_files.push((out.clone(), file));
+        }
         for earlier in &self.fold {
-            let mut folded = Noise::read(earlier)?
+            let file = Noise::read(earlier)?
                 .with_context(|| format!("--fold {}: no such file", earlier.display()))?;
+            earlier_files.push((earlier.clone(), file));
+        }
+        let mut folded_files = Vec::new();
+        for (earlier, mut folded) in earlier_files {
             let forgotten = folded.forget(&self.refresh);
             if !self.refresh.is_empty() {
                 eprintln!(
@@ -154,13 +201,9 @@ impl NoiseCommand {
                     earlier.display()
                 );
             }
-            noise.fold(&folded)?;
+            folded_files.push(folded);
         }
-        let out = match (&self.out, self.scenarios.is_empty()) {
-            (Some(out), _) => out.clone(),
-            (None, true) => home.noise.clone(),
-            (None, false) => runs_root.join("noise.json"),
-        };
+        let noise = Noise::folded(measurement, folded_files)?;
         if let Some(parent) = out.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("{}: cannot create", parent.display()))?;
@@ -170,10 +213,11 @@ impl NoiseCommand {
         let specs = harness::spec::read_dir(&home.dir)?;
         println!("{}", noise.detection_table(&specs));
         eprintln!(
-            "memproof: the spread of {} cases over {} {} runs written to {}",
-            noise.cases.len(),
-            noise.runs,
+            "memproof: {} cases measured over {} {} runs; {} cases written to {}",
+            measured_cases,
+            runs.len(),
             noise.profile,
+            noise.cases.len(),
             out.display()
         );
         Ok(Finished::Passed)

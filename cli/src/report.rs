@@ -33,12 +33,21 @@ pub struct Report {
     /// The scenario specs' directory the run read [default: as `load-test`'s].
     #[arg(long, value_name = "DIR")]
     spec_dir: Option<PathBuf>,
+    /// Print how far each spec verdict sits from its threshold (the closest judged figure and its margin) instead
+    /// of rendering the reports.
+    #[arg(long)]
+    margins: bool,
 }
 
 impl Report {
     pub fn run(self) -> anyhow::Result<Finished> {
         let results = read_run(&self.dir)?;
         let specs = select_specs(&SpecHome::resolve(self.spec_dir.as_deref())?, &[])?;
+        if self.margins {
+            let margins = reports::judge::margin::margins(&results, &specs);
+            print!("{}", reports::judge::margin::margin_table(&margins));
+            return Ok(Finished::Passed);
+        }
         reports::write_reports(&results, &specs, &self.dir)?;
         eprintln!("memproof: reports rewritten in {}", self.dir.display());
         Ok(Finished::Passed)

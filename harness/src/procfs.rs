@@ -7,7 +7,7 @@
 //! `/proc/PID/smaps_rollup` gives `Pss`: each page divided by the number of processes mapping it, so summing it
 //! over a process tree counts a page shared by a parent and its forked children once, as a container's memory
 //! limit does (summing `VmRSS` would count it once per process). It costs more than `status`: the kernel walks the
-//! page tables of every mapping to compute it (see README.md, "What memproof promises", for the measured cost).
+//! page tables of every mapping to compute it (docs/promises.md has the measured cost).
 
 use std::io::Read as _;
 

@@ -2,10 +2,14 @@
 //! machine, written by `cargo xtask noise` to the committed `reports/noise.json`. The regression check takes each
 //! figure's tolerance from it (see [`crate::judge::regression::tolerance_for`]) instead of one fixed slack for all.
 //!
-//! Why per case: the figures are not equally repeatable. A single-threaded case's heap repeats to the byte, so a
-//! 5% slack plus 256 KiB (the fixed tolerance this file replaced) let startup's 225 KiB best case more than double
-//! unseen; a case whose threads overlap differently each run (seed A's pile-up of trims: 3.1x over five ci runs)
-//! needs a wide one. Only a measurement says which is which.
+//! Why per case: the figures are not equally repeatable. A single-threaded case's heap repeats to the byte, so one
+//! slack for all (5% plus 256 KiB) would let a 225 KiB case more than double unseen, while a case whose threads
+//! overlap differently each run (seed A's pile-up of trims) needs a wide one. Only a measurement says which is which.
+//!
+//! The file is committed, so it is written to be reproduced and reviewed: the command it records names its paths
+//! relative to the repository ([`repository_relative`]), and folding one scenario's measurement into it
+//! ([`Noise::folded`]) leaves every other entry, and the header, byte-identical (figures are read back to the last
+//! bit: serde_json's `float_roundtrip`).
 
 use crate::judge::check_expression::CaseField;
 use anyhow::{Context as _, bail};
@@ -19,6 +23,45 @@ pub const NOISE_SCHEMA: &str = "memproof.noise/v1";
 
 /// Where the noise file lives in the repository.
 pub const NOISE_PATH: &str = "reports/noise.json";
+
+/// `path` as the command a noise file records names it: relative to `repository` (lexically, with `..` where it lies
+/// outside), never absolute, so the file reads the same on every machine. A relative `path` is taken from `cwd`.
+pub fn repository_relative(path: &Path, repository: &Path, cwd: &Path) -> String {
+    use std::path::Component;
+    fn normal(path: &Path) -> Vec<Component<'_>> {
+        let mut parts: Vec<Component> = Vec::new();
+        for part in path.components() {
+            match part {
+                Component::CurDir => {}
+                Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                    parts.pop();
+                }
+                other => parts.push(other),
+            }
+        }
+        parts
+    }
+    let joined = cwd.join(path);
+    let absolute = normal(&joined);
+    let root = normal(repository);
+    let common = absolute
+        .iter()
+        .zip(&root)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relative = std::path::PathBuf::new();
+    for _ in common..root.len() {
+        relative.push("..");
+    }
+    for part in &absolute[common..] {
+        relative.push(part);
+    }
+    if relative.as_os_str().is_empty() {
+        ".".to_string()
+    } else {
+        relative.display().to_string()
+    }
+}
 
 /// How each figure of each case spread over `runs` runs of one profile.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -117,25 +160,75 @@ impl Noise {
         })
     }
 
-    /// Widens each figure's spread to the wider of this measurement's and `earlier`'s, and keeps `earlier`'s cases
-    /// that this measurement did not run (a measurement of one scenario, folded into the file of every case, must
-    /// not drop the other scenarios' spreads: each figure counts its own samples).
+    /// Widens each figure's spread to the wider of this measurement's and `earlier`'s, keeps `earlier`'s cases
+    /// that this measurement did not run, and lists `earlier` under `folded`: the header stays this measurement's.
     ///
-    /// Why: a handful of runs does not see every mode of a figure whose threads race. Five quiet `ci` runs measured
-    /// large-session's best at 32 MiB as repeating to the byte; a later quiet run came out 5.4% higher and failed
-    /// the regression check. Spreads measured earlier, on the same profile, are kept rather than forgotten. The
-    /// spread kept is the one with the wider ratio (its own min and max), with the samples of both counted; a
-    /// ratio of `None` (a zero beside a non-zero) is the widest of all.
+    /// Why: a handful of runs does not see every mode of a figure whose threads race (five quiet `ci` runs can
+    /// measure a case as repeating to the byte that a sixth puts 5% higher). Spreads measured earlier, on the same
+    /// profile, are kept rather than forgotten.
     pub fn fold(&mut self, earlier: &Noise) -> anyhow::Result<()> {
-        if earlier.profile != self.profile {
+        self.widen_with(earlier)?;
+        self.folded.push(earlier.description());
+        self.folded.extend(earlier.folded.iter().cloned());
+        Ok(())
+    }
+
+    /// Folds a later `measurement` of some of this file's cases into it: the same spreads as [`Noise::fold`], but
+    /// the header stays this file's and the measurement is listed first under `folded`, so a new scenario's entries
+    /// (or one scenario measured again) change nothing else in the file.
+    pub fn absorb(&mut self, measurement: &Noise) -> anyhow::Result<()> {
+        self.widen_with(measurement)?;
+        let mut listed = vec![measurement.description()];
+        listed.extend(measurement.folded.iter().cloned());
+        listed.append(&mut self.folded);
+        self.folded = listed;
+        Ok(())
+    }
+
+    /// `measurement` folded with each of `earlier` in turn (`cargo xtask noise --fold`, `--update`): a measurement
+    /// of every case of an earlier file takes the header ([`Noise::fold`]); a measurement of only some of them
+    /// (`--scenario`) leaves the earlier file's header and every entry it did not measure as they were
+    /// ([`Noise::absorb`]).
+    pub fn folded(measurement: Noise, earlier: Vec<Noise>) -> anyhow::Result<Noise> {
+        let mut result = measurement;
+        for earlier in earlier {
+            if earlier.cases.keys().all(|id| result.cases.contains_key(id)) {
+                result.fold(&earlier)?;
+            } else {
+                let mut file = earlier;
+                file.absorb(&result)?;
+                result = file;
+            }
+        }
+        Ok(result)
+    }
+
+    /// One line for `folded`: how many runs, by which command, when, of which commit.
+    fn description(&self) -> String {
+        format!(
+            "{} runs by `{}`, measured at {}{}",
+            self.runs,
+            self.command,
+            self.measured_at,
+            self.git_commit
+                .as_deref()
+                .map(|commit| format!(" of {commit}"))
+                .unwrap_or_default()
+        )
+    }
+
+    /// Each figure of both files at the wider spread (its own min and max, with the samples of both counted; a
+    /// ratio of `None`, a zero beside a non-zero, is the widest of all), and every case either has.
+    fn widen_with(&mut self, other: &Noise) -> anyhow::Result<()> {
+        if other.profile != self.profile {
             bail!(
                 "--fold: a noise file of profile {}, expected {}",
-                earlier.profile,
+                other.profile,
                 self.profile
             );
         }
         for (case_id, figures) in &mut self.cases {
-            let Some(before) = earlier.cases.get(case_id) else {
+            let Some(before) = other.cases.get(case_id) else {
                 continue;
             };
             for (figure, spread) in figures.iter_mut() {
@@ -153,17 +246,15 @@ impl Noise {
                 }
                 spread.samples = samples;
             }
+            for (figure, spread) in before {
+                figures.entry(figure.clone()).or_insert(*spread);
+            }
         }
-        for (case_id, figures) in &earlier.cases {
+        for (case_id, figures) in &other.cases {
             self.cases
                 .entry(case_id.clone())
                 .or_insert_with(|| figures.clone());
         }
-        self.folded.push(format!(
-            "{} runs by `{}`, measured at {}",
-            earlier.runs, earlier.command, earlier.measured_at
-        ));
-        self.folded.extend(earlier.folded.iter().cloned());
         Ok(())
     }
 
@@ -171,8 +262,8 @@ impl Noise {
     /// that role at every size), and says so in the file's command; returns how many were dropped.
     ///
     /// Why: folding keeps the wider spread, so an earlier file would keep a spread that a change to a case's code has
-    /// since removed (large-session's best once jumped by up to 619 KB between runs; the fix made it repeat to within
-    /// 640 B). Those cases are measured again and the earlier file's figures of them forgotten; the rest still fold.
+    /// removed (a race fixed in the case's code). Those cases are measured again and the earlier file's figures of
+    /// them forgotten; the rest still fold.
     pub fn forget(&mut self, cases: &[String]) -> usize {
         let before = self.cases.len();
         self.cases.retain(|id, _| {
@@ -264,12 +355,27 @@ impl Noise {
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_string_pretty(self)? + "\n";
-        std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+        std::fs::write(path, self.to_text()?)
+            .with_context(|| format!("{}: cannot write", path.display()))
+    }
+
+    /// The file's text, as [`Noise::write`] writes it.
+    pub fn to_text(&self) -> anyhow::Result<String> {
+        Ok(serde_json::to_string_pretty(self)? + "\n")
+    }
+
+    /// A note for the person writing a noise file from runs of a tree with uncommitted changes (`-dirty`): the file
+    /// would name a commit that is not the code it measured. `None` when every run is of a clean commit.
+    pub fn dirty_note(&self) -> Option<String> {
+        let commit = self.git_commit.as_deref()?.strip_suffix("-dirty")?;
+        Some(format!(
+            "memproof: note: the runs measured {commit} with uncommitted changes (-dirty)\n\nCommit first and measure \
+             again, so that the committed file names the code it measured."
+        ))
     }
 
     /// Per scenario and role, the largest max/min of peak heap and of peak RSS over its sizes, as a Markdown table:
-    /// the table README keeps.
+    /// one of the two tables `cargo xtask noise` prints.
     pub fn spread_table(&self) -> String {
         let mut rows: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
         for (id, figures) in &self.cases {
@@ -303,7 +409,7 @@ impl Noise {
 impl Noise {
     /// Per scenario, the smallest rise of peak heap and of peak RSS the regression check catches, over its judged
     /// cases (from the lowest to the highest): the tolerance [`tolerance_for`] gives each case, as a percentage of
-    /// the case's smallest measured figure. The table README keeps.
+    /// the case's smallest measured figure. The other table `cargo xtask noise` prints.
     ///
     /// [`tolerance_for`]: crate::judge::regression::tolerance_for
     pub fn detection_table(&self, specs: &[harness::spec::Spec]) -> String {
@@ -501,6 +607,134 @@ mod tests {
         now.fold(&noise).unwrap();
         assert_eq!(now.cases[&id][&rss].ratio, Some(1.0));
         assert_eq!(now.cases[&id][&heap].ratio, Some(2.0));
+    }
+
+    /// The committed noise file, as read and as written.
+    fn committed() -> (Noise, String) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("noise.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        (Noise::read(&path).unwrap().unwrap(), text)
+    }
+
+    #[test]
+    fn the_committed_file_is_written_back_byte_for_byte() {
+        let (noise, text) = committed();
+        assert_eq!(noise.to_text().unwrap(), text);
+    }
+
+    #[test]
+    fn folding_one_scenario_into_the_file_leaves_its_header_and_every_other_entry_as_it_was() {
+        let (file, text) = committed();
+        let first = fixture();
+        let mut second = fixture();
+        second.cases[4].peak_heap_bytes = first.cases[4].peak_heap_bytes.map(|b| b + 1);
+        let measurement = Noise::measure(
+            &[first.clone(), second],
+            "cargo xtask noise --runs 2 --profile ci --scenario large-session --update",
+        )
+        .unwrap();
+        let folded = Noise::folded(measurement.clone(), vec![file.clone()]).unwrap();
+        let written = folded.to_text().unwrap();
+        let header = |text: &str| text[..text.find("\"cases\"").unwrap()].to_string();
+        assert_eq!(header(&written), header(&text));
+        // Every entry the measurement did not touch is the file's, so it is written as the file wrote it (the
+        // committed file is written back byte for byte: the test above; `xtask`'s noise_update test compares the
+        // entries' text).
+        let mut untouched = 0;
+        for id in file.cases.keys() {
+            if !measurement.cases.contains_key(id) {
+                assert_eq!(folded.cases.get(id), file.cases.get(id), "{id}");
+                untouched += 1;
+            }
+        }
+        assert!(untouched > 10, "{untouched}");
+        // The measured cases are folded: their samples add up, and a case the file lacked is added.
+        for id in measurement.cases.keys() {
+            assert!(folded.cases.contains_key(id), "{id}");
+        }
+        let both = first.cases.iter().find(|c| file.cases.contains_key(&c.id));
+        if let Some(case) = both {
+            let samples = |noise: &Noise| {
+                noise
+                    .spread(&case.id, CaseField::PeakHeapBytes)
+                    .unwrap()
+                    .samples
+            };
+            assert_eq!(samples(&folded), samples(&file) + 2, "{}", case.id);
+        }
+        assert_eq!(
+            folded.folded[0],
+            format!(
+                "2 runs by `{}`, measured at {}{}",
+                measurement.command,
+                measurement.measured_at,
+                measurement
+                    .git_commit
+                    .as_deref()
+                    .map(|c| format!(" of {c}"))
+                    .unwrap_or_default()
+            )
+        );
+        assert_eq!(folded.folded[1..], file.folded[..]);
+        // Folded again with the same measurement, the file changes only where the samples add up again.
+        let twice = Noise::folded(measurement, vec![folded.clone()]).unwrap();
+        assert_eq!(header(&twice.to_text().unwrap()), header(&text));
+    }
+
+    #[test]
+    fn a_measurement_of_every_case_takes_the_header() {
+        let earlier = Noise::measure(&[fixture(), fixture()], "earlier").unwrap();
+        let now = Noise::measure(&[fixture(), fixture(), fixture()], "now").unwrap();
+        let folded = Noise::folded(now, vec![earlier]).unwrap();
+        assert_eq!((folded.command.as_str(), folded.runs), ("now", 3));
+        assert!(folded.folded[0].starts_with("2 runs by `earlier`"));
+    }
+
+    #[test]
+    fn a_recorded_path_is_relative_to_the_repository_never_absolute() {
+        let repository = Path::new("/home/someone/memproof");
+        let check = |path: &str, cwd: &str, expected: &str| {
+            assert_eq!(
+                repository_relative(Path::new(path), repository, Path::new(cwd)),
+                expected,
+                "{path} from {cwd}"
+            );
+        };
+        check(
+            "/home/someone/memproof/reports/noise.json",
+            "/",
+            "reports/noise.json",
+        );
+        check(
+            "noise.json",
+            "/home/someone/memproof/reports",
+            "reports/noise.json",
+        );
+        check(
+            "./target/../reports/noise.json",
+            "/home/someone/memproof",
+            "reports/noise.json",
+        );
+        check(
+            "/tmp/runs/quiet-1",
+            "/home/someone/memproof",
+            "../../../tmp/runs/quiet-1",
+        );
+        check("../runs/hog-1", "/home/someone/memproof", "../runs/hog-1");
+        check(".", "/home/someone/memproof", ".");
+    }
+
+    #[test]
+    fn runs_of_a_tree_with_uncommitted_changes_get_a_note() {
+        let mut noise = Noise::measure(&[fixture(), fixture()], "x").unwrap();
+        noise.git_commit = Some("0123abc".into());
+        assert_eq!(noise.dirty_note(), None);
+        noise.git_commit = Some("0123abc-dirty".into());
+        assert_eq!(
+            noise.dirty_note().unwrap(),
+            "memproof: note: the runs measured 0123abc with uncommitted changes (-dirty)\n\nCommit first and \
+             measure again, so that the committed file names the code it measured."
+        );
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The hook-storm scenario end to end at a small size, through the real case binary (real socket, real files, a
-//! real SIGKILL): the claims its spec registers are checked here too, until the verdicts run in CI.
+//! real SIGKILL): what each store's ending loses, and what undoing each of the fix's changes shows; and the spec's
+//! own verdicts on its `smoke` profile, judged by memproof's judge with the spec's thresholds.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -99,33 +102,18 @@ fn endings_lose_what_each_technique_documents_and_nothing_more() {
         assert_eq!(pruned["events_lost"], 0.0, "{store} pruned: {pruned:?}");
         let killed = run_case(&format!("{store}/sigkill_restart"), 100);
         assert!(killed["events_acknowledged"] >= killed["killed_after_acks"]);
-        if store == "debounced_snapshot" {
-            assert!(killed["loss_reach_windows"] <= 1.5, "{killed:?}");
-        } else {
+        // What the debounced store may lose on a kill is `fix-loses-at-most-one-window-on-sigkill`'s, judged with
+        // the spec's bound below.
+        if store != "debounced_snapshot" {
             assert_eq!(killed["events_lost"], 0.0, "{store} killed: {killed:?}");
         }
     }
 }
 
 #[test]
-fn the_seed_store_allocates_per_append_with_the_state_and_best_does_not() {
-    let before_small = run_case("clone_all_sync_write/graceful_shutdown", 100);
-    let before_large = run_case("clone_all_sync_write/graceful_shutdown", 400);
-    let best_small = run_case("journal_with_snapshot/graceful_shutdown", 100);
-    let best_large = run_case("journal_with_snapshot/graceful_shutdown", 400);
-    let per_append = "alloc_bytes_per_append";
-    assert!(
-        before_large["alloc_per_append_as_state_multiple"] >= 3.0,
-        "{before_large:?}"
-    );
-    assert!(before_large[per_append] / before_small[per_append] >= 2.0);
-    let best_growth = best_large[per_append] / best_small[per_append];
-    assert!(
-        (0.66..1.5).contains(&best_growth),
-        "best grew {best_growth}x"
-    );
-    assert!(before_large[per_append] / best_large[per_append] >= 30.0);
-    assert!(best_large["write_amplification"] <= 4.0, "{best_large:?}");
+fn smoke_profile_meets_its_spec_verdicts() {
+    let (_, verdicts) = support::judge_spec_profile("hook-storm.toml", "smoke");
+    support::assert_every_verdict_holds(&verdicts);
 }
 
 #[test]

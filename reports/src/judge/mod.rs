@@ -15,6 +15,7 @@
 pub mod check_expression;
 pub mod counterfactual;
 pub mod growth_fit;
+pub mod margin;
 pub mod regression;
 
 use crate::allocation_sites::{SiteRanking, push_case_sites};

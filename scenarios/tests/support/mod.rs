@@ -1,4 +1,5 @@
 //! What the integration tests that run real cases share.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -22,4 +23,57 @@ pub fn launcher() -> PathBuf {
         assert!(status.success(), "cannot build memproof-launch");
     }
     path
+}
+
+/// Runs every case of `spec_file`'s `profile` (a spec in `scenarios/`) through the runner as the load test does:
+/// the built case binaries, a process of its own per case, a role the profile repeats run that many times and
+/// combined into medians, no dhat runs. Returns the run and the spec's own verdicts on it, judged by memproof's
+/// judge: a test asserts them instead of copying a spec's thresholds, which would drift from it.
+pub fn judge_spec_profile(
+    spec_file: &str,
+    profile: &str,
+) -> (harness::results::Results, Vec<harness::results::Verdict>) {
+    use harness::suite::{Binaries, SuiteOptions, plan, run_case};
+    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(spec_file);
+    let specs = [harness::spec::Spec::read(&spec_path).unwrap()];
+    let out = tempfile::tempdir().unwrap();
+    let binaries = Binaries {
+        launcher: launcher(),
+        case: PathBuf::from(env!("CARGO_BIN_EXE_memproof-case")),
+        dhat: PathBuf::from(env!("CARGO_BIN_EXE_memproof-dhat")),
+    };
+    let options = SuiteOptions {
+        profile: profile.to_string(),
+        out_dir: out.path().to_path_buf(),
+        interval: std::time::Duration::from_millis(5),
+        sample_ms: 10,
+        seed: 1,
+    };
+    let mut cases = Vec::new();
+    for mut planned in plan(&specs, profile).unwrap() {
+        planned.profile_run = false;
+        let runs = harness::repeat::runs_for(&specs, profile, &planned, None);
+        let case = harness::repeat::run_repeated(runs, |_| {
+            run_case(&planned, &binaries, &options, &mut |_| {})
+        })
+        .unwrap();
+        cases.push(case);
+    }
+    let results = harness::results::Results::unjudged(
+        harness::host::run_info(profile, Path::new(env!("CARGO_MANIFEST_DIR"))),
+        cases,
+    );
+    let verdicts = reports::judge::judge(&results, &specs, None);
+    (results, verdicts)
+}
+
+/// Asserts that every verdict holds, naming each that does not with the judge's own words.
+pub fn assert_every_verdict_holds(verdicts: &[harness::results::Verdict]) {
+    assert!(!verdicts.is_empty(), "no verdicts were judged");
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|verdict| !verdict.pass)
+        .map(|verdict| verdict.text.as_str())
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
