@@ -70,11 +70,15 @@ impl Bless {
             &build::workspace_root()?.join(reports::noise::NOISE_PATH),
         )?;
         let changes = match &self.scenario {
-            Some(scenario) => {
-                reports::baseline::bless_scenario(&results, &path, scenario, noise.as_ref())
-                    .with_context(|| format!("{}", from.join(RESULTS_FILE).display()))?
-            }
-            None => reports::baseline::bless(&results, &path, noise.as_ref())?,
+            Some(scenario) => reports::baseline::bless_scenario(
+                &results,
+                Some(&from),
+                &path,
+                scenario,
+                noise.as_ref(),
+            )
+            .with_context(|| format!("{}", from.join(RESULTS_FILE).display()))?,
+            None => reports::baseline::bless(&results, Some(&from), &path, noise.as_ref())?,
         };
         println!("{changes}");
         eprintln!("memproof: baseline written to {}", path.display());
@@ -113,7 +117,7 @@ pub struct Compare {
 
 impl Compare {
     pub fn run(self) -> anyhow::Result<Finished> {
-        let (old_dir, new_dir) = match (&self.base, self.old, self.new) {
+        let (old_dir, new_dir, sides) = match (&self.base, self.old, self.new) {
             (Some(base), _, _) => {
                 let request = compare_revisions::RunRequest {
                     profile: &self.profile,
@@ -127,9 +131,9 @@ impl Compare {
                     None => Side::WorkingTree,
                 };
                 let new = compare_revisions::run_side(&head, &request)?;
-                (old, new)
+                (old, new, Some([Side::Revision(base.clone()), head]))
             }
-            (None, Some(old), Some(new)) => (old, new),
+            (None, Some(old), Some(new)) => (old, new, None),
             _ => anyhow::bail!("compare needs OLD_DIR and NEW_DIR, or --base REV"),
         };
         let old = read_run(&old_dir)?;
@@ -143,10 +147,19 @@ impl Compare {
             (None, Some(_)) => build::default_out("compare")?,
             (None, None) => new_dir.clone(),
         };
-        let comparison = reports::compare::compare_with_profiles(
+        // Where the memory went: the failed verdicts' cases profiled on both sides, and only those.
+        let explain = reports::compare::verdicts_to_explain(&old, &new, &specs, noise.as_ref());
+        let profiled = compare_revisions::profile_failed_cases(
+            [(&old, &old_dir), (&new, &new_dir)],
+            sides.as_ref().map(|[base, head]| [base, head]),
+            &explain,
+            &specs,
+        )?;
+        let comparison = reports::compare::compare_with_sites(
             &old,
             &new,
             &new_dir,
+            &profiled,
             &specs,
             noise.as_ref(),
             &out,
