@@ -95,9 +95,13 @@ fn case_sites(
                 ));
                 return sites;
             }
+            // Named by file name: the directories are the runs' (and long).
             let read = |side: &Result<PathBuf, String>| match side {
                 Ok(path) => crate::allocation_sites::read_keyed_sites(path)
-                    .map(|read| (read, path.display().to_string()))
+                    .map(|read| {
+                        let name = path.file_name().unwrap_or(path.as_os_str());
+                        (read, name.to_string_lossy().into_owned())
+                    })
                     .map_err(|error| format!("{error:#}")),
                 Err(why) => Err(why.clone()),
             };
@@ -130,9 +134,13 @@ fn case_sites(
                     field,
                     (
                         &BaseSites::Profile(&base, base_whole),
-                        format!("dhat profile {base_file}"),
+                        format!("the base's dhat profile {base_file}"),
                     ),
-                    (&head, head_whole, format!("dhat profile {head_file}")),
+                    (
+                        &head,
+                        head_whole,
+                        format!("the head's dhat profile {head_file}"),
+                    ),
                 ));
             }
             sites

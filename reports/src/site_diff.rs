@@ -465,8 +465,13 @@ impl SiteDiff {
         if rows.len() > OPEN_ROWS {
             let folded = &rows[OPEN_ROWS..rows.len().min(MARKDOWN_ROWS)];
             text.push_str(&format!(
-                "\n<details><summary>{} more that changed</summary>\n\n{HEAD}",
-                sites_word(rows.len() - OPEN_ROWS)
+                "\n<details><summary>{} more {} that changed</summary>\n\n{HEAD}",
+                rows.len() - OPEN_ROWS,
+                if rows.len() - OPEN_ROWS == 1 {
+                    "site"
+                } else {
+                    "sites"
+                }
             ));
             for shown in folded {
                 text.push_str(&row(shown));

@@ -238,6 +238,8 @@ pub fn profile_failed_cases(
             }
         }
     }
+    // Each side's tree and binaries, found (the working tree's built) once, at its first dhat run.
+    let mut located: [Option<Located>; 2] = [None, None];
     for case in &mut wanted {
         let planned_case = planned.iter().find(|p| p.id == case.case_id);
         let is_command = planned_case.is_some_and(|p| {
@@ -262,7 +264,11 @@ pub fn profile_failed_cases(
             let profile = match (made, sides) {
                 (Some(path), _) => Ok(path),
                 (None, Some(sides)) => {
-                    profile_case(sides[index], &case.case_id, &results.run.profile, dir)
+                    let side = match &mut located[index] {
+                        Some(side) => side,
+                        slot => slot.insert(locate(sides[index])?),
+                    };
+                    profile_case(side, &case.case_id, &results.run.profile, dir)
                         .map_err(|error| format!("the dhat run of the {name} failed: {error:#}"))
                 }
                 (None, None) => Err(format!(
@@ -279,14 +285,16 @@ pub fn profile_failed_cases(
     Ok(wanted)
 }
 
-/// A dhat run of `case_id` by `side`'s own binaries and specs, into `run_dir`'s [`SITE_PROFILES_DIR`]; a
-/// revision's profile made before is reused (its code cannot have changed).
-fn profile_case(
-    side: &Side,
-    case_id: &str,
-    profile: &str,
-    run_dir: &Path,
-) -> anyhow::Result<PathBuf> {
+/// A side's tree (its specs) and the directory of its case binaries.
+struct Located {
+    root: PathBuf,
+    bin_dir: PathBuf,
+    words: String,
+    /// A revision's code cannot change, so a profile it made before is reused.
+    fixed: bool,
+}
+
+fn locate(side: &Side) -> anyhow::Result<Located> {
     let (root, bin_dir, words) = match side {
         Side::WorkingTree => (
             build::workspace_root()?,
@@ -311,14 +319,35 @@ fn profile_case(
             (checkout, bin_dir, format!("{revision} ({})", &commit[..12]))
         }
     };
-    let binaries = suite::Binaries::in_dir(&bin_dir);
+    Ok(Located {
+        root,
+        bin_dir,
+        words,
+        fixed: matches!(side, Side::Revision(_)),
+    })
+}
+
+/// A dhat run of `case_id` by `side`'s own binaries and specs, into `run_dir`'s [`SITE_PROFILES_DIR`].
+fn profile_case(
+    side: &Located,
+    case_id: &str,
+    profile: &str,
+    run_dir: &Path,
+) -> anyhow::Result<PathBuf> {
+    let Located {
+        root,
+        bin_dir,
+        words,
+        fixed,
+    } = side;
+    let binaries = suite::Binaries::in_dir(bin_dir);
     if !binaries.dhat.is_file() {
         bail!(
             "{}: no memproof-dhat: expected the binaries its load test built",
             binaries.dhat.display()
         );
     }
-    let specs = load_test::select_specs_in(&root, None, &[])?;
+    let specs = load_test::select_specs_in(root, None, &[])?;
     let scenario = case_id.split('/').next().unwrap_or_default();
     let specs: Vec<Spec> = specs
         .into_iter()
@@ -339,7 +368,7 @@ fn profile_case(
         "{}.dhat.json",
         harness::file_stem::file_stem(case_id)
     ));
-    if matches!(side, Side::Revision(_)) && file.is_file() {
+    if *fixed && file.is_file() {
         return Ok(file);
     }
     std::fs::create_dir_all(options.out_dir.join("work"))
