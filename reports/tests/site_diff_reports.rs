@@ -178,3 +178,43 @@ Sites by bytes still live at the end, base 40 B → head 56.0 KiB, base from the
         verdicts[0].text
     );
 }
+
+#[test]
+fn a_case_a_command_plays_says_its_sites_are_not_recorded_and_names_the_tool() {
+    let text = harness::toy_spec::toy_spec("large-session", &[], "")
+        .replace(
+            "variants = [\n]",
+            "variants = [\n  { role = \"after\", technique = \"line_scanner_collect\", command = [\"python3\", \
+             \"server.py\", \"{size}\"] },\n]",
+        )
+        + "[profiles.ci]\nsize = { name = \"log_bytes\", unit = \"bytes\", values = [16777216, 33554432, 67108864] }\n";
+    let spec = harness::spec::Spec::parse(Path::new("large-session.toml"), &text).unwrap();
+    let old = fixture_results();
+    let mut new = old.clone();
+    case_mut(&mut new, CASE).peak_heap_bytes = Some(100 << 20);
+    let profiled = [CaseProfiles {
+        case_id: CASE.to_string(),
+        verdicts: vec![format!("{CASE}/peak_heap_bytes")],
+        base: Err(String::new()),
+        head: Err(String::new()),
+    }];
+    let out = tempfile::tempdir().unwrap();
+    let comparison = reports::compare::compare_with_sites(
+        &old,
+        &new,
+        &support::fixtures(),
+        &profiled,
+        &[spec],
+        None,
+        out.path(),
+    )
+    .unwrap();
+    let note = "Where the memory went in large-session/after/log_bytes=67108864 is not known: its heap comes from \
+                the program's probe client, which reports totals, so memproof records no allocation sites for \
+                `python3 server.py {size}`; the tool that records them is for Python, memray (`memray run`, then \
+                `memray flamegraph`) or two tracemalloc snapshots compared with `Snapshot.compare_to`.";
+    assert_eq!(comparison.sites[0].note.as_deref(), Some(note));
+    assert!(comparison.sites[0].diffs.is_empty());
+    let markdown = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
+    assert!(markdown.contains(note), "{markdown}");
+}

@@ -219,7 +219,17 @@ pub fn profile_failed_cases(
         .filter(|spec| new.cases.iter().any(|case| case.scenario == spec.scenario))
         .cloned()
         .collect();
-    let planned = suite::plan(&scenarios, &new.run.profile)?;
+    if explain.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A run of another profile than the specs define (`measure`) plans nothing to profile.
+    let planned = match suite::plan(&scenarios, &new.run.profile) {
+        Ok(planned) => planned,
+        Err(error) => {
+            eprintln!("memproof: no site diff: {error:#}");
+            return Ok(Vec::new());
+        }
+    };
     let mut wanted: Vec<reports::compare::CaseProfiles> = Vec::new();
     for verdict in explain {
         for (at, _) in load_test::cases_to_profile(&planned, std::slice::from_ref(verdict)) {
@@ -392,5 +402,58 @@ fn profile_case(
     match made {
         Some(relative) => Ok(options.out_dir.join(relative)),
         None => bail!("{case_id}: the dhat run wrote no profile"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_verdicts_case_takes_the_profiles_its_runs_made_and_says_which_side_has_none() {
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/tests/fixtures/results.json");
+        let mut old = Results::read(&fixture).unwrap();
+        old.run.profile = "ci".to_string();
+        // A case the ci profile plans.
+        let id = "large-session/after/log_bytes=33554432";
+        let case = old.cases.iter_mut().find(|c| c.id == id).unwrap();
+        case.profile_file = Some("profiles/after.dhat.json".to_string());
+        let mut new = old.clone();
+        new.cases.iter_mut().for_each(|c| c.profile_file = None);
+        let (old_dir, new_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir_all(old_dir.path().join("profiles")).unwrap();
+        std::fs::write(old_dir.path().join("profiles/after.dhat.json"), "{}").unwrap();
+        let regressed = Verdict {
+            id: format!("{id}/peak_heap_bytes"),
+            kind: "regression".to_string(),
+            subject: id.to_string(),
+            text: String::new(),
+            expected: String::new(),
+            measured: String::new(),
+            pass: false,
+            counterfactual: None,
+        };
+        let specs = load_test::select_specs(&[]).unwrap();
+        let runs = [(&old, old_dir.path()), (&new, new_dir.path())];
+        let profiled = profile_failed_cases(runs, None, &[regressed], &specs).unwrap();
+        assert_eq!(profiled.len(), 1);
+        assert_eq!(profiled[0].case_id, id);
+        assert_eq!(
+            profiled[0].base,
+            Ok(old_dir.path().join("profiles/after.dhat.json"))
+        );
+        assert_eq!(
+            profiled[0].head,
+            Err("the head run has no dhat profile of it (`cargo xtask compare --base REV` profiles both \
+                 sides)"
+                .to_string())
+        );
+        // Nothing failed: nothing to profile.
+        assert!(
+            profile_failed_cases(runs, None, &[], &specs)
+                .unwrap()
+                .is_empty()
+        );
     }
 }
