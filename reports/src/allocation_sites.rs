@@ -279,18 +279,29 @@ fn portable_source_path(file: &str) -> String {
     file.to_string()
 }
 
-/// One site's figures over a whole profile: what each [`SiteRanking`] ranks by.
+/// One site's figures over a whole profile: what each [`SiteRanking`] ranks by. A figure of 0 is left out of the
+/// JSON (most sites have nothing live at the peak or the end), which keeps a baseline's summaries small.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteFigures {
     /// Bytes and blocks live at the global heap peak (dhat's `gb`, `gbk`: at t-gmax).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub peak_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub peak_blocks: u64,
     /// Bytes and blocks allocated over the run (`tb`, `tbk`).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub total_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub total_blocks: u64,
     /// Bytes and blocks still live at the end (`eb`, `ebk`).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub end_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub end_blocks: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl SiteFigures {
