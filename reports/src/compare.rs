@@ -609,7 +609,8 @@ struct SitesView<'a> {
 #[derive(Serialize)]
 struct DiffView<'a> {
     diff: &'a SiteDiff,
-    headline: String,
+    /// [`SiteDiff::sums`]: the heading above it names the case and figure.
+    sums: String,
     rows: Vec<SiteRow>,
     growers: Vec<SiteRow>,
 }
@@ -909,7 +910,7 @@ fn compare_in(
                         .iter()
                         .map(|diff| DiffView {
                             diff,
-                            headline: diff.headline(),
+                            sums: diff.sums(),
                             rows: diff.rows(),
                             growers: diff.growers(),
                         })

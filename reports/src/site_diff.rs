@@ -369,12 +369,15 @@ pub struct SiteRow {
 }
 
 impl SiteDiff {
-    /// The headline: what the figure was on each side, and what the sites sum to.
+    /// The headline: the case and figure, then [`SiteDiff::sums`].
     pub fn headline(&self) -> String {
+        format!("`{}` {}: {}", self.case_id, self.figure, self.sums())
+    }
+
+    /// What the ranked figure sums to over the sites on each side, and where each side's sites come from.
+    pub fn sums(&self) -> String {
         format!(
-            "`{}` {}: sites ranked by {}; base {} → head {} ({}), base from {}, head from {}",
-            self.case_id,
-            self.figure,
+            "sites ranked by {}; base {} → head {} ({}), base from {}, head from {}",
             self.ranking_words,
             format_figure(self.base_total, self.counts_blocks),
             format_figure(self.head_total, self.counts_blocks),
