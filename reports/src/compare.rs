@@ -119,12 +119,16 @@ fn case_sites(
                     return sites;
                 }
             };
-            let mut fields: Vec<CaseField> = verdicts
+            let mut fields: Vec<CaseField> = Vec::new();
+            for field in verdicts
                 .iter()
                 .filter(|v| profiles.verdicts.contains(&v.id))
                 .flat_map(|v| fields_of_verdict(v))
-                .collect();
-            fields.dedup();
+            {
+                if !fields.contains(&field) {
+                    fields.push(field);
+                }
+            }
             if fields.is_empty() {
                 fields.push(CaseField::PeakHeapBytes);
             }

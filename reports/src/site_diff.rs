@@ -20,6 +20,7 @@ use crate::judge::check_expression::{CaseField, Metric};
 use harness::external_command::{ExternalTechnique, HeapFrom};
 use harness::results::{Results, Verdict};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// How many sites of each ranking a baseline keeps per case (the summary holds the union of the four rankings'
@@ -167,29 +168,32 @@ pub struct SiteDiff {
 }
 
 /// Matches the sites of both sides and ranks them by growth of the `ranking` figure.
-pub fn diff_sites(base: &BaseSites, head: &[ProfileSite], ranking: SiteRanking) -> Vec<SiteChange> {
+pub fn diff_sites<'a>(
+    base: &BaseSites<'a>,
+    head: &'a [ProfileSite],
+    ranking: SiteRanking,
+) -> Vec<SiteChange> {
     let base_sites: &[ProfileSite] = match base {
         BaseSites::Profile(sites, _) => sites,
         BaseSites::Summary(summary) => &summary.sites,
     };
-    let figure_of = |sites: &[ProfileSite], key: &SiteKey| {
+    let by_key = |sites: &'a [ProfileSite]| -> BTreeMap<&'a SiteKey, u64> {
         sites
             .iter()
-            .find(|site| &site.key == key)
-            .map(|site| site.figures.ranked(ranking))
+            .map(|site| (&site.key, site.figures.ranked(ranking)))
+            .collect()
     };
-    let mut keys: Vec<&SiteKey> = base_sites
-        .iter()
-        .chain(head)
-        .map(|site| &site.key)
+    let (base_by_key, head_by_key) = (by_key(base_sites), by_key(head));
+    let keys: BTreeSet<&SiteKey> = base_by_key
+        .keys()
+        .chain(head_by_key.keys())
+        .copied()
         .collect();
-    keys.sort();
-    keys.dedup();
     let mut changes: Vec<SiteChange> = keys
         .into_iter()
         .filter_map(|key| {
-            let head_figure = figure_of(head, key).unwrap_or(0);
-            let (base_figure, base_at_most) = match (figure_of(base_sites, key), base) {
+            let head_figure = head_by_key.get(key).copied().unwrap_or(0);
+            let (base_figure, base_at_most) = match (base_by_key.get(key).copied(), base) {
                 (Some(figure), _) => (Some(figure), None),
                 (None, BaseSites::Profile(..)) => (Some(0), None),
                 (None, BaseSites::Summary(summary)) => {
