@@ -338,6 +338,14 @@ pub fn sites_not_recorded(technique: &ExternalTechnique) -> String {
     )
 }
 
+/// The text with its first letter upper case, to start a sentence.
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
 /// `1 site`, `3 sites`.
 fn sites_word(count: usize) -> String {
     format!("{count} site{}", if count == 1 { "" } else { "s" })
@@ -434,24 +442,33 @@ impl SiteDiff {
             .collect()
     }
 
-    /// The sites whose figure changed, the most grown first, and how many did not change.
-    fn changed_rows(&self) -> (Vec<SiteRow>, usize) {
-        let rows = self.rows();
-        let total = rows.len();
-        let changed: Vec<SiteRow> = rows
-            .into_iter()
-            .zip(&self.changes)
-            .filter(|(_, change)| change.status != SiteStatus::Same)
-            .map(|(row, _)| row)
-            .collect();
-        let unchanged = total - changed.len();
-        (changed, unchanged)
+    /// The sites whose figure changed, the most grown first, and in words those left out: the sites the same on
+    /// both sides, and those the baseline's summary only bounds and the head keeps within that bound (nothing says
+    /// whether they changed).
+    fn changed_rows(&self) -> (Vec<SiteRow>, String) {
+        let (mut same, mut within_bound) = (0, 0);
+        let mut changed = Vec::new();
+        for (row, change) in self.rows().into_iter().zip(&self.changes) {
+            match change.status {
+                SiteStatus::Same => same += 1,
+                SiteStatus::BelowBaselineTop if change.change <= 0 => within_bound += 1,
+                _ => changed.push(row),
+            }
+        }
+        let mut left_out = format!("{} the same on both sides", sites_word(same));
+        if within_bound > 0 {
+            left_out.push_str(&format!(
+                ", {} not in the baseline's top sites and within their bound",
+                sites_word(within_bound)
+            ));
+        }
+        (changed, left_out)
     }
 
     /// The diff in compare.md: a headline, the first [`OPEN_ROWS`] sites that changed in the open and the rest up
     /// to [`MARKDOWN_ROWS`] folded, then how many more compare.html lists.
     pub fn markdown(&self) -> String {
-        let (rows, unchanged) = self.changed_rows();
+        let (rows, left_out) = self.changed_rows();
         let row = |row: &SiteRow| {
             format!(
                 "| {} | `{}` | {} | {} | {} | {} |\n",
@@ -494,10 +511,7 @@ impl SiteDiff {
         if rows.is_empty() {
             text.push_str("| | (no site changed) | | | | |\n");
         }
-        text.push_str(&format!(
-            "\n{} the same on both sides.\n",
-            sites_word(unchanged)
-        ));
+        text.push_str(&format!("\n{}.\n", upper_first(&left_out)));
         text
     }
 }
@@ -515,7 +529,7 @@ impl SiteDiff {
             format_figure(self.head_total, self.counts_blocks),
             self.base_source
         );
-        let (rows, unchanged) = self.changed_rows();
+        let (rows, left_out) = self.changed_rows();
         for row in rows.iter().take(TEXT_ROWS) {
             text.push_str(&format!(
                 "\n  - {} {} ({} → {}): {} ({})",
@@ -525,7 +539,7 @@ impl SiteDiff {
         if rows.len() > TEXT_ROWS {
             text.push_str(&format!("\n  ...and {} more", rows.len() - TEXT_ROWS));
         }
-        text.push_str(&format!("\n  ({} the same)", sites_word(unchanged)));
+        text.push_str(&format!("\n  ({left_out})"));
         text
     }
 }
@@ -651,6 +665,31 @@ mod tests {
                 ("a::s5", "same", 0),
                 ("a::s4", "gone", -40),
             ],
+        );
+    }
+
+    #[test]
+    fn a_site_the_summary_bounds_and_the_head_keeps_within_the_bound_is_counted_not_listed() {
+        let base: Vec<ProfileSite> = (1..=5).map(|n| site(&format!("a::s{n}"), n * 10)).collect();
+        let summary = SiteSummary::of(&base, SiteFigures::default(), 2);
+        let head = [
+            site("a::s5", 90),
+            site("a::s4", 40),
+            site("a::s2", 20),
+            site("a::s1", 31),
+        ];
+        let diff = site_diff(
+            "toy/after/n=1",
+            CaseField::PeakHeapBytes,
+            (&BaseSites::Summary(&summary), "the summary".to_string()),
+            (&head, SiteFigures::default(), "the head".to_string()),
+        );
+        assert_eq!(
+            diff.text(),
+            "Sites by bytes live at the heap peak, base 0 B → head 0 B, base from the summary:
+  - grew +40 B (50 B → 90 B): a::s5 (src/a.rs)
+  - not in the baseline's top sites ≥ +1 B (≤ 30 B → 31 B): a::s1 (src/a.rs)
+  (1 site the same on both sides, 1 site not in the baseline's top sites and within their bound)"
         );
     }
 

@@ -197,6 +197,6 @@ fn the_markdown_leads_with_the_grown_site_and_counts_the_unchanged() {
         diff("leak", CaseField::EndHeapBytes, true).text(),
         "Sites by bytes still live at the end, base 40 B → head 56.0 KiB, base from base:
   - new +56.0 KiB (0 B → 56.0 KiB): compile_workflow (src/workflow_init/init_techniques.rs)
-  (1 site the same)"
+  (1 site the same on both sides)"
     );
 }

@@ -159,7 +159,7 @@ fn bless_keeps_the_top_sites_and_a_regression_against_it_names_what_grew() {
         "end_heap_bytes: regressed against the baseline
 Sites by bytes still live at the end, base 40 B → head 56.0 KiB, base from the baseline's summary of its top sites:
   - new +56.0 KiB (0 B → 56.0 KiB): compile_workflow (src/workflow_init/init_techniques.rs)
-  (1 site the same)"
+  (1 site the same on both sides)"
     );
     // A case the baseline keeps no summary of says so.
     let mut verdicts = vec![verdicts[0].clone()];
