@@ -5,11 +5,11 @@
 
 use crate::Finished;
 use crate::build;
+use crate::home::{self, SpecHome};
 use crate::load_test::LoadTest;
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use harness::results::{RESULTS_FILE, Results};
-use crate::home::{self, SpecHome};
 use reports::noise::Noise;
 use std::path::PathBuf;
 

@@ -84,11 +84,15 @@ impl Bless {
         let path = self.baseline.unwrap_or_else(|| home.baseline.clone());
         let noise = reports::noise::Noise::read(&home.noise)?;
         let changes = match &self.scenario {
-            Some(scenario) => {
-                reports::baseline::bless_scenario(&results, &path, scenario, noise.as_ref())
-                    .with_context(|| format!("{}", from.join(RESULTS_FILE).display()))?
-            }
-            None => reports::baseline::bless(&results, &path, noise.as_ref())?,
+            Some(scenario) => reports::baseline::bless_scenario(
+                &results,
+                Some(&from),
+                &path,
+                scenario,
+                noise.as_ref(),
+            )
+            .with_context(|| format!("{}", from.join(RESULTS_FILE).display()))?,
+            None => reports::baseline::bless(&results, Some(&from), &path, noise.as_ref())?,
         };
         println!("{changes}");
         eprintln!("memproof: baseline written to {}", path.display());
@@ -131,7 +135,7 @@ pub struct Compare {
 impl Compare {
     pub fn run(self) -> anyhow::Result<Finished> {
         let home = SpecHome::resolve(self.spec_dir.as_deref())?;
-        let (old_dir, new_dir) = match (&self.base, self.old, self.new) {
+        let (old_dir, new_dir, sides) = match (&self.base, self.old, self.new) {
             (Some(_), _, _) if home::mode() == home::Mode::Installed => anyhow::bail!(
                 "compare --base builds and runs a revision of memproof's own checkout: expected two run \
                  directories, `memproof compare OLD_DIR NEW_DIR`\n\nRun `memproof load-test --out DIR` on each \
@@ -150,9 +154,9 @@ impl Compare {
                     None => Side::WorkingTree,
                 };
                 let new = compare_revisions::run_side(&head, &request)?;
-                (old, new)
+                (old, new, Some([Side::Revision(base.clone()), head]))
             }
-            (None, Some(old), Some(new)) => (old, new),
+            (None, Some(old), Some(new)) => (old, new, None),
             _ => anyhow::bail!("compare needs OLD_DIR and NEW_DIR, or --base REV"),
         };
         let old = read_run(&old_dir)?;
@@ -164,10 +168,19 @@ impl Compare {
             (None, Some(_)) => build::default_out("compare")?,
             (None, None) => new_dir.clone(),
         };
-        let comparison = reports::compare::compare_with_profiles(
+        // Where the memory went: the failed verdicts' cases profiled on both sides, and only those.
+        let explain = reports::compare::verdicts_to_explain(&old, &new, &specs, noise.as_ref());
+        let profiled = compare_revisions::profile_failed_cases(
+            [(&old, &old_dir), (&new, &new_dir)],
+            sides.as_ref().map(|[base, head]| [base, head]),
+            &explain,
+            &specs,
+        )?;
+        let comparison = reports::compare::compare_with_sites(
             &old,
             &new,
             &new_dir,
+            &profiled,
             &specs,
             noise.as_ref(),
             &out,

@@ -9,7 +9,7 @@
 
 use anyhow::Context as _;
 use harness::results::Case;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// How many sites a failure text lists before "...and N more".
@@ -29,7 +29,8 @@ pub enum SiteRanking {
 }
 
 impl SiteRanking {
-    fn heading(self) -> &'static str {
+    /// What the ranked figure counts, after `bytes`: `live at the heap peak`.
+    pub fn heading(self) -> &'static str {
         match self {
             SiteRanking::BytesAtPeak => "live at the heap peak",
             SiteRanking::TotalBytes => "allocated over the run",
@@ -70,9 +71,14 @@ pub struct AllocationSite {
 }
 
 /// Frames that belong to the allocator, the standard library or the measuring harness, never the place to fix.
-fn is_plumbing(function: &str) -> bool {
-    let function = function.trim_start_matches('<');
-    [
+/// A frame is known by its function's path where the symbol has one (`alloc::raw_vec::…`), else by its file:
+/// dhat names a file by its last three path components, so the standard library's are `alloc/src/alloc.rs`,
+/// `src/vec/mod.rs` or `buffered/bufreader/buffer.rs`, and an inlined frame's function is its last path segment
+/// alone (`with_capacity`). A crate of the user's whose file is `src/io/…` is taken for the standard library's.
+fn is_plumbing(frame: &str) -> bool {
+    let key = SiteKey::of_frame(frame);
+    let function = key.function.trim_start_matches('<');
+    let by_function = [
         "alloc::",
         "core::",
         "std::",
@@ -86,7 +92,80 @@ fn is_plumbing(function: &str) -> bool {
         "__libc",
     ]
     .iter()
-    .any(|prefix| function.starts_with(prefix))
+    .any(|prefix| function.starts_with(prefix));
+    by_function || is_plumbing_file(&key.file)
+}
+
+/// Module directories of the standard library (`std`, `core`, `alloc`) that a trimmed file path can start with.
+const STANDARD_LIBRARY_DIRS: &[&str] = &[
+    "adapters",
+    "alloc",
+    "array",
+    "async_iter",
+    "backtrace",
+    "boxed",
+    "btree",
+    "buffered",
+    "bufreader",
+    "cell",
+    "char",
+    "collections",
+    "convert",
+    "core",
+    "ffi",
+    "fmt",
+    "fs",
+    "future",
+    "hash",
+    "hash_map",
+    "io",
+    "iter",
+    "linked_list",
+    "mem",
+    "mpmc",
+    "mpsc",
+    "net",
+    "num",
+    "ops",
+    "os",
+    "os_str",
+    "pal",
+    "panic",
+    "path",
+    "pin",
+    "process",
+    "ptr",
+    "raw_vec",
+    "rc",
+    "rt",
+    "slice",
+    "sort",
+    "std",
+    "str",
+    "string",
+    "sync",
+    "sys",
+    "sys_common",
+    "task",
+    "thread",
+    "thread_local",
+    "time",
+    "traits",
+    "unix",
+    "vec",
+    "vec_deque",
+];
+
+fn is_plumbing_file(file: &str) -> bool {
+    let parts: Vec<&str> = file.split('/').collect();
+    match parts.as_slice() {
+        [library, "src", ..] if ["alloc", "core", "std"].contains(library) => true,
+        [dhat, ..] if dhat.starts_with("dhat-") => true,
+        ["harness", "src", "alloc.rs"] => true,
+        ["src", module, _, ..] => STANDARD_LIBRARY_DIRS.contains(module),
+        [module, _, _, ..] => STANDARD_LIBRARY_DIRS.contains(module),
+        _ => false,
+    }
 }
 
 /// `0x55d…: memproof::event_log::read_all (src/event_log.rs:42:17)` → `memproof::event_log::read_all (src/event_log.rs:42:17)`.
@@ -97,7 +176,9 @@ fn strip_address(frame: &str) -> &str {
     }
 }
 
-fn site_location(profile: &DhatProfile, frames: &[usize]) -> String {
+/// The frame that names a site: the first one outside the allocator and the standard library (the first of all
+/// when every frame is theirs), without its address.
+fn naming_frame<'a>(profile: &'a DhatProfile, frames: &[usize]) -> Option<&'a str> {
     let named: Vec<&str> = frames
         .iter()
         .filter_map(|index| profile.ftbl.get(*index))
@@ -107,30 +188,221 @@ fn site_location(profile: &DhatProfile, frames: &[usize]) -> String {
         .iter()
         .find(|frame| !is_plumbing(frame))
         .or(named.first())
-        .map_or_else(|| "[unknown frame]".to_string(), |frame| frame.to_string())
+        .copied()
 }
 
-/// Reads a dhat profile and returns every site with a non-zero figure, largest first. Sites that share their first
-/// interesting frame are merged.
-pub fn read_sites(path: &Path, ranking: SiteRanking) -> anyhow::Result<Vec<AllocationSite>> {
+fn site_location(profile: &DhatProfile, frames: &[usize]) -> String {
+    naming_frame(profile, frames).map_or_else(|| "[unknown frame]".to_string(), str::to_string)
+}
+
+/// A site as two revisions share it: the function path and the source file of its naming frame, without the line
+/// and column (an unrelated edit above it moves those, not the site).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SiteKey {
+    pub function: String,
+    /// Relative to its crate's source root where the frame says where that is: `src/event_log/mod.rs`,
+    /// `serde_json-1.0.140/src/de.rs`, `library/alloc/src/vec/mod.rs`.
+    pub file: String,
+}
+
+impl SiteKey {
+    /// `memproof::a::f (src/a.rs:42:17)` → `memproof::a::f` in `src/a.rs`. A frame without a location keeps its
+    /// whole text as the function and an empty file.
+    pub fn of_frame(frame: &str) -> SiteKey {
+        let frame = strip_address(frame);
+        let Some((function, rest)) = frame
+            .strip_suffix(')')
+            .and_then(|inner| inner.rsplit_once(" ("))
+        else {
+            return SiteKey {
+                function: frame.to_string(),
+                file: String::new(),
+            };
+        };
+        // `file:line:col`, or `file:line`; a file name may hold a colon itself, so only digits are cut.
+        let mut file = rest;
+        for _ in 0..2 {
+            match file.rsplit_once(':') {
+                Some((head, tail))
+                    if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    file = head
+                }
+                _ => break,
+            }
+        }
+        SiteKey {
+            function: without_generic_arguments(function).to_string(),
+            file: portable_source_path(file),
+        }
+    }
+}
+
+/// `compile<flate2::ZlibDecoder<…>>` → `compile`: one site whatever types a generic function was instantiated with
+/// (a renamed type elsewhere must not make it a new site). A qualified path's own `<…>` (`<Vec<u8>>::push`) stays.
+fn without_generic_arguments(function: &str) -> &str {
+    if !function.ends_with('>') {
+        return function;
+    }
+    let mut depth = 0usize;
+    for (at, byte) in function.bytes().enumerate().rev() {
+        match byte {
+            b'>' => depth += 1,
+            b'<' => {
+                depth -= 1;
+                if depth == 0 {
+                    return if at == 0 { function } else { &function[..at] };
+                }
+            }
+            _ => {}
+        }
+    }
+    function
+}
+
+/// A source path as every checkout names it: the part a machine adds before the crate's own path is cut
+/// (`/rustc/<hash>/`, a cargo registry's `…/registry/src/<index>/`, a git dependency's `…/git/checkouts/`), so a
+/// revision built in another directory names the same site the same way.
+fn portable_source_path(file: &str) -> String {
+    if let Some(rest) = file.strip_prefix("/rustc/")
+        && let Some((_hash, path)) = rest.split_once('/')
+    {
+        return path.to_string();
+    }
+    for marker in ["/registry/src/", "/git/checkouts/"] {
+        if let Some((_, rest)) = file.split_once(marker)
+            && let Some((_index, path)) = rest.split_once('/')
+        {
+            return path.to_string();
+        }
+    }
+    file.to_string()
+}
+
+/// One site's figures over a whole profile: what each [`SiteRanking`] ranks by. A figure of 0 is left out of the
+/// JSON (most sites have nothing live at the peak or the end), which keeps a baseline's summaries small.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteFigures {
+    /// Bytes and blocks live at the global heap peak (dhat's `gb`, `gbk`: at t-gmax).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peak_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peak_blocks: u64,
+    /// Bytes and blocks allocated over the run (`tb`, `tbk`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub total_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub total_blocks: u64,
+    /// Bytes and blocks still live at the end (`eb`, `ebk`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub end_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub end_blocks: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+impl SiteFigures {
+    fn add(&mut self, point: &DhatProgramPoint) {
+        self.peak_bytes += point.gb.unwrap_or(0);
+        self.peak_blocks += point.gbk.unwrap_or(0);
+        self.total_bytes += point.tb;
+        self.total_blocks += point.tbk;
+        self.end_bytes += point.eb.unwrap_or(0);
+        self.end_blocks += point.ebk.unwrap_or(0);
+    }
+
+    fn sum(&mut self, other: &SiteFigures) {
+        self.peak_bytes += other.peak_bytes;
+        self.peak_blocks += other.peak_blocks;
+        self.total_bytes += other.total_bytes;
+        self.total_blocks += other.total_blocks;
+        self.end_bytes += other.end_bytes;
+        self.end_blocks += other.end_blocks;
+    }
+
+    /// The figure `ranking` ranks by.
+    pub fn ranked(&self, ranking: SiteRanking) -> u64 {
+        match ranking {
+            SiteRanking::BytesAtPeak => self.peak_bytes,
+            SiteRanking::TotalBytes => self.total_bytes,
+            SiteRanking::TotalBlocks => self.total_blocks,
+            SiteRanking::BytesAtEnd => self.end_bytes,
+        }
+    }
+}
+
+/// A site of a profile with every figure, keyed for matching across revisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSite {
+    #[serde(flatten)]
+    pub key: SiteKey,
+    #[serde(flatten)]
+    pub figures: SiteFigures,
+}
+
+/// Every site of a dhat profile, program points merged by [`SiteKey`], in the key's order; and the whole
+/// profile's figures (every program point's, so the sum of the sites').
+pub fn read_keyed_sites(path: &Path) -> anyhow::Result<(Vec<ProfileSite>, SiteFigures)> {
+    let profile = read_profile(path)?;
+    let mut sites: std::collections::BTreeMap<SiteKey, SiteFigures> = Default::default();
+    let mut whole = SiteFigures::default();
+    for point in &profile.pps {
+        let key = naming_frame(&profile, &point.fs).map_or_else(
+            || SiteKey {
+                function: "[unknown frame]".to_string(),
+                file: String::new(),
+            },
+            SiteKey::of_frame,
+        );
+        sites.entry(key).or_default().add(point);
+    }
+    for figures in sites.values() {
+        whole.sum(figures);
+    }
+    Ok((
+        sites
+            .into_iter()
+            .map(|(key, figures)| ProfileSite { key, figures })
+            .collect(),
+        whole,
+    ))
+}
+
+fn read_profile(path: &Path) -> anyhow::Result<DhatProfile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read the dhat profile", path.display()))?;
-    let profile: DhatProfile = serde_json::from_str(&text).map_err(|error| {
+    serde_json::from_str(&text).map_err(|error| {
         anyhow::anyhow!(
             "{}:{}:{}: not a dhat profile: {error}",
             path.display(),
             error.line(),
             error.column()
         )
-    })?;
+    })
+}
+
+impl DhatProgramPoint {
+    /// The figure `ranking` ranks by, with its block count.
+    fn figure(&self, ranking: SiteRanking) -> (u64, u64) {
+        match ranking {
+            SiteRanking::BytesAtPeak => (self.gb.unwrap_or(0), self.gbk.unwrap_or(0)),
+            SiteRanking::TotalBytes => (self.tb, self.tbk),
+            SiteRanking::TotalBlocks => (self.tbk, self.tbk),
+            SiteRanking::BytesAtEnd => (self.eb.unwrap_or(0), self.ebk.unwrap_or(0)),
+        }
+    }
+}
+
+/// Reads a dhat profile and returns every site with a non-zero figure, largest first. Sites that share their first
+/// interesting frame are merged.
+pub fn read_sites(path: &Path, ranking: SiteRanking) -> anyhow::Result<Vec<AllocationSite>> {
+    let profile = read_profile(path)?;
     let mut sites: Vec<AllocationSite> = Vec::new();
     for point in &profile.pps {
-        let (bytes, blocks) = match ranking {
-            SiteRanking::BytesAtPeak => (point.gb.unwrap_or(0), point.gbk.unwrap_or(0)),
-            SiteRanking::TotalBytes => (point.tb, point.tbk),
-            SiteRanking::TotalBlocks => (point.tbk, point.tbk),
-            SiteRanking::BytesAtEnd => (point.eb.unwrap_or(0), point.ebk.unwrap_or(0)),
-        };
+        let (bytes, blocks) = point.figure(ranking);
         if bytes == 0 {
             continue;
         }

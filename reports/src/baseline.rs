@@ -5,14 +5,95 @@
 //! regression needs: per case id its figures and outcome. Timelines, phases, profile files and verdicts are dropped,
 //! so a bless diff shows figures changing, not samples. A missing baseline is not an error: the first run has none,
 //! and its report says so.
+//!
+//! Beside the figures, `allocation_sites` keeps, per case the blessed run profiled, a summary of its dhat profile's
+//! top sites ([`SiteSummary`]: a few dozen sites, not the profile), so a load test that regresses against the
+//! baseline names the sites that grew without running the base again. It is optional: a baseline without it reads
+//! as before, and its regressions list the head's sites alone.
 
 use crate::judge::check_expression::{CaseField, Metric};
 use crate::judge::regression::{Change, classify, format_percent_change, tolerance_for};
 use crate::noise::Noise;
+use crate::site_diff::SiteSummary;
 use anyhow::Context as _;
 use harness::results::{Results, RunInfo};
 use harness::spec::Spec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// The top allocation sites a baseline keeps, by case id.
+pub type BaselineSites = BTreeMap<String, SiteSummary>;
+
+/// The baseline file: the results schema, and the site summaries beside it.
+#[derive(Serialize)]
+struct BaselineFile<'a> {
+    #[serde(flatten)]
+    results: &'a Results,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    allocation_sites: &'a BaselineSites,
+}
+
+/// Only the site summaries of a baseline file (the rest is read by [`read_baseline`]).
+#[derive(Deserialize)]
+struct SitesOnly {
+    #[serde(default)]
+    allocation_sites: BaselineSites,
+}
+
+/// The site summaries of the baseline at `path`: empty when there is no baseline or it keeps none.
+pub fn read_baseline_sites(path: &Path) -> anyhow::Result<BaselineSites> {
+    if !path.exists() {
+        return Ok(BaselineSites::new());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let sites: SitesOnly = serde_json::from_str(&text).map_err(|error| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not a memproof baseline's allocation_sites: {error}",
+            path.display(),
+            error.line(),
+            error.column()
+        )
+    })?;
+    Ok(sites.allocation_sites)
+}
+
+/// The site summaries of every guarded case of `results` that has a dhat profile in `run_dir`, and one line for
+/// each profile that could not be read.
+fn site_summaries(results: &Results, run_dir: &Path) -> (BaselineSites, Vec<String>) {
+    let mut sites = BaselineSites::new();
+    let mut unreadable = Vec::new();
+    for case in results.cases.iter().filter(|case| is_guarded(case)) {
+        let Some(profile) = &case.profile_file else {
+            continue;
+        };
+        match SiteSummary::read(&run_dir.join(profile)) {
+            Ok(summary) => {
+                sites.insert(case.id.clone(), summary);
+            }
+            Err(error) => unreadable.push(format!("  no site summary for {}: {error:#}", case.id)),
+        }
+    }
+    (sites, unreadable)
+}
+
+/// A line on the site summaries a bless kept (after a line break), or nothing when it was given no run directory.
+fn sites_line(run_dir: Option<&Path>, sites: &BaselineSites, unreadable: &[String]) -> String {
+    if run_dir.is_none() {
+        return String::new();
+    }
+    let mut line = format!(
+        "\n  top allocation sites kept for {} profiled cases ({} sites).",
+        sites.len(),
+        sites.values().map(|s| s.sites.len()).sum::<usize>()
+    );
+    for problem in unreadable {
+        line.push('\n');
+        line.push_str(problem);
+    }
+    line
+}
 
 /// Where the baseline lives in the repository.
 pub const BASELINE_PATH: &str = "reports/baseline.json";
@@ -50,23 +131,34 @@ pub fn baseline_of(results: &Results) -> Results {
 
 /// Writes `results` as the new baseline at `path` and returns what changed against the old baseline, in words:
 /// cases added and dropped, and every figure that moved beyond its regression tolerance (from `noise`, as the
-/// regression check takes it).
-pub fn bless(results: &Results, path: &Path, noise: Option<&Noise>) -> anyhow::Result<String> {
+/// regression check takes it). With `run_dir`, the run's directory, it keeps a summary of each profiled case's top
+/// allocation sites.
+pub fn bless(
+    results: &Results,
+    run_dir: Option<&Path>,
+    path: &Path,
+    noise: Option<&Noise>,
+) -> anyhow::Result<String> {
+    let (sites, unreadable) = match run_dir {
+        Some(dir) => site_summaries(results, dir),
+        None => Default::default(),
+    };
     let previous = match read_baseline(path) {
         Ok(previous) => previous,
         Err(error) => {
             // A baseline that cannot be read is exactly what bless is for: replace it, and say so.
             let baseline = baseline_of(results);
-            write_baseline(&baseline, path)?;
+            write_baseline(&baseline, &sites, path)?;
             return Ok(format!(
-                "The previous baseline could not be read ({error:#}); replaced it with {} cases from this run.",
-                baseline.cases.len()
+                "The previous baseline could not be read ({error:#}); replaced it with {} cases from this run.{}",
+                baseline.cases.len(),
+                sites_line(run_dir, &sites, &unreadable)
             ));
         }
     };
     let baseline = baseline_of(results);
-    write_baseline(&baseline, path)?;
-    Ok(match previous {
+    write_baseline(&baseline, &sites, path)?;
+    let changes = match previous {
         None => format!(
             "No previous baseline at {}; recorded {} cases ({} profile, commit {}).",
             path.display(),
@@ -75,7 +167,11 @@ pub fn bless(results: &Results, path: &Path, noise: Option<&Noise>) -> anyhow::R
             baseline.run.git_commit.as_deref().unwrap_or("unknown")
         ),
         Some(previous) => describe_changes(&previous, &baseline, noise),
-    })
+    };
+    Ok(format!(
+        "{changes}{}",
+        sites_line(run_dir, &sites, &unreadable)
+    ))
 }
 
 /// Ids of the cases of `results` that `baseline` holds no case for, among those regression judges (the roles each
@@ -143,14 +239,22 @@ pub fn without_baseline_notice(case_ids: &[String], run: &RunInfo) -> Option<Str
 /// Replaces only `scenario`'s cases in the baseline at `path` with those of `results` and keeps every other
 /// scenario's as it was (the baseline's run line too): how a new scenario gets its baseline without re-blessing the
 /// rest. Returns what changed for that scenario. An error when `results` has no case of `scenario`, or is of
-/// another profile than the baseline (one baseline holds one profile's figures).
+/// another profile than the baseline (one baseline holds one profile's figures). With `run_dir`, the scenario's
+/// site summaries are replaced too, and every other scenario's kept.
 pub fn bless_scenario(
     results: &Results,
+    run_dir: Option<&Path>,
     path: &Path,
     scenario: &str,
     noise: Option<&Noise>,
 ) -> anyhow::Result<String> {
     let blessed = baseline_of(results);
+    let (mut sites, unreadable) = match run_dir {
+        Some(dir) => site_summaries(results, dir),
+        None => Default::default(),
+    };
+    let of_scenario = |id: &str| id.split('/').next() == Some(scenario);
+    sites.retain(|id, _| of_scenario(id));
     let mut scenarios: Vec<&str> = blessed.cases.iter().map(|c| c.scenario.as_str()).collect();
     scenarios.dedup();
     if !scenarios.contains(&scenario) {
@@ -163,13 +267,14 @@ pub fn bless_scenario(
     let Some(previous) = read_baseline(path)? else {
         let mut first = blessed;
         first.cases.retain(|case| case.scenario == scenario);
-        write_baseline(&first, path)?;
+        write_baseline(&first, &sites, path)?;
         return Ok(format!(
-            "No previous baseline at {}; recorded {} cases of {scenario} ({} profile, commit {}).",
+            "No previous baseline at {}; recorded {} cases of {scenario} ({} profile, commit {}).{}",
             path.display(),
             first.cases.len(),
             first.run.profile,
-            first.run.git_commit.as_deref().unwrap_or("unknown")
+            first.run.git_commit.as_deref().unwrap_or("unknown"),
+            sites_line(run_dir, &sites, &unreadable)
         ));
     };
     if previous.run.profile != blessed.run.profile {
@@ -192,7 +297,10 @@ pub fn bless_scenario(
             .filter(|case| case.scenario == scenario)
             .cloned(),
     );
-    write_baseline(&updated, path)?;
+    let mut all_sites = read_baseline_sites(path)?;
+    all_sites.retain(|id, _| !of_scenario(id));
+    all_sites.extend(sites.clone());
+    write_baseline(&updated, &all_sites, path)?;
     let only = |baseline: &Results| {
         let mut only = baseline.clone();
         only.cases.retain(|case| case.scenario == scenario);
@@ -200,19 +308,36 @@ pub fn bless_scenario(
     };
     let mut new = only(&updated);
     new.run = blessed.run;
-    Ok(describe_changes(&only(&previous), &new, noise).replacen(
+    let changes = describe_changes(&only(&previous), &new, noise).replacen(
         "Baseline updated:",
         &format!("Baseline of {scenario} updated:"),
         1,
+    );
+    Ok(format!(
+        "{changes}{}",
+        sites_line(run_dir, &sites, &unreadable)
     ))
 }
 
-fn write_baseline(baseline: &Results, path: &Path) -> anyhow::Result<()> {
+fn write_baseline(baseline: &Results, sites: &BaselineSites, path: &Path) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
     }
-    baseline.write(path)
+    if sites.is_empty() {
+        return baseline.write(path);
+    }
+    let text = serde_json::to_string_pretty(&BaselineFile {
+        results: baseline,
+        allocation_sites: sites,
+    })?;
+    // Written beside and renamed in, as results.json is: a full disk leaves the last whole baseline in place.
+    let scratch = path.with_extension("json.tmp");
+    if let Err(error) = std::fs::write(&scratch, text) {
+        let _ = std::fs::remove_file(&scratch);
+        return Err(error).with_context(|| format!("{}: cannot write", path.display()));
+    }
+    std::fs::rename(&scratch, path).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// What changed from `old` to `new`, one line per change, criterion's words for each figure.
@@ -289,7 +414,7 @@ mod tests {
             read_baseline(&path).unwrap().is_none(),
             "a missing baseline is not an error"
         );
-        let message = bless(&fixture(), &path, None).unwrap();
+        let message = bless(&fixture(), None, &path, None).unwrap();
         assert_eq!(
             message,
             format!(
@@ -315,13 +440,13 @@ mod tests {
     fn a_second_bless_lists_what_changed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        bless(&fixture(), &path, None).unwrap();
+        bless(&fixture(), None, &path, None).unwrap();
         let mut next = fixture();
         next.run.git_commit = Some("fedcba".into());
         next.cases[2].peak_heap_bytes = Some(90 << 20);
         next.cases
             .retain(|c| c.id != "calibration/known/bytes=67108864");
-        let message = bless(&next, &path, None).unwrap();
+        let message = bless(&next, None, &path, None).unwrap();
         assert_eq!(
             message,
             "Baseline updated: ci profile, commit 0123456789abcdef0123456789abcdef01234567 → fedcba.
@@ -335,14 +460,14 @@ mod tests {
     fn blessing_one_scenario_replaces_its_cases_and_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        bless(&fixture(), &path, None).unwrap();
+        bless(&fixture(), None, &path, None).unwrap();
         let mut next = fixture();
         next.run.git_commit = Some("fedcba".into());
         // Both scenarios moved; only large-session is blessed.
         for case in &mut next.cases {
             case.peak_heap_bytes = case.peak_heap_bytes.map(|bytes| bytes / 2);
         }
-        let message = bless_scenario(&next, &path, "large-session", None).unwrap();
+        let message = bless_scenario(&next, None, &path, "large-session", None).unwrap();
         assert!(
             message.starts_with(
                 "Baseline of large-session updated: ci profile, commit \
@@ -377,7 +502,7 @@ mod tests {
     fn blessing_one_scenario_into_no_baseline_records_only_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        let message = bless_scenario(&fixture(), &path, "calibration", None).unwrap();
+        let message = bless_scenario(&fixture(), None, &path, "calibration", None).unwrap();
         let baseline = read_baseline(&path).unwrap().unwrap();
         assert!(!baseline.cases.is_empty());
         assert!(baseline.cases.iter().all(|c| c.scenario == "calibration"));
@@ -394,17 +519,17 @@ mod tests {
     fn blessing_a_scenario_the_run_lacks_or_of_another_profile_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
-        let error = bless_scenario(&fixture(), &path, "dedup-cache", None).unwrap_err();
+        let error = bless_scenario(&fixture(), None, &path, "dedup-cache", None).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the run has no case of scenario \"dedup-cache\" (it has: calibration, large-session): expected a run \
              of it, e.g. `cargo xtask load-test --scenario dedup-cache`"
         );
         assert!(!path.exists(), "nothing written");
-        bless(&fixture(), &path, None).unwrap();
+        bless(&fixture(), None, &path, None).unwrap();
         let mut smoke = fixture();
         smoke.run.profile = "smoke".into();
-        let error = bless_scenario(&smoke, &path, "calibration", None).unwrap_err();
+        let error = bless_scenario(&smoke, None, &path, "calibration", None).unwrap_err();
         assert_eq!(
             error.to_string(),
             format!(
@@ -465,7 +590,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("baseline.json");
         std::fs::write(&path, "{ not json").unwrap();
-        let message = bless(&fixture(), &path, None).unwrap();
+        let message = bless(&fixture(), None, &path, None).unwrap();
         assert!(
             message.starts_with("The previous baseline could not be read ("),
             "{message}"

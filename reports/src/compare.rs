@@ -7,6 +7,10 @@
 //! measured for that case's figure in `reports/noise.json`, never below a floor), so `compare` never calls a change a regression the load test would pass,
 //! nor the other way round. It writes `compare.md` and `compare.html` (+ `charts/compare-*`) and never runs
 //! anything; two runs with no case in common are an error, not an empty comparison.
+//!
+//! Where the caller hands it dhat profiles of a failed verdict's case on both sides ([`CaseProfiles`]), each report
+//! shows where the memory went: the case's allocation sites matched across the two sides and ranked by growth of
+//! the figure that regressed ([`crate::site_diff`]).
 
 use crate::charts::growth::GrowthChart;
 use crate::charts::style::{render_chart, role_colour};
@@ -18,11 +22,146 @@ use crate::render::bounded_markdown::{BoundedText, COMMENT_LIMIT};
 use crate::render::templates::render_page;
 use crate::render::text_escaping::escape_markdown_cell;
 use crate::render::{CHARTS_DIR, ScenarioReport, file_stem, growth_chart, scenario_reports};
+use crate::site_diff::{
+    BaseSites, SiteDiff, SiteRow, fields_of_verdict, site_diff, sites_not_recorded,
+};
 use anyhow::{Context as _, bail};
 use harness::results::{Case, Results, Verdict};
 use harness::spec::Spec;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The dhat profiles of one case on both sides, for its site diff: each side's file, or why it has none.
+#[derive(Debug, Clone)]
+pub struct CaseProfiles {
+    pub case_id: String,
+    /// The ids of the failed verdicts whose figures the diff ranks by.
+    pub verdicts: Vec<String>,
+    pub base: Result<PathBuf, String>,
+    pub head: Result<PathBuf, String>,
+}
+
+/// Where the memory went in one case: a site diff per figure that regressed, or why there is none.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseSites {
+    pub case_id: String,
+    pub diffs: Vec<SiteDiff>,
+    /// Why the case has no diff (a command's heap has no sites; a side has no profile).
+    pub note: Option<String>,
+}
+
+/// The failed verdicts a comparison explains with allocation sites: the head's regressions against the base, and
+/// its spec verdicts that fail where the base's held (or that the base lacks).
+pub fn verdicts_to_explain(
+    old: &Results,
+    new: &Results,
+    specs: &[Spec],
+    noise: Option<&Noise>,
+) -> Vec<Verdict> {
+    let mut explain: Vec<Verdict> = regression_verdicts(new, old, specs, None, "the base", noise)
+        .into_iter()
+        .filter(|v| !v.pass)
+        .collect();
+    let news: Vec<VerdictChange> = verdict_changes(old, new);
+    explain.extend(
+        new.verdicts
+            .iter()
+            .filter(|v| news.iter().any(|n| n.id == v.id && n.newly_failing()))
+            .cloned(),
+    );
+    explain
+}
+
+/// The site diffs of `profiled`, for the failed `verdicts` each names.
+fn case_sites(
+    profiled: &[CaseProfiles],
+    verdicts: &[&Verdict],
+    new: &Results,
+    specs: &[Spec],
+) -> Vec<CaseSites> {
+    profiled
+        .iter()
+        .map(|profiles| {
+            let mut sites = CaseSites {
+                case_id: profiles.case_id.clone(),
+                diffs: Vec::new(),
+                note: None,
+            };
+            if let Some(command) = command_of_case(new, specs, &profiles.case_id) {
+                sites.note = Some(format!(
+                    "Where the memory went in {} is not known: {}.",
+                    profiles.case_id,
+                    sites_not_recorded(command)
+                ));
+                return sites;
+            }
+            // Named by file name: the directories are the runs' (and long).
+            let read = |side: &Result<PathBuf, String>| match side {
+                Ok(path) => crate::allocation_sites::read_keyed_sites(path)
+                    .map(|read| {
+                        let name = path.file_name().unwrap_or(path.as_os_str());
+                        (read, name.to_string_lossy().into_owned())
+                    })
+                    .map_err(|error| format!("{error:#}")),
+                Err(why) => Err(why.clone()),
+            };
+            let ((base, base_whole), base_file) = match read(&profiles.base) {
+                Ok(read) => read,
+                Err(why) => {
+                    sites.note = Some(format!("No site diff of {}: {why}.", profiles.case_id));
+                    return sites;
+                }
+            };
+            let ((head, head_whole), head_file) = match read(&profiles.head) {
+                Ok(read) => read,
+                Err(why) => {
+                    sites.note = Some(format!("No site diff of {}: {why}.", profiles.case_id));
+                    return sites;
+                }
+            };
+            let mut fields: Vec<CaseField> = Vec::new();
+            for field in verdicts
+                .iter()
+                .filter(|v| profiles.verdicts.contains(&v.id))
+                .flat_map(|v| fields_of_verdict(v))
+            {
+                if !fields.contains(&field) {
+                    fields.push(field);
+                }
+            }
+            if fields.is_empty() {
+                fields.push(CaseField::PeakHeapBytes);
+            }
+            for field in fields {
+                sites.diffs.push(site_diff(
+                    &profiles.case_id,
+                    field,
+                    (
+                        &BaseSites::Profile(&base, base_whole),
+                        format!("the base's dhat profile {base_file}"),
+                    ),
+                    (
+                        &head,
+                        head_whole,
+                        format!("the head's dhat profile {head_file}"),
+                    ),
+                ));
+            }
+            sites
+        })
+        .collect()
+}
+
+/// The command that plays `case_id`'s technique, when a program of the user's plays it.
+fn command_of_case<'a>(
+    results: &Results,
+    specs: &'a [Spec],
+    case_id: &str,
+) -> Option<&'a harness::external_command::ExternalTechnique> {
+    let case = results.cases.iter().find(|c| c.id == case_id)?;
+    let spec = specs.iter().find(|s| s.scenario == case.scenario)?;
+    spec.external_technique(case.technique.as_deref()?)
+}
 
 /// One figure of one case in both runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -228,6 +367,8 @@ pub struct Comparison {
     pub verdicts: Vec<VerdictChange>,
     /// Every figure of every shared case.
     pub figures: Vec<FigureChange>,
+    /// Where the memory went in each profiled case of a failed verdict.
+    pub sites: Vec<CaseSites>,
 }
 
 impl Comparison {
@@ -341,6 +482,22 @@ fn render_markdown(old: &Results, new: &Results, comparison: &Comparison) -> Str
         out.push_rows(&moved);
         out.push("\n");
     }
+    if !comparison.sites.is_empty() {
+        out.push("### Where the memory went\n\n");
+        let sections: Vec<String> = comparison
+            .sites
+            .iter()
+            .flat_map(|case| {
+                let notes = case.note.iter().map(|note| format!("{note}\n\n"));
+                let diffs = case
+                    .diffs
+                    .iter()
+                    .map(|diff| format!("{}\n", diff.markdown()));
+                notes.chain(diffs).collect::<Vec<_>>()
+            })
+            .collect();
+        out.push_rows(&sections);
+    }
     for (words, ids) in [
         ("Only in the base run", cases_only_in(old, new)),
         ("Only in the head run", cases_only_in(new, old)),
@@ -442,6 +599,24 @@ struct ComparePage<'a> {
     only_head: Vec<String>,
     scenarios: Vec<CompareScenario>,
     tolerances: Vec<ToleranceRow>,
+    sites: Vec<SitesView<'a>>,
+}
+
+/// One case's site diffs as compare.html shows them.
+#[derive(Serialize)]
+struct SitesView<'a> {
+    case_id: &'a str,
+    note: Option<&'a str>,
+    diffs: Vec<DiffView<'a>>,
+}
+
+#[derive(Serialize)]
+struct DiffView<'a> {
+    diff: &'a SiteDiff,
+    /// [`SiteDiff::sums`]: the heading above it names the case and figure.
+    sums: String,
+    rows: Vec<SiteRow>,
+    growers: Vec<SiteRow>,
 }
 
 /// The range of the noise bands of `field` over a scenario's cases, in words: `+1.0% to +4.2%, at least 16.0 KiB`.
@@ -581,7 +756,7 @@ pub fn compare(
     noise: Option<&Noise>,
     out_dir: &Path,
 ) -> anyhow::Result<Comparison> {
-    compare_in(old, new, None, specs, noise, out_dir)
+    compare_in(old, new, None, &[], specs, noise, out_dir)
 }
 
 /// [`compare`], with the new run's output directory so a regressed heap figure lists the top allocation sites of
@@ -594,13 +769,36 @@ pub fn compare_with_profiles(
     noise: Option<&Noise>,
     out_dir: &Path,
 ) -> anyhow::Result<Comparison> {
-    compare_in(old, new, Some(new_results_dir), specs, noise, out_dir)
+    compare_in(old, new, Some(new_results_dir), &[], specs, noise, out_dir)
+}
+
+/// [`compare_with_profiles`], with the dhat profiles of both sides of the failed verdicts' cases: both reports
+/// show where the memory went in each (see [`verdicts_to_explain`] for which verdicts).
+pub fn compare_with_sites(
+    old: &Results,
+    new: &Results,
+    new_results_dir: &Path,
+    profiled: &[CaseProfiles],
+    specs: &[Spec],
+    noise: Option<&Noise>,
+    out_dir: &Path,
+) -> anyhow::Result<Comparison> {
+    compare_in(
+        old,
+        new,
+        Some(new_results_dir),
+        profiled,
+        specs,
+        noise,
+        out_dir,
+    )
 }
 
 fn compare_in(
     old: &Results,
     new: &Results,
     new_results_dir: Option<&Path>,
+    profiled: &[CaseProfiles],
     specs: &[Spec],
     noise: Option<&Noise>,
     out_dir: &Path,
@@ -621,8 +819,15 @@ fn compare_in(
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create", out_dir.display()))?;
     let regressions = regression_verdicts(new, old, specs, new_results_dir, "the base", noise);
+    let failed: Vec<&Verdict> = regressions
+        .iter()
+        .chain(&new.verdicts)
+        .filter(|v| !v.pass)
+        .collect();
+    let sites = case_sites(profiled, &failed, new, specs);
     let comparison = Comparison {
         figures: figure_changes(old, new, noise, &regressions),
+        sites,
         regressions,
         verdicts: verdict_changes(old, new),
     };
@@ -698,6 +903,24 @@ fn compare_in(
             only_head: cases_only_in(new, old),
             scenarios,
             tolerances,
+            sites: comparison
+                .sites
+                .iter()
+                .map(|case| SitesView {
+                    case_id: &case.case_id,
+                    note: case.note.as_deref(),
+                    diffs: case
+                        .diffs
+                        .iter()
+                        .map(|diff| DiffView {
+                            diff,
+                            sums: diff.sums(),
+                            rows: diff.rows(),
+                            growers: diff.growers(),
+                        })
+                        .collect(),
+                })
+                .collect(),
         },
     )?;
     let write = |name: &str, text: &str| -> anyhow::Result<()> {

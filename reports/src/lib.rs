@@ -14,5 +14,6 @@ mod fixture_run;
 pub mod judge;
 pub mod noise;
 pub mod render;
+pub mod site_diff;
 
 pub use render::write_reports;
