@@ -212,6 +212,16 @@ fn a_regression_is_exit_1_with_every_report_written() {
     }
     let summary = std::fs::read_to_string(user.path("target/memproof/ci/summary.md")).unwrap();
     assert!(summary.contains("chunks-bounded"), "{summary}");
+    // Once, not under every failure: where a Python program's allocation sites come from.
+    assert_eq!(
+        summary
+            .matches("Allocation sites of the failing command scenarios")
+            .count(),
+        1,
+        "{summary}"
+    );
+    assert!(summary.contains("for Python, memray"), "{summary}");
+    assert!(!summary.contains("dhat profile"), "{summary}");
 }
 
 #[test]

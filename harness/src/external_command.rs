@@ -396,4 +396,25 @@ mod tests {
         // What depends on a case's values is the case's to find out.
         assert_eq!(check(&["{spec_dir}/{param.binary}"]), Ok(()));
     }
+
+    #[test]
+    fn a_prepare_command_has_no_case_values() {
+        let command =
+            |parts: &[&str]| -> Vec<String> { parts.iter().map(|p| p.to_string()).collect() };
+        assert!(check_prepare(&command(&["cc", "-o", "{build_dir}/x", "{spec_dir}/x.c"])).is_ok());
+        assert_eq!(
+            check_prepare(&command(&["make", "SIZE={size}"]))
+                .unwrap_err()
+                .to_string(),
+            "command: {size} has no value before the cases run: expected only {spec_dir} and {build_dir}"
+        );
+        assert_eq!(
+            expand_prepare(
+                &command(&["cc", "-o", "{build_dir}/x", "{spec_dir}/x.c"]),
+                Path::new("/s"),
+                Path::new("/b")
+            ),
+            ["cc", "-o", "/b/x", "/s/x.c"]
+        );
+    }
 }

@@ -907,7 +907,7 @@ params = { clients = 2 }
                 r#"{ role = "before", technique = "a", command = ["x", "{sise}"] }"#,
                 "",
             ),
-            "scenarios/toy.toml:4:44: technique a: command: unknown placeholder {sise}: expected one of {size}, {size_name}, {params}, {role}, {technique}, {work_dir}, {spec_dir}, or {param.NAME}",
+            "scenarios/toy.toml:4:44: technique a: command: unknown placeholder {sise}: expected one of {size}, {size_name}, {params}, {role}, {technique}, {work_dir}, {spec_dir}, {build_dir}, or {param.NAME}",
         );
     }
 

@@ -311,6 +311,28 @@ pub fn render_summary_within(
         let rows: Vec<String> = failed.iter().map(|v| verdict_table_row(v)).collect();
         out.push_rows(&rows);
         out.push("\n");
+        // A command's heap meter records no sites: said once per failing scenario, with the tool that does.
+        let command_notes: Vec<String> = scenarios
+            .iter()
+            .filter(|s| {
+                failed
+                    .iter()
+                    .any(|v| v.id.starts_with(&format!("{}/", s.scenario)))
+            })
+            .filter_map(|s| {
+                let technique = s.spec?.external.values().next()?;
+                Some(format!(
+                    "- `{}`: {}\n",
+                    s.scenario,
+                    crate::site_diff::sites_not_recorded(technique)
+                ))
+            })
+            .collect();
+        if !command_notes.is_empty() {
+            out.push("Allocation sites of the failing command scenarios:\n\n");
+            out.push_rows(&command_notes);
+            out.push("\n");
+        }
     }
     let improved: Vec<String> = verdicts
         .iter()
@@ -401,8 +423,18 @@ pub fn render_summary_within(
         out.push_rows(&rows);
         out.push("</details>\n\n");
     }
-    push_profiled(&mut out, results);
-    out.push("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
+    // dhat profiles only exist for memproof's own case binaries: a run of command scenarios alone has none to list.
+    let commands_only = !scenarios.is_empty()
+        && scenarios.iter().all(|s| {
+            s.spec
+                .is_some_and(|spec| spec.built_in_techniques().is_empty())
+        });
+    if commands_only {
+        out.push("Charts and case tables: `index.html` beside this file.\n");
+    } else {
+        push_profiled(&mut out, results);
+        out.push("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
+    }
     out.into_text()
 }
 
