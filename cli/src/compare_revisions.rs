@@ -318,6 +318,8 @@ fn locate(side: &Side) -> anyhow::Result<Located> {
                 .join("revisions")
                 .join(&commit);
             let checkout = home.join("checkout");
+            // Its specs: a cached run outlives a worktree that was removed.
+            ensure_worktree(&build::workspace_root()?, &checkout, &commit)?;
             // Where that revision's own `cargo xtask load-test` built them (an older one built into its target
             // directory's release/ itself).
             let keyed = build::target_for(&checkout, &home.join("target")).join("release");
@@ -350,6 +352,14 @@ fn profile_case(
         words,
         fixed,
     } = side;
+    let out_dir = run_dir.join(SITE_PROFILES_DIR);
+    let file = out_dir.join("profiles").join(format!(
+        "{}.dhat.json",
+        harness::file_stem::file_stem(case_id)
+    ));
+    if *fixed && file.is_file() {
+        return Ok(file);
+    }
     let binaries = suite::Binaries::in_dir(bin_dir);
     if !binaries.dhat.is_file() {
         bail!(
@@ -370,18 +380,11 @@ fn profile_case(
     };
     let options = suite::SuiteOptions {
         profile: profile.to_string(),
-        out_dir: run_dir.join(SITE_PROFILES_DIR),
+        out_dir,
         interval: std::time::Duration::from_millis(5),
         sample_ms: 10,
         seed: 1,
     };
-    let file = options.out_dir.join("profiles").join(format!(
-        "{}.dhat.json",
-        harness::file_stem::file_stem(case_id)
-    ));
-    if *fixed && file.is_file() {
-        return Ok(file);
-    }
     std::fs::create_dir_all(options.out_dir.join("work"))
         .with_context(|| format!("{}: cannot create", options.out_dir.display()))?;
     let started = std::time::Instant::now();

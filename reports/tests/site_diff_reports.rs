@@ -28,13 +28,33 @@ fn unpack(dir: &Path, name: &str) -> String {
     relative
 }
 
+/// Compares the fixture run with itself, `CASE`'s peak heap raised to 100 MiB, with `profiled` and `specs`; the
+/// output directory holds compare.md and compare.html.
+fn compare_regressed(
+    profiled: &[CaseProfiles],
+    specs: &[harness::spec::Spec],
+) -> (reports::compare::Comparison, tempfile::TempDir) {
+    let old = fixture_results();
+    let mut new = old.clone();
+    case_mut(&mut new, CASE).peak_heap_bytes = Some(100 << 20);
+    let out = tempfile::tempdir().unwrap();
+    let comparison = reports::compare::compare_with_sites(
+        &old,
+        &new,
+        &support::fixtures(),
+        profiled,
+        specs,
+        None,
+        out.path(),
+    )
+    .unwrap();
+    (comparison, out)
+}
+
 #[test]
 fn compare_shows_where_the_memory_went_in_both_pages() {
     let profiles = tempfile::tempdir().unwrap();
     let path = |name: &str| -> PathBuf { profiles.path().join(unpack(profiles.path(), name)) };
-    let old = fixture_results();
-    let mut new = old.clone();
-    case_mut(&mut new, CASE).peak_heap_bytes = Some(100 << 20);
     let profiled = [
         CaseProfiles {
             case_id: CASE.to_string(),
@@ -49,17 +69,7 @@ fn compare_shows_where_the_memory_went_in_both_pages() {
             head: Ok(path("buffer")),
         },
     ];
-    let out = tempfile::tempdir().unwrap();
-    let comparison = reports::compare::compare_with_sites(
-        &old,
-        &new,
-        &support::fixtures(),
-        &profiled,
-        &[],
-        None,
-        out.path(),
-    )
-    .unwrap();
+    let (comparison, out) = compare_regressed(&profiled, &[]);
     let diff = &comparison.sites[0].diffs[0];
     assert_eq!(
         (
@@ -189,26 +199,13 @@ fn a_case_a_command_plays_says_its_sites_are_not_recorded_and_names_the_tool() {
         )
         + "[profiles.ci]\nsize = { name = \"log_bytes\", unit = \"bytes\", values = [16777216, 33554432, 67108864] }\n";
     let spec = harness::spec::Spec::parse(Path::new("large-session.toml"), &text).unwrap();
-    let old = fixture_results();
-    let mut new = old.clone();
-    case_mut(&mut new, CASE).peak_heap_bytes = Some(100 << 20);
     let profiled = [CaseProfiles {
         case_id: CASE.to_string(),
         verdicts: vec![format!("{CASE}/peak_heap_bytes")],
         base: Err(String::new()),
         head: Err(String::new()),
     }];
-    let out = tempfile::tempdir().unwrap();
-    let comparison = reports::compare::compare_with_sites(
-        &old,
-        &new,
-        &support::fixtures(),
-        &profiled,
-        &[spec],
-        None,
-        out.path(),
-    )
-    .unwrap();
+    let (comparison, out) = compare_regressed(&profiled, &[spec]);
     let note = "Where the memory went in large-session/after/log_bytes=67108864 is not known: its heap comes from \
                 the program's probe client, which reports totals, so memproof records no allocation sites for \
                 `python3 server.py {size}`; the tool that records them is for Python, memray (`memray run`, then \
