@@ -18,7 +18,6 @@ pub mod file_stem;
 pub mod fixtures;
 pub mod host;
 pub mod interrupt;
-#[cfg(any(test, feature = "test-support"))]
 pub mod missing_tool;
 pub mod output_capture;
 pub mod parallel;

@@ -1,4 +1,4 @@
-//! What a test does when a tool it needs (Chromium, Go) is not installed: it fails, because a check that cannot run
+//! What a test does when a tool it needs (Chromium, Go, a tmpfs it may mount) is not there: it fails, because a check that cannot run
 //! has checked nothing, unless the environment says explicitly that skipping that tool is allowed
 //! (`MEMPROOF_ALLOW_SKIP=chromium,go`). Then it passes and says `skipped:`, so the skip is a decision someone made,
 //! visible in the test's output, never a silent pass on a machine that lacks the tool.
@@ -12,20 +12,19 @@ pub fn skip_allowed(tool: &str, allowed: Option<&str>) -> bool {
 }
 
 /// Called by a test whose `tool` is missing: returns (the test then returns without checking anything) only when
-/// [`ALLOW_SKIP`] names the tool, printing `skipped: …`; otherwise panics with what to install. `install` is the
-/// command that installs it.
-pub fn skip_or_fail(tool: &str, install: &str) {
+/// [`ALLOW_SKIP`] names the tool, printing `skipped: …`; otherwise panics with `why` it is missing and the `remedy`
+/// (a sentence: "Install it with `apt-get install chromium`").
+pub fn skip_or_fail(tool: &str, why: &str, remedy: &str) {
     if skip_allowed(tool, std::env::var(ALLOW_SKIP).ok().as_deref()) {
-        println!("skipped: {tool} not installed ({ALLOW_SKIP} allows it)");
+        println!("skipped: {why} ({ALLOW_SKIP} allows it)");
         return;
     }
-    panic!("{}", missing_message(tool, install));
+    panic!("{}", missing_message(tool, why, remedy));
 }
 
-fn missing_message(tool: &str, install: &str) -> String {
+fn missing_message(tool: &str, why: &str, remedy: &str) -> String {
     format!(
-        "{tool} is not installed, so this check cannot run\n\nInstall it (`{install}`; `.ci/run` does), or set \
-         {ALLOW_SKIP}={tool} to skip the check knowingly."
+        "{why}, so this check cannot run\n\n{remedy}, or set {ALLOW_SKIP}={tool} to skip the check knowingly."
     )
 }
 
@@ -41,9 +40,13 @@ mod tests {
         assert!(skip_allowed("go", Some("chromium, go")));
         assert!(skip_allowed("chromium", Some("chromium")));
         assert_eq!(
-            missing_message("go", "apt-get install golang-go"),
-            "go is not installed, so this check cannot run\n\nInstall it (`apt-get install golang-go`; `.ci/run` \
-             does), or set MEMPROOF_ALLOW_SKIP=go to skip the check knowingly."
+            missing_message(
+                "go",
+                "go is not installed",
+                "Install it with `apt-get install golang-go` (`.ci/run` does)"
+            ),
+            "go is not installed, so this check cannot run\n\nInstall it with `apt-get install golang-go` \
+             (`.ci/run` does), or set MEMPROOF_ALLOW_SKIP=go to skip the check knowingly."
         );
     }
 }

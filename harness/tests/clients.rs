@@ -53,7 +53,11 @@ fn phases(measured: &Measured) -> Vec<&str> {
 /// `MEMPROOF_ALLOW_SKIP` names `go` (then `None`, and a line saying so): `.ci/run` installs golang-go.
 fn go_demo() -> Option<PathBuf> {
     if Command::new("go").arg("version").output().is_err() {
-        harness::missing_tool::skip_or_fail("go", "apt-get install golang-go");
+        harness::missing_tool::skip_or_fail(
+            "go",
+            "go is not installed",
+            "Install it with `apt-get install golang-go` (`.ci/run` does)",
+        );
         return None;
     }
     let out = tempfile::Builder::new()

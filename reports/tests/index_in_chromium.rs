@@ -157,7 +157,11 @@ fn screenshot(chromium: &Path, page: &Path, width: u32, into: &Path) -> u64 {
 #[test]
 fn index_html_renders_its_charts_and_every_verdict_in_chromium_at_two_widths() {
     let Some(chromium) = find_chromium() else {
-        harness::missing_tool::skip_or_fail("chromium", "apt-get install chromium");
+        harness::missing_tool::skip_or_fail(
+            "chromium",
+            "chromium is not installed",
+            "Install it with `apt-get install chromium` (`.ci/run` does)",
+        );
         return;
     };
     let (results, spec) = judged_fixture();
@@ -228,7 +232,11 @@ fn index_html_renders_its_charts_and_every_verdict_in_chromium_at_two_widths() {
 #[test]
 fn compare_html_fits_the_window_in_chromium_at_two_widths() {
     let Some(chromium) = find_chromium() else {
-        harness::missing_tool::skip_or_fail("chromium", "apt-get install chromium");
+        harness::missing_tool::skip_or_fail(
+            "chromium",
+            "chromium is not installed",
+            "Install it with `apt-get install chromium` (`.ci/run` does)",
+        );
         return;
     };
     let (old, spec) = judged_fixture();

@@ -242,6 +242,10 @@ fn load_test_interrupted_keeps_the_finished_cases_and_the_interrupted_one() {
     );
 }
 
+/// How a machine lets the full-disk test mount its tmpfs.
+const MOUNT_REMEDY: &str =
+    "Run the tests as root (in a container, with --privileged), as `.ci/run` and CI do";
+
 #[test]
 fn a_full_disk_stops_the_run_at_once_with_one_line_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,14 +257,22 @@ fn a_full_disk_stops_the_run_at_once_with_one_line_naming_the_file() {
     match mounted {
         Ok(output) if output.status.success() => {}
         Ok(output) => {
-            eprintln!(
-                "SKIPPED: cannot mount a small tmpfs to fill ({})",
-                String::from_utf8_lossy(&output.stderr).trim()
+            harness::missing_tool::skip_or_fail(
+                "tmpfs",
+                &format!(
+                    "cannot mount a small tmpfs to fill ({})",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+                MOUNT_REMEDY,
             );
             return;
         }
         Err(error) => {
-            eprintln!("SKIPPED: cannot run mount: {error}");
+            harness::missing_tool::skip_or_fail(
+                "tmpfs",
+                &format!("cannot run mount: {error}"),
+                MOUNT_REMEDY,
+            );
             return;
         }
     }

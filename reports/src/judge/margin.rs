@@ -24,7 +24,8 @@ pub struct Margin {
     pub check: String,
     /// The judged figure closest to the bound, with its size.
     pub closest: String,
-    /// How far it is from failing, in words: `2.50x`, `exponent 0.03 under 0.25`, or `-` where no margin applies.
+    /// How far it is from failing, in words: `2.50x`, `0.030 under the 0.25 bound` (a growth exponent), or `-` where
+    /// no margin applies.
     pub margin: String,
 }
 
@@ -163,7 +164,7 @@ fn of_check(
             let margin = match *shape {
                 GrowthShape::Flat { max_exponent } => {
                     format!(
-                        "exponent {:.3} under {max_exponent}",
+                        "{:.3} under the {max_exponent} bound",
                         max_exponent - exponent
                     )
                 }
@@ -171,7 +172,7 @@ fn of_check(
                     min_exponent,
                     max_exponent,
                 } => format!(
-                    "exponent {:.3} inside {min_exponent}..{max_exponent}",
+                    "{:.3} inside {min_exponent}..{max_exponent}",
                     (exponent - min_exponent).min(max_exponent - exponent)
                 ),
             };
@@ -220,8 +221,8 @@ mod tests {
 | `large-session/fix-cuts-peak` | `before.peak_heap_bytes / after.peak_heap_bytes >= 2` | 2.50 at log_bytes=32.0 MiB | 1.25x |
 | `large-session/after-fits-64mib` | `after.peak_heap_bytes <= 64MiB` | 80.0 MiB at log_bytes=64.0 MiB | 0.80x |
 | `large-session/best-is-small` | `best.peak_heap_bytes <= 4MiB` | 1.20 MiB at log_bytes=64.0 MiB | 3.32x |
-| `large-session/best-is-flat` | `best.peak_heap_bytes is flat` | exponent 0.002 | exponent 0.248 under 0.25 |
-| `large-session/after-streams` | `after.peak_heap_bytes is flat` | exponent 1.000 | exponent -0.750 under 0.25 |
+| `large-session/best-is-flat` | `best.peak_heap_bytes is flat` | exponent 0.002 | 0.248 under the 0.25 bound |
+| `large-session/after-streams` | `after.peak_heap_bytes is flat` | exponent 1.000 | -0.750 under the 0.25 bound |
 "
         );
     }
