@@ -395,8 +395,23 @@ impl LoadTest {
                 profile.reason = Some("all".into());
             }
         }
+        // A regression against the baseline names the sites that grew, from the top sites bless kept.
+        let baseline_sites = match &baseline {
+            Some(_) => reports::baseline::read_baseline_sites(
+                self.baseline.as_deref().unwrap_or(&home.baseline),
+            )?,
+            None => Default::default(),
+        };
         let judge = |results: &Results| {
-            judge_run(results, &specs, baseline.as_ref(), noise.as_ref(), &out_dir)
+            let mut verdicts =
+                judge_run(results, &specs, baseline.as_ref(), noise.as_ref(), &out_dir);
+            reports::site_diff::explain_against_baseline(
+                &mut verdicts,
+                results,
+                &out_dir,
+                &baseline_sites,
+            );
+            verdicts
         };
         results.verdicts = judge(&results);
         if matches!(self.dhat, DhatRuns::Failed | DhatRuns::Spec) {
