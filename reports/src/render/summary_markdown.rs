@@ -430,7 +430,10 @@ pub fn render_summary_within(
                 .is_some_and(|spec| spec.built_in_techniques().is_empty())
         });
     if commands_only {
-        out.push("Charts and case tables: `index.html` beside this file.\n");
+        out.push(
+            "Heap figures come from a run of each case with the program's heap meter on; RSS, outcome and time from \
+             a run without it.\n\nCharts and case tables: `index.html` beside this file.\n",
+        );
     } else {
         push_profiled(&mut out, results);
         out.push("Charts, case tables and dhat profiles: `index.html` beside this file.\n");
