@@ -16,6 +16,7 @@ pub mod file_stem;
 pub mod fixtures;
 pub mod host;
 pub mod interrupt;
+pub mod orphans;
 pub mod output_capture;
 pub mod parallel;
 pub mod probe;

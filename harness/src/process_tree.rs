@@ -24,6 +24,18 @@ pub fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
+/// The children of `pid` (of every thread of it).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    push_children(pid, &mut found);
+    found
+}
+
+/// True when `pid` is a zombie or gone: it has exited, and only its parent's `wait` is left of it.
+pub fn is_zombie(pid: u32) -> bool {
+    crate::procfs::state_of(pid).is_none_or(|state| state == 'Z' || state == 'X')
+}
+
 /// Appends the children of every thread of `pid`: a child belongs to the thread that forked it.
 fn push_children(pid: u32, found: &mut Vec<u32>) {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {

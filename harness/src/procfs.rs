@@ -63,6 +63,12 @@ pub fn command_of(pid: u32) -> Option<String> {
     Some(words.join(" "))
 }
 
+/// The state letter of `pid` (`R`, `S`, `D`, `T` stopped, `t` traced, `Z` zombie, …); `None` once it is gone.
+pub fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
 fn parse_kib(field: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(field).ok()?.trim();
     let number = text.strip_suffix("kB")?.trim();

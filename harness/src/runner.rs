@@ -16,6 +16,14 @@
 //! ([`crate::output_capture`]), so the runner's own memory stays bounded whatever the program prints; everything
 //! read from the probe pipe is bounded too (lines, samples, stray text).
 //!
+//! The program may turn on its launcher. Every catchable signal is caught there (see `memproof-launch`); SIGKILL
+//! leaves the launcher's orphans to the runner, which is their subreaper too and names, kills and reaps them
+//! ([`crate::orphans`]); SIGSTOP is undone at the next poll (the runner continues a stopped launcher). Every kill is
+//! the runner's own, from its view of `/proc`, and a launcher that has not exited [`LAUNCHER_GRACE`] after it is
+//! killed as well, so the timeout bounds the run whatever the launcher's state. If the runner itself does not run
+//! (the program stopped it), nothing can be checked meanwhile: on resume it polls at once and says for how long it
+//! did not watch; the kernel's high-water marks still judge over-limit.
+//!
 //! Which figure is the peak RSS (always a kernel high-water mark, never a polled sample, which misses spikes): for a
 //! memproof case, its own `VmHWM` as its last act, or the highest the runner read if it died first; for any other
 //! program, the largest single process of the tree: the highest `VmHWM` polled and `ru_maxrss` the launcher got
@@ -55,6 +63,11 @@ const MAX_METRICS: usize = 1_000;
 const PSS_TIME_SHARE_INVERSE: f64 = 10.0;
 /// How often the runner looks for an interrupt while it waits for the next poll.
 const INTERRUPT_CHECK: Duration = Duration::from_millis(20);
+/// How long the launcher has, once the runner killed the tree, to reap it and exit before the runner kills it too.
+const LAUNCHER_GRACE: Duration = Duration::from_secs(2);
+/// A pause this long between two turns of the runner's loop (it turns every [`INTERRUPT_CHECK`]) means the runner
+/// did not run: it was stopped (SIGSTOP, perhaps by the program) or starved of CPU. The limit was not checked then.
+const UNWATCHED_GAP: Duration = Duration::from_secs(1);
 
 /// Who gets the probe pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +130,12 @@ pub struct Measured {
     pub stderr_file: Option<PathBuf>,
     /// Lines on the probe pipe that were not protocol lines (the first [`MAX_STRAY_LINES`], kept, not dropped).
     pub stray_lines: Vec<String>,
+    /// Descendants left running when the program exited: all of them, where `tree.left_running` names at most
+    /// [`MAX_STRAY_LINES`].
+    pub left_running_count: usize,
+    /// Milliseconds the runner did not run while the tree did (stopped, or starved of CPU): the limit was not
+    /// checked then.
+    pub unwatched_ms: f64,
 }
 
 /// What the runner reports while a process runs, for a live progress line.
@@ -188,13 +207,22 @@ fn take(line: &mut Vec<u8>, dropped: &mut usize, bytes: &[u8]) {
     }
 }
 
-/// Kills the tree under the launcher, and the program's process group.
-fn kill_tree(launcher_pid: u32, program_pid: Option<u32>) {
+/// Kills the tree from the runner's own view of `/proc`, whatever the launcher's state: everything under the
+/// launcher, the program's process group, and the run's orphans re-parented to the runner (a dead launcher's). The
+/// launcher is continued, in case the program stopped it, so it can reap and report.
+fn kill_tree(launcher_pid: u32, program_pid: Option<u32>, belonging: &crate::orphans::Belonging) {
     crate::process_tree::kill_descendants(launcher_pid);
     if let Some(pid) = program_pid {
         // SAFETY: kill(2) on the group the launcher made for the program; at worst it is gone (ESRCH).
         unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
     }
+    for orphan in belonging.orphans() {
+        crate::process_tree::kill_descendants(orphan);
+        // SAFETY: kill(2) on this process's own child, not reaped yet, so its pid cannot have been reused.
+        unsafe { libc::kill(orphan as libc::pid_t, libc::SIGKILL) };
+    }
+    // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
+    unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGCONT) };
 }
 
 /// Why the runner killed the tree.
@@ -285,6 +313,7 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
             Ok(())
         });
     }
+    crate::orphans::become_subreaper();
     let started = Instant::now();
     let started_ns = crate::probe::monotonic_ns();
     let mut launcher = command
@@ -292,6 +321,7 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
         .with_context(|| format!("cannot start the launcher {}", launch.launcher.display()))?;
     drop(control_write);
     let launcher_pid = launcher.id();
+    let _registered = crate::orphans::LauncherGuard::register(launcher_pid);
 
     // Bounded, so a program flooding the probe pipe is slowed down rather than growing the runner.
     let (sender, events) = mpsc::sync_channel::<Event>(4096);
@@ -330,9 +360,21 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
     let mut next_poll = Instant::now();
     let deadline = started + launch.timeout;
     let mut kill: Option<Kill> = None;
+    let mut killed_since: Option<Instant> = None;
     let mut pss_time = Duration::ZERO;
+    let mut last_turn = Instant::now();
     while !state.control_closed {
         let now = Instant::now();
+        let gap = now.duration_since(last_turn);
+        last_turn = now;
+        let mut resumed = false;
+        if gap >= UNWATCHED_GAP && state.exited.is_none() && kill.is_none() {
+            // The runner did not run (stopped, or starved): poll at once, proportional sizes included.
+            state.unwatched += gap;
+            state.longest_unwatched = state.longest_unwatched.max(gap);
+            next_poll = now;
+            resumed = true;
+        }
         if kill.is_none() {
             if let Some(signal) = crate::interrupt::received() {
                 kill = Some(Kill::Interrupt(signal));
@@ -346,7 +388,7 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
             // machine): read them while that stays within a tenth of the time, and whenever the cheap sum of the
             // resident sets says the limit may have been crossed, since only they can tell.
             let pss_affordable =
-                pss_time.as_secs_f64() * PSS_TIME_SHARE_INVERSE <= elapsed.as_secs_f64();
+                resumed || pss_time.as_secs_f64() * PSS_TIME_SHARE_INVERSE <= elapsed.as_secs_f64();
             let poll_started = Instant::now();
             let mut tree = crate::process_tree::memory_of_descendants(
                 launcher_pid,
@@ -382,12 +424,25 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
                 heap_bytes: state.heap.last().and_then(|s| s.heap_bytes),
             });
             next_poll = (next_poll + launch.interval).max(Instant::now());
+            // The program may have stopped its launcher (`kill -STOP $PPID`): it could not reap or report.
+            if crate::procfs::state_of(launcher_pid) == Some('T') {
+                state.launcher_stops += 1;
+                // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
+                unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGCONT) };
+            }
         }
         if kill.is_some() {
             // What the launcher finds alive after this is dying of the runner's kill, not left behind by the program.
             state.killing = true;
             // Again on every turn until the launcher is gone: a process forked during one pass dies in the next.
-            kill_tree(launcher_pid, state.pid);
+            kill_tree(launcher_pid, state.pid, &state.belonging);
+            let since = *killed_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= LAUNCHER_GRACE && !state.launcher_killed {
+                // Stopped again and again, or stuck: the run ends without its report, bounded all the same.
+                state.launcher_killed = true;
+                // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
+                unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGKILL) };
+            }
         }
         let mut wake = next_poll.min(Instant::now() + INTERRUPT_CHECK);
         if kill.is_none() {
@@ -401,6 +456,17 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
     }
     // The control pipe closes when the launcher exits, after it killed and reaped whatever the program left.
     let launcher_status = launcher.wait().context("cannot wait for the launcher")?;
+    // A launcher killed by the program left its orphans to this process: name, kill and reap them.
+    for swept in crate::orphans::sweep(&mut state.belonging) {
+        match swept {
+            crate::orphans::Swept::Killed { pid, command } => {
+                state.left_running(LeftRunning { pid, command })
+            }
+            crate::orphans::Swept::Reaped { pid, maxrss_bytes } => {
+                state.note_process_peak(pid, maxrss_bytes, false)
+            }
+        }
+    }
     let _ = control_thread.join();
     // Every holder of the probe pipe is dead now: drain what is left, for at most two seconds.
     let drain_until = Instant::now() + Duration::from_secs(2);
@@ -459,6 +525,17 @@ struct State {
     killing: bool,
     stray: Vec<String>,
     stray_count: usize,
+    /// What the run knows of its tree, to find its orphans if the launcher dies.
+    belonging: crate::orphans::Belonging,
+    /// Descendants left running when the program exited, named or not.
+    left_running_count: usize,
+    /// How often a poll found the launcher stopped and continued it.
+    launcher_stops: u32,
+    /// The runner killed the launcher, which did not exit within [`LAUNCHER_GRACE`] of the tree's kill.
+    launcher_killed: bool,
+    /// Time the runner's loop did not run (see [`UNWATCHED_GAP`]), and the longest such pause.
+    unwatched: Duration,
+    longest_unwatched: Duration,
     /// A `hello` spoke a newer probe protocol than this build: what it sends may mean something else, so none of
     /// it is taken.
     unsupported_protocol: Option<u32>,
@@ -479,10 +556,23 @@ impl State {
         }
         self.tree.most_processes = self.tree.most_processes.max(tree.processes.len() as u32);
         for process in &tree.processes {
+            self.belonging.note(process.pid);
             if Some(process.pid) == self.pid {
                 self.program_hwm = self.program_hwm.max(Some(process.hwm_bytes));
             }
             self.note_process_peak(process.pid, process.hwm_bytes, true);
+        }
+    }
+
+    /// A descendant still running when the program exited (the first [`MAX_STRAY_LINES`] named, all counted), unless
+    /// the runner was killing the tree.
+    fn left_running(&mut self, left: LeftRunning) {
+        if self.killing {
+            return;
+        }
+        self.left_running_count += 1;
+        if self.tree.left_running.len() < MAX_STRAY_LINES {
+            self.tree.left_running.push(left);
         }
     }
 
@@ -515,6 +605,9 @@ impl State {
             Event::Launcher(line) => match line {
                 LauncherLine::Launched { pid, mono_ns } => {
                     self.pid = Some(pid);
+                    // The launcher made the program a process group of its own.
+                    self.belonging.note(pid);
+                    self.belonging.note_group(pid);
                     self.launched_ns = Some(mono_ns);
                 }
                 LauncherLine::Exited {
@@ -534,9 +627,7 @@ impl State {
                     });
                 }
                 LauncherLine::LeftRunning { pid, command } => {
-                    if !self.killing && self.tree.left_running.len() < MAX_STRAY_LINES {
-                        self.tree.left_running.push(LeftRunning { pid, command });
-                    }
+                    self.left_running(LeftRunning { pid, command })
                 }
                 LauncherLine::Reaped { pid, maxrss_bytes } => {
                     self.note_process_peak(pid, maxrss_bytes, false)
@@ -641,8 +732,16 @@ impl State {
                 .iter()
                 .map(|l| format!("{} ({})", l.pid, l.command))
                 .collect();
-            format!("left running when it exited, killed: {}", names.join(", "))
+            let more = match self.left_running_count.saturating_sub(left.len()) {
+                0 => String::new(),
+                more => format!(" and {more} more ({} in all)", self.left_running_count),
+            };
+            format!(
+                "left running when it exited, killed: {}{more}",
+                names.join(", ")
+            )
         });
+        let launcher_lost = self.exited.is_none() && self.launch_failed.is_none();
         let message = match outcome {
             Outcome::Ok => left_note.clone(),
             Outcome::Interrupted => Some(format!(
@@ -673,6 +772,18 @@ impl State {
                     .or(case_error)
                     .map(|error| format!("{error}\n{}", show_tail(&stderr_tail)))
                     .unwrap_or_else(|| {
+                        if launcher_lost {
+                            let how = match (code, signal) {
+                                (_, Some(signal)) => format!("killed by signal {signal}"),
+                                (code, _) => format!("exited with status {}", code.unwrap_or(-1)),
+                            };
+                            return format!(
+                                "memproof-launch was {how} before the program ended (a process of the tree signalled \
+                                 it): the runner killed what it had started; the program's exit status and ru_maxrss \
+                                 are unknown\n{}",
+                                show_tail(&stderr_tail)
+                            );
+                        }
                         let how = match (code, signal) {
                             (_, Some(signal)) => format!("killed by signal {signal}"),
                             (Some(code), _) if code != 0 => format!("exited with status {code}"),
@@ -682,10 +793,35 @@ impl State {
                     }),
             ),
         };
-        let message = match (outcome, message, left_note) {
-            (Outcome::Ok, message, _) => message,
-            (_, Some(message), Some(note)) => Some(format!("{message}\n{note}")),
-            (_, message, _) => message,
+        let mut notes: Vec<String> = Vec::new();
+        if outcome != Outcome::Ok {
+            notes.extend(left_note);
+        }
+        if self.launcher_killed {
+            notes.push(format!(
+                "memproof-launch did not exit within {} s of the kill (stopped again and again, or stuck), so the \
+                 runner killed it too",
+                LAUNCHER_GRACE.as_secs()
+            ));
+        }
+        if self.launcher_stops > 0 {
+            notes.push(format!(
+                "the launcher was found stopped {} time(s) (a process of the tree sent it SIGSTOP) and continued",
+                self.launcher_stops
+            ));
+        }
+        if !self.unwatched.is_zero() {
+            notes.push(format!(
+                "memproof did not run for {:.1} s in all (longest pause {:.1} s: it was stopped, or got no CPU): the \
+                 limit was not checked then; the kernel's high-water marks still judge over-limit",
+                self.unwatched.as_secs_f64(),
+                self.longest_unwatched.as_secs_f64()
+            ));
+        }
+        let message = match (message, notes.is_empty()) {
+            (message, true) => message,
+            (Some(message), false) => Some(format!("{message}\n{}", notes.join("\n"))),
+            (None, false) => Some(notes.join("\n")),
         };
         let killed_at_limit = kill == Some(Kill::Limit);
         let limit = launch.limit_bytes.map(|limit| LimitReport {
@@ -743,6 +879,8 @@ impl State {
             stdout_file: None,
             stderr_file: None,
             stray_lines,
+            left_running_count: self.left_running_count,
+            unwatched_ms: self.unwatched.as_secs_f64() * 1e3,
         }
     }
 }

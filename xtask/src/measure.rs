@@ -130,6 +130,17 @@ impl Measure {
                 .metrics
                 .insert("ru_maxrss_bytes".into(), maxrss.into());
         }
+        if measured.left_running_count > 0 {
+            measured.metrics.insert(
+                "left_running_count".into(),
+                measured.left_running_count.into(),
+            );
+        }
+        if measured.unwatched_ms > 0.0 {
+            measured
+                .metrics
+                .insert("unwatched_ms".into(), measured.unwatched_ms.into());
+        }
         if let Some(sampled) = measured.sampled_peak_rss_bytes {
             measured
                 .metrics
