@@ -50,6 +50,9 @@ use std::time::{Duration, Instant};
 pub const MAX_TIMELINE_POINTS: usize = 2000;
 /// The environment variable naming the launcher's control pipe (fd 3 of the launcher, never the program's).
 pub const LAUNCH_FD_ENV: &str = "MEMPROOF_LAUNCH_FD";
+/// `LD_PRELOAD` of [`Launch::env`] reaches the launcher under this name, and the program under its own: a library
+/// preloaded into the launcher would run there too.
+pub const PROGRAM_PRELOAD_ENV: &str = "MEMPROOF_LAUNCH_LD_PRELOAD";
 /// The longest probe line read; a longer one is dropped (counted as stray), so a program cannot grow the runner.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Samples held while a process runs before they are thinned (each bucket's highest kept), to bound the runner.
@@ -267,7 +270,11 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
         command.env(crate::probe::PROBE_FD_ENV, "4");
     }
     for (key, value) in &launch.env {
-        command.env(key, value);
+        if key == "LD_PRELOAD" {
+            command.env(PROGRAM_PRELOAD_ENV, value);
+        } else {
+            command.env(key, value);
+        }
     }
     if let Some(dir) = &launch.current_dir {
         command.current_dir(dir);
@@ -529,6 +536,14 @@ struct State {
     belonging: crate::orphans::Belonging,
     /// Descendants left running when the program exited, named or not.
     left_running_count: usize,
+    /// How many `hello`s the probe pipe carried: above one, the process exec'd a new image that reported afresh.
+    images: u32,
+    /// The final figures of the images before the last one, folded ([`FinalFigures::then`]).
+    earlier_images: Option<FinalFigures>,
+    /// Processes of the tree that ran with the preload library but are not the measured one (pid, peak heap when
+    /// their own), the first [`MAX_STRAY_LINES`]; and how many in all.
+    unmeasured: BTreeMap<u32, Option<u64>>,
+    unmeasured_count: usize,
     /// How often a poll found the launcher stopped and continued it.
     launcher_stops: u32,
     /// The runner killed the launcher, which did not exit within [`LAUNCHER_GRACE`] of the tree's kill.
@@ -637,11 +652,45 @@ impl State {
             Event::Probe(ChildLine::Hello { protocol, .. })
                 if protocol > crate::wire::PROTOCOL_VERSION =>
             {
+                // What it sent may mean something else: none of its lines are taken, those before this one too.
                 self.unsupported_protocol = Some(protocol);
+                self.heap.clear();
+                self.phases.clear();
+                self.metrics.clear();
+                self.final_figures = None;
+                self.earlier_images = None;
+                self.unmeasured.clear();
+                self.unmeasured_count = 0;
             }
             Event::Probe(_) if self.unsupported_protocol.is_some() => {}
             Event::Probe(line) => match line {
-                ChildLine::Hello { .. } => {}
+                ChildLine::Hello { .. } => {
+                    // A new image of the process (it exec'd): the earlier one's final figures are kept and folded.
+                    self.images += 1;
+                    if let Some(earlier) = self.final_figures.take() {
+                        self.earlier_images = Some(match self.earlier_images.take() {
+                            Some(before) => before.then(&earlier),
+                            None => earlier,
+                        });
+                    }
+                }
+                ChildLine::Metric { name, value }
+                    if name.starts_with(crate::external::UNMEASURED_METRIC) =>
+                {
+                    // One line per image of that process (it names itself before an exec too): its highest.
+                    if let Ok(pid) = name[crate::external::UNMEASURED_METRIC.len()..].parse::<u32>()
+                    {
+                        if !self.unmeasured.contains_key(&pid) {
+                            self.unmeasured_count += 1;
+                        }
+                        if self.unmeasured.len() < MAX_STRAY_LINES
+                            || self.unmeasured.contains_key(&pid)
+                        {
+                            let peak = self.unmeasured.entry(pid).or_default();
+                            *peak = (*peak).max(value.as_u64());
+                        }
+                    }
+                }
                 ChildLine::Heap {
                     mono_ns,
                     heap_bytes,
@@ -676,14 +725,32 @@ impl State {
         }
     }
 
+    /// The final figures over every image of the process: the earlier images' folded with the last one's (none when
+    /// the last image never reported). A program's image that exec'd without a final report (through a call the
+    /// preload library does not see) still has its heap samples: the peak is at least the highest of them.
+    fn fold_images(&mut self, launch: &Launch) {
+        self.final_figures = match (self.earlier_images.take(), self.final_figures.take()) {
+            (Some(earlier), Some(last)) => Some(earlier.then(&last)),
+            (None, last) => last,
+            (Some(_), None) => None,
+        };
+        if self.images > 1 && launch.probe == ProbeAccess::Program {
+            let highest_sample = self.heap.iter().filter_map(|s| s.heap_bytes).max();
+            if let Some(figures) = &mut self.final_figures {
+                figures.peak_heap_bytes = figures.peak_heap_bytes.max(highest_sample);
+            }
+        }
+    }
+
     fn into_measured(
-        self,
+        mut self,
         launch: &Launch,
         launcher_status: std::process::ExitStatus,
         wall_ms: f64,
         kill: Option<Kill>,
         stderr_tail: String,
     ) -> Measured {
+        self.fold_images(launch);
         let (code, signal, maxrss) = match &self.exited {
             Some(exited) => (exited.code, exited.signal, Some(exited.maxrss_bytes)),
             None => (launcher_status.code(), launcher_status.signal(), None),
@@ -808,6 +875,25 @@ impl State {
             notes.push(format!(
                 "the launcher was found stopped {} time(s) (a process of the tree sent it SIGSTOP) and continued",
                 self.launcher_stops
+            ));
+        }
+        if self.unmeasured_count > 0 {
+            let names: Vec<String> = self
+                .unmeasured
+                .iter()
+                .map(|(pid, peak)| match peak {
+                    Some(peak) => format!(
+                        "{pid} (peak heap {})",
+                        crate::units::format_bytes(*peak as f64)
+                    ),
+                    None => format!("{pid} (a forked copy)"),
+                })
+                .collect();
+            notes.push(format!(
+                "the heap figures are the measured process's only: {} other process(es) of the tree ran with the \
+                 preload library and are not counted: {}",
+                self.unmeasured_count,
+                names.join(", ")
             ));
         }
         if !self.unwatched.is_zero() {

@@ -454,10 +454,7 @@ pub fn run_external_case(
     } else {
         source
     };
-    let (program, args) = match &source {
-        HeapSource::Preload(library) => external::with_preload(library, program.as_ref(), &args),
-        _ => (PathBuf::from(program), args),
-    };
+    let program = PathBuf::from(program);
     let driver = match &spec.driver {
         Some(driver) => Some(ExternalProcess::start(
             &values.expand(&driver.command).map_err(in_spec)?,
@@ -467,6 +464,10 @@ pub fn run_external_case(
         None => None,
     };
     let (relative_case_dir, case_dir) = case_dir(case, options)?;
+    // The program's only, never the driver's.
+    if let HeapSource::Preload(library) = &source {
+        env.push(external::preload_env(library));
+    }
     let launch = Launch {
         launcher: binaries.launcher.clone(),
         program,

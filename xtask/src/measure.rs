@@ -74,15 +74,14 @@ impl Measure {
         } else {
             HeapSource::None
         };
-        let (program_run, args_run) = match &source {
-            HeapSource::Preload(library) => external::with_preload(library, program, args),
-            _ => (PathBuf::from(program), args.to_vec()),
-        };
         let launch = Launch {
             launcher: bin_dir.join("memproof-launch"),
-            program: program_run,
-            args: args_run,
-            env: Vec::new(),
+            program: PathBuf::from(program),
+            args: args.to_vec(),
+            env: match &source {
+                HeapSource::Preload(library) => vec![external::preload_env(library)],
+                _ => Vec::new(),
+            },
             current_dir: None,
             limit_bytes: self.limit,
             timeout: self.timeout,

@@ -124,12 +124,19 @@ fn main() -> ExitCode {
     };
     let spawned_ns = harness::probe::monotonic_ns();
     // The program gets its own process group, so a terminal's Ctrl-C reaches memproof, which decides.
-    let child = match Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(rest)
         .env_remove(LAUNCH_FD_ENV)
-        .process_group(0)
-        .spawn()
-    {
+        .process_group(0);
+    // A library to preload into the program, set on its own exec: not through `env`, which would take a program
+    // path holding `=` for an assignment, and not in this process, which it would load into too.
+    if let Some(library) = std::env::var_os(harness::runner::PROGRAM_PRELOAD_ENV) {
+        command
+            .env_remove(harness::runner::PROGRAM_PRELOAD_ENV)
+            .env("LD_PRELOAD", library);
+    }
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
             send(&LauncherLine::LaunchFailed {
