@@ -26,6 +26,7 @@ pub mod repeat;
 pub mod results;
 pub mod runner;
 pub mod shard;
+pub mod shared_memory;
 pub mod spec;
 pub mod suite;
 #[cfg(feature = "test-support")]

@@ -96,6 +96,11 @@ impl Belonging {
         }
     }
 
+    /// True when a poll saw `pid` in the run's tree.
+    pub fn knows(&self, pid: u32) -> bool {
+        self.pids.contains(&pid)
+    }
+
     fn owns(&self, pid: u32) -> bool {
         if self.pids.contains(&pid) {
             return true;

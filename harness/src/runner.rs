@@ -7,11 +7,17 @@
 //! there can change a memory figure, an outcome or the wall time.
 //!
 //! While the tree runs, the runner walks it every interval ([`crate::process_tree`]): the sum of its processes'
-//! proportional set sizes is the timeline and what the memory limit is checked against (as a container would), and
-//! each process's kernel high-water mark is kept. Proportional set sizes cost a walk of every page table (measured:
+//! proportional set sizes is the timeline; what the memory limit is checked against is what a container could not
+//! reclaim: anonymous and shared memory (`Pss_Anon` + `Pss_Shmem`, an address space shared by several processes
+//! once), the shared memory the tree holds that nothing maps, and the System V segments it created that nobody
+//! attaches ([`crate::shared_memory`]); clean file pages, which a container reclaims rather than kill, are reported
+//! beside it. Each process's kernel high-water mark is kept; one that falls under the same program was reset
+//! (`clear_refs`), and the result says the peak is a lower bound, as it does for the children of a process that
+//! ignores SIGCHLD (reaped by the kernel between two polls, with nobody to read their `ru_maxrss`). Proportional set sizes cost a walk of every page table (measured:
 //! 0.2 ms a poll for a few small processes, 19 ms for one 1 GiB process on a loaded machine), so they are read at
-//! most a tenth of the time; every interval, the resident sets' sum (cheap, and never below the proportional total)
-//! is read, and when it is over the limit the proportional sizes are read at once to decide. Over the limit, or past the timeout, or on SIGINT/SIGTERM
+//! most a tenth of the time; every interval, the anonymous and shared resident sets' sum (cheap, and never below
+//! the proportional figure of the limit's mapped part) is read, and when it is over the limit the proportional sizes
+//! are read at once to decide. Over the limit, or past the timeout, or on SIGINT/SIGTERM
 //! ([`crate::interrupt`]), the whole tree is killed. The process's stdout and stderr go to files
 //! ([`crate::output_capture`]), so the runner's own memory stays bounded whatever the program prints; everything
 //! read from the probe pipe is bounded too (lines, samples, stray text).
@@ -139,6 +145,14 @@ pub struct Measured {
     /// Milliseconds the runner did not run while the tree did (stopped, or starved of CPU): the limit was not
     /// checked then.
     pub unwatched_ms: f64,
+    /// The highest total a poll saw of what a container could not reclaim (the limit's figure:
+    /// [`crate::process_tree::TreeMemory::charged_bytes`]), and the most file pages a poll saw beside it.
+    pub peak_charged_bytes: Option<u64>,
+    pub peak_file_bytes: Option<u64>,
+    /// Why the peaks are lower bounds of what the tree held, when the kernel gave no way to see all of it.
+    pub lower_bound: Vec<String>,
+    /// Shared memory the run left behind, named.
+    pub left_behind: Vec<String>,
 }
 
 /// What the runner reports while a process runs, for a live progress line.
@@ -321,6 +335,7 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
         });
     }
     crate::orphans::become_subreaper();
+    let dev_shm_before = crate::shared_memory::dev_shm_files();
     let started = Instant::now();
     let started_ns = crate::probe::monotonic_ns();
     let mut launcher = command
@@ -405,9 +420,17 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
             if !pss_affordable
                 && launch
                     .limit_bytes
-                    .is_some_and(|limit| tree.rss_bytes > limit)
+                    .is_some_and(|limit| tree.unreclaimable_rss_bytes > limit)
             {
                 tree = crate::process_tree::memory_of_descendants(launcher_pid, &mut buffer, true);
+            }
+            if let Some(charged) = &mut tree.charged_bytes {
+                // System V segments the tree created and nobody attaches are in no process's memory.
+                *charged += crate::shared_memory::segments()
+                    .iter()
+                    .filter(|s| s.attached == 0 && state.belonging.knows(s.creator))
+                    .map(|s| s.resident_bytes)
+                    .sum::<u64>();
             }
             if tree.pss_bytes.is_some() {
                 pss_time += poll_started.elapsed();
@@ -418,7 +441,7 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
             if !tree.processes.is_empty() {
                 state.take_tree(&tree, now_ms);
                 if let Some(limit) = launch.limit_bytes
-                    && tree.pss_bytes.is_some_and(|total| total > limit)
+                    && tree.charged_bytes.is_some_and(|total| total > limit)
                     && kill.is_none()
                 {
                     kill = Some(Kill::Limit);
@@ -496,12 +519,48 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
     } else {
         0.0
     };
+    state.left_behind = left_behind(&state.belonging, &dev_shm_before);
     let stderr_tail = capture.stderr_tail();
     let (stdout_file, stderr_file) = capture.keep_non_empty();
     let mut measured = state.into_measured(launch, launcher_status, wall_ms, kill, stderr_tail);
     measured.stdout_file = stdout_file;
     measured.stderr_file = stderr_file;
     Ok(measured)
+}
+
+/// Shared memory the run left behind, which outlives it and is charged to whoever created it: System V segments a
+/// process of the tree created, and files that appeared in `/dev/shm` while it ran (by any process on the machine:
+/// the file does not say who made it).
+fn left_behind(
+    belonging: &crate::orphans::Belonging,
+    dev_shm_before: &std::collections::HashMap<(u64, u64), (String, u64)>,
+) -> Vec<String> {
+    let mut left: Vec<String> = crate::shared_memory::segments()
+        .into_iter()
+        .filter(|segment| belonging.knows(segment.creator))
+        .map(|segment| {
+            format!(
+                "System V segment {} (key {}, {}, created by pid {})",
+                segment.id,
+                segment.key,
+                crate::units::format_bytes(segment.size_bytes as f64),
+                segment.creator
+            )
+        })
+        .collect();
+    left.extend(
+        crate::shared_memory::dev_shm_files()
+            .into_iter()
+            .filter(|(id, _)| !dev_shm_before.contains_key(id))
+            .map(|(_, (name, bytes))| {
+                format!(
+                    "/dev/shm/{name} ({}, appeared during the run)",
+                    crate::units::format_bytes(bytes as f64)
+                )
+            }),
+    );
+    left.sort();
+    left
 }
 
 /// How the program ended, as the launcher saw it.
@@ -548,6 +607,18 @@ struct State {
     launcher_stops: u32,
     /// The runner killed the launcher, which did not exit within [`LAUNCHER_GRACE`] of the tree's kill.
     launcher_killed: bool,
+    /// Each process's highest `VmHWM` (polled or reaped), its most file pages polled, and its program (`exe`),
+    /// at most [`MAX_KNOWN_PROCESSES`].
+    processes: std::collections::HashMap<u32, ProcessSeen>,
+    /// Processes whose high-water mark fell between two polls with the same program: reset through `clear_refs`.
+    hwm_resets: Vec<String>,
+    /// Processes seen ignoring SIGCHLD (their children are reaped by the kernel), named.
+    sigchld_ignorers: BTreeMap<u32, String>,
+    /// Shared memory left behind after the run ([`left_behind`]).
+    left_behind: Vec<String>,
+    /// The highest unreclaimable total a poll saw, and the most file pages a poll saw beside it.
+    peak_charged_bytes: Option<u64>,
+    peak_file_bytes: Option<u64>,
     /// Time the runner's loop did not run (see [`UNWATCHED_GAP`]), and the longest such pause.
     unwatched: Duration,
     longest_unwatched: Duration,
@@ -556,7 +627,74 @@ struct State {
     unsupported_protocol: Option<u32>,
 }
 
+/// What the runner keeps of one process of the tree.
+#[derive(Default)]
+struct ProcessSeen {
+    hwm_bytes: u64,
+    most_file_bytes: u64,
+    exe: Option<PathBuf>,
+}
+
+/// Processes whose figures a run keeps (a fork storm's are many; beyond this, new ones are not followed).
+const MAX_KNOWN_PROCESSES: usize = 100_000;
+
 impl State {
+    /// Follows each process's high-water mark: one that fell while its program stayed the same was reset
+    /// (`echo 5 > /proc/self/clear_refs` resets `VmHWM` and `ru_maxrss` alike); an exec starts a new address space
+    /// and its own mark, the old one kept by `ru_maxrss`.
+    fn follow_process(&mut self, process: &crate::process_tree::ProcessMemory) {
+        let known = self.processes.len() < MAX_KNOWN_PROCESSES;
+        let seen = match self.processes.entry(process.pid) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) if known => {
+                entry.insert(ProcessSeen {
+                    exe: std::fs::read_link(format!("/proc/{}/exe", process.pid)).ok(),
+                    ..ProcessSeen::default()
+                })
+            }
+            std::collections::hash_map::Entry::Vacant(_) => return,
+        };
+        if process.hwm_bytes < seen.hwm_bytes {
+            let exe = std::fs::read_link(format!("/proc/{}/exe", process.pid)).ok();
+            if exe == seen.exe && self.hwm_resets.len() < MAX_STRAY_LINES {
+                self.hwm_resets.push(format!(
+                    "{} ({}) from {} to {}",
+                    process.pid,
+                    procfs::command_of(process.pid).unwrap_or_else(|| "?".into()),
+                    crate::units::format_bytes(seen.hwm_bytes as f64),
+                    crate::units::format_bytes(process.hwm_bytes as f64)
+                ));
+            }
+            seen.exe = exe;
+        }
+        seen.hwm_bytes = process.hwm_bytes.max(seen.hwm_bytes);
+        seen.most_file_bytes = seen.most_file_bytes.max(process.file_bytes);
+        if process.ignores_sigchld
+            && !self.sigchld_ignorers.contains_key(&process.pid)
+            && self.sigchld_ignorers.len() < MAX_STRAY_LINES
+        {
+            self.sigchld_ignorers.insert(
+                process.pid,
+                procfs::command_of(process.pid).unwrap_or_else(|| "?".into()),
+            );
+        }
+    }
+
+    /// True when a kernel high-water mark shows more than `limit` a container could not have reclaimed: a
+    /// process's highest mark less the most file pages a poll saw in it (file pages are in the mark, and a
+    /// container reclaims clean ones rather than kill).
+    fn high_water_over(&self, limit: u64, reported: Option<u64>) -> bool {
+        let program_file = self
+            .pid
+            .and_then(|pid| self.processes.get(&pid))
+            .map_or(0, |p| p.most_file_bytes);
+        reported.is_some_and(|peak| peak.saturating_sub(program_file) > limit)
+            || self
+                .processes
+                .values()
+                .any(|p| p.hwm_bytes.saturating_sub(p.most_file_bytes) > limit)
+    }
+
     fn take_tree(&mut self, tree: &crate::process_tree::TreeMemory, now_ms: f64) {
         if let Some(total) = tree.pss_bytes {
             push_bounded(
@@ -570,8 +708,11 @@ impl State {
             self.tree.peak_pss_bytes = self.tree.peak_pss_bytes.max(Some(total));
         }
         self.tree.most_processes = self.tree.most_processes.max(tree.processes.len() as u32);
+        self.peak_charged_bytes = self.peak_charged_bytes.max(tree.charged_bytes);
+        self.peak_file_bytes = self.peak_file_bytes.max(tree.file_bytes);
         for process in &tree.processes {
             self.belonging.note(process.pid);
+            self.follow_process(process);
             if Some(process.pid) == self.pid {
                 self.program_hwm = self.program_hwm.max(Some(process.hwm_bytes));
             }
@@ -592,6 +733,17 @@ impl State {
     }
 
     fn note_process_peak(&mut self, pid: u32, peak_rss_bytes: u64, alive: bool) {
+        if let Some(seen) = self.processes.get_mut(&pid) {
+            seen.hwm_bytes = seen.hwm_bytes.max(peak_rss_bytes);
+        } else if self.processes.len() < MAX_KNOWN_PROCESSES {
+            self.processes.insert(
+                pid,
+                ProcessSeen {
+                    hwm_bytes: peak_rss_bytes,
+                    ..ProcessSeen::default()
+                },
+            );
+        }
         let largest = &mut self.tree.largest_process;
         match largest {
             Some(known) if known.pid == pid => {
@@ -774,7 +926,7 @@ impl State {
         let sampled_peak_rss_bytes = self.tree.peak_pss_bytes;
         let over_limit = launch
             .limit_bytes
-            .is_some_and(|limit| peak_rss_bytes.is_some_and(|peak| peak > limit));
+            .is_some_and(|limit| self.high_water_over(limit, peak_rss_bytes));
         // Only a memproof case's own report can fail it; a program given the probe cannot change its outcome.
         let case_error = self
             .final_figures
@@ -823,9 +975,11 @@ impl State {
                 launch.timeout.as_secs_f64()
             )),
             Outcome::OomKilled => Some(format!(
-                "killed at its memory limit of {}: the process tree's total reached {} (largest process {})",
+                "killed at its memory limit of {}: what the process tree held that a container could not reclaim \
+                 (anonymous and shared memory) reached {}; file pages beside it, the most a poll saw: {} (largest process {})",
                 limit_text(),
-                crate::units::format_bytes(self.tree.peak_pss_bytes.unwrap_or(0) as f64),
+                crate::units::format_bytes(self.peak_charged_bytes.unwrap_or(0) as f64),
+                crate::units::format_bytes(self.peak_file_bytes.unwrap_or(0) as f64),
                 peak_text()
             )),
             Outcome::OverLimit => Some(format!(
@@ -875,6 +1029,43 @@ impl State {
             notes.push(format!(
                 "the launcher was found stopped {} time(s) (a process of the tree sent it SIGSTOP) and continued",
                 self.launcher_stops
+            ));
+        }
+        let mut lower_bound: Vec<String> = Vec::new();
+        if !self.hwm_resets.is_empty() {
+            lower_bound.push(format!(
+                "a process reset its kernel high-water mark (/proc/PID/clear_refs), which resets ru_maxrss too, so what \
+                 it held before the last poll that saw it is unknown: {}",
+                self.hwm_resets.join(", ")
+            ));
+        }
+        if !self.sigchld_ignorers.is_empty() {
+            let names: Vec<String> = self
+                .sigchld_ignorers
+                .iter()
+                .map(|(pid, command)| format!("{pid} ({command})"))
+                .collect();
+            lower_bound.push(format!(
+                "the kernel reaps the children of a process that ignores SIGCHLD, and nobody can read their \
+                 ru_maxrss: a child that lived between two polls ({} ms apart) is not in the peaks: {}",
+                launch.interval.as_millis(),
+                names.join(", ")
+            ));
+        }
+        if self.tree.most_processes == 0 && self.exited.is_some() && launch.limit_bytes.is_some() {
+            lower_bound.push(format!(
+                "no poll saw the tree while it ran (polled every {} ms): the total is unknown, and the limit was \
+                 judged on the kernel's high-water marks alone",
+                launch.interval.as_millis()
+            ));
+        }
+        for reason in &lower_bound {
+            notes.push(format!("lower bound: {reason}"));
+        }
+        if !self.left_behind.is_empty() {
+            notes.push(format!(
+                "shared memory left behind after the run: {}",
+                self.left_behind.join(", ")
             ));
         }
         if self.unmeasured_count > 0 {
@@ -967,6 +1158,10 @@ impl State {
             stray_lines,
             left_running_count: self.left_running_count,
             unwatched_ms: self.unwatched.as_secs_f64() * 1e3,
+            peak_charged_bytes: self.peak_charged_bytes,
+            peak_file_bytes: self.peak_file_bytes,
+            lower_bound,
+            left_behind: self.left_behind,
         }
     }
 }

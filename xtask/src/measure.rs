@@ -135,6 +135,22 @@ impl Measure {
                 measured.left_running_count.into(),
             );
         }
+        for (name, bytes) in [
+            ("peak_charged_bytes", measured.peak_charged_bytes),
+            ("peak_file_bytes", measured.peak_file_bytes),
+        ] {
+            if let Some(bytes) = bytes {
+                measured.metrics.insert(name.into(), bytes.into());
+            }
+        }
+        for (name, notes) in [
+            ("lower_bound", measured.lower_bound.clone()),
+            ("left_behind", measured.left_behind.clone()),
+        ] {
+            if !notes.is_empty() {
+                measured.metrics.insert(name.into(), notes.into());
+            }
+        }
         if measured.unwatched_ms > 0.0 {
             measured
                 .metrics
