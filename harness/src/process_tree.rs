@@ -68,6 +68,8 @@ pub fn kill_descendants(root: u32) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessMemory {
     pub pid: u32,
+    /// Its program name (changes on exec).
+    pub name: procfs::ProgramName,
     /// Resident set now (`VmRSS`).
     pub rss_bytes: u64,
     /// The kernel's high-water mark of this process's resident set (`VmHWM`).
@@ -154,6 +156,7 @@ pub fn memory_of_descendants(root: u32, buffer: &mut Vec<u8>, with_pss: bool) ->
         }
         tree.processes.push(ProcessMemory {
             pid,
+            name: status.name,
             rss_bytes: status.rss_bytes,
             hwm_bytes: status.hwm_bytes,
             file_bytes: status.file_bytes,

@@ -11,9 +11,14 @@
 
 use std::io::Read as _;
 
+/// A process's program name (`Name:` of its status, at most 15 bytes): it changes when the process execs.
+pub type ProgramName = [u8; 16];
+
 /// Resident set and high-water mark of a process, in bytes, and what its resident set is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryNow {
+    /// Read in the same `status` as the figures, so a change of name tells an exec between two reads.
+    pub name: ProgramName,
     pub rss_bytes: u64,
     pub hwm_bytes: u64,
     /// `VmSize`: the address space's mapped size, which changes only when a mapping does.
@@ -63,7 +68,17 @@ fn parse_status(status: &[u8]) -> Option<MemoryNow> {
         .find_map(|line| line.strip_prefix(b"SigIgn:"))
         .and_then(|mask| u64::from_str_radix(std::str::from_utf8(mask).ok()?.trim(), 16).ok())
         .unwrap_or(0);
+    let mut name = ProgramName::default();
+    if let Some(line) = status
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Name:"))
+    {
+        let line = line.trim_ascii();
+        let length = line.len().min(name.len());
+        name[..length].copy_from_slice(&line[..length]);
+    }
     Some(MemoryNow {
+        name,
         rss_bytes: field_kib(status, b"VmRSS:")?,
         hwm_bytes: field_kib(status, b"VmHWM:")?,
         size_bytes: field_kib(status, b"VmSize:").unwrap_or(0),

@@ -65,8 +65,11 @@ const MAX_LINE_BYTES: usize = 64 * 1024;
 const MAX_HELD_SAMPLES: usize = 100_000;
 /// Stray probe lines kept as text; the rest are only counted.
 const MAX_STRAY_LINES: usize = 100;
-/// Phases and metrics kept from the probe.
-const MAX_PHASES: usize = 10_000;
+/// Phases and metrics kept from the probe, and the longest phase name kept (in bytes; a longer one is cut): every
+/// phase is drawn on the charts, a name as text (100 phases of 30 KB names took 19 to 26 s to render, 10,000 of them
+/// over 15 minutes).
+const MAX_PHASES: usize = 100;
+const MAX_PHASE_NAME: usize = 64;
 const MAX_METRICS: usize = 1_000;
 /// The runner spends at most 1 / this of the elapsed time reading proportional set sizes.
 const PSS_TIME_SHARE_INVERSE: f64 = 10.0;
@@ -253,6 +256,7 @@ enum Kill {
 /// Runs one process tree to its end and measures it. Only an error of memproof's own (the launcher cannot be
 /// started, an output file cannot be created) is an `Err`; anything the program does is an outcome.
 pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Result<Measured> {
+    check_timeout(launch.timeout)?;
     let (control_read, control_write) = pipe()?;
     let probe = match launch.probe {
         ProbeAccess::Off => None,
@@ -595,6 +599,8 @@ struct State {
     belonging: crate::orphans::Belonging,
     /// Descendants left running when the program exited, named or not.
     left_running_count: usize,
+    /// Phases past [`MAX_PHASES`], not kept.
+    phases_dropped: usize,
     /// How many `hello`s the probe pipe carried: above one, the process exec'd a new image that reported afresh.
     images: u32,
     /// The final figures of the images before the last one, folded ([`FinalFigures::then`]).
@@ -630,43 +636,54 @@ struct State {
 /// What the runner keeps of one process of the tree.
 #[derive(Default)]
 struct ProcessSeen {
+    /// The highest high-water mark it showed, and the one the last poll read, under which program name.
     hwm_bytes: u64,
+    last_hwm_bytes: u64,
+    name: procfs::ProgramName,
     most_file_bytes: u64,
-    exe: Option<PathBuf>,
+    /// A fall seen at the last poll, confirmed when the next poll finds the same program name: a read inside an
+    /// exec can see the new address space under the old name.
+    falling_from: Option<u64>,
 }
 
 /// Processes whose figures a run keeps (a fork storm's are many; beyond this, new ones are not followed).
 const MAX_KNOWN_PROCESSES: usize = 100_000;
 
 impl State {
-    /// Follows each process's high-water mark: one that fell while its program stayed the same was reset
-    /// (`echo 5 > /proc/self/clear_refs` resets `VmHWM` and `ru_maxrss` alike); an exec starts a new address space
-    /// and its own mark, the old one kept by `ru_maxrss`.
+    /// Follows each process's high-water mark: one that fell while its program name stayed the same (read in the
+    /// same `status` as the mark) was reset (`echo 5 > /proc/self/clear_refs` resets `VmHWM` and `ru_maxrss` alike);
+    /// an exec starts a new address space with its own mark (the old one kept by `ru_maxrss`) and a new name.
     fn follow_process(&mut self, process: &crate::process_tree::ProcessMemory) {
         let known = self.processes.len() < MAX_KNOWN_PROCESSES;
         let seen = match self.processes.entry(process.pid) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) if known => {
                 entry.insert(ProcessSeen {
-                    exe: std::fs::read_link(format!("/proc/{}/exe", process.pid)).ok(),
+                    last_hwm_bytes: process.hwm_bytes,
+                    name: process.name,
                     ..ProcessSeen::default()
                 })
             }
             std::collections::hash_map::Entry::Vacant(_) => return,
         };
-        if process.hwm_bytes < seen.hwm_bytes {
-            let exe = std::fs::read_link(format!("/proc/{}/exe", process.pid)).ok();
-            if exe == seen.exe && self.hwm_resets.len() < MAX_STRAY_LINES {
-                self.hwm_resets.push(format!(
-                    "{} ({}) from {} to {}",
-                    process.pid,
-                    procfs::command_of(process.pid).unwrap_or_else(|| "?".into()),
-                    crate::units::format_bytes(seen.hwm_bytes as f64),
-                    crate::units::format_bytes(process.hwm_bytes as f64)
-                ));
-            }
-            seen.exe = exe;
+        let same_program = process.name == seen.name;
+        if let Some(from) = seen.falling_from.take()
+            && same_program
+            && self.hwm_resets.len() < MAX_STRAY_LINES
+        {
+            self.hwm_resets.push(format!(
+                "{} ({}) from {} to {}",
+                process.pid,
+                procfs::command_of(process.pid).unwrap_or_else(|| "?".into()),
+                crate::units::format_bytes(from as f64),
+                crate::units::format_bytes(seen.last_hwm_bytes as f64)
+            ));
         }
+        if process.hwm_bytes < seen.last_hwm_bytes && same_program {
+            seen.falling_from = Some(seen.last_hwm_bytes);
+        }
+        seen.last_hwm_bytes = process.hwm_bytes;
+        seen.name = process.name;
         seen.hwm_bytes = process.hwm_bytes.max(seen.hwm_bytes);
         seen.most_file_bytes = seen.most_file_bytes.max(process.file_bytes);
         if process.ignores_sigchld
@@ -747,7 +764,12 @@ impl State {
         let largest = &mut self.tree.largest_process;
         match largest {
             Some(known) if known.pid == pid => {
-                known.peak_rss_bytes = known.peak_rss_bytes.max(peak_rss_bytes)
+                known.peak_rss_bytes = known.peak_rss_bytes.max(peak_rss_bytes);
+                // Read again while it lives: first seen between fork and exec, it still bore its parent's command
+                // line (the launcher's, in 2 runs of 8).
+                if alive && let Some(command) = procfs::command_of(pid) {
+                    known.command = Some(command);
+                }
             }
             Some(known) if known.peak_rss_bytes >= peak_rss_bytes => {}
             _ => {
@@ -861,10 +883,12 @@ impl State {
                 } => {
                     if self.phases.len() < MAX_PHASES {
                         self.phases.push(Phase {
-                            name,
+                            name: cut_name(name),
                             t_ms: t_ms(mono_ns),
                             heap_bytes,
                         });
+                    } else {
+                        self.phases_dropped += 1;
                     }
                 }
                 ChildLine::Metric { name, value } => {
@@ -1018,6 +1042,12 @@ impl State {
         if outcome != Outcome::Ok {
             notes.extend(left_note);
         }
+        if self.phases_dropped > 0 {
+            notes.push(format!(
+                "{} phases past the first {MAX_PHASES} were not kept",
+                self.phases_dropped
+            ));
+        }
         if self.launcher_killed {
             notes.push(format!(
                 "memproof-launch did not exit within {} s of the kill (stopped again and again, or stuck), so the \
@@ -1164,6 +1194,34 @@ impl State {
             left_behind: self.left_behind,
         }
     }
+}
+
+/// A phase name of at most [`MAX_PHASE_NAME`] bytes: a longer one is cut at a character boundary and marked.
+fn cut_name(mut name: String) -> String {
+    if name.len() > MAX_PHASE_NAME {
+        let mut end = MAX_PHASE_NAME;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+        name.push('…');
+    }
+    name
+}
+
+/// The longest timeout a run takes: 100 years, far from where the monotonic clock would overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Checks a timeout is one the runner can keep: at most [`MAX_TIMEOUT`].
+pub fn check_timeout(timeout: Duration) -> anyhow::Result<()> {
+    if timeout > MAX_TIMEOUT {
+        anyhow::bail!(
+            "a timeout of {} s is too long: expected at most 100 years ({} s)",
+            timeout.as_secs(),
+            MAX_TIMEOUT.as_secs()
+        );
+    }
+    Ok(())
 }
 
 /// Appends a sample, thinning the list (each bucket's highest kept) when it reaches [`MAX_HELD_SAMPLES`].

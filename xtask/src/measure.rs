@@ -52,6 +52,7 @@ impl Measure {
     pub fn run(self) -> anyhow::Result<Finished> {
         preflight::check_interval("--interval", self.interval)?;
         preflight::check_timeout(self.timeout, self.interval)?;
+        runner::check_timeout(self.timeout).context("--timeout")?;
         if let Some(limit) = self.limit {
             preflight::check_limit(limit, harness::host::host().memory_bytes)?;
         }
@@ -230,6 +231,8 @@ impl Measure {
         let results = Results::unjudged(run_info, vec![case]);
         let path = out_dir.join(harness::results::RESULTS_FILE);
         results.write(&path)?;
+        // What was measured is on disk: an interrupt while the reports render ends the run there.
+        harness::interrupt::end_promptly()?;
         reports::write_reports(&results, &[], &out_dir)?;
         eprintln!("memproof: results in {}", path.display());
         Ok(match outcome {
