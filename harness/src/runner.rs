@@ -646,6 +646,22 @@ struct ProcessSeen {
     falling_from: Option<u64>,
 }
 
+/// How far a process's `VmHWM` can fall between two reads without a reset: the kernel shows the larger of its
+/// recorded mark and the resident set now, and keeps the resident set in per-CPU counters read without summing, each
+/// of three (file, anonymous, shared) off by up to its batch (`max(32, 2 x CPUs)` pages) on every CPU. Measured: a
+/// `hook-storm` case's mark fell by up to 0.32 MiB between polls, many times, on 2 CPUs (bound 768 KiB here); a reset
+/// after holding 200 MiB falls by nearly all of it. At least 4 MiB.
+fn hwm_jitter_bytes() -> u64 {
+    static JITTER: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *JITTER.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1) as u64;
+        // SAFETY: as above.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+        (3 * 32u64.max(2 * cpus) * cpus * page).max(4 * 1024 * 1024)
+    })
+}
+
 /// Processes whose figures a run keeps (a fork storm's are many; beyond this, new ones are not followed).
 const MAX_KNOWN_PROCESSES: usize = 100_000;
 
@@ -679,7 +695,7 @@ impl State {
                 crate::units::format_bytes(seen.last_hwm_bytes as f64)
             ));
         }
-        if process.hwm_bytes < seen.last_hwm_bytes && same_program {
+        if process.hwm_bytes + hwm_jitter_bytes() < seen.last_hwm_bytes && same_program {
             seen.falling_from = Some(seen.last_hwm_bytes);
         }
         seen.last_hwm_bytes = process.hwm_bytes;
