@@ -10,6 +10,7 @@
 pub mod alloc;
 pub mod calibration;
 pub mod crosscheck;
+pub mod exit_records;
 pub mod external;
 pub mod external_command;
 pub mod file_stem;

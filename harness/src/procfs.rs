@@ -176,6 +176,7 @@ mod tests {
         assert_eq!(
             parse_status(status),
             Some(MemoryNow {
+                name: *b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0",
                 rss_bytes: 1024 * 1024,
                 hwm_bytes: 2048 * 1024,
                 ..MemoryNow::default()

@@ -12,8 +12,9 @@
 //! once), the shared memory the tree holds that nothing maps, and the System V segments it created that nobody
 //! attaches ([`crate::shared_memory`]); clean file pages, which a container reclaims rather than kill, are reported
 //! beside it. Each process's kernel high-water mark is kept; one that falls under the same program was reset
-//! (`clear_refs`), and the result says the peak is a lower bound, as it does for the children of a process that
-//! ignores SIGCHLD (reaped by the kernel between two polls, with nobody to read their `ru_maxrss`). Proportional set sizes cost a walk of every page table (measured:
+//! (`clear_refs`), and the result says the peak is a lower bound. Every exiting process's high-water mark comes from
+//! the kernel's exit records ([`crate::exit_records`]), so a child the kernel reaps between two polls (its parent
+//! ignores SIGCHLD) is counted; without the records, the result says such children make the peak a lower bound. Proportional set sizes cost a walk of every page table (measured:
 //! 0.2 ms a poll for a few small processes, 19 ms for one 1 GiB process on a loaded machine), so they are read at
 //! most a tenth of the time; every interval, the anonymous and shared resident sets' sum (cheap, and never below
 //! the proportional figure of the limit's mapped part) is read, and when it is over the limit the proportional sizes
@@ -340,6 +341,7 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
     }
     crate::orphans::become_subreaper();
     let dev_shm_before = crate::shared_memory::dev_shm_files();
+    let exit_records = crate::exit_records::listen();
     let started = Instant::now();
     let started_ns = crate::probe::monotonic_ns();
     let mut launcher = command
@@ -524,6 +526,17 @@ pub fn run(launch: &Launch, mut on_progress: impl FnMut(Progress)) -> anyhow::Re
         0.0
     };
     state.left_behind = left_behind(&state.belonging, &dev_shm_before);
+    match exit_records {
+        Ok(listener) => {
+            let (records, lost) = listener.finish();
+            let belonging = &state.belonging;
+            for record in crate::exit_records::of_tree(&records, |pid| belonging.knows(pid)) {
+                state.note_process_peak(record.pid, record.hiwater_rss_bytes, false);
+            }
+            state.exit_records_lost = lost;
+        }
+        Err(why) => state.exit_records_unavailable = Some(why),
+    }
     let stderr_tail = capture.stderr_tail();
     let (stdout_file, stderr_file) = capture.keep_non_empty();
     let mut measured = state.into_measured(launch, launcher_status, wall_ms, kill, stderr_tail);
@@ -620,6 +633,10 @@ struct State {
     hwm_resets: Vec<String>,
     /// Processes seen ignoring SIGCHLD (their children are reaped by the kernel), named.
     sigchld_ignorers: BTreeMap<u32, String>,
+    /// Why the kernel's exit records could not be read, or whether some were lost: then a child that lived between
+    /// two polls and was reaped by the kernel is in no figure.
+    exit_records_unavailable: Option<String>,
+    exit_records_lost: bool,
     /// Shared memory left behind after the run ([`left_behind`]).
     left_behind: Vec<String>,
     /// The highest unreclaimable total a poll saw, and the most file pages a poll saw beside it.
@@ -1085,7 +1102,13 @@ impl State {
                 self.hwm_resets.join(", ")
             ));
         }
-        if !self.sigchld_ignorers.is_empty() {
+        let blind_to_exits = self.exit_records_unavailable.clone().or_else(|| {
+            self.exit_records_lost
+                .then(|| "some of the kernel's exit records were lost".to_string())
+        });
+        if let Some(why) = blind_to_exits
+            && !self.sigchld_ignorers.is_empty()
+        {
             let names: Vec<String> = self
                 .sigchld_ignorers
                 .iter()
@@ -1093,7 +1116,7 @@ impl State {
                 .collect();
             lower_bound.push(format!(
                 "the kernel reaps the children of a process that ignores SIGCHLD, and nobody can read their \
-                 ru_maxrss: a child that lived between two polls ({} ms apart) is not in the peaks: {}",
+                 ru_maxrss ({why}): a child that lived between two polls ({} ms apart) is not in the peaks: {}",
                 launch.interval.as_millis(),
                 names.join(", ")
             ));
