@@ -53,6 +53,7 @@ impl Measure {
     pub fn run(self) -> anyhow::Result<Finished> {
         preflight::check_interval("--interval", self.interval)?;
         preflight::check_timeout(self.timeout, self.interval)?;
+        runner::check_timeout(self.timeout).context("--timeout")?;
         if let Some(limit) = self.limit {
             preflight::check_limit(limit, harness::host::host().memory_bytes)?;
         }
@@ -75,15 +76,14 @@ impl Measure {
         } else {
             HeapSource::None
         };
-        let (program_run, args_run) = match &source {
-            HeapSource::Preload(library) => external::with_preload(library, program, args),
-            _ => (PathBuf::from(program), args.to_vec()),
-        };
         let launch = Launch {
             launcher,
-            program: program_run,
-            args: args_run,
-            env: Vec::new(),
+            program: PathBuf::from(program),
+            args: args.to_vec(),
+            env: match &source {
+                HeapSource::Preload(library) => vec![external::preload_env(library)],
+                _ => Vec::new(),
+            },
             current_dir: None,
             limit_bytes: self.limit,
             timeout: self.timeout,
@@ -130,6 +130,33 @@ impl Measure {
             measured
                 .metrics
                 .insert("ru_maxrss_bytes".into(), maxrss.into());
+        }
+        if measured.left_running_count > 0 {
+            measured.metrics.insert(
+                "left_running_count".into(),
+                measured.left_running_count.into(),
+            );
+        }
+        for (name, bytes) in [
+            ("peak_charged_bytes", measured.peak_charged_bytes),
+            ("peak_file_bytes", measured.peak_file_bytes),
+        ] {
+            if let Some(bytes) = bytes {
+                measured.metrics.insert(name.into(), bytes.into());
+            }
+        }
+        for (name, notes) in [
+            ("lower_bound", measured.lower_bound.clone()),
+            ("left_behind", measured.left_behind.clone()),
+        ] {
+            if !notes.is_empty() {
+                measured.metrics.insert(name.into(), notes.into());
+            }
+        }
+        if measured.unwatched_ms > 0.0 {
+            measured
+                .metrics
+                .insert("unwatched_ms".into(), measured.unwatched_ms.into());
         }
         if let Some(sampled) = measured.sampled_peak_rss_bytes {
             measured
@@ -205,6 +232,8 @@ impl Measure {
         let results = Results::unjudged(run_info, vec![case]);
         let path = out_dir.join(harness::results::RESULTS_FILE);
         results.write(&path)?;
+        // What was measured is on disk: an interrupt while the reports render ends the run there.
+        harness::interrupt::end_promptly()?;
         reports::write_reports(&results, &[], &out_dir)?;
         eprintln!("memproof: results in {}", path.display());
         Ok(match outcome {

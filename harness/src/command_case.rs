@@ -277,12 +277,7 @@ impl TechniqueRun<'_> {
             .split_first()
             .expect("checked when the spec was read");
         let args: Vec<OsString> = args.iter().map(Into::into).collect();
-        let (program, args) = match meter {
-            HeapSource::Preload(library) => {
-                external::with_preload(library, program.as_ref(), &args)
-            }
-            _ => (PathBuf::from(program), args),
-        };
+        let program = PathBuf::from(program);
         let stop = std::sync::Arc::new(StopRequest::default());
         let driver = match &self.spec.driver {
             Some(driver) => Some(Driver::start(
@@ -294,6 +289,10 @@ impl TechniqueRun<'_> {
             )?),
             None => None,
         };
+        // The program's only, never the driver's: set on the program's own exec, with no command in front of it.
+        if let HeapSource::Preload(library) = meter {
+            env.push(external::preload_env(library));
+        }
         let measuring_heap = *meter != HeapSource::None;
         let launch = Launch {
             launcher: self.binaries.launcher.clone(),

@@ -13,8 +13,14 @@
 
 use crate::runner::Measured;
 use crate::wire::FinalFigures;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+
+/// The metric name under which a process of the tree that ran with the preload library, but is not the measured
+/// process, names itself at its exit, followed by its pid (the library's `report::UNMEASURED_METRIC`): its value
+/// is that process's peak heap, `null` for a forked copy. The runner takes these out of the metrics and says the
+/// heap figures are one process's only, naming the others.
+pub const UNMEASURED_METRIC: &str = "memproof.preload.unmeasured.";
 
 /// Where a measured program's heap figures come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,28 +79,12 @@ pub fn heap_of(measured: &Measured, source: &HeapSource) -> Result<Option<Report
     }
 }
 
-/// The command line that runs `program` with the preload library loaded: `env LD_PRELOAD=LIBRARY PROGRAM ARGS`.
-/// Through `env` (which execs, so the pid and `wait4`'s figures stay the program's) and not in the launcher's own
-/// environment: the launcher would load the library too, and the library takes the channel for itself.
-pub fn with_preload(
-    library: &Path,
-    program: &OsStr,
-    args: &[OsString],
-) -> (PathBuf, Vec<OsString>) {
-    let mut assignment = OsString::from("LD_PRELOAD=");
-    assignment.push(library.as_os_str());
-    through_env(vec![assignment], program, args)
-}
-
-fn through_env(
-    env_args: Vec<OsString>,
-    program: &OsStr,
-    args: &[OsString],
-) -> (PathBuf, Vec<OsString>) {
-    let mut all = env_args;
-    all.push(program.to_os_string());
-    all.extend(args.iter().cloned());
-    (PathBuf::from("env"), all)
+/// The environment entry that loads the preload library into the program: `LD_PRELOAD=LIBRARY`, for
+/// [`crate::runner::Launch::env`]. The runner sets it on the program's own exec (never on the launcher, which would
+/// load the library too, and never through a command such as `env`, which would read a program path holding `=`
+/// as an assignment).
+pub fn preload_env(library: &Path) -> (OsString, OsString) {
+    (OsString::from("LD_PRELOAD"), library.as_os_str().to_owned())
 }
 
 /// Why the preload library cannot see a program's heap, when that can be told from its file: a static binary has

@@ -22,6 +22,22 @@ pub fn install() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// From now on, SIGINT or SIGTERM ends the process at once with 130 or 143 (`signal-hook`'s conditional
+/// shutdown: `_exit`, the one way out a handler may take). For the work after a run whose results are written, such
+/// as rendering the reports: an interrupt there must not wait for it to finish.
+pub fn end_promptly() -> anyhow::Result<()> {
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            i32::from(exit_status(signal)),
+            Arc::clone(&armed),
+        )
+        .map_err(|error| anyhow::anyhow!("cannot catch signal {signal}: {error}"))?;
+    }
+    Ok(())
+}
+
 /// The signal received since [`install`], if any.
 pub fn received() -> Option<i32> {
     let signal = RECEIVED.get()?.load(Ordering::SeqCst);

@@ -11,25 +11,81 @@
 
 use std::io::Read as _;
 
-/// Resident set and high-water mark of a process, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A process's program name (`Name:` of its status, at most 15 bytes): it changes when the process execs.
+pub type ProgramName = [u8; 16];
+
+/// Resident set and high-water mark of a process, in bytes, and what its resident set is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryNow {
+    /// Read in the same `status` as the figures, so a change of name tells an exec between two reads.
+    pub name: ProgramName,
     pub rss_bytes: u64,
     pub hwm_bytes: u64,
+    /// `VmSize`: the address space's mapped size, which changes only when a mapping does.
+    pub size_bytes: u64,
+    /// `RssAnon` and `RssShmem`: what no reclaim can free without swap (a container's limit counts them).
+    pub anon_bytes: u64,
+    pub shmem_bytes: u64,
+    /// `RssFile`: file pages, which a container reclaims rather than kill when they are clean.
+    pub file_bytes: u64,
+    /// SIGCHLD is ignored (`SigIgn`): its children are reaped by the kernel, with nobody to read their `ru_maxrss`.
+    pub ignores_sigchld: bool,
 }
 
-/// Reads `VmRSS` and `VmHWM` of `pid`; `None` once it has exited (a zombie has no memory lines).
+/// Reads the memory lines of `pid`'s status; `None` once it has exited. A leader thread that exited while others
+/// run (a zombie leader) has no memory lines of its own: they are read from a living thread's
+/// `/proc/PID/task/TID/status`, which shares its address space.
 pub fn memory_of(pid: u32, buffer: &mut Vec<u8>) -> Option<MemoryNow> {
+    read_into(&format!("/proc/{pid}/status"), buffer)?;
+    parse_status(buffer).or_else(|| {
+        living_threads(pid).find_map(|tid| {
+            read_into(&format!("/proc/{pid}/task/{tid}/status"), buffer)?;
+            parse_status(buffer)
+        })
+    })
+}
+
+/// The threads of `pid` other than its leader.
+fn living_threads(pid: u32) -> impl Iterator<Item = u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| task.file_name().to_str()?.parse::<u32>().ok())
+        .filter(move |&tid| tid != pid)
+}
+
+fn read_into(path: &str, buffer: &mut Vec<u8>) -> Option<()> {
     buffer.clear();
-    let mut file = std::fs::File::open(format!("/proc/{pid}/status")).ok()?;
+    let mut file = std::fs::File::open(path).ok()?;
     file.read_to_end(buffer).ok()?;
-    parse_status(buffer)
+    Some(())
 }
 
 fn parse_status(status: &[u8]) -> Option<MemoryNow> {
+    let ignored = status
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(std::str::from_utf8(mask).ok()?.trim(), 16).ok())
+        .unwrap_or(0);
+    let mut name = ProgramName::default();
+    if let Some(line) = status
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Name:"))
+    {
+        let line = line.trim_ascii();
+        let length = line.len().min(name.len());
+        name[..length].copy_from_slice(&line[..length]);
+    }
     Some(MemoryNow {
+        name,
         rss_bytes: field_kib(status, b"VmRSS:")?,
         hwm_bytes: field_kib(status, b"VmHWM:")?,
+        size_bytes: field_kib(status, b"VmSize:").unwrap_or(0),
+        anon_bytes: field_kib(status, b"RssAnon:").unwrap_or(0),
+        shmem_bytes: field_kib(status, b"RssShmem:").unwrap_or(0),
+        file_bytes: field_kib(status, b"RssFile:").unwrap_or(0),
+        ignores_sigchld: ignored & (1 << (libc::SIGCHLD - 1)) != 0,
     })
 }
 
@@ -40,12 +96,41 @@ fn field_kib(text: &[u8], name: &[u8]) -> Option<u64> {
         .and_then(parse_kib)
 }
 
-/// The proportional set size of `pid` from `/proc/PID/smaps_rollup`, in bytes; `None` once it has exited.
+/// A process's proportional set size and what it is made of, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Proportional {
+    pub pss_bytes: u64,
+    /// `Pss_Anon` and `Pss_Shmem`: what a container's limit counts and cannot reclaim.
+    pub anon_bytes: u64,
+    pub shmem_bytes: u64,
+    /// `Pss_File`: file pages, reclaimable when clean.
+    pub file_bytes: u64,
+}
+
+/// The proportional set size of `pid` from `/proc/PID/smaps_rollup` (a living thread's for a zombie leader, whose
+/// own is unreadable); `None` once it has exited.
+pub fn proportional_of(pid: u32, buffer: &mut Vec<u8>) -> Option<Proportional> {
+    let parse = |buffer: &[u8]| {
+        Some(Proportional {
+            pss_bytes: field_kib(buffer, b"Pss:")?,
+            anon_bytes: field_kib(buffer, b"Pss_Anon:").unwrap_or(0),
+            shmem_bytes: field_kib(buffer, b"Pss_Shmem:").unwrap_or(0),
+            file_bytes: field_kib(buffer, b"Pss_File:").unwrap_or(0),
+        })
+    };
+    read_into(&format!("/proc/{pid}/smaps_rollup"), buffer)
+        .and_then(|()| parse(buffer))
+        .or_else(|| {
+            living_threads(pid).find_map(|tid| {
+                read_into(&format!("/proc/{pid}/task/{tid}/smaps_rollup"), buffer)?;
+                parse(buffer)
+            })
+        })
+}
+
+/// The proportional set size of `pid`, in bytes; `None` once it has exited.
 pub fn pss_of(pid: u32, buffer: &mut Vec<u8>) -> Option<u64> {
-    buffer.clear();
-    let mut file = std::fs::File::open(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    file.read_to_end(buffer).ok()?;
-    field_kib(buffer, b"Pss:")
+    proportional_of(pid, buffer).map(|p| p.pss_bytes)
 }
 
 /// The command line of `pid`, arguments joined by spaces (its `comm` name for a kernel thread or a zombie).
@@ -61,6 +146,12 @@ pub fn command_of(pid: u32) -> Option<String> {
         return Some(format!("[{}]", comm.trim_end()));
     }
     Some(words.join(" "))
+}
+
+/// The state letter of `pid` (`R`, `S`, `D`, `T` stopped, `t` traced, `Z` zombie, …); `None` once it is gone.
+pub fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
 fn parse_kib(field: &[u8]) -> Option<u64> {
@@ -85,10 +176,16 @@ mod tests {
         assert_eq!(
             parse_status(status),
             Some(MemoryNow {
+                name: *b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0",
                 rss_bytes: 1024 * 1024,
-                hwm_bytes: 2048 * 1024
+                hwm_bytes: 2048 * 1024,
+                ..MemoryNow::default()
             })
         );
+        let ignoring = b"VmHWM:\t 8 kB\nVmRSS:\t 4 kB\nRssAnon:\t 3 kB\nRssFile:\t 1 kB\nSigIgn:\t0000000000010000\n";
+        let memory = parse_status(ignoring).unwrap();
+        assert!(memory.ignores_sigchld);
+        assert_eq!((memory.anon_bytes, memory.file_bytes), (3 * 1024, 1024));
     }
 
     #[test]

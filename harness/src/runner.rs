@@ -7,14 +7,29 @@
 //! there can change a memory figure, an outcome or the wall time.
 //!
 //! While the tree runs, the runner walks it every interval ([`crate::process_tree`]): the sum of its processes'
-//! proportional set sizes is the timeline and what the memory limit is checked against (as a container would), and
-//! each process's kernel high-water mark is kept. Proportional set sizes cost a walk of every page table (measured:
+//! proportional set sizes is the timeline; what the memory limit is checked against is what a container could not
+//! reclaim: anonymous and shared memory (`Pss_Anon` + `Pss_Shmem`, an address space shared by several processes
+//! once), the shared memory the tree holds that nothing maps, and the System V segments it created that nobody
+//! attaches ([`crate::shared_memory`]); clean file pages, which a container reclaims rather than kill, are reported
+//! beside it. Each process's kernel high-water mark is kept; one that falls under the same program was reset
+//! (`clear_refs`), and the result says the peak is a lower bound. Every exiting process's high-water mark comes from
+//! the kernel's exit records ([`crate::exit_records`]), so a child the kernel reaps between two polls (its parent
+//! ignores SIGCHLD) is counted; without the records, the result says such children make the peak a lower bound. Proportional set sizes cost a walk of every page table (measured:
 //! 0.2 ms a poll for a few small processes, 19 ms for one 1 GiB process on a loaded machine), so they are read at
-//! most a tenth of the time; every interval, the resident sets' sum (cheap, and never below the proportional total)
-//! is read, and when it is over the limit the proportional sizes are read at once to decide. Over the limit, or past the timeout, or on SIGINT/SIGTERM
+//! most a tenth of the time; every interval, the anonymous and shared resident sets' sum (cheap, and never below
+//! the proportional figure of the limit's mapped part) is read, and when it is over the limit the proportional sizes
+//! are read at once to decide. Over the limit, or past the timeout, or on SIGINT/SIGTERM
 //! ([`crate::interrupt`]), the whole tree is killed. The process's stdout and stderr go to files
 //! ([`crate::output_capture`]), so the runner's own memory stays bounded whatever the program prints; everything
 //! read from the probe pipe is bounded too (lines, samples, stray text).
+//!
+//! The program may turn on its launcher. Every catchable signal is caught there (see `memproof-launch`); SIGKILL
+//! leaves the launcher's orphans to the runner, which is their subreaper too and names, kills and reaps them
+//! ([`crate::orphans`]); SIGSTOP is undone at the next poll (the runner continues a stopped launcher). Every kill is
+//! the runner's own, from its view of `/proc`, and a launcher that has not exited [`LAUNCHER_GRACE`] after it is
+//! killed as well, so the timeout bounds the run whatever the launcher's state. If the runner itself does not run
+//! (the program stopped it), nothing can be checked meanwhile: on resume it polls at once and says for how long it
+//! did not watch; the kernel's high-water marks still judge over-limit.
 //!
 //! Which figure is the peak RSS (always a kernel high-water mark, never a polled sample, which misses spikes): for a
 //! memproof case, its own `VmHWM` as its last act, or the highest the runner read if it died first; for any other
@@ -42,19 +57,30 @@ use std::time::{Duration, Instant};
 pub const MAX_TIMELINE_POINTS: usize = 2000;
 /// The environment variable naming the launcher's control pipe (fd 3 of the launcher, never the program's).
 pub const LAUNCH_FD_ENV: &str = "MEMPROOF_LAUNCH_FD";
+/// `LD_PRELOAD` of [`Launch::env`] reaches the launcher under this name, and the program under its own: a library
+/// preloaded into the launcher would run there too.
+pub const PROGRAM_PRELOAD_ENV: &str = "MEMPROOF_LAUNCH_LD_PRELOAD";
 /// The longest probe line read; a longer one is dropped (counted as stray), so a program cannot grow the runner.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Samples held while a process runs before they are thinned (each bucket's highest kept), to bound the runner.
 const MAX_HELD_SAMPLES: usize = 100_000;
 /// Stray probe lines kept as text; the rest are only counted.
 const MAX_STRAY_LINES: usize = 100;
-/// Phases and metrics kept from the probe.
-const MAX_PHASES: usize = 10_000;
+/// Phases and metrics kept from the probe, and the longest phase name kept (in bytes; a longer one is cut): every
+/// phase is drawn on the charts, a name as text (100 phases of 30 KB names took 19 to 26 s to render, 10,000 of them
+/// over 15 minutes).
+const MAX_PHASES: usize = 100;
+const MAX_PHASE_NAME: usize = 64;
 const MAX_METRICS: usize = 1_000;
 /// The runner spends at most 1 / this of the elapsed time reading proportional set sizes.
 const PSS_TIME_SHARE_INVERSE: f64 = 10.0;
 /// How often the runner looks for an interrupt while it waits for the next poll.
 const INTERRUPT_CHECK: Duration = Duration::from_millis(20);
+/// How long the launcher has, once the runner killed the tree, to reap it and exit before the runner kills it too.
+const LAUNCHER_GRACE: Duration = Duration::from_secs(2);
+/// A pause this long between two turns of the runner's loop (it turns every [`INTERRUPT_CHECK`]) means the runner
+/// did not run: it was stopped (SIGSTOP, perhaps by the program) or starved of CPU. The limit was not checked then.
+const UNWATCHED_GAP: Duration = Duration::from_secs(1);
 
 /// Who gets the probe pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +143,20 @@ pub struct Measured {
     pub stderr_file: Option<PathBuf>,
     /// Lines on the probe pipe that were not protocol lines (the first [`MAX_STRAY_LINES`], kept, not dropped).
     pub stray_lines: Vec<String>,
+    /// Descendants left running when the program exited: all of them, where `tree.left_running` names at most
+    /// [`MAX_STRAY_LINES`].
+    pub left_running_count: usize,
+    /// Milliseconds the runner did not run while the tree did (stopped, or starved of CPU): the limit was not
+    /// checked then.
+    pub unwatched_ms: f64,
+    /// The highest total a poll saw of what a container could not reclaim (the limit's figure:
+    /// [`crate::process_tree::TreeMemory::charged_bytes`]), and the most file pages a poll saw beside it.
+    pub peak_charged_bytes: Option<u64>,
+    pub peak_file_bytes: Option<u64>,
+    /// Why the peaks are lower bounds of what the tree held, when the kernel gave no way to see all of it.
+    pub lower_bound: Vec<String>,
+    /// Shared memory the run left behind, named.
+    pub left_behind: Vec<String>,
 }
 
 /// What the runner reports while a process runs, for a live progress line.
@@ -188,13 +228,22 @@ fn take(line: &mut Vec<u8>, dropped: &mut usize, bytes: &[u8]) {
     }
 }
 
-/// Kills the tree under the launcher, and the program's process group.
-fn kill_tree(launcher_pid: u32, program_pid: Option<u32>) {
+/// Kills the tree from the runner's own view of `/proc`, whatever the launcher's state: everything under the
+/// launcher, the program's process group, and the run's orphans re-parented to the runner (a dead launcher's). The
+/// launcher is continued, in case the program stopped it, so it can reap and report.
+fn kill_tree(launcher_pid: u32, program_pid: Option<u32>, belonging: &crate::orphans::Belonging) {
     crate::process_tree::kill_descendants(launcher_pid);
     if let Some(pid) = program_pid {
         // SAFETY: kill(2) on the group the launcher made for the program; at worst it is gone (ESRCH).
         unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
     }
+    for orphan in belonging.orphans() {
+        crate::process_tree::kill_descendants(orphan);
+        // SAFETY: kill(2) on this process's own child, not reaped yet, so its pid cannot have been reused.
+        unsafe { libc::kill(orphan as libc::pid_t, libc::SIGKILL) };
+    }
+    // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
+    unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGCONT) };
 }
 
 /// Why the runner killed the tree.
@@ -220,6 +269,7 @@ pub fn run_until(
     stop: Option<&crate::driver::StopRequest>,
     mut on_progress: impl FnMut(Progress),
 ) -> anyhow::Result<Measured> {
+    check_timeout(launch.timeout)?;
     let (control_read, control_write) = pipe()?;
     let probe = match launch.probe {
         ProbeAccess::Off => None,
@@ -251,7 +301,11 @@ pub fn run_until(
         command.env(crate::probe::PROBE_FD_ENV, "4");
     }
     for (key, value) in &launch.env {
-        command.env(key, value);
+        if key == "LD_PRELOAD" {
+            command.env(PROGRAM_PRELOAD_ENV, value);
+        } else {
+            command.env(key, value);
+        }
     }
     if let Some(dir) = &launch.current_dir {
         command.current_dir(dir);
@@ -297,6 +351,9 @@ pub fn run_until(
             Ok(())
         });
     }
+    crate::orphans::become_subreaper();
+    let dev_shm_before = crate::shared_memory::dev_shm_files();
+    let exit_records = crate::exit_records::listen();
     let started = Instant::now();
     let started_ns = crate::probe::monotonic_ns();
     let mut launcher = command
@@ -304,6 +361,7 @@ pub fn run_until(
         .with_context(|| format!("cannot start the launcher {}", launch.launcher.display()))?;
     drop(control_write);
     let launcher_pid = launcher.id();
+    let _registered = crate::orphans::LauncherGuard::register(launcher_pid);
 
     // Bounded, so a program flooding the probe pipe is slowed down rather than growing the runner.
     let (sender, events) = mpsc::sync_channel::<Event>(4096);
@@ -342,9 +400,21 @@ pub fn run_until(
     let mut next_poll = Instant::now();
     let deadline = started + launch.timeout;
     let mut kill: Option<Kill> = None;
+    let mut killed_since: Option<Instant> = None;
     let mut pss_time = Duration::ZERO;
+    let mut last_turn = Instant::now();
     while !state.control_closed {
         let now = Instant::now();
+        let gap = now.duration_since(last_turn);
+        last_turn = now;
+        let mut resumed = false;
+        if gap >= UNWATCHED_GAP && state.exited.is_none() && kill.is_none() {
+            // The runner did not run (stopped, or starved): poll at once, proportional sizes included.
+            state.unwatched += gap;
+            state.longest_unwatched = state.longest_unwatched.max(gap);
+            next_poll = now;
+            resumed = true;
+        }
         if kill.is_none() {
             if let Some(signal) = crate::interrupt::received() {
                 kill = Some(Kill::Interrupt(signal));
@@ -360,7 +430,7 @@ pub fn run_until(
             // machine): read them while that stays within a tenth of the time, and whenever the cheap sum of the
             // resident sets says the limit may have been crossed, since only they can tell.
             let pss_affordable =
-                pss_time.as_secs_f64() * PSS_TIME_SHARE_INVERSE <= elapsed.as_secs_f64();
+                resumed || pss_time.as_secs_f64() * PSS_TIME_SHARE_INVERSE <= elapsed.as_secs_f64();
             let poll_started = Instant::now();
             let mut tree = crate::process_tree::memory_of_descendants(
                 launcher_pid,
@@ -370,9 +440,17 @@ pub fn run_until(
             if !pss_affordable
                 && launch
                     .limit_bytes
-                    .is_some_and(|limit| tree.rss_bytes > limit)
+                    .is_some_and(|limit| tree.unreclaimable_rss_bytes > limit)
             {
                 tree = crate::process_tree::memory_of_descendants(launcher_pid, &mut buffer, true);
+            }
+            if let Some(charged) = &mut tree.charged_bytes {
+                // System V segments the tree created and nobody attaches are in no process's memory.
+                *charged += crate::shared_memory::segments()
+                    .iter()
+                    .filter(|s| s.attached == 0 && state.belonging.knows(s.creator))
+                    .map(|s| s.resident_bytes)
+                    .sum::<u64>();
             }
             if tree.pss_bytes.is_some() {
                 pss_time += poll_started.elapsed();
@@ -383,7 +461,7 @@ pub fn run_until(
             if !tree.processes.is_empty() {
                 state.take_tree(&tree, now_ms);
                 if let Some(limit) = launch.limit_bytes
-                    && tree.pss_bytes.is_some_and(|total| total > limit)
+                    && tree.charged_bytes.is_some_and(|total| total > limit)
                     && kill.is_none()
                 {
                     kill = Some(Kill::Limit);
@@ -396,12 +474,25 @@ pub fn run_until(
                 heap_bytes: state.heap.last().and_then(|s| s.heap_bytes),
             });
             next_poll = (next_poll + launch.interval).max(Instant::now());
+            // The program may have stopped its launcher (`kill -STOP $PPID`): it could not reap or report.
+            if crate::procfs::state_of(launcher_pid) == Some('T') {
+                state.launcher_stops += 1;
+                // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
+                unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGCONT) };
+            }
         }
         if kill.is_some() {
             // What the launcher finds alive after this is dying of the runner's kill, not left behind by the program.
             state.killing = true;
             // Again on every turn until the launcher is gone: a process forked during one pass dies in the next.
-            kill_tree(launcher_pid, state.pid);
+            kill_tree(launcher_pid, state.pid, &state.belonging);
+            let since = *killed_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= LAUNCHER_GRACE && !state.launcher_killed {
+                // Stopped again and again, or stuck: the run ends without its report, bounded all the same.
+                state.launcher_killed = true;
+                // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
+                unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGKILL) };
+            }
         }
         let mut wake = next_poll.min(Instant::now() + INTERRUPT_CHECK);
         if kill.is_none() {
@@ -415,6 +506,17 @@ pub fn run_until(
     }
     // The control pipe closes when the launcher exits, after it killed and reaped whatever the program left.
     let launcher_status = launcher.wait().context("cannot wait for the launcher")?;
+    // A launcher killed by the program left its orphans to this process: name, kill and reap them.
+    for swept in crate::orphans::sweep(&mut state.belonging) {
+        match swept {
+            crate::orphans::Swept::Killed { pid, command } => {
+                state.left_running(LeftRunning { pid, command })
+            }
+            crate::orphans::Swept::Reaped { pid, maxrss_bytes } => {
+                state.note_process_peak(pid, maxrss_bytes, false)
+            }
+        }
+    }
     let _ = control_thread.join();
     // Every holder of the probe pipe is dead now: drain what is left, for at most two seconds.
     let drain_until = Instant::now() + Duration::from_secs(2);
@@ -437,12 +539,59 @@ pub fn run_until(
     } else {
         0.0
     };
+    state.left_behind = left_behind(&state.belonging, &dev_shm_before);
+    match exit_records {
+        Ok(listener) => {
+            let (records, lost) = listener.finish();
+            let belonging = &state.belonging;
+            for record in crate::exit_records::of_tree(&records, |pid| belonging.knows(pid)) {
+                state.note_process_peak(record.pid, record.hiwater_rss_bytes, false);
+            }
+            state.exit_records_lost = lost;
+        }
+        Err(why) => state.exit_records_unavailable = Some(why),
+    }
     let stderr_tail = capture.stderr_tail();
     let (stdout_file, stderr_file) = capture.keep_non_empty();
     let mut measured = state.into_measured(launch, launcher_status, wall_ms, kill, stderr_tail);
     measured.stdout_file = stdout_file;
     measured.stderr_file = stderr_file;
     Ok(measured)
+}
+
+/// Shared memory the run left behind, which outlives it and is charged to whoever created it: System V segments a
+/// process of the tree created, and files that appeared in `/dev/shm` while it ran (by any process on the machine:
+/// the file does not say who made it).
+fn left_behind(
+    belonging: &crate::orphans::Belonging,
+    dev_shm_before: &std::collections::HashMap<(u64, u64), (String, u64)>,
+) -> Vec<String> {
+    let mut left: Vec<String> = crate::shared_memory::segments()
+        .into_iter()
+        .filter(|segment| belonging.knows(segment.creator))
+        .map(|segment| {
+            format!(
+                "System V segment {} (key {}, {}, created by pid {})",
+                segment.id,
+                segment.key,
+                crate::units::format_bytes(segment.size_bytes as f64),
+                segment.creator
+            )
+        })
+        .collect();
+    left.extend(
+        crate::shared_memory::dev_shm_files()
+            .into_iter()
+            .filter(|(id, _)| !dev_shm_before.contains_key(id))
+            .map(|(_, (name, bytes))| {
+                format!(
+                    "/dev/shm/{name} ({}, appeared during the run)",
+                    crate::units::format_bytes(bytes as f64)
+                )
+            }),
+    );
+    left.sort();
+    left
 }
 
 /// How the program ended, as the launcher saw it.
@@ -473,12 +622,143 @@ struct State {
     killing: bool,
     stray: Vec<String>,
     stray_count: usize,
+    /// What the run knows of its tree, to find its orphans if the launcher dies.
+    belonging: crate::orphans::Belonging,
+    /// Descendants left running when the program exited, named or not.
+    left_running_count: usize,
+    /// Phases past [`MAX_PHASES`], not kept.
+    phases_dropped: usize,
+    /// How many `hello`s the probe pipe carried: above one, the process exec'd a new image that reported afresh.
+    images: u32,
+    /// The final figures of the images before the last one, folded ([`FinalFigures::then`]).
+    earlier_images: Option<FinalFigures>,
+    /// Processes of the tree that ran with the preload library but are not the measured one (pid, peak heap when
+    /// their own), the first [`MAX_STRAY_LINES`]; and how many in all.
+    unmeasured: BTreeMap<u32, Option<u64>>,
+    unmeasured_count: usize,
+    /// How often a poll found the launcher stopped and continued it.
+    launcher_stops: u32,
+    /// The runner killed the launcher, which did not exit within [`LAUNCHER_GRACE`] of the tree's kill.
+    launcher_killed: bool,
+    /// Each process's highest `VmHWM` (polled or reaped), its most file pages polled, and its program (`exe`),
+    /// at most [`MAX_KNOWN_PROCESSES`].
+    processes: std::collections::HashMap<u32, ProcessSeen>,
+    /// Processes whose high-water mark fell between two polls with the same program: reset through `clear_refs`.
+    hwm_resets: Vec<String>,
+    /// Processes seen ignoring SIGCHLD (their children are reaped by the kernel), named.
+    sigchld_ignorers: BTreeMap<u32, String>,
+    /// Why the kernel's exit records could not be read, or whether some were lost: then a child that lived between
+    /// two polls and was reaped by the kernel is in no figure.
+    exit_records_unavailable: Option<String>,
+    exit_records_lost: bool,
+    /// Shared memory left behind after the run ([`left_behind`]).
+    left_behind: Vec<String>,
+    /// The highest unreclaimable total a poll saw, and the most file pages a poll saw beside it.
+    peak_charged_bytes: Option<u64>,
+    peak_file_bytes: Option<u64>,
+    /// Time the runner's loop did not run (see [`UNWATCHED_GAP`]), and the longest such pause.
+    unwatched: Duration,
+    longest_unwatched: Duration,
     /// A `hello` spoke a newer probe protocol than this build: what it sends may mean something else, so none of
     /// it is taken.
     unsupported_protocol: Option<u32>,
 }
 
+/// What the runner keeps of one process of the tree.
+#[derive(Default)]
+struct ProcessSeen {
+    /// The highest high-water mark it showed, and the one the last poll read, under which program name.
+    hwm_bytes: u64,
+    last_hwm_bytes: u64,
+    name: procfs::ProgramName,
+    most_file_bytes: u64,
+    /// A fall seen at the last poll, confirmed when the next poll finds the same program name: a read inside an
+    /// exec can see the new address space under the old name.
+    falling_from: Option<u64>,
+}
+
+/// How far a process's `VmHWM` can fall between two reads without a reset: the kernel shows the larger of its
+/// recorded mark and the resident set now, and keeps the resident set in per-CPU counters read without summing, each
+/// of three (file, anonymous, shared) off by up to its batch (`max(32, 2 x CPUs)` pages) on every CPU. Measured: a
+/// `hook-storm` case's mark fell by up to 0.32 MiB between polls, many times, on 2 CPUs (bound 768 KiB here); a reset
+/// after holding 200 MiB falls by nearly all of it. At least 4 MiB.
+fn hwm_jitter_bytes() -> u64 {
+    static JITTER: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *JITTER.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1) as u64;
+        // SAFETY: as above.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+        (3 * 32u64.max(2 * cpus) * cpus * page).max(4 * 1024 * 1024)
+    })
+}
+
+/// Processes whose figures a run keeps (a fork storm's are many; beyond this, new ones are not followed).
+const MAX_KNOWN_PROCESSES: usize = 100_000;
+
 impl State {
+    /// Follows each process's high-water mark: one that fell while its program name stayed the same (read in the
+    /// same `status` as the mark) was reset (`echo 5 > /proc/self/clear_refs` resets `VmHWM` and `ru_maxrss` alike);
+    /// an exec starts a new address space with its own mark (the old one kept by `ru_maxrss`) and a new name.
+    fn follow_process(&mut self, process: &crate::process_tree::ProcessMemory) {
+        let known = self.processes.len() < MAX_KNOWN_PROCESSES;
+        let seen = match self.processes.entry(process.pid) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) if known => {
+                entry.insert(ProcessSeen {
+                    last_hwm_bytes: process.hwm_bytes,
+                    name: process.name,
+                    ..ProcessSeen::default()
+                })
+            }
+            std::collections::hash_map::Entry::Vacant(_) => return,
+        };
+        let same_program = process.name == seen.name;
+        if let Some(from) = seen.falling_from.take()
+            && same_program
+            && self.hwm_resets.len() < MAX_STRAY_LINES
+        {
+            self.hwm_resets.push(format!(
+                "{} ({}) from {} to {}",
+                process.pid,
+                procfs::command_of(process.pid).unwrap_or_else(|| "?".into()),
+                crate::units::format_bytes(from as f64),
+                crate::units::format_bytes(seen.last_hwm_bytes as f64)
+            ));
+        }
+        if process.hwm_bytes + hwm_jitter_bytes() < seen.last_hwm_bytes && same_program {
+            seen.falling_from = Some(seen.last_hwm_bytes);
+        }
+        seen.last_hwm_bytes = process.hwm_bytes;
+        seen.name = process.name;
+        seen.hwm_bytes = process.hwm_bytes.max(seen.hwm_bytes);
+        seen.most_file_bytes = seen.most_file_bytes.max(process.file_bytes);
+        if process.ignores_sigchld
+            && !self.sigchld_ignorers.contains_key(&process.pid)
+            && self.sigchld_ignorers.len() < MAX_STRAY_LINES
+        {
+            self.sigchld_ignorers.insert(
+                process.pid,
+                procfs::command_of(process.pid).unwrap_or_else(|| "?".into()),
+            );
+        }
+    }
+
+    /// True when a kernel high-water mark shows more than `limit` a container could not have reclaimed: a
+    /// process's highest mark less the most file pages a poll saw in it (file pages are in the mark, and a
+    /// container reclaims clean ones rather than kill).
+    fn high_water_over(&self, limit: u64, reported: Option<u64>) -> bool {
+        let program_file = self
+            .pid
+            .and_then(|pid| self.processes.get(&pid))
+            .map_or(0, |p| p.most_file_bytes);
+        reported.is_some_and(|peak| peak.saturating_sub(program_file) > limit)
+            || self
+                .processes
+                .values()
+                .any(|p| p.hwm_bytes.saturating_sub(p.most_file_bytes) > limit)
+    }
+
     fn take_tree(&mut self, tree: &crate::process_tree::TreeMemory, now_ms: f64) {
         if let Some(total) = tree.pss_bytes {
             push_bounded(
@@ -492,7 +772,11 @@ impl State {
             self.tree.peak_pss_bytes = self.tree.peak_pss_bytes.max(Some(total));
         }
         self.tree.most_processes = self.tree.most_processes.max(tree.processes.len() as u32);
+        self.peak_charged_bytes = self.peak_charged_bytes.max(tree.charged_bytes);
+        self.peak_file_bytes = self.peak_file_bytes.max(tree.file_bytes);
         for process in &tree.processes {
+            self.belonging.note(process.pid);
+            self.follow_process(process);
             if Some(process.pid) == self.pid {
                 self.program_hwm = self.program_hwm.max(Some(process.hwm_bytes));
             }
@@ -500,11 +784,39 @@ impl State {
         }
     }
 
+    /// A descendant still running when the program exited (the first [`MAX_STRAY_LINES`] named, all counted), unless
+    /// the runner was killing the tree.
+    fn left_running(&mut self, left: LeftRunning) {
+        if self.killing {
+            return;
+        }
+        self.left_running_count += 1;
+        if self.tree.left_running.len() < MAX_STRAY_LINES {
+            self.tree.left_running.push(left);
+        }
+    }
+
     fn note_process_peak(&mut self, pid: u32, peak_rss_bytes: u64, alive: bool) {
+        if let Some(seen) = self.processes.get_mut(&pid) {
+            seen.hwm_bytes = seen.hwm_bytes.max(peak_rss_bytes);
+        } else if self.processes.len() < MAX_KNOWN_PROCESSES {
+            self.processes.insert(
+                pid,
+                ProcessSeen {
+                    hwm_bytes: peak_rss_bytes,
+                    ..ProcessSeen::default()
+                },
+            );
+        }
         let largest = &mut self.tree.largest_process;
         match largest {
             Some(known) if known.pid == pid => {
-                known.peak_rss_bytes = known.peak_rss_bytes.max(peak_rss_bytes)
+                known.peak_rss_bytes = known.peak_rss_bytes.max(peak_rss_bytes);
+                // Read again while it lives: first seen between fork and exec, it still bore its parent's command
+                // line (the launcher's, in 2 runs of 8).
+                if alive && let Some(command) = procfs::command_of(pid) {
+                    known.command = Some(command);
+                }
             }
             Some(known) if known.peak_rss_bytes >= peak_rss_bytes => {}
             _ => {
@@ -529,6 +841,9 @@ impl State {
             Event::Launcher(line) => match line {
                 LauncherLine::Launched { pid, mono_ns } => {
                     self.pid = Some(pid);
+                    // The launcher made the program a process group of its own.
+                    self.belonging.note(pid);
+                    self.belonging.note_group(pid);
                     self.launched_ns = Some(mono_ns);
                 }
                 LauncherLine::Exited {
@@ -548,9 +863,7 @@ impl State {
                     });
                 }
                 LauncherLine::LeftRunning { pid, command } => {
-                    if !self.killing && self.tree.left_running.len() < MAX_STRAY_LINES {
-                        self.tree.left_running.push(LeftRunning { pid, command });
-                    }
+                    self.left_running(LeftRunning { pid, command })
                 }
                 LauncherLine::Reaped { pid, maxrss_bytes } => {
                     self.note_process_peak(pid, maxrss_bytes, false)
@@ -560,11 +873,45 @@ impl State {
             Event::Probe(ChildLine::Hello { protocol, .. })
                 if protocol > crate::wire::PROTOCOL_VERSION =>
             {
+                // What it sent may mean something else: none of its lines are taken, those before this one too.
                 self.unsupported_protocol = Some(protocol);
+                self.heap.clear();
+                self.phases.clear();
+                self.metrics.clear();
+                self.final_figures = None;
+                self.earlier_images = None;
+                self.unmeasured.clear();
+                self.unmeasured_count = 0;
             }
             Event::Probe(_) if self.unsupported_protocol.is_some() => {}
             Event::Probe(line) => match line {
-                ChildLine::Hello { .. } => {}
+                ChildLine::Hello { .. } => {
+                    // A new image of the process (it exec'd): the earlier one's final figures are kept and folded.
+                    self.images += 1;
+                    if let Some(earlier) = self.final_figures.take() {
+                        self.earlier_images = Some(match self.earlier_images.take() {
+                            Some(before) => before.then(&earlier),
+                            None => earlier,
+                        });
+                    }
+                }
+                ChildLine::Metric { name, value }
+                    if name.starts_with(crate::external::UNMEASURED_METRIC) =>
+                {
+                    // One line per image of that process (it names itself before an exec too): its highest.
+                    if let Ok(pid) = name[crate::external::UNMEASURED_METRIC.len()..].parse::<u32>()
+                    {
+                        if !self.unmeasured.contains_key(&pid) {
+                            self.unmeasured_count += 1;
+                        }
+                        if self.unmeasured.len() < MAX_STRAY_LINES
+                            || self.unmeasured.contains_key(&pid)
+                        {
+                            let peak = self.unmeasured.entry(pid).or_default();
+                            *peak = (*peak).max(value.as_u64());
+                        }
+                    }
+                }
                 ChildLine::Heap {
                     mono_ns,
                     heap_bytes,
@@ -583,10 +930,12 @@ impl State {
                 } => {
                     if self.phases.len() < MAX_PHASES {
                         self.phases.push(Phase {
-                            name,
+                            name: cut_name(name),
                             t_ms: t_ms(mono_ns),
                             heap_bytes,
                         });
+                    } else {
+                        self.phases_dropped += 1;
                     }
                 }
                 ChildLine::Metric { name, value } => {
@@ -599,14 +948,32 @@ impl State {
         }
     }
 
+    /// The final figures over every image of the process: the earlier images' folded with the last one's (none when
+    /// the last image never reported). A program's image that exec'd without a final report (through a call the
+    /// preload library does not see) still has its heap samples: the peak is at least the highest of them.
+    fn fold_images(&mut self, launch: &Launch) {
+        self.final_figures = match (self.earlier_images.take(), self.final_figures.take()) {
+            (Some(earlier), Some(last)) => Some(earlier.then(&last)),
+            (None, last) => last,
+            (Some(_), None) => None,
+        };
+        if self.images > 1 && launch.probe == ProbeAccess::Program {
+            let highest_sample = self.heap.iter().filter_map(|s| s.heap_bytes).max();
+            if let Some(figures) = &mut self.final_figures {
+                figures.peak_heap_bytes = figures.peak_heap_bytes.max(highest_sample);
+            }
+        }
+    }
+
     fn into_measured(
-        self,
+        mut self,
         launch: &Launch,
         launcher_status: std::process::ExitStatus,
         wall_ms: f64,
         kill: Option<Kill>,
         stderr_tail: String,
     ) -> Measured {
+        self.fold_images(launch);
         let (code, signal, maxrss) = match &self.exited {
             Some(exited) => (exited.code, exited.signal, Some(exited.maxrss_bytes)),
             None => (launcher_status.code(), launcher_status.signal(), None),
@@ -630,7 +997,7 @@ impl State {
         let sampled_peak_rss_bytes = self.tree.peak_pss_bytes;
         let over_limit = launch
             .limit_bytes
-            .is_some_and(|limit| peak_rss_bytes.is_some_and(|peak| peak > limit));
+            .is_some_and(|limit| self.high_water_over(limit, peak_rss_bytes));
         // Only a memproof case's own report can fail it; a program given the probe cannot change its outcome.
         let case_error = self
             .final_figures
@@ -656,8 +1023,16 @@ impl State {
                 .iter()
                 .map(|l| format!("{} ({})", l.pid, l.command))
                 .collect();
-            format!("left running when it exited, killed: {}", names.join(", "))
+            let more = match self.left_running_count.saturating_sub(left.len()) {
+                0 => String::new(),
+                more => format!(" and {more} more ({} in all)", self.left_running_count),
+            };
+            format!(
+                "left running when it exited, killed: {}{more}",
+                names.join(", ")
+            )
         });
+        let launcher_lost = self.exited.is_none() && self.launch_failed.is_none();
         let message = match outcome {
             Outcome::Ok => left_note.clone(),
             Outcome::Interrupted => Some(format!(
@@ -672,9 +1047,11 @@ impl State {
                 launch.timeout.as_secs_f64()
             )),
             Outcome::OomKilled => Some(format!(
-                "killed at its memory limit of {}: the process tree's total reached {} (largest process {})",
+                "killed at its memory limit of {}: what the process tree held that a container could not reclaim \
+                 (anonymous and shared memory) reached {}; file pages beside it, the most a poll saw: {} (largest process {})",
                 limit_text(),
-                crate::units::format_bytes(self.tree.peak_pss_bytes.unwrap_or(0) as f64),
+                crate::units::format_bytes(self.peak_charged_bytes.unwrap_or(0) as f64),
+                crate::units::format_bytes(self.peak_file_bytes.unwrap_or(0) as f64),
                 peak_text()
             )),
             Outcome::OverLimit => Some(format!(
@@ -688,6 +1065,18 @@ impl State {
                     .or(case_error)
                     .map(|error| format!("{error}\n{}", show_tail(&stderr_tail)))
                     .unwrap_or_else(|| {
+                        if launcher_lost {
+                            let how = match (code, signal) {
+                                (_, Some(signal)) => format!("killed by signal {signal}"),
+                                (code, _) => format!("exited with status {}", code.unwrap_or(-1)),
+                            };
+                            return format!(
+                                "memproof-launch was {how} before the program ended (a process of the tree signalled \
+                                 it): the runner killed what it had started; the program's exit status and ru_maxrss \
+                                 are unknown\n{}",
+                                show_tail(&stderr_tail)
+                            );
+                        }
                         let how = match (code, signal) {
                             (_, Some(signal)) => format!("killed by signal {signal}"),
                             (Some(code), _) if code != 0 => format!("exited with status {code}"),
@@ -697,10 +1086,103 @@ impl State {
                     }),
             ),
         };
-        let message = match (outcome, message, left_note) {
-            (Outcome::Ok, message, _) => message,
-            (_, Some(message), Some(note)) => Some(format!("{message}\n{note}")),
-            (_, message, _) => message,
+        let mut notes: Vec<String> = Vec::new();
+        if outcome != Outcome::Ok {
+            notes.extend(left_note);
+        }
+        if self.phases_dropped > 0 {
+            notes.push(format!(
+                "{} phases past the first {MAX_PHASES} were not kept",
+                self.phases_dropped
+            ));
+        }
+        if self.launcher_killed {
+            notes.push(format!(
+                "memproof-launch did not exit within {} s of the kill (stopped again and again, or stuck), so the \
+                 runner killed it too",
+                LAUNCHER_GRACE.as_secs()
+            ));
+        }
+        if self.launcher_stops > 0 {
+            notes.push(format!(
+                "the launcher was found stopped {} time(s) (a process of the tree sent it SIGSTOP) and continued",
+                self.launcher_stops
+            ));
+        }
+        let mut lower_bound: Vec<String> = Vec::new();
+        if !self.hwm_resets.is_empty() {
+            lower_bound.push(format!(
+                "a process reset its kernel high-water mark (/proc/PID/clear_refs), which resets ru_maxrss too, so what \
+                 it held before the last poll that saw it is unknown: {}",
+                self.hwm_resets.join(", ")
+            ));
+        }
+        let blind_to_exits = self.exit_records_unavailable.clone().or_else(|| {
+            self.exit_records_lost
+                .then(|| "some of the kernel's exit records were lost".to_string())
+        });
+        if let Some(why) = blind_to_exits
+            && !self.sigchld_ignorers.is_empty()
+        {
+            let names: Vec<String> = self
+                .sigchld_ignorers
+                .iter()
+                .map(|(pid, command)| format!("{pid} ({command})"))
+                .collect();
+            lower_bound.push(format!(
+                "the kernel reaps the children of a process that ignores SIGCHLD, and nobody can read their \
+                 ru_maxrss ({why}): a child that lived between two polls ({} ms apart) is not in the peaks: {}",
+                launch.interval.as_millis(),
+                names.join(", ")
+            ));
+        }
+        if self.tree.most_processes == 0 && self.exited.is_some() && launch.limit_bytes.is_some() {
+            lower_bound.push(format!(
+                "no poll saw the tree while it ran (polled every {} ms): the total is unknown, and the limit was \
+                 judged on the kernel's high-water marks alone",
+                launch.interval.as_millis()
+            ));
+        }
+        for reason in &lower_bound {
+            notes.push(format!("lower bound: {reason}"));
+        }
+        if !self.left_behind.is_empty() {
+            notes.push(format!(
+                "shared memory left behind after the run: {}",
+                self.left_behind.join(", ")
+            ));
+        }
+        if self.unmeasured_count > 0 {
+            let names: Vec<String> = self
+                .unmeasured
+                .iter()
+                .map(|(pid, peak)| match peak {
+                    Some(peak) => format!(
+                        "{pid} (peak heap {})",
+                        crate::units::format_bytes(*peak as f64)
+                    ),
+                    None => format!("{pid} (a forked copy)"),
+                })
+                .collect();
+            notes.push(format!(
+                "the heap figures are the measured process's only: {} other process(es) of the tree ran with the \
+                 preload library and are not counted: {}",
+                self.unmeasured_count,
+                names.join(", ")
+            ));
+        }
+        if !self.unwatched.is_zero() {
+            notes.push(format!(
+                "memproof did not run for {:.1} s in all (longest pause {:.1} s: it was stopped, or got no CPU): the \
+                 limit was not checked then; the kernel's high-water marks still judge over-limit",
+                self.unwatched.as_secs_f64(),
+                self.longest_unwatched.as_secs_f64()
+            ));
+        }
+        let message = match (message, notes.is_empty()) {
+            (message, true) => message,
+            (Some(message), false) => Some(format!("{message}\n{}", notes.join("\n"))),
+            (None, false) => Some(notes.join("\n")),
         };
         let killed_at_limit = kill == Some(Kill::Limit);
         let limit = launch.limit_bytes.map(|limit| LimitReport {
@@ -758,8 +1240,42 @@ impl State {
             stdout_file: None,
             stderr_file: None,
             stray_lines,
+            left_running_count: self.left_running_count,
+            unwatched_ms: self.unwatched.as_secs_f64() * 1e3,
+            peak_charged_bytes: self.peak_charged_bytes,
+            peak_file_bytes: self.peak_file_bytes,
+            lower_bound,
+            left_behind: self.left_behind,
         }
     }
+}
+
+/// A phase name of at most [`MAX_PHASE_NAME`] bytes: a longer one is cut at a character boundary and marked.
+fn cut_name(mut name: String) -> String {
+    if name.len() > MAX_PHASE_NAME {
+        let mut end = MAX_PHASE_NAME;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+        name.push('…');
+    }
+    name
+}
+
+/// The longest timeout a run takes: 100 years, far from where the monotonic clock would overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Checks a timeout is one the runner can keep: at most [`MAX_TIMEOUT`].
+pub fn check_timeout(timeout: Duration) -> anyhow::Result<()> {
+    if timeout > MAX_TIMEOUT {
+        anyhow::bail!(
+            "a timeout of {} s is too long: expected at most 100 years ({} s)",
+            timeout.as_secs(),
+            MAX_TIMEOUT.as_secs()
+        );
+    }
+    Ok(())
 }
 
 /// Appends a sample, thinning the list (each bucket's highest kept) when it reaches [`MAX_HELD_SAMPLES`].

@@ -91,6 +91,20 @@ pub struct FinalFigures {
     pub mono_ns: u64,
 }
 
+impl FinalFigures {
+    /// The figures of two images of one process, one exec'd from the other (`self` the earlier): the higher peak,
+    /// the totals added, the later image's end and everything else.
+    pub fn then(&self, later: &FinalFigures) -> FinalFigures {
+        let add = |a: Option<u64>, b: Option<u64>| Some(a? + b?);
+        FinalFigures {
+            peak_heap_bytes: self.peak_heap_bytes.max(later.peak_heap_bytes),
+            total_alloc_bytes: add(self.total_alloc_bytes, later.total_alloc_bytes),
+            alloc_count: add(self.alloc_count, later.alloc_count),
+            ..later.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

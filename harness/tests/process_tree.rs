@@ -106,6 +106,28 @@ fn a_newer_probe_protocol_is_not_taken_and_says_why() {
 }
 
 #[test]
+fn a_newer_hello_after_data_takes_none_of_it_either() {
+    // Data first, then the newer hello: what came before it is dropped too, as the stray line says.
+    let script = "echo '{\"type\":\"phase\",\"name\":\"load\",\"mono_ns\":1}' >&$MEMPROOF_PROBE_FD; \
+         echo '{\"type\":\"heap\",\"heap_bytes\":7,\"mono_ns\":1}' >&$MEMPROOF_PROBE_FD; \
+         echo '{\"type\":\"metric\",\"name\":\"rows\",\"value\":3}' >&$MEMPROOF_PROBE_FD; \
+         echo '{\"type\":\"final\",\"peak_heap_bytes\":5,\"mono_ns\":1}' >&$MEMPROOF_PROBE_FD; \
+         echo '{\"type\":\"hello\",\"protocol\":2,\"pid\":1,\"meter\":\"x\"}' >&$MEMPROOF_PROBE_FD";
+    let mut launch = shell(script);
+    launch.probe = ProbeAccess::Program;
+    let measured = measure(&launch);
+    assert_eq!(measured.outcome, Outcome::Ok, "{:?}", measured.exit);
+    assert!(measured.phases.is_empty(), "{:?}", measured.phases);
+    assert!(measured.metrics.is_empty(), "{:?}", measured.metrics);
+    assert!(measured.timeline.iter().all(|s| s.heap_bytes.is_none()));
+    assert!(measured.final_figures.is_none());
+    assert_eq!(
+        measured.stray_lines,
+        ["hello spoke probe protocol 2, this memproof speaks 1: none of its lines were taken"]
+    );
+}
+
+#[test]
 fn a_program_a_case_starts_does_not_inherit_the_probe() {
     let dir = tempfile::tempdir().unwrap();
     let launch = Launch {

@@ -10,16 +10,21 @@
 //! - live bytes move by the difference on `realloc`; the peak is the highest live figure;
 //! - every thread counts, exactly (the figures are shared atomics, updated under no lock of glibc's).
 //!
-//! It reports on memproof's probe protocol (version 1) through the channel the runner names in `MEMPROOF_PROBE_FD`.
-//! A forked child stops reporting (its figures are a copy of its parent's); a program the measured process execs
-//! under its own pid takes over the channel, and any other process stays quiet (see `report::connect`).
+//! It reports on memproof's probe protocol (version 1) through the channel the runner names in `MEMPROOF_PROBE_FD`,
+//! moved to a high descriptor and checked to still be that pipe before every line, so nothing is ever written into
+//! a descriptor the program owns (see `report::connect`). A program the measured process execs under its own pid
+//! takes over the channel after the image before it sent its final report (`execve`, `execv`, `execvp`, `execvpe`
+//! and `fexecve` are wrapped for that; the runner keeps the highest peak over the images). A forked child stops
+//! reporting (its figures are a copy of its parent's), and every other process of the tree that loaded the library
+//! names itself once at its exit with its own peak, so the result says the heap is one process's and names the rest.
 //! What it cannot see: a static binary (no dynamic loader, so no preload) and a runtime with an allocator of its own
 //! (Go's heap never goes through malloc). `measure` checks for both and says so.
 
 mod report;
 mod table;
 
-use libc::{c_int, c_void, size_t};
+use libc::{c_char, c_int, c_void, size_t};
+use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 unsafe extern "C" {
@@ -246,15 +251,61 @@ extern "C" fn on_load() {
     OWN_ALLOCATIONS.store(false, Relaxed);
 }
 
-extern "C" fn on_unload() {
-    let live = LIVE.load(Relaxed).max(0) as u64;
-    report::finish(&report::Final {
+/// This image's figures so far.
+fn figures() -> report::Final {
+    report::Final {
         peak: PEAK.load(Relaxed).max(0) as u64,
         total: TOTAL_BYTES.load(Relaxed),
         count: TOTAL_COUNT.load(Relaxed),
-        end: live,
-    });
+        end: LIVE.load(Relaxed).max(0) as u64,
+    }
 }
+
+extern "C" fn on_unload() {
+    report::finish(&figures());
+}
+
+/// The next definition of `name` after this library's (glibc's), as a function pointer of type `F`.
+///
+/// # Safety
+/// `F` must be the function's true type.
+unsafe fn next_definition<F: Copy>(name: &std::ffi::CStr) -> Option<F> {
+    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name; a null result is handled.
+    let symbol = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+    // SAFETY: a non-null symbol of the type the caller names.
+    (!symbol.is_null()).then(|| unsafe { std::mem::transmute_copy::<*mut c_void, F>(&symbol) })
+}
+
+/// An exec replaces the image without running its exit handlers: its final report goes first, or its heap would
+/// be lost (a program that allocated 200 MiB and exec'd reported a peak heap of 0).
+macro_rules! exec_after_final_report {
+    ($name:ident, $symbol:literal, ($($arg:ident: $type:ty),*)) => {
+        /// # Safety
+        #[doc = concat!("As glibc's `", $symbol, "`.")]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $type),*) -> c_int {
+            report::before_exec(&figures());
+            type Real = unsafe extern "C" fn($($type),*) -> c_int;
+            // SAFETY: glibc's definition has exactly this type.
+            match unsafe { next_definition::<Real>(CStr::from_bytes_with_nul_unchecked(concat!($symbol, "\0").as_bytes())) } {
+                // SAFETY: the caller's arguments, passed on unchanged.
+                Some(real) => unsafe { real($($arg),*) },
+                None => {
+                    // SAFETY: errno is this thread's.
+                    unsafe { *libc::__errno_location() = libc::ENOSYS };
+                    -1
+                }
+            }
+        }
+    };
+}
+
+type Strings = *const *const c_char;
+exec_after_final_report!(execve, "execve", (path: *const c_char, argv: Strings, envp: Strings));
+exec_after_final_report!(execv, "execv", (path: *const c_char, argv: Strings));
+exec_after_final_report!(execvp, "execvp", (file: *const c_char, argv: Strings));
+exec_after_final_report!(execvpe, "execvpe", (file: *const c_char, argv: Strings, envp: Strings));
+exec_after_final_report!(fexecve, "fexecve", (fd: c_int, argv: Strings, envp: Strings));
 
 /// Runs when the dynamic loader has loaded the library, before the program's `main`.
 #[used]

@@ -15,9 +15,21 @@ const SAMPLE_MS_ENV: &[u8] = b"MEMPROOF_SAMPLE_MS\0";
 const DEFAULT_SAMPLE_MS: u64 = 10;
 
 static FD: AtomicI32 = AtomicI32::new(-1);
+/// The probe pipe's identity (`st_dev`, `st_ino`), recorded when the channel was taken: before each line the
+/// descriptor is checked to still be that pipe, so a program that closed it and opened a file of its own under the
+/// same number never gets a line written into it.
+static PIPE_DEV: AtomicU64 = AtomicU64::new(0);
+static PIPE_INO: AtomicU64 = AtomicU64::new(0);
 /// False in a forked child: its figures are a copy of its parent's and would be reported as if they were the
 /// parent's.
 static REPORTING: AtomicBool = AtomicBool::new(false);
+/// A process of the tree that is not the measured one (a child, forked or started): its heap is not counted, and it
+/// says so once, at its exit, so that the result can name it rather than let it vanish.
+static UNMEASURED: AtomicBool = AtomicBool::new(false);
+/// This image was started by exec, so its figures are its own (a forked child's are a copy of its parent's).
+static FRESH_IMAGE: AtomicBool = AtomicBool::new(false);
+/// The channel is moved to the first free descriptor from this number, out of the way of the program's own.
+const HIGH_FD: i32 = 900;
 static INTERVAL_NS: AtomicU64 = AtomicU64::new(DEFAULT_SAMPLE_MS * 1_000_000);
 static NEXT_SAMPLE_NS: AtomicU64 = AtomicU64::new(0);
 
@@ -58,8 +70,21 @@ impl Line {
     }
 
     fn send(&self) {
+        if !REPORTING.load(Relaxed) {
+            return;
+        }
+        self.send_to_pipe();
+    }
+
+    /// Writes the line if the channel's descriptor is still the probe pipe; if it is not, stops reporting for good.
+    fn send_to_pipe(&self) {
         let fd = FD.load(Relaxed);
-        if fd < 0 || !REPORTING.load(Relaxed) {
+        if fd < 0 {
+            return;
+        }
+        if pipe_identity(fd) != Some((PIPE_DEV.load(Relaxed), PIPE_INO.load(Relaxed))) {
+            REPORTING.store(false, Relaxed);
+            FD.store(-1, Relaxed);
             return;
         }
         let mut rest = &self.buffer[..self.len];
@@ -111,8 +136,22 @@ fn env_number(name: &[u8]) -> Option<u64> {
     )
 }
 
+/// `st_dev` and `st_ino` of `fd` when it is a pipe; `None` for anything else (a file, a socket, a closed number).
+fn pipe_identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: an all-zero stat is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a descriptor number with a valid out-pointer; EBADF at worst.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return None;
+    }
+    Some((stat.st_dev, stat.st_ino))
+}
+
 /// Where the library keeps the channel for the next image of the measured process, out of sight of probe clients.
 const PRELOAD_FD_ENV: &[u8] = b"MEMPROOF_PRELOAD_FD\0";
+/// The pipe's identity beside it, so that the next image checks the number still names the pipe.
+const PRELOAD_DEV_ENV: &[u8] = b"MEMPROOF_PRELOAD_DEV\0";
+const PRELOAD_INO_ENV: &[u8] = b"MEMPROOF_PRELOAD_INO\0";
 /// The measured process's pid: an image that loads the library with another pid is a child, and stays quiet.
 const PRELOAD_PID_ENV: &[u8] = b"MEMPROOF_PRELOAD_PID\0";
 
@@ -132,28 +171,59 @@ fn set_env_number(name: &[u8], value: u64) {
 ///   library again and takes over the channel, with figures starting afresh: its final report is the last;
 /// - a child it starts (another pid) finds the variables but stays quiet;
 /// - a probe client inside the program finds no `MEMPROOF_PROBE_FD`, so exactly one meter speaks for the process.
+///
+/// The first image moves the channel to a high descriptor ([`HIGH_FD`] or above) and closes the number the runner
+/// gave, so the program's descriptors are what they would be without memproof; it stays open across exec, for the
+/// next image. Every image checks the descriptor is still the pipe it was (`st_dev`, `st_ino`) before each line.
 pub fn connect() {
+    FRESH_IMAGE.store(true, Relaxed);
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u64;
     let fd = match env_number(PRELOAD_FD_ENV) {
-        Some(fd) if env_number(PRELOAD_PID_ENV) == Some(pid) => fd,
-        Some(_) => return,
-        None => {
-            let Some(fd) = env_number(PROBE_FD_ENV) else {
+        Some(fd) => {
+            let Ok(fd) = i32::try_from(fd) else { return };
+            let expected = (env_number(PRELOAD_DEV_ENV), env_number(PRELOAD_INO_ENV));
+            let Some(identity) = pipe_identity(fd) else {
                 return;
             };
-            set_env_number(PRELOAD_FD_ENV, fd);
+            if (Some(identity.0), Some(identity.1)) != expected {
+                return;
+            }
+            PIPE_DEV.store(identity.0, Relaxed);
+            PIPE_INO.store(identity.1, Relaxed);
+            FD.store(fd, Relaxed);
+            if env_number(PRELOAD_PID_ENV) != Some(pid) {
+                UNMEASURED.store(true, Relaxed);
+                return;
+            }
+            fd
+        }
+        None => {
+            let Some(fd) = env_number(PROBE_FD_ENV).and_then(|fd| i32::try_from(fd).ok()) else {
+                return;
+            };
+            let Some(identity) = pipe_identity(fd) else {
+                return;
+            };
+            // SAFETY: fcntl and close on the channel's descriptor, which this library takes for itself.
+            let fd = match unsafe { libc::fcntl(fd, libc::F_DUPFD, HIGH_FD) } {
+                high if high >= 0 => {
+                    unsafe { libc::close(fd) };
+                    high
+                }
+                _ => fd,
+            };
+            PIPE_DEV.store(identity.0, Relaxed);
+            PIPE_INO.store(identity.1, Relaxed);
+            set_env_number(PRELOAD_FD_ENV, fd as u64);
             set_env_number(PRELOAD_PID_ENV, pid);
+            set_env_number(PRELOAD_DEV_ENV, identity.0);
+            set_env_number(PRELOAD_INO_ENV, identity.1);
             // SAFETY: the name is NUL-terminated.
             unsafe { libc::unsetenv(PROBE_FD_ENV.as_ptr().cast()) };
             fd
         }
     };
-    let Ok(fd) = i32::try_from(fd) else { return };
-    // SAFETY: fcntl on a descriptor number is harmless even when it is not open (EBADF).
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return;
-    }
     if let Some(ms) = env_number(SAMPLE_MS_ENV) {
         INTERVAL_NS.store(ms.max(1) * 1_000_000, Relaxed);
     }
@@ -168,9 +238,11 @@ pub fn connect() {
         .send();
 }
 
-/// Stops a forked child from reporting.
+/// Stops a forked child from reporting: it is a process of the tree that is not measured.
 pub fn stop_reporting() {
     REPORTING.store(false, Relaxed);
+    UNMEASURED.store(true, Relaxed);
+    FRESH_IMAGE.store(false, Relaxed);
 }
 
 /// True when a heap sample is due; at most one caller per interval gets true.
@@ -205,8 +277,21 @@ pub struct Final {
     pub end: u64,
 }
 
-/// Sends the last heap sample and the final report.
+/// Sends the last heap sample and the final report; or, from a process of the tree that is not the measured one,
+/// the one line that names it ([`UNMEASURED_METRIC`]).
 pub fn finish(figures: &Final) {
+    if UNMEASURED.load(Relaxed) {
+        unmeasured(figures);
+        return;
+    }
+    final_report(figures);
+    REPORTING.store(false, Relaxed);
+}
+
+/// The final report of this image, which keeps reporting: an image about to exec sends it, so that its figures are
+/// not lost if the exec succeeds (the next image says hello and starts afresh; the runner keeps the highest peak
+/// over the images), and are superseded by the exit's if it fails.
+pub fn final_report(figures: &Final) {
     heap(figures.end);
     Line::new()
         .text(b"{\"type\":\"final\",\"peak_heap_bytes\":")
@@ -221,5 +306,35 @@ pub fn finish(figures: &Final) {
         .number(monotonic_ns())
         .text(b"}\n")
         .send();
-    REPORTING.store(false, Relaxed);
+}
+
+/// Before an exec: the measured image sends its final report ([`final_report`]); a process of the tree that is
+/// not measured names itself with its own figures so far, which the next image's line does not carry.
+pub fn before_exec(figures: &Final) {
+    if REPORTING.load(Relaxed) {
+        final_report(figures);
+    } else if UNMEASURED.load(Relaxed) && FRESH_IMAGE.load(Relaxed) {
+        unmeasured(figures);
+    }
+}
+
+/// The metric name a process of the tree that is not measured reports itself under, followed by its pid; its
+/// value is its peak heap, or `null` for a forked child whose figures are a copy of its parent's
+/// (`harness::external::UNMEASURED_METRIC`).
+pub const UNMEASURED_METRIC: &[u8] = b"memproof.preload.unmeasured.";
+
+fn unmeasured(figures: &Final) {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u64;
+    let mut line = Line::new();
+    line.text(b"{\"type\":\"metric\",\"name\":\"")
+        .text(UNMEASURED_METRIC)
+        .number(pid)
+        .text(b"\",\"value\":");
+    if FRESH_IMAGE.load(Relaxed) {
+        line.number(figures.peak);
+    } else {
+        line.text(b"null");
+    }
+    line.text(b"}\n").send_to_pipe();
 }

@@ -63,15 +63,11 @@ fn compile(name: &str, extra: &[&str], dir: &Path) -> PathBuf {
 }
 
 fn measure_preload(program: &Path, args: &[&str]) -> Measured {
-    let (program, args) = external::with_preload(
-        &library(),
-        program.as_os_str(),
-        &args.iter().map(Into::into).collect::<Vec<_>>(),
-    );
     run_ok(&Launch {
         timeout: Duration::from_secs(120),
         probe: ProbeAccess::Program,
-        ..launch(release_dir().join("memproof-launch"), program, args)
+        env: vec![external::preload_env(&library())],
+        ..launch(release_dir().join("memproof-launch"), program, args.iter())
     })
 }
 
@@ -190,11 +186,86 @@ fn a_program_execd_under_the_same_pid_takes_over_and_other_children_stay_quiet()
     let exact = compile("exact", &[], dir.path());
     let threads = compile("threads", &[], dir.path());
     // sh forks a child for `threads` (another pid: quiet, or its 40 MB would be in the timeline), then execs
-    // `exact` under its own pid (it takes the channel over with fresh figures: its final report is exact's).
+    // `exact` under its own pid (it takes the channel over with fresh figures, after sh's final report): the
+    // process's peak is the higher of the two images' (exact's), its totals both images', its end exact's.
     let script = format!("{}; exec {}", threads.display(), exact.display());
     let measured = measure_preload(Path::new("/bin/sh"), &["-c", &script]);
     assert_eq!(heap(&measured).peak_bytes, Some(15269));
-    assert_eq!(heap(&measured).count, Some(8));
+    assert_eq!(heap(&measured).end_bytes, Some(777));
+    assert!(heap(&measured).count.unwrap() > 8, "{:?}", heap(&measured));
     let highest_sample = measured.timeline.iter().filter_map(|s| s.heap_bytes).max();
     assert!(highest_sample.unwrap() < 1 << 20, "{highest_sample:?}");
+    // The child is not counted, and the result says so rather than let its heap vanish.
+    let message = measured.exit.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("the heap figures are the measured process's only: 1 other process(es)"),
+        "{message}"
+    );
+    assert!(
+        measured
+            .metrics
+            .keys()
+            .all(|name| !name.starts_with(external::UNMEASURED_METRIC)),
+        "{:?}",
+        measured.metrics
+    );
+}
+
+#[test]
+fn a_child_a_shell_starts_is_named_with_its_heap_rather_than_vanishing() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec_after = compile("exec_after", &[], dir.path());
+    let exact = compile("exact", &[], dir.path());
+    // bash forks for the command, then runs a builtin: the child's 200 MiB is another process's heap.
+    let script = format!("{} {}; echo done", exec_after.display(), exact.display());
+    let measured = measure_preload(Path::new("bash"), &["-c", &script]);
+    let message = measured.exit.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("1 other process(es) of the tree ran with the preload library")
+            && message.contains("(peak heap 200 MiB)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_heap_before_an_exec_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec_after = compile("exec_after", &[], dir.path());
+    let exact = compile("exact", &[], dir.path());
+    let measured = measure_preload(&exec_after, &[exact.to_str().unwrap()]);
+    // exec_after's one block of 200 MiB, then exact's figures (exact.c's comment) in the image it exec'd.
+    assert_eq!(
+        heap(&measured),
+        ReportedHeap {
+            peak_bytes: Some(209_715_200),
+            total_bytes: Some(209_715_200 + 16833),
+            count: Some(1 + 8),
+            end_bytes: Some(777),
+        }
+    );
+}
+
+#[test]
+fn a_program_path_holding_an_equals_sign_runs_as_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = compile("exact", &[], dir.path());
+    let renamed = dir.path().join("mode=fast");
+    std::fs::rename(&exact, &renamed).unwrap();
+    let measured = measure_preload(&renamed, &[]);
+    assert_eq!(heap(&measured).peak_bytes, Some(15269));
+    assert_eq!(measured.exit.code, Some(0));
+}
+
+#[test]
+fn a_descriptor_the_program_owns_never_gets_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let thief = compile("fd_thief", &[], dir.path());
+    let data = dir.path().join("data");
+    let measured = measure_preload(&thief, &[data.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&data).unwrap(),
+        "the program's own line\n"
+    );
+    // The channel was the program's to close: no figures, and no heap of zero either.
+    assert!(external::heap_of(&measured, &HeapSource::Preload(library())).is_err());
 }

@@ -67,7 +67,11 @@ fn results(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn flag_values_out_of_range_are_errors_before_anything_runs() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--timeout", "10000000000000000000s"],
+            "memproof: --timeout: a timeout of 10000000000000000000 s is too long: expected at most 100 years",
+        ),
         (
             &["--interval", "0ms"],
             "memproof: --interval 0s is too short: expected at least 1ms",

@@ -12,8 +12,11 @@
 //! the runner gives one, is passed on to the program untouched: it is the program's to write.
 //!
 //! The launcher is the tree's child subreaper, so an orphaned descendant is re-parented to it, not to init: nothing
-//! the program started outlives the measurement. On SIGTERM, SIGINT or SIGHUP (the runner sets SIGTERM as its
-//! parent-death signal), it kills the whole tree and reaps it before it exits.
+//! the program started outlives the measurement. On SIGTERM, SIGINT or SIGHUP from the runner (which sets SIGTERM
+//! as its parent-death signal), it kills the whole tree and reaps it before it exits; every other catchable signal,
+//! and those three from anyone else (the program signalling `$PPID`), is caught and ignored. What it cannot catch,
+//! SIGKILL and SIGSTOP, the runner covers: it is the subreaper above the launcher and kills the tree itself, from its
+//! own view of `/proc` (see `runner`).
 
 use harness::process_tree;
 use harness::procfs;
@@ -22,24 +25,64 @@ use std::io::Write as _;
 use std::os::fd::FromRawFd as _;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// The environment variable naming the control pipe's descriptor.
 const LAUNCH_FD_ENV: &str = harness::runner::LAUNCH_FD_ENV;
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The runner's pid, read before anything can re-parent this process: only it (or the kernel, whose parent-death
+/// signal names the dying runner) may stop the launcher.
+static RUNNER: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+/// Every catchable signal lands here, so none of them can end the launcher and orphan the tree under it
+/// (`kill -USR1 $PPID` from the program would, with the default action). SIGTERM, SIGINT and SIGHUP from the
+/// runner (or the kernel) mean "kill the tree"; from anyone else, and every other signal, they are ignored. A fault
+/// the kernel raised (a real SIGSEGV, not one sent with kill) restores the default action, so it kills as it should.
+extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let (code, sender) = unsafe { ((*info).si_code, (*info).si_pid()) };
+    let sent = code <= 0;
+    if !sent {
+        if matches!(
+            signal,
+            libc::SIGSEGV
+                | libc::SIGBUS
+                | libc::SIGILL
+                | libc::SIGFPE
+                | libc::SIGTRAP
+                | libc::SIGSYS
+        ) {
+            // SAFETY: signal(2) is async-signal-safe; the faulting instruction runs again and kills the launcher.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+        return;
+    }
+    let from_runner = sender == 0 || sender == RUNNER.load(Ordering::SeqCst);
+    if from_runner && matches!(signal, libc::SIGTERM | libc::SIGINT | libc::SIGHUP) {
+        STOP.store(true, Ordering::SeqCst);
+    }
 }
 
-/// Installs the stop handler without `SA_RESTART`, so a blocked `wait4` returns `EINTR` and the tree gets killed.
-fn install_stop_handler() {
-    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction with a handler that only stores to an atomic, which is async-signal-safe.
+/// Installs [`on_signal`] for every catchable signal but SIGCHLD (whose default is to ignore it) and SIGCONT. The
+/// stop signals go without `SA_RESTART`, so a blocked `wait4` returns `EINTR` and the tree gets killed. A handler, not
+/// `SIG_IGN`: an ignored signal stays ignored across exec, and the program must start with the dispositions it
+/// would have without memproof.
+fn install_signal_handlers() {
+    for signal in 1..libc::SIGRTMAX() {
+        if matches!(
+            signal,
+            libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD | libc::SIGCONT
+        ) {
+            continue;
+        }
+        let stops = matches!(signal, libc::SIGTERM | libc::SIGINT | libc::SIGHUP);
+        // SAFETY: a zeroed sigaction with a handler that only reads its siginfo, stores to atomics and calls
+        // signal(2), all async-signal-safe. Signals glibc reserves (32, 33) refuse it, harmlessly.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_stop_signal as *const () as libc::sighandler_t;
+            action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_SIGINFO | if stops { 0 } else { libc::SA_RESTART };
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
@@ -66,7 +109,9 @@ fn main() -> ExitCode {
         text.push(b'\n');
         let _ = control.write_all(&text);
     };
-    install_stop_handler();
+    // SAFETY: getppid has no preconditions.
+    RUNNER.store(unsafe { libc::getppid() }, Ordering::SeqCst);
+    install_signal_handlers();
     // SAFETY: plain prctl calls on this process.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -79,12 +124,19 @@ fn main() -> ExitCode {
     };
     let spawned_ns = harness::probe::monotonic_ns();
     // The program gets its own process group, so a terminal's Ctrl-C reaches memproof, which decides.
-    let child = match Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(rest)
         .env_remove(LAUNCH_FD_ENV)
-        .process_group(0)
-        .spawn()
-    {
+        .process_group(0);
+    // A library to preload into the program, set on its own exec: not through `env`, which would take a program
+    // path holding `=` for an assignment, and not in this process, which it would load into too.
+    if let Some(library) = std::env::var_os(harness::runner::PROGRAM_PRELOAD_ENV) {
+        command
+            .env_remove(harness::runner::PROGRAM_PRELOAD_ENV)
+            .env("LD_PRELOAD", library);
+    }
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
             send(&LauncherLine::LaunchFailed {
@@ -157,7 +209,7 @@ fn sweep(send: &mut impl FnMut(&LauncherLine)) {
             continue;
         }
         for &pid in &living {
-            if named.contains(&pid) || is_zombie(pid) {
+            if named.contains(&pid) || process_tree::is_zombie(pid) {
                 continue;
             }
             named.push(pid);
@@ -199,14 +251,4 @@ fn reap(send: &mut impl FnMut(&LauncherLine), flags: i32) -> bool {
         }
         return pid < 0 && error.raw_os_error() == Some(libc::ECHILD);
     }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rfind(')')
-                .map(|end| stat[end + 1..].trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }

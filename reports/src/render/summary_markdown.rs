@@ -73,6 +73,11 @@ fn comparison_base<'a>(role: &str, roles: &'a [String]) -> &'a str {
         .map_or(first, String::as_str)
 }
 
+/// A role or program name for a table cell or a line: no column bars, no tags, no code spans.
+fn escape_role(role: &str) -> String {
+    escape_markdown_cell(role).replace('`', "\\`")
+}
+
 fn peaks_table(
     scenario: &ScenarioReport,
     heading: &str,
@@ -80,11 +85,10 @@ fn peaks_table(
 ) -> String {
     let size_name = &scenario.cases[0].size.name;
     let unit = &scenario.cases[0].size.unit;
-    let mut table = format!("{heading}, {}:\n\n", scenario.roles.join(" → "));
-    table.push_str(&format!(
-        "| {size_name} | {} |\n",
-        scenario.roles.join(" | ")
-    ));
+    // Roles are program names under `measure`: any text at all.
+    let roles: Vec<String> = scenario.roles.iter().map(|r| escape_role(r)).collect();
+    let mut table = format!("{heading}, {}:\n\n", roles.join(" → "));
+    table.push_str(&format!("| {size_name} | {} |\n", roles.join(" | ")));
     table.push_str(&format!("|---:|{}\n", "---:|".repeat(scenario.roles.len())));
     for size in scenario.sizes() {
         let cells: Vec<String> = scenario
@@ -214,7 +218,7 @@ fn scenario_row(scenario: &ScenarioReport, verdicts: &[Verdict]) -> String {
         "| [`{}`](index.html#scenario-{}) | {} | {} | {} | {} |\n",
         escape_markdown_cell(&scenario.scenario),
         super::file_stem(&scenario.scenario),
-        escape_markdown_cell(&figures.join(" → ")),
+        escape_role(&figures.join(" → ")),
         escape_markdown_cell(&sizes.join(", ")),
         if failed == 0 {
             format!("✅ {} hold", own.len())
@@ -280,17 +284,22 @@ pub fn render_summary_within(
     let run = &results.run;
     let verdicts = &results.verdicts;
     let failed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.pass).collect();
+    // A run nothing judged (`measure`) passes only when every case ended ok.
+    let cases_not_ok = results
+        .cases
+        .iter()
+        .filter(|case| verdicts.is_empty() && case.outcome != Outcome::Ok)
+        .count();
+    let passed = failed.is_empty() && cases_not_ok == 0;
     let mut out = BoundedText::new(limit, "index.html");
     out.push(&format!(
         "## {} memproof `{}` run {}: {} on {} cases\n\n",
-        if failed.is_empty() { "✅" } else { "❌" },
+        if passed { "✅" } else { "❌" },
         run.profile,
-        if failed.is_empty() {
-            "passed"
-        } else {
-            "failed"
-        },
-        if failed.is_empty() {
+        if passed { "passed" } else { "failed" },
+        if cases_not_ok > 0 {
+            format!("{cases_not_ok} did not end ok")
+        } else if failed.is_empty() {
             format!("all {} verdicts hold", verdicts.len())
         } else {
             format!("{} of {} verdicts failed", failed.len(), verdicts.len())
@@ -413,7 +422,7 @@ pub fn render_summary_within(
             .map(|scenario| {
                 format!(
                     "**{}**\n\n{}\n{}\n{}",
-                    scenario.scenario,
+                    escape_role(&scenario.scenario),
                     peaks_table(scenario, "Peak heap", |case| case.peak_heap_bytes),
                     peaks_table(scenario, "Peak RSS", |case| case.peak_rss_bytes),
                     repeated_table(scenario)
