@@ -125,8 +125,27 @@ pub fn baseline_of(results: &Results) -> Results {
         case.phases.clear();
         case.profile_file = None;
         case.profile = None;
+        // A committed file holds no one machine's paths: a process is named by its program alone.
+        if let Some(tree) = &mut case.tree {
+            if let Some(largest) = &mut tree.largest_process {
+                largest.command = largest.command.as_deref().map(program_name);
+            }
+            for left in &mut tree.left_running {
+                left.command = program_name(&left.command);
+            }
+        }
+        case.output = None;
     }
     baseline
+}
+
+/// The file name of a command line's program: `memproof-case` of `/home/x/target/release/memproof-case case …`.
+fn program_name(command: &str) -> String {
+    let program = command.split_whitespace().next().unwrap_or_default();
+    Path::new(program).file_name().map_or_else(
+        || program.to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
 }
 
 /// Writes `results` as the new baseline at `path` and returns what changed against the old baseline, in words:
@@ -596,5 +615,28 @@ mod tests {
             "{message}"
         );
         assert!(read_baseline(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_baseline_names_processes_by_their_program_alone() {
+        assert_eq!(
+            program_name(
+                "/home/someone/memproof/target/release/memproof-case case --work-dir /tmp/x"
+            ),
+            "memproof-case"
+        );
+        assert_eq!(program_name("python3 server.py"), "python3");
+        let mut results = fixture();
+        results.cases[0].tree = Some(harness::results::TreeReport {
+            largest_process: Some(harness::results::ProcessPeak {
+                pid: 7,
+                command: Some("/home/someone/bin/server --data /home/someone/data".into()),
+                peak_rss_bytes: 1,
+            }),
+            ..Default::default()
+        });
+        let baseline = baseline_of(&results);
+        let text = serde_json::to_string(&baseline).unwrap();
+        assert!(!text.contains("/home/someone"), "{text}");
     }
 }
