@@ -104,8 +104,9 @@ impl SpecHome {
                     home.dir.display()
                 ),
                 None => bail!(
-                    "{}: no such directory: expected the scenario specs in {DEFAULT_SPEC_DIR}/ here, or \
-                     --spec-dir DIR\n\nThe user's guide (docs/user-guide.md) shows how to write one.",
+                    "{}/: no such directory: expected the scenario specs in {DEFAULT_SPEC_DIR}/ here (the default), \
+                     or --spec-dir DIR\n\nmemproof's user guide (docs/user-guide.md in its repository) shows how \
+                     to write one.",
                     home.dir.display()
                 ),
             }

@@ -296,6 +296,21 @@ fn a_program_that_cannot_be_found_is_exit_2_before_the_first_case() {
         !user.path("target/memproof/ci/cases").exists(),
         "no case ran"
     );
+    // Run from a directory with no memproof/ in it: the default is named, with the flag that overrides it.
+    let elsewhere = Command::new(&user.memproof)
+        .arg("load-test")
+        .current_dir(user.path("tools"))
+        .env("MEMPROOF_CACHE_DIR", &user.cache)
+        .output()
+        .unwrap();
+    assert_eq!(elsewhere.status.code(), Some(2));
+    assert!(
+        stderr(&elsewhere).starts_with(
+            "memproof: memproof/: no such directory: expected the scenario specs in memproof/ here (the default), or --spec-dir DIR"
+        ),
+        "{}",
+        stderr(&elsewhere)
+    );
     let missing = user.memproof(&["load-test", "--spec-dir", "nowhere"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(
