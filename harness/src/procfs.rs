@@ -135,17 +135,23 @@ pub fn pss_of(pid: u32, buffer: &mut Vec<u8>) -> Option<u64> {
 
 /// The command line of `pid`, arguments joined by spaces (its `comm` name for a kernel thread or a zombie).
 pub fn command_of(pid: u32) -> Option<String> {
+    if let Some(command) = command_line_of(pid) {
+        return Some(command);
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(format!("[{}]", comm.trim_end()))
+}
+
+/// The command line of `pid`, arguments joined by spaces; `None` when it has none to read: gone, a kernel thread,
+/// or a process already exiting (its memory, and so its arguments, released).
+pub fn command_line_of(pid: u32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let words: Vec<String> = raw
         .split(|&b| b == 0)
         .filter(|word| !word.is_empty())
         .map(|word| String::from_utf8_lossy(word).into_owned())
         .collect();
-    if words.is_empty() {
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        return Some(format!("[{}]", comm.trim_end()));
-    }
-    Some(words.join(" "))
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The state letter of `pid` (`R`, `S`, `D`, `T` stopped, `t` traced, `Z` zombie, …); `None` once it is gone.

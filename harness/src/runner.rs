@@ -813,8 +813,9 @@ impl State {
             Some(known) if known.pid == pid => {
                 known.peak_rss_bytes = known.peak_rss_bytes.max(peak_rss_bytes);
                 // Read again while it lives: first seen between fork and exec, it still bore its parent's command
-                // line (the launcher's, in 2 runs of 8).
-                if alive && let Some(command) = procfs::command_of(pid) {
+                // line (the launcher's, in 2 runs of 8). Only a command line replaces it: a process already exiting
+                // has none left, and its bare `comm` name would replace the one read while it ran.
+                if alive && let Some(command) = procfs::command_line_of(pid) {
                     known.command = Some(command);
                 }
             }
