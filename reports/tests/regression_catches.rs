@@ -21,8 +21,10 @@ const DETERMINISTIC_RATIO: f64 = 1.01;
 
 /// Cases whose peak heap spreads too far over the noise runs for the check to catch +20% (2x the spread is more),
 /// by the spreads in reports/noise.json. A case belongs here only until its load is made to repeat
-/// (docs/noise.md, "Making figures repeat").
-const KNOWN_GAPS: [&str; 0] = [];
+/// (docs/noise.md, "Making figures repeat"). syslog-rate's merged fix at 200 records repeats to 0.1% on a quiet
+/// machine, and with a CPU hog per core its two workflows' trims overlap further (up to 1.121x): its regression check
+/// catches a rise past that spread, not +20%.
+const KNOWN_GAPS: [&str; 1] = ["syslog-rate/after/records=200"];
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
