@@ -282,6 +282,14 @@ impl LoadTest {
         harness::command_case::prepare(&specs, &planned, &out_dir)?;
         preflight::commands(&specs, &planned, Some(&out_dir))?;
         let baseline = self.read_baseline(home, &out_dir)?;
+        // Read before the first case too: a regression against the baseline names the sites that grew, from the
+        // top sites bless kept.
+        let baseline_sites = match &baseline {
+            Some(_) => reports::baseline::read_baseline_sites(
+                self.baseline.as_deref().unwrap_or(&home.baseline),
+            )?,
+            None => Default::default(),
+        };
         // Read before the first case too: a noise file that cannot be read stops the run now, not after an hour.
         let noise_path = self.noise.clone().unwrap_or_else(|| home.noise.clone());
         let noise = reports::noise::Noise::read(&noise_path)?;
@@ -395,13 +403,6 @@ impl LoadTest {
                 profile.reason = Some("all".into());
             }
         }
-        // A regression against the baseline names the sites that grew, from the top sites bless kept.
-        let baseline_sites = match &baseline {
-            Some(_) => reports::baseline::read_baseline_sites(
-                self.baseline.as_deref().unwrap_or(&home.baseline),
-            )?,
-            None => Default::default(),
-        };
         let judge = |results: &Results| {
             let mut verdicts =
                 judge_run(results, &specs, baseline.as_ref(), noise.as_ref(), &out_dir);

@@ -126,7 +126,7 @@ pub fn commands(
         if used.is_empty() {
             continue;
         }
-        let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
+        let spec_dir = spec.dir()?;
         let techniques = spec
             .external
             .iter()

@@ -50,7 +50,7 @@ pub fn prepare(specs: &[Spec], planned: &[PlannedCase], out_dir: &Path) -> anyho
         if !planned.iter().any(|case| case.scenario == spec.scenario) {
             continue;
         }
-        let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
+        let spec_dir = spec.dir()?;
         let build_dir = build_dir(out_dir, &spec.scenario);
         std::fs::create_dir_all(&build_dir)
             .with_context(|| format!("{}: cannot create", build_dir.display()))?;
@@ -106,7 +106,7 @@ pub fn run(
     options: &SuiteOptions,
     on_event: &mut dyn FnMut(SuiteEvent<'_>),
 ) -> anyhow::Result<Case> {
-    let spec_dir = std::path::absolute(spec.path.parent().unwrap_or(Path::new(".")))?;
+    let spec_dir = spec.dir()?;
     let source = match technique.heap {
         HeapFrom::Probe => HeapSource::Probe,
         HeapFrom::None => HeapSource::None,

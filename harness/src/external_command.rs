@@ -178,7 +178,7 @@ pub fn check_programs_exist(
 }
 
 /// A program name as the launcher's `execvp` would find it on `PATH`.
-pub fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))

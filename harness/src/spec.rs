@@ -402,6 +402,11 @@ impl Spec {
             prepare: raw.prepare.map(Spanned::into_inner),
         })
     }
+    /// The directory the spec file is in, absolute: `{spec_dir}` of its commands.
+    pub fn dir(&self) -> std::io::Result<PathBuf> {
+        std::path::absolute(self.path.parent().unwrap_or(Path::new(".")))
+    }
+
     /// The program that plays `technique`, when it is not a Rust case.
     pub fn external_technique(&self, technique: &str) -> Option<&ExternalTechnique> {
         self.external.get(technique)
