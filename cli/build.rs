@@ -42,7 +42,7 @@ fn main() {
             "build",
             "--release",
             "--package",
-            "memproof-harness",
+            "memproof-runner",
             "--bin",
             "memproof-launch",
             "--package",

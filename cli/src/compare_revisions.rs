@@ -9,9 +9,9 @@
 
 use crate::{build, load_test};
 use anyhow::{Context as _, bail};
-use harness::results::{RESULTS_FILE, Results, Verdict};
-use harness::spec::Spec;
-use harness::suite;
+use planning::suite;
+use schema::results::{RESULTS_FILE, Results, Verdict};
+use schema::spec::Spec;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -355,7 +355,7 @@ fn profile_case(
     let out_dir = run_dir.join(SITE_PROFILES_DIR);
     let file = out_dir.join("profiles").join(format!(
         "{}.dhat.json",
-        harness::file_stem::file_stem(case_id)
+        schema::file_stem::file_stem(case_id)
     ));
     if *fixed && file.is_file() {
         return Ok(file);

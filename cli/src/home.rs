@@ -125,8 +125,8 @@ impl SpecHome {
     }
 
     /// How the run records its invocation in results.json, so its reports suggest commands that work here.
-    pub fn invocation(&self) -> harness::results::Invocation {
-        harness::results::Invocation {
+    pub fn invocation(&self) -> schema::results::Invocation {
+        schema::results::Invocation {
             program: program().into(),
             spec_dir: self.given.as_ref().map(|dir| dir.display().to_string()),
         }
@@ -165,7 +165,7 @@ pub fn repository() -> anyhow::Result<PathBuf> {
 pub fn launcher() -> anyhow::Result<PathBuf> {
     match mode() {
         Mode::Checkout => Ok(
-            build::build_release(&["memproof-harness"], &["memproof-launch"])?
+            build::build_release(&["memproof-runner"], &["memproof-launch"])?
                 .join("memproof-launch"),
         ),
         Mode::Installed => crate::support::launcher(),

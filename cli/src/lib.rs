@@ -16,6 +16,7 @@ pub mod load_test;
 pub mod measure;
 pub mod merge;
 pub mod noise;
+pub mod output_dir;
 pub mod preflight;
 pub mod progress;
 pub mod report;
@@ -64,9 +65,7 @@ pub fn exit_code(result: anyhow::Result<Finished>) -> ExitCode {
     match result {
         Ok(Finished::Passed) => ExitCode::SUCCESS,
         Ok(Finished::Failed) => ExitCode::from(1),
-        Ok(Finished::Interrupted(signal)) => {
-            ExitCode::from(harness::interrupt::exit_status(signal))
-        }
+        Ok(Finished::Interrupted(signal)) => ExitCode::from(runner::interrupt::exit_status(signal)),
         Err(error) => {
             eprintln!("memproof: {error:#}");
             ExitCode::from(2)

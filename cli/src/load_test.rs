@@ -8,9 +8,9 @@ use crate::preflight;
 use crate::progress::Printer;
 use anyhow::bail;
 use clap::builder::PossibleValuesParser;
-use harness::results::{Outcome, Results, Verdict};
-use harness::spec::{self, Spec};
-use harness::suite::{self, Binaries, SuiteOptions};
+use planning::suite::{self, Binaries, SuiteOptions};
+use schema::results::{Outcome, Results, Verdict};
+use schema::spec::{self, Spec};
 use std::path::{Path, PathBuf};
 
 /// Runs the load scenarios, judges them, and writes the reports.
@@ -81,7 +81,7 @@ pub struct LoadTest {
     /// Run only shard K of N (`--shard 2/8`): a deterministic share of the cases balanced by the baseline's wall
     /// times, plus the calibration cases. Writes results.json only; `cargo xtask merge` joins, judges and renders.
     #[arg(long, value_name = "K/N")]
-    shard: Option<harness::shard::Shard>,
+    shard: Option<schema::results::Shard>,
 }
 
 /// Which cases get a dhat profile run.
@@ -107,15 +107,15 @@ impl std::fmt::Display for DhatRuns {
 }
 
 /// The packages and binaries a load test runs its cases with.
-pub const CASE_PACKAGES: [&str; 2] = ["memproof-scenarios", "memproof-harness"];
+pub const CASE_PACKAGES: [&str; 2] = ["memproof-scenarios", "memproof-runner"];
 pub const CASE_BINARIES: [&str; 3] = ["memproof-case", "memproof-dhat", "memproof-launch"];
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    harness::units::parse_duration(text).map_err(|error| error.to_string())
+    schema::units::parse_duration(text).map_err(|error| error.to_string())
 }
 
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    harness::units::parse_size(text).map_err(|error| error.to_string())
+    schema::units::parse_size(text).map_err(|error| error.to_string())
 }
 
 /// The specs of a run: `home`'s, narrowed to `wanted` (all when empty). Where a scenario plays a built-in technique
@@ -133,7 +133,7 @@ pub fn select_specs(home: &SpecHome, wanted: &[String]) -> anyhow::Result<Vec<Sp
             );
         }
     }
-    let calibration = harness::calibration::SCENARIO;
+    let calibration = planning::calibration::SCENARIO;
     specs
         .retain(|s| s.scenario == calibration || wanted.is_empty() || wanted.contains(&s.scenario));
     let needs_case_binaries = specs
@@ -228,7 +228,7 @@ impl LoadTest {
         preflight::commands(&specs, &planned, None)?;
         let out = match &self.out {
             Some(out) => out.clone(),
-            None => build::default_out(&self.profile)?,
+            None => crate::output_dir::default_out(&self.profile)?,
         };
         if self.dry_run {
             if let Some(shard) = self.shard {
@@ -262,7 +262,7 @@ impl LoadTest {
                 .iter()
                 .find(|s| s.scenario == case.scenario)
                 .and_then(|s| s.external_technique(&case.technique))
-                .is_some_and(|t| t.heap == harness::external_command::HeapFrom::Preload)
+                .is_some_and(|t| t.heap == schema::external_command::HeapFrom::Preload)
         });
         let preload = if needs_preload {
             Some(home::preload()?)
@@ -278,8 +278,8 @@ impl LoadTest {
             // Command scenarios only: the launcher is all they run under.
             None => Binaries::in_dir(home::launcher()?.parent().unwrap_or(Path::new("."))),
         };
-        let out_dir = build::output_dir(self.out.as_deref(), &self.profile)?;
-        harness::command_case::prepare(&specs, &planned, &out_dir)?;
+        let out_dir = crate::output_dir::output_dir(self.out.as_deref(), &self.profile)?;
+        planning::command_case::prepare(&specs, &planned, &out_dir)?;
         preflight::commands(&specs, &planned, Some(&out_dir))?;
         let baseline = self.read_baseline(home, &out_dir)?;
         // Read before the first case too: a regression against the baseline names the sites that grew, from the
@@ -304,7 +304,7 @@ impl LoadTest {
         if let Some(shard) = self.shard {
             planned = select_shard(planned, shard, baseline.as_ref());
         }
-        harness::interrupt::install()?;
+        runner::interrupt::install()?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
             out_dir: out_dir.clone(),
@@ -323,7 +323,7 @@ impl LoadTest {
             self.jobs,
             out_dir.display()
         );
-        let mut run = harness::host::run_info(&self.profile, &home::repository()?);
+        let mut run = planning::host::run_info(&self.profile, &home::repository()?);
         run.jobs = self.jobs;
         run.shard = self.shard;
         run.invocation = Some(home.invocation());
@@ -331,7 +331,7 @@ impl LoadTest {
         let runs: usize = planned
             .iter()
             .map(|case| {
-                harness::repeat::runs_for(&specs, &self.profile, case, self.repeat).max(1) as usize
+                planning::repeat::runs_for(&specs, &self.profile, case, self.repeat).max(1) as usize
             })
             .sum();
         let printer = std::sync::Mutex::new(Printer::new(runs));
@@ -344,13 +344,13 @@ impl LoadTest {
         let run_one = |case: &suite::PlannedCase| {
             let spec = specs.iter().find(|s| s.scenario == case.scenario);
             let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
-            let runs = harness::repeat::runs_for(&specs, &self.profile, case, self.repeat);
-            harness::repeat::run_repeated(runs, |index| {
+            let runs = planning::repeat::runs_for(&specs, &self.profile, case, self.repeat);
+            planning::repeat::run_repeated(runs, |index| {
                 // One dhat profile is enough: only the first run makes it.
                 let mut run = case.clone();
                 run.profile_run &= index == 0;
                 match external {
-                    Some((spec, technique)) => harness::command_case::run(
+                    Some((spec, technique)) => planning::command_case::run(
                         &run,
                         spec,
                         technique,
@@ -365,18 +365,18 @@ impl LoadTest {
                 }
             })
         };
-        let results_path = out_dir.join(harness::results::RESULTS_FILE);
+        let results_path = out_dir.join(schema::results::RESULTS_FILE);
         // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a write
         // that fails stops the run. An interrupted case stops new cases from starting.
-        let after_each = |done: &[&harness::results::Case]| -> anyhow::Result<bool> {
+        let after_each = |done: &[&schema::results::Case]| -> anyhow::Result<bool> {
             let partial =
                 Results::unjudged(run.clone(), done.iter().map(|&case| case.clone()).collect());
             partial.write(&results_path)?;
             Ok(done.iter().any(|case| case.outcome == Outcome::Interrupted))
         };
-        let available = harness::parallel::available_memory()?;
+        let available = planning::parallel::available_memory()?;
         let order = start_order(&planned, self.jobs, baseline.as_ref());
-        let cases = harness::parallel::run_all(
+        let cases = planning::parallel::run_all(
             &planned,
             &order,
             self.jobs as usize,
@@ -395,7 +395,7 @@ impl LoadTest {
         let _ = std::fs::remove_dir(out_dir.join("work"));
         if let Some(shard) = self.shard {
             // A shard holds part of each sweep: growth and claims are judged on all of them, by the merge.
-            results.verdicts = harness::calibration::verdicts(&results.cases);
+            results.verdicts = planning::calibration::verdicts(&results.cases);
             return finish_shard(&results, shard, &out_dir);
         }
         if self.dhat == DhatRuns::All {
@@ -492,7 +492,7 @@ fn finish_interrupted(
     out_dir: &std::path::Path,
     planned: usize,
 ) -> anyhow::Result<Finished> {
-    let signal = harness::interrupt::received().unwrap_or(libc::SIGINT);
+    let signal = runner::interrupt::received().unwrap_or(libc::SIGINT);
     let _ = std::fs::remove_dir_all(out_dir.join("work"));
     let last = results
         .cases
@@ -504,7 +504,7 @@ fn finish_interrupted(
         subject: last.clone(),
         text: format!(
             "the run was interrupted by {} during {last}: {} of {planned} cases ran, nothing was judged",
-            harness::interrupt::name(signal),
+            runner::interrupt::name(signal),
             results.cases.len()
         ),
         expected: "the run finishes".into(),
@@ -523,8 +523,8 @@ pub fn judge_run(
     baseline: Option<&Results>,
     noise: Option<&reports::noise::Noise>,
     out_dir: &Path,
-) -> Vec<harness::results::Verdict> {
-    let mut verdicts = harness::calibration::verdicts(&results.cases);
+) -> Vec<schema::results::Verdict> {
+    let mut verdicts = planning::calibration::verdicts(&results.cases);
     verdicts.extend(reports::judge::judge(results, specs, None));
     if let Some(baseline) = baseline {
         verdicts.extend(reports::judge::regression::regression_verdicts(
@@ -551,13 +551,14 @@ fn start_order(
         return (0..planned.len()).collect();
     }
     let weights = baseline
-        .map(harness::shard::baseline_weights)
+        .map(planning::shard::baseline_weights)
         .unwrap_or_default();
     let ids: Vec<&str> = planned.iter().map(|case| case.id.as_str()).collect();
-    let calibration = |at: usize| planned[at].scenario == harness::calibration::SCENARIO;
-    let (mut first, rest): (Vec<usize>, Vec<usize>) = harness::shard::longest_first(&ids, &weights)
-        .into_iter()
-        .partition(|&at| calibration(at));
+    let calibration = |at: usize| planned[at].scenario == planning::calibration::SCENARIO;
+    let (mut first, rest): (Vec<usize>, Vec<usize>) =
+        planning::shard::longest_first(&ids, &weights)
+            .into_iter()
+            .partition(|&at| calibration(at));
     first.sort_unstable();
     first.extend(rest);
     first
@@ -567,25 +568,25 @@ fn start_order(
 /// this profile), the calibration cases in every shard.
 fn select_shard(
     planned: Vec<suite::PlannedCase>,
-    shard: harness::shard::Shard,
+    shard: schema::results::Shard,
     baseline: Option<&Results>,
 ) -> Vec<suite::PlannedCase> {
     let weights = baseline
-        .map(harness::shard::baseline_weights)
+        .map(planning::shard::baseline_weights)
         .unwrap_or_default();
     let ids: Vec<&str> = planned.iter().map(|case| case.id.as_str()).collect();
-    let always = |at: usize| planned[at].scenario == harness::calibration::SCENARIO;
-    let mine = harness::shard::select(&ids, &always, &weights, shard);
+    let always = |at: usize| planned[at].scenario == planning::calibration::SCENARIO;
+    let mine = planning::shard::select(&ids, &always, &weights, shard);
     mine.into_iter().map(|at| planned[at].clone()).collect()
 }
 
 /// A shard writes its results.json only; says whether its calibration held.
 fn finish_shard(
     results: &Results,
-    shard: harness::shard::Shard,
+    shard: schema::results::Shard,
     out_dir: &std::path::Path,
 ) -> anyhow::Result<Finished> {
-    let results_path = out_dir.join(harness::results::RESULTS_FILE);
+    let results_path = out_dir.join(schema::results::RESULTS_FILE);
     results.write(&results_path)?;
     let failed: Vec<_> = results.verdicts.iter().filter(|v| !v.pass).collect();
     eprintln!(
@@ -602,12 +603,12 @@ fn finish_shard(
 /// none) at the scenario's largest size, where the spec's own profile runs would have been.
 pub fn cases_to_profile(
     planned: &[suite::PlannedCase],
-    verdicts: &[harness::results::Verdict],
+    verdicts: &[schema::results::Verdict],
 ) -> Vec<(usize, String)> {
     let mut wanted: Vec<(usize, String)> = Vec::new();
     for verdict in verdicts.iter().filter(|v| !v.pass) {
         let scenario = verdict.id.split('/').next().unwrap_or_default();
-        if scenario == harness::calibration::SCENARIO {
+        if scenario == planning::calibration::SCENARIO {
             continue;
         }
         let own: Vec<usize> = (0..planned.len())
@@ -652,7 +653,7 @@ pub fn finish(
     specs: &[Spec],
     out_dir: &std::path::Path,
 ) -> anyhow::Result<Finished> {
-    let results_path = out_dir.join(harness::results::RESULTS_FILE);
+    let results_path = out_dir.join(schema::results::RESULTS_FILE);
     results.write(&results_path)?;
     reports::write_reports(results, specs, out_dir)?;
     let failed: Vec<_> = results.verdicts.iter().filter(|v| !v.pass).collect();
@@ -684,7 +685,7 @@ fn list_failed(failed: &[&Verdict]) -> Finished {
 #[cfg(test)]
 mod profile_choice_tests {
     use super::*;
-    use harness::results::{Size, Verdict};
+    use schema::results::{Size, Verdict};
 
     fn planned(scenario: &str, role: &str, value: f64) -> suite::PlannedCase {
         let size = Size {
@@ -693,7 +694,7 @@ mod profile_choice_tests {
             unit: "items".into(),
         };
         suite::PlannedCase {
-            id: harness::results::Case::make_id(scenario, role, &size),
+            id: schema::results::Case::make_id(scenario, role, &size),
             scenario: scenario.into(),
             role: role.into(),
             technique: "t".into(),
@@ -826,7 +827,7 @@ mod spec_dir_tests {
             assert!(
                 specs
                     .iter()
-                    .all(|s| s.scenario != harness::calibration::SCENARIO
+                    .all(|s| s.scenario != planning::calibration::SCENARIO
                         && s.built_in_techniques().is_empty())
             );
         }

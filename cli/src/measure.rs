@@ -6,15 +6,14 @@
 //! implies `--probe`). Whatever it reports, its peak RSS, outcome and wall time are the kernel's (`runner::ProbeAccess`).
 
 use crate::Finished;
-use crate::build;
 use crate::home;
 use crate::load_test::{parse_duration, parse_size};
 use crate::preflight;
 use anyhow::Context as _;
-use harness::external::{self, HeapSource};
-use harness::results::{Case, CaseIdentity, Outcome, OutputFiles, Results, Size};
-use harness::runner::{self, Launch, ProbeAccess};
-use harness::units::format_bytes;
+use planning::external::{self, HeapSource};
+use runner::{self, Launch, ProbeAccess};
+use schema::results::{Case, CaseIdentity, Outcome, OutputFiles, Results, Size};
+use schema::units::format_bytes;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -55,10 +54,10 @@ impl Measure {
         preflight::check_timeout(self.timeout, self.interval)?;
         runner::check_timeout(self.timeout).context("--timeout")?;
         if let Some(limit) = self.limit {
-            preflight::check_limit(limit, harness::host::host().memory_bytes)?;
+            preflight::check_limit(limit, planning::host::host().memory_bytes)?;
         }
         let launcher = home::launcher()?;
-        let out_dir = build::output_dir(self.out.as_deref(), "measure")?;
+        let out_dir = crate::output_dir::output_dir(self.out.as_deref(), "measure")?;
         let (program, args) = self.command.split_first().context("no command given")?;
         let blind_spot = self
             .heap
@@ -94,8 +93,8 @@ impl Measure {
             },
             output_stem: Some(out_dir.join("command")),
         };
-        let run_info = harness::host::run_info("measure", &home::repository()?);
-        harness::interrupt::install()?;
+        let run_info = planning::host::run_info("measure", &home::repository()?);
+        runner::interrupt::install()?;
         let mut measured = runner::run(&launch, |_| {})?;
         let heap = match external::heap_of(&measured, &source) {
             Ok(heap) => heap,
@@ -195,7 +194,7 @@ impl Measure {
             size,
             limit_bytes: self.limit,
         };
-        let case = Case::from_run(identity, measured, heap, output);
+        let case = planning::external::recorded_case(identity, measured, heap, output);
         let bytes = |b: Option<u64>| {
             b.map_or("-".into(), |b| {
                 format!("{} ({b} B)", format_bytes(b as f64))
@@ -230,16 +229,16 @@ impl Measure {
         }
         let outcome = case.outcome;
         let results = Results::unjudged(run_info, vec![case]);
-        let path = out_dir.join(harness::results::RESULTS_FILE);
+        let path = out_dir.join(schema::results::RESULTS_FILE);
         results.write(&path)?;
         // What was measured is on disk: an interrupt while the reports render ends the run there.
-        harness::interrupt::end_promptly()?;
+        runner::interrupt::end_promptly()?;
         reports::write_reports(&results, &[], &out_dir)?;
         eprintln!("memproof: results in {}", path.display());
         Ok(match outcome {
             Outcome::Ok => Finished::Passed,
             Outcome::Interrupted => {
-                Finished::Interrupted(harness::interrupt::received().unwrap_or(libc::SIGINT))
+                Finished::Interrupted(runner::interrupt::received().unwrap_or(libc::SIGINT))
             }
             _ => Finished::Failed,
         })

@@ -3,17 +3,16 @@
 //! shard ran it, claims see every role.
 //!
 //! The shards must be all N of one N, from one commit and one profile; a missing or duplicated shard, a case in two
-//! shards, or a case the plan does not hold is an error naming them (`harness::shard`). The calibration cases ran in
+//! shards, or a case the plan does not hold is an error naming them (`planning::shard`). The calibration cases ran in
 //! every shard: the merged run keeps shard 1's, and a calibration verdict that failed on any shard fails the merged
 //! run, its text naming the shard.
 
 use crate::Finished;
-use crate::build;
 use crate::home::SpecHome;
 use crate::load_test::{finish, judge_run, select_specs};
 use anyhow::{Context as _, bail};
-use harness::results::{RESULTS_FILE, Results};
-use harness::shard::{ShardRun, check_shards, join_cases};
+use planning::shard::{ShardRun, check_shards, join_cases};
+use schema::results::{RESULTS_FILE, Results};
 use std::path::PathBuf;
 
 /// Joins the shards of one load test into one run, judges it, and writes the reports.
@@ -46,7 +45,7 @@ impl Merge {
         }
         let runs = check_shards(runs)?;
         let is_calibration =
-            |case: &harness::results::Case| case.scenario == harness::calibration::SCENARIO;
+            |case: &schema::results::Case| case.scenario == planning::calibration::SCENARIO;
         let mut cases = join_cases(&runs, &is_calibration)?;
         let first = &runs[0].results.run;
         let profile = first.profile.clone();
@@ -56,16 +55,16 @@ impl Merge {
         let mut scenarios: Vec<String> = cases
             .iter()
             .map(|case| case.scenario.clone())
-            .filter(|name| name != harness::calibration::SCENARIO)
+            .filter(|name| name != planning::calibration::SCENARIO)
             .collect();
         scenarios.sort();
         scenarios.dedup();
         let home = SpecHome::resolve(self.spec_dir.as_deref())?;
         let specs = select_specs(&home, &scenarios)?;
-        let planned = harness::suite::plan(&specs, &profile)?;
+        let planned = planning::suite::plan(&specs, &profile)?;
         // Shards run with --prove also hold the counterfactual cases: known, but not required.
         let mut known = planned.clone();
-        known.extend(harness::suite::plan_counterfactuals(&specs, &profile)?);
+        known.extend(planning::suite::plan_counterfactuals(&specs, &profile)?);
         let position = |id: &str| known.iter().position(|case| case.id == id);
         if let Some(stray) = cases.iter().find(|case| position(&case.id).is_none()) {
             bail!(
@@ -87,7 +86,7 @@ impl Merge {
         }
         cases.sort_by_key(|case| position(&case.id));
 
-        let out_dir = build::output_dir(Some(&self.out), &profile)?;
+        let out_dir = crate::output_dir::output_dir(Some(&self.out), &profile)?;
         copy_profiles(&runs, &out_dir)?;
         let mut run = first.clone();
         run.shard = None;
@@ -130,7 +129,7 @@ impl Merge {
                         verdict.pass = false;
                         verdict.text = text;
                     }
-                    None => results.verdicts.push(harness::results::Verdict {
+                    None => results.verdicts.push(schema::results::Verdict {
                         text,
                         ..failed.clone()
                     }),

@@ -4,13 +4,12 @@
 //! scenario its entries and leaves every other entry as it was.
 
 use crate::Finished;
-use crate::build;
 use crate::home::{self, SpecHome};
 use crate::load_test::LoadTest;
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
-use harness::results::{RESULTS_FILE, Results};
 use reports::noise::Noise;
+use schema::results::{RESULTS_FILE, Results};
 use std::path::PathBuf;
 
 /// Measures each figure's spread over repeated runs of a profile.
@@ -20,7 +19,7 @@ pub struct NoiseCommand {
     #[arg(long, default_value_t = 5)]
     runs: usize,
     /// The profile to run.
-    #[arg(long, default_value = "ci", value_parser = clap::builder::PossibleValuesParser::new(harness::spec::PROFILES))]
+    #[arg(long, default_value = "ci", value_parser = clap::builder::PossibleValuesParser::new(schema::spec::PROFILES))]
     profile: String,
     /// Run only this scenario (repeatable). The noise file is then written under target/, not over the committed
     /// one, which must hold every case.
@@ -82,7 +81,7 @@ impl NoiseCommand {
             );
         }
         let home = SpecHome::resolve(self.spec_dir.as_deref())?;
-        let runs_root = build::default_out("noise")?.join(&self.profile);
+        let runs_root = crate::output_dir::default_out("noise")?.join(&self.profile);
         let (dirs, command) = if self.from.is_empty() {
             if self.runs < 2 {
                 bail!(
@@ -210,8 +209,11 @@ impl NoiseCommand {
         }
         noise.write(&out)?;
         println!("{}", noise.spread_table());
-        let specs = harness::spec::read_dir(&home.dir)?;
-        println!("{}", noise.detection_table(&specs));
+        let specs = schema::spec::read_dir(&home.dir)?;
+        println!(
+            "{}",
+            reports::judge::tolerance::detection_table(&noise, &specs)
+        );
         eprintln!(
             "memproof: {} cases measured over {} {} runs; {} cases written to {}",
             measured_cases,

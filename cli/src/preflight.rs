@@ -3,10 +3,10 @@
 
 use crate::home::SpecHome;
 use anyhow::{Context as _, bail};
-use harness::results::Results;
-use harness::spec::Spec;
-use harness::suite::PlannedCase;
-use harness::units::format_bytes;
+use planning::suite::PlannedCase;
+use schema::results::Results;
+use schema::spec::Spec;
+use schema::units::format_bytes;
 use std::path::Path;
 use std::time::Duration;
 
@@ -144,9 +144,9 @@ pub fn commands(
             .filter(|_| commands_run)
             .map(|prepare| ("prepare".to_string(), &prepare.command));
         let build_dir =
-            out_dir.map(|out_dir| harness::command_case::build_dir(out_dir, &spec.scenario));
+            out_dir.map(|out_dir| planning::command_case::build_dir(out_dir, &spec.scenario));
         for (what, command) in prepare.chain(techniques).chain(driver) {
-            harness::external_command::check_programs_exist(
+            schema::external_command::check_programs_exist(
                 command,
                 &spec_dir,
                 build_dir.as_deref(),

@@ -1,10 +1,10 @@
 //! Progress on the terminal: a line per case as it starts and ends, and a live line while it runs when stderr is
 //! a terminal.
 
-use harness::results::Case;
-use harness::runner::Progress;
-use harness::suite::{PlannedCase, SuiteEvent};
-use harness::units::format_bytes;
+use planning::suite::{PlannedCase, SuiteEvent};
+use runner::Progress;
+use schema::results::Case;
+use schema::units::format_bytes;
 use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ impl Printer {
 
     /// A fixture made or remade is said; one served from the cache is not news.
     fn fixture(&mut self, case: &PlannedCase, status: &str) {
-        if status != harness::fixtures::CacheStatus::Hit.to_string() {
+        if status != planning::fixtures::CacheStatus::Hit.to_string() {
             self.clear_live();
             eprintln!("    {} fixture {status}", case.id);
         }

@@ -1,12 +1,11 @@
 //! `cargo xtask report`, `bless` and `compare`: everything that reads results.json and runs nothing.
 
 use crate::Finished;
-use crate::build;
 use crate::compare_revisions::{self, Side};
 use crate::home::{self, SpecHome};
 use crate::load_test::select_specs;
 use anyhow::Context as _;
-use harness::results::{RESULTS_FILE, Results};
+use schema::results::{RESULTS_FILE, Results};
 use std::path::{Path, PathBuf};
 
 /// The results.json of the run in `dir`; a directory without one is an error that says which command makes one.
@@ -77,7 +76,7 @@ impl Bless {
     pub fn run(self) -> anyhow::Result<Finished> {
         let from = match self.from {
             Some(from) => from,
-            None => build::default_out("ci")?,
+            None => crate::output_dir::default_out("ci")?,
         };
         let results = read_run(&from)?;
         let home = SpecHome::resolve(self.spec_dir.as_deref())?;
@@ -119,7 +118,7 @@ pub struct Compare {
     #[arg(long, value_name = "REV", requires = "base")]
     head: Option<String>,
     /// The profile both sides run.
-    #[arg(long, default_value = "ci", requires = "base", value_parser = clap::builder::PossibleValuesParser::new(harness::spec::PROFILES))]
+    #[arg(long, default_value = "ci", requires = "base", value_parser = clap::builder::PossibleValuesParser::new(schema::spec::PROFILES))]
     profile: String,
     /// Run only this scenario on both sides (repeatable).
     #[arg(long = "scenario", value_name = "NAME", requires = "base")]
@@ -165,7 +164,7 @@ impl Compare {
         let noise = reports::noise::Noise::read(&home.noise)?;
         let out = match (self.out, &self.base) {
             (Some(out), _) => out,
-            (None, Some(_)) => build::default_out("compare")?,
+            (None, Some(_)) => crate::output_dir::default_out("compare")?,
             (None, None) => new_dir.clone(),
         };
         // Where the memory went: the failed verdicts' cases profiled on both sides, and only those.

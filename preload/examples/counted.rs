@@ -2,7 +2,7 @@
 //! cross-check: growing vectors (realloc), zeroed and over-aligned blocks, boxes churned on two threads. It writes
 //! its counting allocator's figures to the file named by its first argument, as `peak total count end`.
 
-use harness::alloc::{CountingAlloc, counts, reset};
+use meter::alloc::{CountingAlloc, counts, reset};
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 
 #[global_allocator]

@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering::{self, Relaxed};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64};
 
-/// The protocol version this library speaks (memproof's `harness::wire::PROTOCOL_VERSION`).
+/// The protocol version this library speaks (memproof's `meter::wire::PROTOCOL_VERSION`).
 pub const PROTOCOL_VERSION: u32 = 1;
 const PROBE_FD_ENV: &[u8] = b"MEMPROOF_PROBE_FD\0";
 const SAMPLE_MS_ENV: &[u8] = b"MEMPROOF_SAMPLE_MS\0";
@@ -320,7 +320,7 @@ pub fn before_exec(figures: &Final) {
 
 /// The metric name a process of the tree that is not measured reports itself under, followed by its pid; its
 /// value is its peak heap, or `null` for a forked child whose figures are a copy of its parent's
-/// (`harness::external::UNMEASURED_METRIC`).
+/// (`meter::wire::UNMEASURED_METRIC`).
 pub const UNMEASURED_METRIC: &[u8] = b"memproof.preload.unmeasured.";
 
 fn unmeasured(figures: &Final) {

@@ -3,10 +3,10 @@
 //! a Rust program on the system allocator against memproof's own counting allocator; a static binary reported as
 //! unseen rather than as a heap of zero.
 
-use harness::crosscheck::heaptrack;
-use harness::external::{self, HeapSource, ReportedHeap};
-use harness::runner::{Launch, Measured, ProbeAccess};
-use harness::test_support::{launch, run_ok};
+use crosscheck::heaptrack;
+use planning::external::{self, HeapSource, ReportedHeap};
+use runner::test_support::{launch, run_ok};
+use runner::{Launch, Measured, ProbeAccess};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -26,7 +26,7 @@ fn release_dir() -> &'static Path {
         for args in [
             &["--package", "memproof-preload", "--example", "counted"][..],
             &["--package", "memproof-preload", "--lib"][..],
-            &["--package", "memproof-harness", "--bin", "memproof-launch"][..],
+            &["--package", "memproof-runner", "--bin", "memproof-launch"][..],
         ] {
             let status = Command::new(env!("CARGO"))
                 .current_dir(workspace())
@@ -79,7 +79,7 @@ fn heap(measured: &Measured) -> ReportedHeap {
 
 /// The preload's figure against another meter's: within 1%.
 fn assert_within_1_percent(preload: u64, other: u64, what: &str) {
-    harness::test_support::assert_within(preload, other, 0.01, what);
+    runner::test_support::assert_within(preload, other, 0.01, what);
 }
 
 #[test]
@@ -205,7 +205,7 @@ fn a_program_execd_under_the_same_pid_takes_over_and_other_children_stay_quiet()
         measured
             .metrics
             .keys()
-            .all(|name| !name.starts_with(external::UNMEASURED_METRIC)),
+            .all(|name| !name.starts_with(meter::wire::UNMEASURED_METRIC)),
         "{:?}",
         measured.metrics
     );

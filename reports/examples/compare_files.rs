@@ -1,7 +1,7 @@
 //! Compares two results files into a directory, to look at compare.md and compare.html by hand:
 //! `cargo run -p memproof-reports --example compare_files -- OLD.json NEW.json OUT_DIR`.
 
-use harness::results::Results;
+use schema::results::Results;
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {

@@ -1,8 +1,8 @@
 //! Renders the hand-made fixture run of the tests into a directory, to look at the charts and pages:
 //! `cargo run -p memproof-reports --example render_fixture -- /tmp/memproof-fixture-report`.
 
-use harness::results::Results;
-use harness::spec::Spec;
+use schema::results::Results;
+use schema::spec::Spec;
 use std::path::{Path, PathBuf};
 
 fn main() -> anyhow::Result<()> {

@@ -8,7 +8,7 @@
 //! and the standard library.
 
 use anyhow::Context as _;
-use harness::results::Case;
+use schema::results::Case;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -84,7 +84,7 @@ fn is_plumbing(frame: &str) -> bool {
         "std::",
         "dhat::",
         "hashbrown::",
-        "harness::alloc",
+        "meter::alloc",
         "__rust",
         "[root]",
         "backtrace::",
@@ -451,7 +451,7 @@ pub fn push_case_sites(
 /// Whether `case`'s heap figures came from a command's own meter (its heap run), which records no sites.
 pub fn is_command_heap(case: &Case) -> bool {
     case.profile.as_ref().and_then(|p| p.reason.as_deref())
-        == Some(harness::command_case::HEAP_RUN_REASON)
+        == Some(planning::command_case::HEAP_RUN_REASON)
 }
 
 /// The evidence under a failing heap verdict's headline: the top [`TOP_SITES`] sites of the case's dhat profile,
@@ -487,7 +487,7 @@ pub fn describe_top_sites(
         } else {
             text.push_str(&format!(
                 "\n  - {} in {} block{}: {}",
-                harness::units::format_bytes(site.bytes as f64),
+                schema::units::format_bytes(site.bytes as f64),
                 site.blocks,
                 if site.blocks == 1 { "" } else { "s" },
                 site.location

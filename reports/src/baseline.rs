@@ -11,19 +11,18 @@
 //! baseline names the sites that grew without running the base again. It is optional: a baseline without it reads
 //! as before, and its regressions list the head's sites alone.
 
-use crate::judge::check_expression::{CaseField, Metric};
-use crate::judge::regression::{Change, classify, format_percent_change, tolerance_for};
+use crate::judge::check_expression::Metric;
+use crate::judge::regression::{Change, classify, format_percent_change};
+use crate::judge::tolerance::tolerance_for;
 use crate::noise::Noise;
-use crate::site_diff::SiteSummary;
+use crate::site_diff::{BaselineSites, SiteSummary};
 use anyhow::Context as _;
-use harness::results::{Results, RunInfo};
-use harness::spec::Spec;
+use schema::results::CaseField;
+use schema::results::{Results, RunInfo};
+use schema::spec::Spec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// The top allocation sites a baseline keeps, by case id.
-pub type BaselineSites = BTreeMap<String, SiteSummary>;
 
 /// The baseline file: the results schema, and the site summaries beside it.
 #[derive(Serialize)]
@@ -108,10 +107,10 @@ pub fn read_baseline(path: &Path) -> anyhow::Result<Option<Results>> {
 
 /// Whether a case's figures are guarded by a baseline: every case but the counterfactuals (`load-test --prove`),
 /// which are evidence that verdicts can fail, never figures to guard.
-fn is_guarded(case: &harness::results::Case) -> bool {
+fn is_guarded(case: &schema::results::Case) -> bool {
     !case
         .variant
-        .starts_with(harness::suite::COUNTERFACTUAL_PREFIX)
+        .starts_with(planning::suite::COUNTERFACTUAL_PREFIX)
 }
 
 /// `results` reduced to what a baseline keeps.
@@ -583,7 +582,7 @@ mod tests {
         assert_eq!(without_baseline_notice(&[], &fixture().run), None);
         // A run of the installed binary on a spec directory names the command that works there.
         let mut installed = fixture().run;
-        installed.invocation = Some(harness::results::Invocation {
+        installed.invocation = Some(schema::results::Invocation {
             program: "memproof".into(),
             spec_dir: Some("perf/memory".into()),
         });
@@ -595,7 +594,7 @@ mod tests {
         // A counterfactual case (`--prove`) is never in a baseline, so never named as missing from one.
         let mut proved = fixture();
         let mut counterfactual = proved.cases[0].clone();
-        counterfactual.variant = format!("{}undone", harness::suite::COUNTERFACTUAL_PREFIX);
+        counterfactual.variant = format!("{}undone", planning::suite::COUNTERFACTUAL_PREFIX);
         counterfactual.id = format!("{}/{}/x=1", counterfactual.scenario, counterfactual.variant);
         proved.cases.push(counterfactual);
         assert_eq!(
@@ -627,8 +626,8 @@ mod tests {
         );
         assert_eq!(program_name("python3 server.py"), "python3");
         let mut results = fixture();
-        results.cases[0].tree = Some(harness::results::TreeReport {
-            largest_process: Some(harness::results::ProcessPeak {
+        results.cases[0].tree = Some(schema::results::TreeReport {
+            largest_process: Some(schema::results::ProcessPeak {
                 pid: 7,
                 command: Some("/home/someone/bin/server --data /home/someone/data".into()),
                 peak_rss_bytes: 1,

@@ -15,8 +15,9 @@
 use crate::charts::growth::GrowthChart;
 use crate::charts::style::{render_chart, role_colour};
 use crate::charts::timeline::{TimelineChart, TimelineLine};
-use crate::judge::check_expression::{CaseField, Metric};
-use crate::judge::regression::{Change, Tolerance, classify, regression_verdicts, tolerance_for};
+use crate::judge::check_expression::Metric;
+use crate::judge::regression::{Change, classify, regression_verdicts};
+use crate::judge::tolerance::{Tolerance, tolerance_for};
 use crate::noise::Noise;
 use crate::render::bounded_markdown::{BoundedText, COMMENT_LIMIT};
 use crate::render::templates::render_page;
@@ -26,8 +27,9 @@ use crate::site_diff::{
     BaseSites, SiteDiff, SiteRow, fields_of_verdict, site_diff, sites_not_recorded,
 };
 use anyhow::{Context as _, bail};
-use harness::results::{Case, Results, Verdict};
-use harness::spec::Spec;
+use schema::results::CaseField;
+use schema::results::{Case, Results, Verdict};
+use schema::spec::Spec;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -157,7 +159,7 @@ fn command_of_case<'a>(
     results: &Results,
     specs: &'a [Spec],
     case_id: &str,
-) -> Option<&'a harness::external_command::ExternalTechnique> {
+) -> Option<&'a schema::external_command::ExternalTechnique> {
     let case = results.cases.iter().find(|c| c.id == case_id)?;
     let spec = specs.iter().find(|s| s.scenario == case.scenario)?;
     spec.external_technique(case.technique.as_deref()?)

@@ -11,9 +11,9 @@
 //! ([`Noise::folded`]) leaves every other entry, and the header, byte-identical (figures are read back to the last
 //! bit: serde_json's `float_roundtrip`).
 
-use crate::judge::check_expression::CaseField;
 use anyhow::{Context as _, bail};
-use harness::results::{Host, Results};
+use schema::results::CaseField;
+use schema::results::{Host, Results};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -406,67 +406,6 @@ impl Noise {
     }
 }
 
-impl Noise {
-    /// Per scenario, the smallest rise of peak heap and of peak RSS the regression check catches, over its judged
-    /// cases (from the lowest to the highest): the tolerance [`tolerance_for`] gives each case, as a percentage of
-    /// the case's smallest measured figure. The other table `cargo xtask noise` prints.
-    ///
-    /// [`tolerance_for`]: crate::judge::regression::tolerance_for
-    pub fn detection_table(&self, specs: &[harness::spec::Spec]) -> String {
-        use crate::judge::regression::tolerance_for;
-        let mut rows: BTreeMap<String, [(f64, f64); 2]> = BTreeMap::new();
-        for (id, figures) in &self.cases {
-            let mut parts = id.splitn(3, '/');
-            let (Some(scenario), Some(role)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let regression = specs
-                .iter()
-                .find(|spec| spec.scenario == scenario)
-                .map(|spec| &spec.regression);
-            if regression.is_some_and(|judged| !judged.judges_role(role)) {
-                continue;
-            }
-            let row = rows
-                .entry(scenario.to_string())
-                .or_insert([(f64::INFINITY, 0.0); 2]);
-            for (slot, field) in [CaseField::PeakHeapBytes, CaseField::PeakRssBytes]
-                .into_iter()
-                .enumerate()
-            {
-                if regression.is_some_and(|judged| !judged.judges(role, field.name())) {
-                    continue;
-                }
-                let Some(spread) = figures.get(field.name()).filter(|s| s.min > 0.0) else {
-                    continue;
-                };
-                let tolerance = tolerance_for(Some(self), &self.profile, id, field).tolerance;
-                let rise = tolerance.relative + tolerance.absolute / spread.min;
-                row[slot].0 = row[slot].0.min(rise);
-                row[slot].1 = row[slot].1.max(rise);
-            }
-        }
-        let mut table =
-            "| scenario | peak heap rise caught | peak RSS rise caught |\n|---|---:|---:|\n"
-                .to_string();
-        let range = |(low, high): (f64, f64)| {
-            if low.is_finite() {
-                format!("{:.1}% to {:.1}%", low * 100.0, high * 100.0)
-            } else {
-                "-".to_string()
-            }
-        };
-        for (scenario, [heap, rss]) in rows {
-            table.push_str(&format!(
-                "| {scenario} | {} | {} |\n",
-                range(heap),
-                range(rss)
-            ));
-        }
-        table
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -765,7 +704,7 @@ mod tests {
             noise.spread_table()
         );
         // 100 MiB at a 1.5x spread: 2 x 50% and 16 KiB; the 64 MiB calibration case repeats: the 1% floor.
-        let detection = noise.detection_table(&[]);
+        let detection = crate::judge::tolerance::detection_table(&noise, &[]);
         assert!(
             detection.contains("| large-session | 1.0% to 100.0% |"),
             "{detection}"

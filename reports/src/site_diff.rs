@@ -15,13 +15,16 @@
 //! [`sites_not_recorded`] says so and names the profiler of that language instead of inventing sites.
 
 use crate::allocation_sites::{ProfileSite, SiteFigures, SiteKey, SiteRanking, read_keyed_sites};
-use crate::baseline::BaselineSites;
-use crate::judge::check_expression::{CaseField, Metric};
-use harness::external_command::{ExternalTechnique, HeapFrom};
-use harness::results::{Results, Verdict};
+use crate::judge::check_expression::Metric;
+use schema::external_command::{ExternalTechnique, HeapFrom};
+use schema::results::CaseField;
+use schema::results::{Results, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// The top allocation sites a baseline keeps, by case id.
+pub type BaselineSites = std::collections::BTreeMap<String, SiteSummary>;
 
 /// How many sites of each ranking a baseline keeps per case (the summary holds the union of the four rankings'
 /// top sites, so a few dozen at most).
@@ -355,7 +358,7 @@ fn format_figure(value: u64, counts_blocks: bool) -> String {
     if counts_blocks {
         value.to_string()
     } else {
-        harness::units::format_bytes(value as f64)
+        schema::units::format_bytes(value as f64)
     }
 }
 
@@ -473,8 +476,8 @@ impl SiteDiff {
             format!(
                 "| {} | `{}` | {} | {} | {} | {} |\n",
                 row.status,
-                crate::render::text_escaping::escape_markdown_cell(&row.function),
-                crate::render::text_escaping::escape_markdown_cell(&row.file),
+                schema::text_escaping::escape_markdown_cell(&row.function),
+                schema::text_escaping::escape_markdown_cell(&row.file),
                 row.base,
                 row.head,
                 row.change

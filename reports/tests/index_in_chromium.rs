@@ -1,6 +1,6 @@
 //! index.html as a person sees it: opened in headless Chromium (Debian's `chromium`), the charts must render with a
 //! real size, the verdict table must list every verdict, and a screenshot must not be blank. Where Chromium is not
-//! installed the test fails, unless `MEMPROOF_ALLOW_SKIP` names `chromium` (`harness::missing_tool`); `.ci/run`
+//! installed the test fails, unless `MEMPROOF_ALLOW_SKIP` names `chromium` (`runner::missing_tool`); `.ci/run`
 //! installs it.
 
 mod support;
@@ -157,7 +157,7 @@ fn screenshot(chromium: &Path, page: &Path, width: u32, into: &Path) -> u64 {
 #[test]
 fn index_html_renders_its_charts_and_every_verdict_in_chromium_at_two_widths() {
     let Some(chromium) = find_chromium() else {
-        harness::missing_tool::skip_or_fail(
+        runner::missing_tool::skip_or_fail(
             "chromium",
             "chromium is not installed",
             "Install it with `apt-get install chromium` (`.ci/run` does)",
@@ -232,7 +232,7 @@ fn index_html_renders_its_charts_and_every_verdict_in_chromium_at_two_widths() {
 #[test]
 fn compare_html_fits_the_window_in_chromium_at_two_widths() {
     let Some(chromium) = find_chromium() else {
-        harness::missing_tool::skip_or_fail(
+        runner::missing_tool::skip_or_fail(
             "chromium",
             "chromium is not installed",
             "Install it with `apt-get install chromium` (`.ci/run` does)",

@@ -2,8 +2,8 @@
 
 mod support;
 
-use harness::results::{Outcome, Results, Verdict};
-use harness::spec::Spec;
+use schema::results::{Outcome, Results, Verdict};
+use schema::spec::Spec;
 use std::path::Path;
 use support::{case_mut, fixture_results, fixtures};
 
@@ -354,7 +354,7 @@ scenarios/large-session.toml:51:10: verdict best-is-flat: unknown role \"bets\":
 #[test]
 fn every_spec_in_the_repository_parses_and_its_checks_are_valid() {
     let scenarios_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let specs = harness::spec::read_dir(&scenarios_dir).unwrap();
+    let specs = schema::spec::read_dir(&scenarios_dir).unwrap();
     assert!(specs.iter().any(|spec| spec.scenario == "calibration"));
     reports::judge::check_specs(&specs).unwrap();
 }
@@ -394,8 +394,8 @@ fn with_counterfactual_cases(results: &mut Results, technique: &str, peak: u64) 
         .filter(|case| case.variant == "best")
         .cloned()
         .map(|mut case| {
-            case.variant = harness::suite::counterfactual_role(technique);
-            case.id = harness::results::Case::make_id(&case.scenario, &case.variant, &case.size);
+            case.variant = planning::suite::counterfactual_role(technique);
+            case.id = schema::results::Case::make_id(&case.scenario, &case.variant, &case.size);
             case.technique = Some(technique.to_string());
             case.peak_heap_bytes = Some(peak);
             case

@@ -10,10 +10,10 @@
 //! [`KNOWN_GAPS`] are the cases whose measured spread is too wide for +20%: for them the test asserts only that a
 //! rise past their own tolerance fails. The list must shrink, not grow.
 
-use harness::results::Results;
-use reports::judge::check_expression::CaseField;
 use reports::judge::regression::regression_verdicts;
 use reports::noise::Noise;
+use schema::results::CaseField;
+use schema::results::Results;
 use std::path::Path;
 
 /// A peak heap that moved less than this over the noise runs is a deterministic case's.
@@ -50,7 +50,7 @@ fn every_judged_case_fails_the_regression_check_at_the_target_change() {
         noise.profile, baseline.run.profile,
         "noise and baseline of one profile"
     );
-    let specs = harness::spec::read_dir(&workspace().join("scenarios")).unwrap();
+    let specs = schema::spec::read_dir(&workspace().join("scenarios")).unwrap();
 
     let unchanged = regression_verdicts(
         &baseline,

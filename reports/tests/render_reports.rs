@@ -3,7 +3,7 @@
 
 mod support;
 
-use harness::results::Results;
+use schema::results::Results;
 use std::path::Path;
 use support::{fixture_results, fixture_spec, fixtures, judged_fixture};
 
@@ -169,7 +169,7 @@ fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
         results.cases.push(case);
     }
     results.verdicts = (0..3000)
-        .map(|index| harness::results::Verdict {
+        .map(|index| schema::results::Verdict {
             id: format!("scenario-{}/claim-{index}", index % 40),
             kind: "claim".to_string(),
             subject: "before.peak_heap_bytes".to_string(),

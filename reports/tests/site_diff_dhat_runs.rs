@@ -11,8 +11,8 @@
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
 
 use reports::allocation_sites::read_keyed_sites;
-use reports::judge::check_expression::CaseField;
 use reports::site_diff::{BaseSites, SiteStatus, site_diff};
+use schema::results::CaseField;
 use std::path::Path;
 
 const REQUESTS: usize = 40;

@@ -18,8 +18,8 @@
 //! only bytes the refactor's profile has beyond the base's are that name's, in `case_main`'s arguments.
 
 use reports::allocation_sites::SiteFigures;
-use reports::judge::check_expression::CaseField;
 use reports::site_diff::{BaseSites, SiteDiff, SiteStatus, SiteSummary, site_diff};
+use schema::results::CaseField;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 

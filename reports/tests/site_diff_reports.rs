@@ -5,8 +5,8 @@
 
 mod support;
 
-use harness::results::Verdict;
 use reports::compare::CaseProfiles;
+use schema::results::Verdict;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use support::{case_mut, fixture_results};
@@ -32,7 +32,7 @@ fn unpack(dir: &Path, name: &str) -> String {
 /// output directory holds compare.md and compare.html.
 fn compare_regressed(
     profiled: &[CaseProfiles],
-    specs: &[harness::spec::Spec],
+    specs: &[schema::spec::Spec],
 ) -> (reports::compare::Comparison, tempfile::TempDir) {
     let old = fixture_results();
     let mut new = old.clone();
@@ -191,14 +191,14 @@ Sites by bytes still live at the end, base 40 B → head 56.0 KiB, base from the
 
 #[test]
 fn a_case_a_command_plays_says_its_sites_are_not_recorded_and_names_the_tool() {
-    let text = harness::toy_spec::toy_spec("large-session", &[], "")
+    let text = schema::toy_spec::toy_spec("large-session", &[], "")
         .replace(
             "variants = [\n]",
             "variants = [\n  { role = \"after\", technique = \"line_scanner_collect\", command = [\"python3\", \
              \"server.py\", \"{size}\"] },\n]",
         )
         + "[profiles.ci]\nsize = { name = \"log_bytes\", unit = \"bytes\", values = [16777216, 33554432, 67108864] }\n";
-    let spec = harness::spec::Spec::parse(Path::new("large-session.toml"), &text).unwrap();
+    let spec = schema::spec::Spec::parse(Path::new("large-session.toml"), &text).unwrap();
     let profiled = [CaseProfiles {
         case_id: CASE.to_string(),
         verdicts: vec![format!("{CASE}/peak_heap_bytes")],

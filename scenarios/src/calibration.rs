@@ -12,7 +12,7 @@
 
 use crate::{CaseContext, Scenario};
 use anyhow::bail;
-use harness::probe;
+use meter::probe;
 
 /// The calibration scenario. Its size is the known number of bytes; `steps` parameter splits it.
 pub struct Calibration;

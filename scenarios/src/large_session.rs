@@ -5,7 +5,7 @@
 //! Seed C's backend was OOM-killed at its 512 MiB limit because each `GET` of a long session's events read the whole
 //! file; the `full` profile replays that limit at the seed's log sizes, the `ci` profile the same story scaled down
 //! so it runs in seconds. The case process is only the server: the log is the scenario's shared fixture
-//! (`harness::fixtures`: generated once per size, shape and seed by a process of its own before the first case
+//! (`planning::fixtures`: generated once per size, shape and seed by a process of its own before the first case
 //! that reads it, then served read-only to each of the three roles), and the clients run in a driver process
 //! (phase `serve`), so neither the generation's nor the clients' memory or time counts against the server.
 //!
@@ -22,11 +22,11 @@
 
 use crate::{CaseContext, Scenario, spawn_driver};
 use anyhow::{Context as _, bail};
-use harness::probe;
 use memproof::event_log::client::LoopbackClient;
 use memproof::event_log::expected::{BodyVerifier, ExpectedBody, ResponseCheck};
 use memproof::event_log::generate::{LogShape, write_session_log};
 use memproof::event_log::{LogReadTechnique, ServerConfig, StreamedBody, start_server};
+use meter::probe;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@
 //! reports; every figure it reports is one it counted or measured.
 
 use anyhow::{Context as _, bail};
-use harness::probe::{HeapMeter, Probe};
+use meter::probe::{HeapMeter, Probe};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -20,7 +20,7 @@ pub mod malloc_policy;
 pub mod startup;
 pub mod syslog_rate;
 
-pub use harness::probe::DHAT_FILE_ENV;
+pub use meter::probe::DHAT_FILE_ENV;
 
 /// What one case is asked to do.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl CaseContext {
             serde_json::Value::Number(number) if number.as_u64().is_some() => {
                 Ok(number.as_u64().unwrap_or(0))
             }
-            serde_json::Value::String(text) => harness::units::parse_size(text)
+            serde_json::Value::String(text) => schema::units::parse_size(text)
                 .with_context(|| format!("scenario {}: parameter {name}", self.scenario)),
             other => bail!(
                 "scenario {}: parameter {name} = {other}: expected a whole number",
@@ -90,7 +90,7 @@ impl CaseContext {
                 self.scenario
             )
         })?;
-        harness::units::parse_duration(text)
+        schema::units::parse_duration(text)
             .with_context(|| format!("scenario {}: parameter {name}", self.scenario))
     }
 
@@ -114,7 +114,7 @@ impl CaseContext {
     /// and handed over with `--fixture`, or, when run on its own (cross-check, by hand), one generated now by a
     /// process of its own into the case's work directory. Either way its generation is not in the case's figures.
     /// Read it; copy what the case changes into the work directory.
-    pub fn fixture(&self) -> anyhow::Result<harness::fixtures::Fixture> {
+    pub fn fixture(&self) -> anyhow::Result<planning::fixtures::Fixture> {
         let data_dir = match &self.fixture_dir {
             Some(dir) => dir.clone(),
             None => {
@@ -124,8 +124,8 @@ impl CaseContext {
                     .arg("fixture")
                     .args(fixture_arguments(self))
                     .arg("--cache")
-                    .arg(self.work_dir.join(harness::fixtures::CACHE_DIR))
-                    .env_remove(harness::probe::PROBE_FD_ENV)
+                    .arg(self.work_dir.join(planning::fixtures::CACHE_DIR))
+                    .env_remove(meter::probe::PROBE_FD_ENV)
                     .stdin(Stdio::null())
                     .output()
                     .with_context(|| format!("cannot start the {} fixture", self.scenario))?;
@@ -137,15 +137,15 @@ impl CaseContext {
                         show_stderr(&output.stderr)
                     );
                 }
-                let answer: harness::fixtures::Answer = serde_json::from_slice(&output.stdout)
+                let answer: planning::fixtures::Answer = serde_json::from_slice(&output.stdout)
                     .with_context(|| format!("the {} fixture printed no answer", self.scenario))?;
                 answer
                     .data_dir
                     .with_context(|| format!("scenario {} has no fixture", self.scenario))?
             }
         };
-        let manifest = harness::fixtures::read_manifest(&data_dir)?;
-        Ok(harness::fixtures::Fixture { data_dir, manifest })
+        let manifest = planning::fixtures::read_manifest(&data_dir)?;
+        Ok(planning::fixtures::Fixture { data_dir, manifest })
     }
 
     /// The fixture's `file` copied to `to`, for a case that changes it (a store rewrites its state file, the trims
@@ -199,7 +199,7 @@ pub trait Scenario: Sync {
     fn name(&self) -> &'static str;
     /// The techniques a spec may map roles to.
     fn techniques(&self) -> Vec<&'static str>;
-    /// The measured side. Marks phases and reports metrics through `harness::probe`.
+    /// The measured side. Marks phases and reports metrics through `meter::probe`.
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()>;
     /// The load side, in a process of its own started by [`spawn_driver`]; returns its figures.
     fn run_driver(&self, args: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
@@ -270,7 +270,7 @@ pub fn spawn_driver(
             "--args",
             &args.to_string(),
         ])
-        .env_remove(harness::probe::PROBE_FD_ENV)
+        .env_remove(meter::probe::PROBE_FD_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -304,9 +304,9 @@ impl Driver {
     }
 }
 
-/// A child's stderr between two divider lines, or `<stderr is empty>`: the runner's [`harness::runner::show_tail`].
+/// A child's stderr between two divider lines, or `<stderr is empty>`: the runner's [`runner::show_tail`].
 pub fn show_stderr(stderr: &[u8]) -> String {
-    harness::runner::show_tail(&String::from_utf8_lossy(stderr))
+    runner::output_capture::show_tail(&String::from_utf8_lossy(stderr))
 }
 
 /// The flags that say which case runs on what, each with a value: `memproof-case case` and `memproof-case fixture`
@@ -387,12 +387,12 @@ fn parse_case(args: &[String], known: &[&[&str]]) -> anyhow::Result<CaseContext>
 
 /// `memproof-case fixture CASE-FLAGS --cache DIR`: makes sure the case's shared input is in the cache, checked, and
 /// says where.
-fn run_fixture(args: &[String]) -> anyhow::Result<harness::fixtures::Answer> {
+fn run_fixture(args: &[String]) -> anyhow::Result<planning::fixtures::Answer> {
     let case = parse_case(args, &FIXTURE_FLAGS)?;
     let scenario = find(&case.scenario)?;
     let cache = PathBuf::from(flag(args, "--cache")?);
     let Some(mut key) = scenario.fixture_key(&case)? else {
-        return Ok(harness::fixtures::Answer {
+        return Ok(planning::fixtures::Answer {
             data_dir: None,
             status: "none".into(),
         });
@@ -401,16 +401,16 @@ fn run_fixture(args: &[String]) -> anyhow::Result<harness::fixtures::Answer> {
     // another entry, never reused.
     let scenario_key = key.clone();
     let exe = std::env::current_exe().context("cannot find the case binary")?;
-    let generator = harness::fixtures::file_sha256(&exe)?;
+    let generator = planning::fixtures::file_sha256(&exe)?;
     if let Some(fields) = key.as_object_mut() {
         fields.insert("generator_sha256".into(), generator.into());
     } else {
         key = serde_json::json!({"key": key, "generator_sha256": generator});
     }
-    let (fixture, status) = harness::fixtures::ensure(&cache, scenario.name(), &key, |dir| {
+    let (fixture, status) = planning::fixtures::ensure(&cache, scenario.name(), &key, |dir| {
         scenario.make_fixture(&scenario_key, dir)
     })?;
-    Ok(harness::fixtures::Answer {
+    Ok(planning::fixtures::Answer {
         data_dir: Some(fixture.data_dir),
         status: status.to_string(),
     })

@@ -4,7 +4,7 @@
 //! smoother memory profile on reboot": this scenario draws that chart, before beside after and best.
 //!
 //! The stored specs are the load from outside, and every case of a profile reads the same ones: they are the
-//! scenario's shared fixture (`harness::fixtures`), generated once per store request (`workflows`, `module_bytes`,
+//! scenario's shared fixture (`planning::fixtures`), generated once per store request (`workflows`, `module_bytes`,
 //! `size_spread`, `data_fraction`, `corrupt_workflows`, seed; not the concurrency) by a process of its own before
 //! the first case: the Wasm modules, compressed and hex-encoded into JSON spec files (a few of them corrupt,
 //! `corrupt_workflows`). Each case reads them where they lie, read-only, so storing them never counts against the
@@ -28,13 +28,13 @@
 
 use crate::{CaseContext, Scenario};
 use anyhow::{Context as _, bail};
-use harness::probe;
 use memproof::payload::Rng;
 use memproof::workflow_init::module_generation::ModuleShape;
 use memproof::workflow_init::spec_store::{
     SpecCorruption, generate_and_store_workflow, list_specs, spec_path,
 };
 use memproof::workflow_init::{InitTechnique, StartupObserver, StartupSettings, initialise_all};
+use meter::probe;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -137,7 +137,7 @@ impl StartupObserver for ProbeObserver {
 
     fn resident_bytes(&self) -> Option<u64> {
         let mut buffer = Vec::with_capacity(2048);
-        harness::procfs::memory_of(std::process::id(), &mut buffer).map(|memory| memory.rss_bytes)
+        meter::procfs::memory_of(std::process::id(), &mut buffer).map(|memory| memory.rss_bytes)
     }
 
     fn phase(&self, name: &str) {

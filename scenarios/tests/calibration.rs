@@ -5,8 +5,8 @@
 mod support;
 use support::launcher;
 
-use harness::results::Outcome;
-use harness::runner::{Launch, Measured, run};
+use runner::{Launch, Measured, run};
+use schema::results::Outcome;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,14 +47,14 @@ fn run_case(
         program: PathBuf::from(program),
         args: args.iter().map(Into::into).collect(),
         env: vec![(
-            harness::probe::DHAT_FILE_ENV.into(),
+            meter::probe::DHAT_FILE_ENV.into(),
             work_dir.join("dhat.json").into(),
         )],
         current_dir: Some(work_dir.to_path_buf()),
         limit_bytes: None,
         timeout: Duration::from_secs(60),
         interval: Duration::from_millis(5),
-        probe: harness::runner::ProbeAccess::MemproofCase,
+        probe: runner::ProbeAccess::MemproofCase,
         output_stem: None,
     };
     let measured = run(&launch, |_| {}).unwrap();

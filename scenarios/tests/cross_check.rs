@@ -5,12 +5,12 @@
 mod support;
 use support::launcher;
 
-use harness::crosscheck::subject::{RunSettings, Subject, external_programs};
-use harness::crosscheck::table::{Figure, Status};
-use harness::crosscheck::tools::{ALL_TOOLS, Tool};
-use harness::crosscheck::{Plan, run_cross_check};
-use harness::results::Size;
-use harness::suite::PlannedCase;
+use crosscheck::subject::{RunSettings, Subject, external_programs};
+use crosscheck::table::{Figure, Status};
+use crosscheck::tools::{ALL_TOOLS, Tool};
+use crosscheck::{Plan, run_cross_check};
+use planning::suite::PlannedCase;
+use schema::results::Size;
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ fn calibration(bytes: u64, steps: u64, hold: &str) -> PlannedCase {
         unit: "bytes".into(),
     };
     PlannedCase {
-        id: harness::results::Case::make_id("calibration", "known", &size),
+        id: schema::results::Case::make_id("calibration", "known", &size),
         scenario: "calibration".into(),
         role: "known".into(),
         technique: "touch_known_steps".into(),
@@ -68,7 +68,7 @@ fn memproof_agrees_with_every_installed_tool() {
         out_dir: out_dir.path().to_path_buf(),
         interval: Duration::from_millis(5),
     };
-    let run = harness::host::run_info("cross-check", Path::new("."));
+    let run = planning::host::run_info("cross-check", Path::new("."));
     let report = run_cross_check(&plan, &settings, run, &mut |_| {}).unwrap();
 
     for row in &report.rows {
@@ -133,6 +133,6 @@ fn memproof_agrees_with_every_installed_tool() {
     assert!(
         report.failures().next().is_none(),
         "{}",
-        harness::crosscheck::table::render_terminal(&report)
+        crosscheck::table::render_terminal(&report)
     );
 }

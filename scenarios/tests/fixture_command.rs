@@ -1,7 +1,7 @@
 //! `memproof-case fixture`, the real binary: a startup store made once, served from the cache to a case at another
 //! concurrency, and remade (and said so) when a stored spec is damaged.
 
-use harness::fixtures::Answer;
+use planning::fixtures::Answer;
 use std::path::Path;
 use std::process::Command;
 
@@ -42,7 +42,7 @@ fn the_store_is_made_once_and_remade_when_damaged() {
     let first = fixture(cache.path(), 1);
     assert_eq!(first.status, "generated");
     let data_dir = first.data_dir.clone().unwrap();
-    let manifest = harness::fixtures::read_manifest(&data_dir).unwrap();
+    let manifest = planning::fixtures::read_manifest(&data_dir).unwrap();
     assert_eq!(manifest.figures["workflows"], 3);
     assert_eq!(manifest.files.len(), 3);
 
@@ -63,11 +63,11 @@ fn the_store_is_made_once_and_remade_when_damaged() {
         third.status
     );
     assert_eq!(
-        harness::fixtures::read_manifest(&data_dir).unwrap(),
+        planning::fixtures::read_manifest(&data_dir).unwrap(),
         manifest
     );
     assert_eq!(
-        harness::fixtures::file_sha256(&spec).unwrap(),
+        planning::fixtures::file_sha256(&spec).unwrap(),
         manifest.files[0].sha256
     );
 }

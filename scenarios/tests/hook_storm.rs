@@ -72,7 +72,7 @@ fn run_case(technique: &str, starting_events: u64) -> BTreeMap<String, f64> {
 #[test]
 fn the_spec_reads_and_names_only_known_techniques() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hook-storm.toml");
-    let spec = harness::spec::Spec::read(&path).unwrap();
+    let spec = schema::spec::Spec::read(&path).unwrap();
     let scenario = scenarios::find(&spec.scenario).unwrap();
     for variant in &spec.variants {
         assert!(

@@ -12,7 +12,7 @@ use memproof::event_log::generate::{LogShape, write_session_log};
 use memproof::event_log::{LogReadTechnique, ServerConfig, StreamedBody, start_server};
 
 #[global_allocator]
-static ALLOCATOR: harness::alloc::CountingAlloc = harness::alloc::CountingAlloc;
+static ALLOCATOR: meter::alloc::CountingAlloc = meter::alloc::CountingAlloc;
 
 /// Peak heap while one client fetches the events and then the export of a log of `log_bytes`.
 fn peak_heap_serving(technique: LogReadTechnique, log_bytes: u64) -> (u64, u64) {
@@ -48,7 +48,7 @@ fn peak_heap_serving(technique: LogReadTechnique, log_bytes: u64) -> (u64, u64) 
         let _ = client
             .get_whole(&format!("{}/sessions/none/events", server.base_uri()))
             .await;
-        harness::alloc::reset();
+        meter::alloc::reset();
         for (endpoint, shape) in [
             ("events", StreamedBody::Events),
             ("export", StreamedBody::Export),
@@ -66,7 +66,7 @@ fn peak_heap_serving(technique: LogReadTechnique, log_bytes: u64) -> (u64, u64) 
                 "{technique:?} {endpoint}"
             );
         }
-        let peak = harness::alloc::counts().peak_bytes;
+        let peak = meter::alloc::counts().peak_bytes;
         server.stop().await.unwrap();
         peak
     });

@@ -5,7 +5,7 @@ use std::path::Path;
 
 #[test]
 fn every_spec_names_a_registered_scenario_and_its_techniques() {
-    let specs = harness::spec::read_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let specs = schema::spec::read_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
     for spec in &specs {
         let scenario = scenarios::find(&spec.scenario).unwrap();
         for variant in &spec.variants {
@@ -20,7 +20,7 @@ fn every_spec_names_a_registered_scenario_and_its_techniques() {
             );
         }
         for verdict in &spec.verdicts {
-            if let Some(harness::spec::Counterfactual::Technique { technique, .. }) =
+            if let Some(schema::spec::Counterfactual::Technique { technique, .. }) =
                 &verdict.counterfactual
             {
                 assert!(

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[global_allocator]
-static ALLOC: harness::alloc::CountingAlloc = harness::alloc::CountingAlloc;
+static ALLOC: meter::alloc::CountingAlloc = meter::alloc::CountingAlloc;
 
 struct CountingObserver;
 
 impl StartupObserver for CountingObserver {
     fn live_heap_bytes(&self) -> Option<u64> {
-        Some(harness::alloc::counts().live_bytes)
+        Some(meter::alloc::counts().live_bytes)
     }
     fn resident_bytes(&self) -> Option<u64> {
         None
@@ -40,9 +40,9 @@ fn measured_startup(
     // waiting at once; at concurrency 1 any wait will do.
     let trigger_wait = Duration::from_millis(if concurrency == 1 { 10 } else { 1000 });
     let settings = StartupSettings::for_technique(technique, concurrency, trigger_wait);
-    harness::alloc::reset();
+    meter::alloc::reset();
     let report = runtime.block_on(initialise_all(paths, &settings, Arc::new(CountingObserver)));
-    let peak = harness::alloc::counts().peak_bytes;
+    let peak = meter::alloc::counts().peak_bytes;
     (report, peak)
 }
 

@@ -7,7 +7,7 @@ use scenarios::{CaseContext, Scenario};
 #[test]
 fn the_startup_spec_is_complete_for_every_profile() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("startup.toml");
-    let spec = harness::spec::Spec::read(&path).unwrap();
+    let spec = schema::spec::Spec::read(&path).unwrap();
     assert_eq!(spec.scenario, Startup.name());
     let roles: Vec<&str> = spec.variants.iter().map(|v| v.role.as_str()).collect();
     assert_eq!(roles, ["before", "after", "best"]);

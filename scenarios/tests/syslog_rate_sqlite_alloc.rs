@@ -6,7 +6,7 @@
 //! process-wide.
 
 #[global_allocator]
-static ALLOC: harness::alloc::CountingAlloc = harness::alloc::CountingAlloc;
+static ALLOC: meter::alloc::CountingAlloc = meter::alloc::CountingAlloc;
 
 use memproof::exec_history::record::{ExecutionRecordSpec, FieldPlacement, execution_record_json};
 use memproof::exec_history::store::ExecutionStore;
@@ -35,7 +35,7 @@ fn a_large_select_moves_the_counted_heap_by_the_bytes_sqlite_cached() {
     let value_bytes = store.value_bytes().unwrap();
     assert!(value_bytes >= 200 * record_bytes as u64);
     // From here the meter starts afresh: the peak below is what the SELECT made live.
-    harness::alloc::reset();
+    meter::alloc::reset();
     // SQLite concatenates every value in its own buffer; only one integer comes back to Rust.
     let concatenated: i64 = store
         .connection()
@@ -45,7 +45,7 @@ fn a_large_select_moves_the_counted_heap_by_the_bytes_sqlite_cached() {
             |row| row.get(0),
         )
         .unwrap();
-    let counts = harness::alloc::counts();
+    let counts = meter::alloc::counts();
     assert_eq!(concatenated as u64, value_bytes);
     assert!(
         counts.peak_bytes >= value_bytes,

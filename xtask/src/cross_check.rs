@@ -1,17 +1,17 @@
 //! `cargo xtask cross-check`: memproof's figures beside those of independent tools (GNU time, Valgrind's massif,
 //! heaptrack) on the calibration case, one small case of each seed scenario, and programs in other languages. The
-//! work is in `harness::crosscheck`; this command picks the cases, builds the binaries and writes the table.
+//! work is in `crosscheck`; this command picks the cases, builds the binaries and writes the table.
 
 use anyhow::Context as _;
-use harness::crosscheck::subject::{RunSettings, Subject, external_programs};
-use harness::crosscheck::table::{render_markdown, render_terminal};
-use harness::crosscheck::tools::Tool;
-use harness::crosscheck::{Plan, run_cross_check};
-use harness::spec::Spec;
-use harness::suite::{self, PlannedCase};
+use crosscheck::subject::{RunSettings, Subject, external_programs};
+use crosscheck::table::{render_markdown, render_terminal};
+use crosscheck::tools::Tool;
+use crosscheck::{Plan, run_cross_check};
 use memproof_cli::Finished;
 use memproof_cli::build;
 use memproof_cli::load_test::{parse_duration, select_specs};
+use planning::suite::{self, PlannedCase};
+use schema::spec::Spec;
 use std::path::PathBuf;
 
 /// Runs cases under memproof and under tools that share none of its code, and prints both figures side by side.
@@ -71,7 +71,7 @@ fn smallest_case(spec: &Spec) -> anyhow::Result<PlannedCase> {
 fn empty_case(calibration: &PlannedCase) -> PlannedCase {
     let mut empty = calibration.clone();
     empty.size.value = 0.0;
-    empty.id = harness::results::Case::make_id(&empty.scenario, &empty.role, &empty.size);
+    empty.id = schema::results::Case::make_id(&empty.scenario, &empty.role, &empty.size);
     empty.params.insert("steps".into(), 1.into());
     empty.params.insert("hold".into(), "0ms".into());
     empty
@@ -84,10 +84,10 @@ impl CrossCheck {
         tools.dedup();
         let specs = select_specs(&memproof_cli::home::SpecHome::resolve(None)?, &[])?;
         let bin_dir = build::build_release(
-            &["memproof-scenarios", "memproof-harness"],
+            &["memproof-scenarios", "memproof-runner"],
             &["memproof-case", "memproof-launch"],
         )?;
-        let out_dir = build::output_dir(self.out.as_deref(), "cross-check")?;
+        let out_dir = memproof_cli::output_dir::output_dir(self.out.as_deref(), "cross-check")?;
         let case_binary = bin_dir.join("memproof-case");
 
         let mut plan = Plan {
@@ -97,7 +97,7 @@ impl CrossCheck {
             tools,
         };
         for spec in &specs {
-            let is_calibration = spec.scenario == harness::calibration::SCENARIO;
+            let is_calibration = spec.scenario == planning::calibration::SCENARIO;
             if !is_calibration && self.no_scenarios {
                 continue;
             }
@@ -141,7 +141,7 @@ impl CrossCheck {
                 .join(", "),
             out_dir.display()
         );
-        let run_info = harness::host::run_info("cross-check", &build::workspace_root()?);
+        let run_info = planning::host::run_info("cross-check", &build::workspace_root()?);
         let started = std::time::Instant::now();
         let report = run_cross_check(&plan, &settings, run_info, &mut |line| {
             eprintln!(
@@ -188,8 +188,8 @@ impl CrossCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness::crosscheck::tools::ALL_TOOLS;
-    use harness::toy_spec::toy_spec;
+    use crosscheck::tools::ALL_TOOLS;
+    use schema::toy_spec::toy_spec;
 
     #[test]
     fn the_empty_case_is_the_calibration_case_at_zero_bytes() {

@@ -84,7 +84,7 @@ pub fn read_mutants(path: &Path, root: &Path, scenarios: &[String]) -> anyhow::R
     let file: MutantsFile = toml::from_str(&text).map_err(|error| {
         let (line, col) = error
             .span()
-            .map_or((1, 1), |span| harness::spec::line_col(&text, span.start));
+            .map_or((1, 1), |span| schema::spec::line_col(&text, span.start));
         anyhow::anyhow!("{shown}:{line}:{col}: {}", error.message().trim_end())
     })?;
     let mut errors = Vec::new();
@@ -216,7 +216,7 @@ fn build_scratch(scratch: &Path, target: &Path) -> anyhow::Result<PathBuf> {
 
 /// The ids of the failed verdicts in a run's results.json.
 fn failed_verdicts(out: &Path) -> Vec<String> {
-    harness::results::Results::read(&out.join(harness::results::RESULTS_FILE))
+    schema::results::Results::read(&out.join(schema::results::RESULTS_FILE))
         .map(|results| {
             results
                 .verdicts
@@ -231,7 +231,7 @@ fn failed_verdicts(out: &Path) -> Vec<String> {
 impl Mutants {
     pub fn run(self) -> anyhow::Result<Finished> {
         let root = build::workspace_root()?;
-        let known: Vec<String> = harness::spec::read_dir(&root.join("scenarios"))?
+        let known: Vec<String> = schema::spec::read_dir(&root.join("scenarios"))?
             .into_iter()
             .map(|spec| spec.scenario)
             .collect();
@@ -266,7 +266,7 @@ impl Mutants {
             &build::workspace_target()?.join("release"),
             &scratch_target.join("release"),
         )?;
-        let out_root = build::default_out("mutants")?;
+        let out_root = memproof_cli::output_dir::default_out("mutants")?;
         std::fs::create_dir_all(&out_root)
             .with_context(|| format!("{}: cannot create", out_root.display()))?;
         let files = tree_files(&root)?;
@@ -393,7 +393,7 @@ mod tests {
     #[test]
     fn every_committed_mutant_still_applies_exactly_once() {
         let root = build::workspace_root().unwrap();
-        let known: Vec<String> = harness::spec::read_dir(&root.join("scenarios"))
+        let known: Vec<String> = schema::spec::read_dir(&root.join("scenarios"))
             .unwrap()
             .into_iter()
             .map(|spec| spec.scenario)

@@ -261,7 +261,7 @@ fn a_full_disk_stops_the_run_at_once_with_one_line_naming_the_file() {
     match mounted {
         Ok(output) if output.status.success() => {}
         Ok(output) => {
-            harness::missing_tool::skip_or_fail(
+            runner::missing_tool::skip_or_fail(
                 "tmpfs",
                 &format!(
                     "cannot mount a small tmpfs to fill ({})",
@@ -272,7 +272,7 @@ fn a_full_disk_stops_the_run_at_once_with_one_line_naming_the_file() {
             return;
         }
         Err(error) => {
-            harness::missing_tool::skip_or_fail(
+            runner::missing_tool::skip_or_fail(
                 "tmpfs",
                 &format!("cannot run mount: {error}"),
                 MOUNT_REMEDY,

@@ -89,7 +89,7 @@ impl Chart for BarsChart {
                         chart.draw_series([rectangle]).map_err(plot_error)?;
                         chart
                             .draw_series([Text::new(
-                                harness::units::format_bytes(bytes as f64),
+                                schema::units::format_bytes(bytes as f64),
                                 (SegmentValue::CenterOf(bar), height + max_mebibytes * 0.02),
                                 label_style.pos(plotters::style::text_anchor::Pos::new(
                                     plotters::style::text_anchor::HPos::Center,

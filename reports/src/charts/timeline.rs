@@ -10,9 +10,9 @@ use super::style::{
     Chart, FONT, LABEL_SIZE, LIMIT_COLOUR, LegendEntry, LegendMark, NOTE_SIZE, draw_linear_mesh,
     draw_side_legend, mebibytes, plot_error, split_for_side_legend, titled_chart,
 };
-use harness::results::{Case, Outcome};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use schema::results::{Case, Outcome};
 
 /// One case drawn on the timeline.
 pub struct TimelineLine<'a> {
@@ -147,7 +147,7 @@ impl Chart for TimelineChart<'_> {
             legend.push(LegendEntry {
                 label: format!(
                     "memory limit {}",
-                    harness::units::format_bytes(self.limit_bytes.unwrap_or(0) as f64)
+                    schema::units::format_bytes(self.limit_bytes.unwrap_or(0) as f64)
                 ),
                 colour: LIMIT_COLOUR.mix(1.0),
                 mark: LegendMark::SolidLine,
@@ -156,7 +156,7 @@ impl Chart for TimelineChart<'_> {
             legend.push(LegendEntry {
                 label: format!(
                     "memory limit {} (off the scale)",
-                    harness::units::format_bytes(limit as f64)
+                    schema::units::format_bytes(limit as f64)
                 ),
                 colour: LIMIT_COLOUR.mix(1.0),
                 mark: LegendMark::SolidLine,

@@ -17,8 +17,9 @@
 //! `limit_leaks`), and the live heap after one phase against an earlier one
 //! (`best.phases.restart.heap_bytes / best.phases.load.heap_bytes <= 1`, as dhat-rs's `curr_bytes` asserts).
 
-use harness::results::{Case, Outcome};
-use harness::spec::{Spec, VerdictSpec};
+use schema::results::CaseField;
+use schema::results::{Case, Outcome};
+use schema::spec::{Spec, VerdictSpec};
 
 /// The verdict kinds a spec may declare.
 pub const VERDICT_KINDS: [&str; 4] = ["budget", "claim", "outcome", "growth"];
@@ -54,54 +55,6 @@ pub const RECORDED_FIGURES: [&str; 12] = [
     "profile.alloc_count",
     "profile.wall_ms",
 ];
-
-/// The numeric case fields of results.json.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaseField {
-    PeakRssBytes,
-    PeakHeapBytes,
-    TotalAllocBytes,
-    AllocCount,
-    EndHeapBytes,
-    WallMs,
-}
-
-impl CaseField {
-    /// Every field, in the order error messages list them.
-    pub const ALL: [CaseField; 6] = [
-        CaseField::PeakHeapBytes,
-        CaseField::PeakRssBytes,
-        CaseField::TotalAllocBytes,
-        CaseField::AllocCount,
-        CaseField::EndHeapBytes,
-        CaseField::WallMs,
-    ];
-
-    /// The name results.json and specs use.
-    pub fn name(self) -> &'static str {
-        match self {
-            CaseField::PeakRssBytes => "peak_rss_bytes",
-            CaseField::PeakHeapBytes => "peak_heap_bytes",
-            CaseField::TotalAllocBytes => "total_alloc_bytes",
-            CaseField::AllocCount => "alloc_count",
-            CaseField::EndHeapBytes => "end_heap_bytes",
-            CaseField::WallMs => "wall_ms",
-        }
-    }
-
-    /// The field's value in a case; `None` where results.json has `null`.
-    pub fn value(self, case: &Case) -> Option<f64> {
-        let bytes = match self {
-            CaseField::PeakRssBytes => case.peak_rss_bytes,
-            CaseField::PeakHeapBytes => case.peak_heap_bytes,
-            CaseField::TotalAllocBytes => case.total_alloc_bytes,
-            CaseField::AllocCount => case.alloc_count,
-            CaseField::EndHeapBytes => case.end_heap_bytes,
-            CaseField::WallMs => return Some(case.wall_ms),
-        };
-        bytes.map(|value| value as f64)
-    }
-}
 
 impl Metric {
     /// The name as a spec writes it (`peak_heap_bytes`, `metrics.trims_in_flight`).
@@ -167,7 +120,7 @@ impl Metric {
             Metric::PhaseHeap(_) => true,
         };
         if counts_bytes {
-            harness::units::format_bytes(value)
+            schema::units::format_bytes(value)
         } else {
             format_plain_number(value)
         }
@@ -578,10 +531,10 @@ fn parse_bound(token: &Token, metric: Option<&Metric>) -> Result<f64, Expression
         ));
     }
     if is_time {
-        let duration = harness::units::parse_duration(token.text).map_err(|_| bad())?;
+        let duration = schema::units::parse_duration(token.text).map_err(|_| bad())?;
         Ok(duration.as_secs_f64() * 1000.0)
     } else {
-        harness::units::parse_size(token.text)
+        schema::units::parse_size(token.text)
             .map(|bytes| bytes as f64)
             .map_err(|_| bad())
     }
@@ -812,7 +765,7 @@ fn form_of_kind(kind: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness::toy_spec::{toy_spec, verdict};
+    use schema::toy_spec::{toy_spec, verdict};
     use std::path::Path;
 
     /// Parses `expression` as the check of a verdict of `kind`; a position in an error is in the toy spec's line 16.
@@ -1015,7 +968,7 @@ mod tests {
 
     #[test]
     fn every_number_of_a_cases_tree_limit_and_profile_can_be_named_in_a_check() {
-        use harness::results::{LimitReport, Outcome, ProcessPeak, ProfileRun, TreeReport};
+        use schema::results::{LimitReport, Outcome, ProcessPeak, ProfileRun, TreeReport};
         fn numbers(prefix: &str, value: &serde_json::Value, into: &mut Vec<String>) {
             match value {
                 serde_json::Value::Number(_) => into.push(prefix.to_string()),

@@ -6,17 +6,17 @@
 //! fail), and all 183 hook-storm verdicts with the best store leaking a copy of every journal record it wrote.
 //!
 //! A spec names the counterfactual per verdict (`counterfactual = { role = "after", technique = "…" }`,
-//! [`harness::spec::Counterfactual`]); `check_specs` rejects a verdict that judges a fix without one. A verdict
+//! [`schema::spec::Counterfactual`]); `check_specs` rejects a verdict that judges a fix without one. A verdict
 //! judges a fix when any role it names is not a `before` role (`before`, `before_killed`, …); one that only guards a
-//! behaviour no fix changed says why (`counterfactual = { none = "…" }`), which a claim comparing two roles cannot. `load-test --prove` runs the counterfactual technique's cases ([`harness::suite::plan_counterfactuals`]);
+//! behaviour no fix changed says why (`counterfactual = { none = "…" }`), which a claim comparing two roles cannot. `load-test --prove` runs the counterfactual technique's cases ([`planning::suite::plan_counterfactuals`]);
 //! the judge then evaluates the same check with those cases standing in for the fix role's and records
 //! `counterfactual: { technique, measured, failed }` on the verdict. A technique some role of the spec already
 //! plays (`before`'s, say) is judged on that role's cases, so it is proven in every run.
 
 use super::{CheckExpression, ScenarioCases, Unjudgeable, evaluate, roles_of};
-use harness::results::{CounterfactualResult, Outcome, Verdict};
-use harness::spec::{Counterfactual, Spec, VerdictSpec};
-use harness::suite::counterfactual_role;
+use planning::suite::counterfactual_role;
+use schema::results::{CounterfactualResult, Outcome, Verdict};
+use schema::spec::{Counterfactual, Spec, VerdictSpec};
 
 /// The words a verdict that passes on its counterfactual fails with.
 pub const CANNOT_FAIL: &str = "cannot fail: it passes without the fix";

@@ -12,8 +12,8 @@
 use super::check_expression::{CheckExpression, Comparison, GrowthShape, parse_verdict_check};
 use super::growth_fit::fit_power_law;
 use super::{ScenarioCases, metric_value, size_label};
-use harness::results::{Outcome, Results};
-use harness::spec::{At, Spec};
+use schema::results::{Outcome, Results};
+use schema::spec::{At, Spec};
 
 /// One verdict's margin over its threshold.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,6 +17,7 @@ pub mod counterfactual;
 pub mod growth_fit;
 pub mod margin;
 pub mod regression;
+pub mod tolerance;
 
 use crate::allocation_sites::{SiteRanking, push_case_sites};
 use check_expression::{
@@ -24,8 +25,8 @@ use check_expression::{
     parse_verdict_check,
 };
 use growth_fit::{MIN_SIZES, fit_power_law};
-use harness::results::{Case, Outcome, Results, Verdict};
-use harness::spec::{At, Spec, VerdictSpec};
+use schema::results::{Case, Outcome, Results, Verdict};
+use schema::spec::{At, Spec, VerdictSpec};
 use std::path::Path;
 
 /// Parses every verdict `check` of every spec up front, so a typo stops the run before any case is measured.
@@ -199,7 +200,7 @@ fn judge_in(
             && !expected_cases.contains(&case.id.as_str())
             && !case
                 .variant
-                .starts_with(harness::suite::COUNTERFACTUAL_PREFIX)
+                .starts_with(planning::suite::COUNTERFACTUAL_PREFIX)
         {
             verdicts.push(unexpected_outcome_verdict(case));
         }
@@ -272,7 +273,7 @@ pub fn size_label(case: &Case) -> String {
 /// A size value in its unit: bytes in binary units, anything else as a plain number.
 pub fn format_size_value(value: f64, unit: &str) -> String {
     if unit == "bytes" {
-        harness::units::format_bytes(value)
+        schema::units::format_bytes(value)
     } else {
         format_plain_number(value)
     }

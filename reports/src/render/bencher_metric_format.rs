@@ -2,7 +2,7 @@
 //! commits: one benchmark per case id, with the measures peak heap, peak RSS, total allocated and wall time, each as
 //! `{"value": …}`. A figure that is `null` in results.json (a killed case's heap totals) is left out, never zero.
 
-use harness::results::Results;
+use schema::results::Results;
 use serde_json::{Map, Value, json};
 
 /// The BMF document of a run.

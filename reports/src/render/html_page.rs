@@ -12,7 +12,7 @@ use super::ScenarioReport;
 use super::templates::render_page;
 use crate::judge::check_expression::{format_milliseconds, format_plain_number};
 use crate::judge::size_label;
-use harness::results::{Case, Outcome, Results, Verdict};
+use schema::results::{Case, Outcome, Results, Verdict};
 use serde::Serialize;
 
 /// A chart as a page shows it: the SVG inline, the PNG beside it.
@@ -111,7 +111,7 @@ pub struct IndexPage<'a> {
 fn optional_bytes(bytes: Option<u64>) -> String {
     bytes.map_or_else(
         || "–".to_string(),
-        |b| harness::units::format_bytes(b as f64),
+        |b| schema::units::format_bytes(b as f64),
     )
 }
 
@@ -123,7 +123,7 @@ fn case_row(case: &Case) -> CaseRow {
     {
         notes.push(format!(
             "{} over the limit ({}, polled every {} ms)",
-            harness::units::format_bytes(limit.overshoot_bytes as f64),
+            schema::units::format_bytes(limit.overshoot_bytes as f64),
             limit.mechanism,
             format_plain_number(limit.poll_interval_ms)
         ));
@@ -234,7 +234,7 @@ pub fn index_page<'a>(results: &'a Results, scenarios: &[ScenarioReport]) -> Ind
             run.host.os,
             run.host.kernel,
             run.host.cpus,
-            harness::units::format_bytes(run.host.memory_bytes as f64),
+            schema::units::format_bytes(run.host.memory_bytes as f64),
             run.host.rustc,
             results.cases.len()
         ),

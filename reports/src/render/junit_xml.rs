@@ -2,7 +2,7 @@
 //! unit tests; a failing verdict carries its whole failure text (headline and allocation sites).
 
 use super::text_escaping::escape_markup;
-use harness::results::{Results, Verdict};
+use schema::results::{Results, Verdict};
 
 fn scenario_of(verdict: &Verdict) -> &str {
     verdict.id.split('/').next().unwrap_or(&verdict.id)

@@ -12,15 +12,15 @@ pub mod junit_xml;
 pub mod summary_markdown;
 pub mod templates;
 /// The escapers live in the harness, beside the cross-check's Markdown table that uses them too.
-pub use harness::text_escaping;
+pub use schema::text_escaping;
 
 use crate::charts::bars::{BarsChart, RoleBars};
 use crate::charts::growth::{GrowthChart, GrowthSeries};
 use crate::charts::style::{RenderedChart, render_chart, role_colour};
 use crate::charts::timeline::{TimelineChart, TimelineLine};
 use crate::judge::size_label;
-use harness::results::{Case, Outcome, Results, Verdict};
-use harness::spec::Spec;
+use schema::results::{Case, Outcome, Results, Verdict};
+use schema::spec::Spec;
 use std::path::Path;
 
 /// The directory, inside a run's output directory, that holds the charts.
@@ -146,7 +146,7 @@ pub fn scenario_reports<'a>(results: &'a Results, specs: &'a [Spec]) -> Vec<Scen
 
 /// A file-name-safe form of a scenario name (also the page anchor's): the one rule every file memproof writes
 /// is named by.
-pub use harness::file_stem::file_stem;
+pub use schema::file_stem::file_stem;
 
 fn chart_report(rendered: RenderedChart, caption: String) -> ChartReport {
     let png_relative = format!(

@@ -9,7 +9,7 @@
 use super::ScenarioReport;
 use super::text_escaping::escape_markdown_cell;
 use crate::judge::{format_size_value, size_label};
-use harness::results::{Case, Outcome, Results, Verdict};
+use schema::results::{Case, Outcome, Results, Verdict};
 use std::collections::BTreeMap;
 
 /// How the first role's figure compares with another's: `2.50x less`, `1.30x more`, `same`.
@@ -44,7 +44,7 @@ fn peak_cell(
     };
     let value = figure(case);
     let mut cell = match value {
-        Some(bytes) => harness::units::format_bytes(bytes as f64),
+        Some(bytes) => schema::units::format_bytes(bytes as f64),
         None => "not measured".to_string(),
     };
     if case.outcome != Outcome::Ok {
@@ -122,7 +122,7 @@ fn repeated_table(scenario: &ScenarioReport) -> String {
     let mut table = "Repeated cases: their figures above are the median run's; min, median and max (max/min):\n\n\
                      | case | runs | peak heap | peak RSS |\n|---|---:|---|---|\n"
         .to_string();
-    let bytes = |value: f64| harness::units::format_bytes(value);
+    let bytes = |value: f64| schema::units::format_bytes(value);
     for case in repeated {
         let Some(repeat) = &case.repeat else { continue };
         let cell = |name: &str| {
@@ -182,7 +182,7 @@ fn headline_figure(case: &Case) -> String {
         case.variant,
         case.peak_heap_bytes.map_or_else(
             || "not measured".to_string(),
-            |bytes| harness::units::format_bytes(bytes as f64)
+            |bytes| schema::units::format_bytes(bytes as f64)
         )
     );
     if case.outcome != Outcome::Ok {
@@ -312,7 +312,7 @@ pub fn render_summary_within(
         run.started_at,
         run.host.os,
         run.host.cpus,
-        harness::units::format_bytes(run.host.memory_bytes as f64),
+        schema::units::format_bytes(run.host.memory_bytes as f64),
     ));
     const TABLE_HEAD: &str = "| verdict | words | expected | measured |\n|---|---|---|---|\n";
     if !failed.is_empty() {
@@ -488,7 +488,7 @@ mod tests {
                 ..once.clone()
             })
             .collect();
-        results.cases[2] = harness::repeat::combine(runs);
+        results.cases[2] = planning::repeat::combine(runs);
         let scenarios = super::super::scenario_reports(&results, &[]);
         let summary = render_summary(&results, &scenarios);
         assert!(
@@ -512,7 +512,7 @@ mod tests {
         let none = render_summary(&results, &[]);
         assert!(none.contains("No case was profiled under dhat in this run."));
         for (index, reason) in [(1, "spec"), (2, "spec"), (3, "failed: large-session/x")] {
-            results.cases[index].profile = Some(harness::results::ProfileRun {
+            results.cases[index].profile = Some(schema::results::ProfileRun {
                 outcome: Outcome::Ok,
                 peak_heap_bytes: Some(1),
                 total_alloc_bytes: Some(1),

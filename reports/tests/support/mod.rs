@@ -3,8 +3,8 @@
 //! reads the same fixture the same way. Each test binary uses only some of it.
 #![allow(dead_code)]
 
-use harness::results::{Case, Results};
-use harness::spec::Spec;
+use schema::results::{Case, Results};
+use schema::spec::Spec;
 use std::path::{Path, PathBuf};
 
 pub fn fixtures() -> PathBuf {

@@ -9,7 +9,7 @@ fn main() -> std::process::ExitCode {
         std::env::var_os(scenarios::DHAT_FILE_ENV).unwrap_or_else(|| "dhat-heap.json".into());
     // The profile is written when the profiler is dropped, at the end of this function; never on process::exit.
     let profiler = dhat::Profiler::builder().file_name(file).build();
-    let code = scenarios::case_main(harness::probe::HeapMeter::Dhat);
+    let code = scenarios::case_main(meter::probe::HeapMeter::Dhat);
     drop(profiler);
     code
 }

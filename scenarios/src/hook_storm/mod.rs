@@ -33,11 +33,11 @@ use anyhow::{Context as _, bail};
 use driver::{
     KillPlan, SeedStateArgs, SeededState, ServerFigures, StoreServerArgs, StormFigures, StormPlan,
 };
-use harness::probe;
 use memproof::payload::Rng;
 use memproof::session_store::journal_with_snapshot::journal_path_for;
 use memproof::session_store::state::RetentionRules;
 use memproof::session_store::{StoreConfig, StoreTechnique, UndoneChange};
+use meter::probe;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -572,7 +572,7 @@ fn spawn_store_server(args: &StoreServerArgs) -> anyhow::Result<std::process::Ch
             "--args",
             &driver_args("store_server", args)?.to_string(),
         ])
-        .env_remove(harness::probe::PROBE_FD_ENV)
+        .env_remove(meter::probe::PROBE_FD_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -14,7 +14,7 @@ pub fn launcher() -> PathBuf {
             .args([
                 "build",
                 "--package",
-                "memproof-harness",
+                "memproof-runner",
                 "--bin",
                 "memproof-launch",
             ])
@@ -32,10 +32,10 @@ pub fn launcher() -> PathBuf {
 pub fn judge_spec_profile(
     spec_file: &str,
     profile: &str,
-) -> (harness::results::Results, Vec<harness::results::Verdict>) {
-    use harness::suite::{Binaries, SuiteOptions, plan, run_case};
+) -> (schema::results::Results, Vec<schema::results::Verdict>) {
+    use planning::suite::{Binaries, SuiteOptions, plan, run_case};
     let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(spec_file);
-    let specs = [harness::spec::Spec::read(&spec_path).unwrap()];
+    let specs = [schema::spec::Spec::read(&spec_path).unwrap()];
     let out = tempfile::tempdir().unwrap();
     let binaries = Binaries {
         launcher: launcher(),
@@ -52,15 +52,15 @@ pub fn judge_spec_profile(
     let mut cases = Vec::new();
     for mut planned in plan(&specs, profile).unwrap() {
         planned.profile_run = false;
-        let runs = harness::repeat::runs_for(&specs, profile, &planned, None);
-        let case = harness::repeat::run_repeated(runs, |_| {
+        let runs = planning::repeat::runs_for(&specs, profile, &planned, None);
+        let case = planning::repeat::run_repeated(runs, |_| {
             run_case(&planned, &binaries, &options, &mut |_| {})
         })
         .unwrap();
         cases.push(case);
     }
-    let results = harness::results::Results::unjudged(
-        harness::host::run_info(profile, Path::new(env!("CARGO_MANIFEST_DIR"))),
+    let results = schema::results::Results::unjudged(
+        planning::host::run_info(profile, Path::new(env!("CARGO_MANIFEST_DIR"))),
         cases,
     );
     let verdicts = reports::judge::judge(&results, &specs, None);
@@ -68,7 +68,7 @@ pub fn judge_spec_profile(
 }
 
 /// Asserts that every verdict holds, naming each that does not with the judge's own words.
-pub fn assert_every_verdict_holds(verdicts: &[harness::results::Verdict]) {
+pub fn assert_every_verdict_holds(verdicts: &[schema::results::Verdict]) {
     assert!(!verdicts.is_empty(), "no verdicts were judged");
     let failed: Vec<&str> = verdicts
         .iter()
