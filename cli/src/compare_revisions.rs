@@ -268,7 +268,7 @@ pub fn profile_failed_cases(
                 .cases
                 .iter()
                 .find(|c| c.id == case.case_id)
-                .and_then(|c| c.profile_file.as_ref())
+                .and_then(|c| c.dhat_file.as_ref())
                 .map(|file| dir.join(file))
                 .filter(|path| path.is_file());
             let profile = match (made, sides) {
@@ -422,15 +422,16 @@ mod tests {
         // A case the ci profile plans.
         let id = "large-session/after/log_bytes=33554432";
         let case = old.cases.iter_mut().find(|c| c.id == id).unwrap();
-        case.profile_file = Some("profiles/after.dhat.json".to_string());
+        case.dhat_file = Some("profiles/after.dhat.json".to_string());
         let mut new = old.clone();
-        new.cases.iter_mut().for_each(|c| c.profile_file = None);
+        new.cases.iter_mut().for_each(|c| c.dhat_file = None);
         let (old_dir, new_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         std::fs::create_dir_all(old_dir.path().join("profiles")).unwrap();
         std::fs::write(old_dir.path().join("profiles/after.dhat.json"), "{}").unwrap();
         let regressed = Verdict {
+            change: None,
             id: format!("{id}/peak_heap_bytes"),
-            kind: "regression".to_string(),
+            kind: schema::results::VerdictKind::Regression,
             subject: id.to_string(),
             text: String::new(),
             expected: String::new(),

@@ -218,11 +218,11 @@ impl LoadTest {
         }
         for case in &mut planned {
             // A command has no dhat run: its heap comes from its own probe or the preload library.
-            case.profile_run = !is_command_case(&specs, case)
+            case.dhat_run = !is_command_case(&specs, case)
                 && match self.dhat {
                     DhatRuns::All => true,
                     DhatRuns::None | DhatRuns::Failed => false,
-                    DhatRuns::Spec => case.profile_run,
+                    DhatRuns::Spec => case.dhat_run,
                 };
         }
         preflight::commands(&specs, &planned, None)?;
@@ -348,7 +348,7 @@ impl LoadTest {
             planning::repeat::run_repeated(runs, |index| {
                 // One dhat profile is enough: only the first run makes it.
                 let mut run = case.clone();
-                run.profile_run &= index == 0;
+                run.dhat_run &= index == 0;
                 match external {
                     Some((spec, technique)) => planning::command_case::run(
                         &run,
@@ -399,7 +399,7 @@ impl LoadTest {
             return finish_shard(&results, shard, &out_dir);
         }
         if self.dhat == DhatRuns::All {
-            for profile in results.cases.iter_mut().filter_map(|c| c.profile.as_mut()) {
+            for profile in results.cases.iter_mut().filter_map(|c| c.dhat_run.as_mut()) {
                 profile.reason = Some("all".into());
             }
         }
@@ -429,7 +429,7 @@ impl LoadTest {
                 let Some(result) = results.cases.iter_mut().find(|c| c.id == case.id) else {
                     continue;
                 };
-                if result.profile.is_some() {
+                if result.dhat_run.is_some() {
                     continue;
                 }
                 profiled_any = true;
@@ -499,8 +499,9 @@ fn finish_interrupted(
         .last()
         .map_or(String::new(), |case| case.id.clone());
     results.verdicts = vec![Verdict {
+        change: None,
         id: "run/interrupted".into(),
-        kind: "case".into(),
+        kind: schema::results::VerdictKind::Case,
         subject: last.clone(),
         text: format!(
             "the run was interrupted by {} during {last}: {} of {planned} cases ran, nothing was judged",
@@ -694,6 +695,7 @@ mod profile_choice_tests {
             unit: "items".into(),
         };
         suite::PlannedCase {
+            counterfactual: None,
             id: schema::results::Case::make_id(scenario, role, &size),
             scenario: scenario.into(),
             role: role.into(),
@@ -702,14 +704,15 @@ mod profile_choice_tests {
             limit_bytes: None,
             timeout: std::time::Duration::from_secs(1),
             params: Default::default(),
-            profile_run: false,
+            dhat_run: false,
         }
     }
 
     fn failed(id: &str, subject: &str) -> Verdict {
         Verdict {
+            change: None,
             id: id.into(),
-            kind: "claim".into(),
+            kind: schema::results::VerdictKind::Claim,
             subject: subject.into(),
             text: String::new(),
             expected: String::new(),

@@ -187,9 +187,10 @@ impl Measure {
             [measured.stdout_file.clone(), measured.stderr_file.clone()],
         );
         let identity = CaseIdentity {
+            counterfactual: None,
             id: Case::make_id("measure", &name, &size),
             scenario: "measure".into(),
-            variant: name,
+            role: name,
             technique: None,
             size,
             limit_bytes: self.limit,

@@ -149,7 +149,7 @@ impl Merge {
 fn copy_profiles(runs: &[ShardRun], out_dir: &std::path::Path) -> anyhow::Result<()> {
     for run in runs {
         for case in &run.results.cases {
-            let Some(relative) = &case.profile_file else {
+            let Some(relative) = &case.dhat_file else {
                 continue;
             };
             let from = run.dir.join(relative);

@@ -162,13 +162,13 @@ fn the_installed_binary_runs_a_users_specs_from_their_repository() {
     .unwrap();
     let cases = results["cases"].as_array().unwrap();
     assert!(cases.iter().all(|c| c["scenario"] == "report-export"));
-    assert!(cases.iter().all(|c| c["profile_file"].is_null()));
+    assert!(cases.iter().all(|c| c["dhat_file"].is_null()));
     // Heap from the heap run (the probe on), RSS from the run without it.
     let before = cases
         .iter()
         .find(|c| c["id"] == "report-export/before/rows_bytes=16777216")
         .unwrap();
-    assert_eq!(before["profile"]["reason"], "heap");
+    assert_eq!(before["dhat_run"]["reason"], "heap");
     assert!(before["peak_heap_bytes"].as_u64().unwrap() >= 16 << 20);
     assert_eq!(results["run"]["invocation"]["program"], "memproof");
 

@@ -292,6 +292,7 @@ mod tests {
     #[test]
     fn a_case_runs_with_the_arguments_memproof_case_expects() {
         let case = PlannedCase {
+            counterfactual: None,
             id: "calibration/known/bytes=16".into(),
             scenario: "calibration".into(),
             role: "known".into(),
@@ -307,7 +308,7 @@ mod tests {
                 .as_object()
                 .unwrap()
                 .clone(),
-            profile_run: false,
+            dhat_run: false,
         };
         let subject = Subject::memproof_case(Path::new("/bin/memproof-case"), &case, 7, "d");
         let args: Vec<String> = subject

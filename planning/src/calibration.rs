@@ -9,7 +9,7 @@
 //!
 //! The verdicts of the `known` case are `calibration/NAME`; those of any other case `calibration/ROLE-NAME`.
 
-use schema::results::{Case, Outcome, Verdict};
+use schema::results::{Case, Outcome, Verdict, VerdictKind};
 use schema::units::format_bytes;
 
 /// The scenario name of the calibration case.
@@ -38,15 +38,16 @@ fn bytes(value: Option<u64>) -> String {
 pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
     for case in cases.iter().filter(|case| case.scenario == SCENARIO) {
-        let prefix = if case.variant == "known" {
+        let prefix = if case.role == "known" {
             String::new()
         } else {
-            format!("{}-", case.variant)
+            format!("{}-", case.role)
         };
         let verdict =
             |name: &str, text: String, expected: String, measured: String, pass: bool| Verdict {
                 id: format!("{SCENARIO}/{prefix}{name}"),
-                kind: "calibration".to_string(),
+                kind: VerdictKind::Calibration,
+                change: None,
                 subject: case.id.clone(),
                 text,
                 expected,
@@ -144,7 +145,7 @@ pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
                 exact,
             ));
         }
-        if let Some(profile) = &case.profile {
+        if let Some(profile) = &case.dhat_run {
             let figures: [(&str, Option<u64>, Option<u64>, Shown); 3] = [
                 ("peak", profile.peak_heap_bytes, case.peak_heap_bytes, bytes),
                 (
@@ -201,7 +202,7 @@ pub fn verdicts(cases: &[Case]) -> Vec<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schema::results::{Exit, ProfileRun, Size};
+    use schema::results::{DhatRun, Exit, Size};
 
     fn calibration_case(peak_heap: u64, peak_rss: u64, dhat_peak: u64) -> Case {
         let size = Size {
@@ -210,9 +211,10 @@ mod tests {
             unit: "bytes".into(),
         };
         Case {
+            counterfactual: None,
             id: Case::make_id(SCENARIO, "known", &size),
             scenario: SCENARIO.into(),
-            variant: "known".into(),
+            role: "known".into(),
             technique: Some("touch_known_steps".into()),
             size,
             outcome: Outcome::Ok,
@@ -236,8 +238,8 @@ mod tests {
             ]
             .into_iter()
             .collect(),
-            profile_file: None,
-            profile: Some(ProfileRun {
+            dhat_file: None,
+            dhat_run: Some(DhatRun {
                 outcome: Outcome::Ok,
                 peak_heap_bytes: Some(dhat_peak),
                 total_alloc_bytes: Some(peak_heap),
@@ -290,7 +292,7 @@ mod tests {
     /// The threaded case: its known totals and leak, and dhat's totals and count, all judged.
     fn threaded_case(measured_count: u64, dhat_total: u64) -> Case {
         let mut case = calibration_case(1100, 4096, 1100);
-        case.variant = "threads".into();
+        case.role = "threads".into();
         case.id = Case::make_id(SCENARIO, "threads", &case.size);
         for (name, value) in [
             ("known_alloc_bytes", 5000),
@@ -302,7 +304,7 @@ mod tests {
         ] {
             case.metrics.insert(name.into(), serde_json::json!(value));
         }
-        case.profile.as_mut().unwrap().total_alloc_bytes = Some(dhat_total);
+        case.dhat_run.as_mut().unwrap().total_alloc_bytes = Some(dhat_total);
         case
     }
 

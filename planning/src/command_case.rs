@@ -22,13 +22,10 @@ use anyhow::Context as _;
 use runner::driver::{DRIVER_GRACE, Driver, StopRequest};
 use runner::{self, Launch, Measured};
 use schema::external_command::{CaseValues, ExternalTechnique, HeapFrom};
-use schema::results::{Case, Outcome, ProfileRun};
+use schema::results::{Case, DhatRun, Outcome};
 use schema::spec::Spec;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-
-/// The `reason` of a command case's heap run, in its `profile` block.
-pub const HEAP_RUN_REASON: &str = "heap";
 
 /// How much room the heap run's limit and timeout give the meter, as a dhat run's do.
 const HEAP_RUN_LIMIT_FACTOR: u64 = 3;
@@ -181,7 +178,7 @@ pub fn run(
         &measured.stderr_file,
     );
     let mut result = crate::external::recorded_case(case.identity(), measured, heap, output);
-    result.profile = profile;
+    result.dhat_run = profile;
     let _ = std::fs::remove_dir(&case_dir);
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)
@@ -189,7 +186,7 @@ pub fn run(
 
 /// The measurement run keeps its RSS, outcome, time and driver figures; the heap run gives the heap samples, the
 /// phases and the program's own metrics, and is recorded as the case's profile run.
-fn take_heap_run(measured: &mut Measured, heap_run: Measured) -> ProfileRun {
+fn take_heap_run(measured: &mut Measured, heap_run: Measured) -> DhatRun {
     measured
         .timeline
         .retain(|sample| sample.heap_bytes.is_none());
@@ -209,13 +206,13 @@ fn take_heap_run(measured: &mut Measured, heap_run: Measured) -> ProfileRun {
             .or_insert_with(|| value.clone());
     }
     let figures = heap_run.final_figures.as_ref();
-    ProfileRun {
+    DhatRun {
         outcome: heap_run.outcome,
         peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
         total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
         alloc_count: figures.and_then(|f| f.alloc_count),
         wall_ms: heap_run.wall_ms,
-        reason: Some(HEAP_RUN_REASON.into()),
+        reason: Some(schema::results::HEAP_RUN_REASON.into()),
     }
 }
 

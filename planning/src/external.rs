@@ -225,9 +225,10 @@ pub fn recorded_case(
     output: Option<OutputFiles>,
 ) -> Case {
     Case {
+        counterfactual: None,
         id: identity.id,
         scenario: identity.scenario,
-        variant: identity.variant,
+        role: identity.role,
         technique: identity.technique,
         size: identity.size,
         outcome: measured.outcome,
@@ -243,8 +244,8 @@ pub fn recorded_case(
         timeline: measured.timeline,
         phases: measured.phases,
         metrics: measured.metrics,
-        profile_file: None,
-        profile: None,
+        dhat_file: None,
+        dhat_run: None,
         tree: Some(measured.tree),
         output,
         repeat: None,

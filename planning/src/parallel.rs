@@ -25,7 +25,7 @@ use std::sync::{Condvar, Mutex};
 /// What a case may use at most while it runs, or `None` when nothing bounds it (it then runs alone).
 pub fn memory_need(case: &PlannedCase) -> Option<u64> {
     let limit = case.limit_bytes?;
-    Some(if case.profile_run {
+    Some(if case.dhat_run {
         limit.saturating_mul(3)
     } else {
         limit
@@ -195,6 +195,7 @@ mod tests {
 
     fn planned(id: &str, limit: Option<u64>) -> PlannedCase {
         PlannedCase {
+            counterfactual: None,
             id: id.into(),
             scenario: "toy".into(),
             role: "before".into(),
@@ -207,18 +208,18 @@ mod tests {
             limit_bytes: limit,
             timeout: Duration::from_secs(1),
             params: Default::default(),
-            profile_run: false,
+            dhat_run: false,
         }
     }
 
     fn result_for(case: &PlannedCase) -> Case {
         serde_json::from_value(serde_json::json!({
-            "id": case.id, "scenario": "toy", "variant": "before", "technique": "t",
+            "id": case.id, "scenario": "toy", "role": "before", "technique": "t",
             "size": {"name": "n", "value": 1.0, "unit": "items"}, "outcome": "ok",
             "exit": {"code": 0, "signal": null, "message": null}, "limit_bytes": null, "limit": null,
             "peak_rss_bytes": 1, "peak_heap_bytes": 1, "total_alloc_bytes": 1, "alloc_count": 1,
             "end_heap_bytes": 0, "wall_ms": 1.0, "timeline": [], "phases": [], "metrics": {},
-            "profile_file": null, "profile": null
+            "dhat_file": null, "profile": null
         }))
         .unwrap()
     }

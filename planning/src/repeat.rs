@@ -122,14 +122,14 @@ pub fn combine(mut runs: Vec<Case>) -> Case {
     let outcomes: Vec<Outcome> = runs.iter().map(|c| c.outcome).collect();
     let count = runs.len() as u32;
     // Only one run makes a dhat profile (the load test asks the first): it goes with the case whichever run that is.
-    let profiled = runs.iter().position(|c| c.profile.is_some());
-    let (profile, profile_file) = profiled.map_or((None, None), |index| {
-        (runs[index].profile.take(), runs[index].profile_file.take())
+    let profiled = runs.iter().position(|c| c.dhat_run.is_some());
+    let (profile, dhat_file) = profiled.map_or((None, None), |index| {
+        (runs[index].dhat_run.take(), runs[index].dhat_file.take())
     });
     let mut case = runs.swap_remove(timeline_run);
     if profiled.is_some() {
-        case.profile = profile;
-        case.profile_file = profile_file;
+        case.dhat_run = profile;
+        case.dhat_file = dhat_file;
     }
     let median_of = |name: &str| figures.get(name).map(|f: &FigureSpread| f.median);
     case.peak_heap_bytes = median_of("peak_heap_bytes").map(|v| v as u64);
@@ -159,9 +159,10 @@ mod tests {
 
     fn run(heap: u64, rss: u64, trims: u64) -> Case {
         Case {
+            counterfactual: None,
             id: "toy/before/n=1".into(),
             scenario: "toy".into(),
-            variant: "before".into(),
+            role: "before".into(),
             technique: Some("t".into()),
             size: Size {
                 name: "n".into(),
@@ -185,8 +186,8 @@ mod tests {
                 heap_bytes: None,
             }],
             metrics: [("trims".to_string(), serde_json::json!(trims))].into(),
-            profile_file: None,
-            profile: None,
+            dhat_file: None,
+            dhat_run: None,
             tree: None,
             output: None,
             repeat: None,

@@ -23,7 +23,7 @@ pub fn baseline_weights(baseline: &Results) -> BTreeMap<String, f64> {
         .cases
         .iter()
         .map(|case| {
-            let profile_ms = case.profile.as_ref().map_or(0.0, |run| run.wall_ms);
+            let profile_ms = case.dhat_run.as_ref().map_or(0.0, |run| run.wall_ms);
             (case.id.clone(), case.wall_ms + profile_ms)
         })
         .collect()

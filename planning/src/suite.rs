@@ -12,7 +12,9 @@ use crate::external;
 use anyhow::Context as _;
 use runner::{self, Launch, Progress};
 use schema::file_stem::file_stem;
-use schema::results::{Case, CaseIdentity, Outcome, OutputFiles, ProfileRun, Size};
+use schema::results::{
+    Case, CaseIdentity, DhatRun, Outcome, OutputFiles, Size, counterfactual_role,
+};
 use schema::spec::{At, Counterfactual, Profile, Spec};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -67,8 +69,10 @@ pub struct PlannedCase {
     pub limit_bytes: Option<u64>,
     pub timeout: Duration,
     pub params: serde_json::Map<String, serde_json::Value>,
-    /// Whether this case also gets a dhat profile run.
-    pub profile_run: bool,
+    /// Whether this case also gets a dhat run.
+    pub dhat_run: bool,
+    /// For a case `load-test --prove` adds, the technique standing in for a fix ([`Case::counterfactual`]).
+    pub counterfactual: Option<String>,
 }
 
 impl PlannedCase {
@@ -77,8 +81,9 @@ impl PlannedCase {
         CaseIdentity {
             id: self.id.clone(),
             scenario: self.scenario.clone(),
-            variant: self.role.clone(),
+            role: self.role.clone(),
             technique: Some(self.technique.clone()),
+            counterfactual: self.counterfactual.clone(),
             size: self.size.clone(),
             limit_bytes: self.limit_bytes,
         }
@@ -118,22 +123,14 @@ pub fn plan(specs: &[Spec], profile_name: &str) -> anyhow::Result<Vec<PlannedCas
                     limit_bytes: profile.limit_bytes,
                     timeout: profile.timeout,
                     params: profile.params.clone(),
-                    profile_run: profile.profile_runs && Some(value) == largest,
+                    dhat_run: profile.dhat_runs && Some(value) == largest,
+                    counterfactual: None,
                 });
             }
         }
     }
     Ok(planned)
 }
-
-/// The role a counterfactual case plays: `counterfactual:TECHNIQUE`. Its case id
-/// (`scenario/counterfactual:TECHNIQUE/size=…`) cannot collide with a role's, since no spec role has a colon.
-pub fn counterfactual_role(technique: &str) -> String {
-    format!("{COUNTERFACTUAL_PREFIX}{technique}")
-}
-
-/// What every counterfactual role starts with.
-pub const COUNTERFACTUAL_PREFIX: &str = "counterfactual:";
 
 /// The cases `load-test --prove` adds to [`plan`]'s: for each verdict of `profile_name` whose counterfactual is a
 /// technique no role of its spec plays, that technique at the sizes the verdict is judged at (every size for a
@@ -159,7 +156,7 @@ pub fn plan_counterfactuals(
                 continue;
             }
             let at_sizes: Vec<f64> = match verdict.at {
-                _ if verdict.kind == "growth" => sizes.clone(),
+                _ if verdict.kind == schema::results::VerdictKind::Growth => sizes.clone(),
                 At::All => sizes.clone(),
                 At::Largest => sizes.last().copied().into_iter().collect(),
                 At::Smallest => sizes.first().copied().into_iter().collect(),
@@ -183,12 +180,13 @@ pub fn plan_counterfactuals(
                 id: Case::make_id(&spec.scenario, &role, &size),
                 scenario: spec.scenario.clone(),
                 role,
+                counterfactual: Some(technique.clone()),
                 technique,
                 size,
                 limit_bytes: profile.limit_bytes,
                 timeout: profile.timeout,
                 params: profile.params.clone(),
-                profile_run: false,
+                dhat_run: false,
             });
         }
     }
@@ -363,7 +361,7 @@ pub fn run_case(
     drop(work_dir);
 
     // An interrupt stops the case here: no profile run after it.
-    let (profile, profile_file) = if case.profile_run && measured.outcome != Outcome::Interrupted {
+    let (profile, dhat_file) = if case.dhat_run && measured.outcome != Outcome::Interrupted {
         run_profile(case, binaries, options, fixture_dir, "spec", on_event)?
     } else {
         (None, None)
@@ -387,8 +385,8 @@ pub fn run_case(
     {
         result.outcome = Outcome::Interrupted;
     }
-    result.profile_file = profile_file;
-    result.profile = profile;
+    result.dhat_file = dhat_file;
+    result.dhat_run = profile;
     on_event(SuiteEvent::Finished { case: &result });
     Ok(result)
 }
@@ -413,7 +411,7 @@ pub(crate) fn output_files(
 
 /// The dhat profile run of a case (`memproof-dhat`, a process of its own): its figures and the profile file,
 /// relative to the run directory (`None` when the run left none). `reason` says why it was profiled
-/// ([`ProfileRun::reason`]).
+/// ([`DhatRun::reason`]).
 pub fn run_profile(
     case: &PlannedCase,
     binaries: &Binaries,
@@ -421,7 +419,7 @@ pub fn run_profile(
     fixture_dir: Option<&Path>,
     reason: &str,
     on_event: &mut dyn FnMut(SuiteEvent<'_>),
-) -> anyhow::Result<(Option<ProfileRun>, Option<String>)> {
+) -> anyhow::Result<(Option<DhatRun>, Option<String>)> {
     on_event(SuiteEvent::Started {
         case,
         run: "profile",
@@ -461,7 +459,7 @@ pub fn run_profile(
     drop(work_dir);
     let _ = std::fs::remove_dir(&case_dir);
     let figures = run.final_figures.as_ref();
-    let profile = ProfileRun {
+    let profile = DhatRun {
         outcome: run.outcome,
         peak_heap_bytes: figures.and_then(|f| f.peak_heap_bytes),
         total_alloc_bytes: figures.and_then(|f| f.total_alloc_bytes),
@@ -485,10 +483,9 @@ pub fn profile_after(
     std::fs::create_dir_all(options.out_dir.join("work"))?;
     let fixture = prepare_fixture(case, binaries, options)?;
     let fixture_dir = fixture.as_ref().map(|(dir, _)| dir.as_path());
-    let (profile, profile_file) =
-        run_profile(case, binaries, options, fixture_dir, reason, on_event)?;
-    result.profile = profile;
-    result.profile_file = profile_file;
+    let (profile, dhat_file) = run_profile(case, binaries, options, fixture_dir, reason, on_event)?;
+    result.dhat_run = profile;
+    result.dhat_file = dhat_file;
     Ok(())
 }
 
@@ -528,7 +525,7 @@ mod tests {
                 "toy/after/n=40"
             ]
         );
-        let profiled: Vec<bool> = planned.iter().map(|p| p.profile_run).collect();
+        let profiled: Vec<bool> = planned.iter().map(|p| p.dhat_run).collect();
         assert_eq!(profiled, [false, false, true, true]);
         let error = plan(&[spec], "full").unwrap_err().to_string();
         assert_eq!(
@@ -591,6 +588,6 @@ mod tests {
             ]
         );
         assert_eq!(planned[1].technique, "b_minus_release");
-        assert!(planned.iter().all(|p| !p.profile_run));
+        assert!(planned.iter().all(|p| !p.dhat_run));
     }
 }

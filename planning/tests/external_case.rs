@@ -102,10 +102,10 @@ fn an_external_technique_gets_its_size_and_params_and_its_driver_figures() {
     );
     // The heap came from a heap run of its own (the probe on), recorded as the case's profile run; the peak RSS
     // from the run without it.
-    let heap_run = case.profile.as_ref().unwrap();
+    let heap_run = case.dhat_run.as_ref().unwrap();
     assert_eq!(
         heap_run.reason.as_deref(),
-        Some(planning::command_case::HEAP_RUN_REASON)
+        Some(schema::results::HEAP_RUN_REASON)
     );
     assert_eq!(heap_run.outcome, Outcome::Ok);
     assert_eq!(heap_run.peak_heap_bytes, case.peak_heap_bytes);

@@ -2,7 +2,7 @@
 //!
 //! A failing heap verdict that only says "87 MiB, limit 64 MiB" sends the engineer off to profile; pytest-memray
 //! instead prints the biggest allocation sites under the headline. memproof already has a dhat profile of the case
-//! (`profile_file` in results.json, a separate run because dhat's allocator changes RSS and time), so the judge
+//! (`dhat_file` in results.json, a separate run because dhat's allocator changes RSS and time), so the judge
 //! reads its program points (`pps`: bytes at the global peak `gb`, total bytes `tb`, total blocks `tbk`, bytes at
 //! the end `eb`, and frame indices `fs` into `ftbl`) and names each site by its first frame outside the allocator
 //! and the standard library.
@@ -443,15 +443,15 @@ pub fn push_case_sites(
     text.push_str(&describe_top_sites(
         results_dir,
         &case.id,
-        case.profile_file.as_deref(),
+        case.dhat_file.as_deref(),
         ranking,
     ));
 }
 
 /// Whether `case`'s heap figures came from a command's own meter (its heap run), which records no sites.
 pub fn is_command_heap(case: &Case) -> bool {
-    case.profile.as_ref().and_then(|p| p.reason.as_deref())
-        == Some(planning::command_case::HEAP_RUN_REASON)
+    case.dhat_run.as_ref().and_then(|p| p.reason.as_deref())
+        == Some(schema::results::HEAP_RUN_REASON)
 }
 
 /// The evidence under a failing heap verdict's headline: the top [`TOP_SITES`] sites of the case's dhat profile,
@@ -459,23 +459,23 @@ pub fn is_command_heap(case: &Case) -> bool {
 pub fn describe_top_sites(
     results_dir: Option<&Path>,
     case_id: &str,
-    profile_file: Option<&str>,
+    dhat_file: Option<&str>,
     ranking: SiteRanking,
 ) -> String {
-    let Some(profile_file) = profile_file else {
+    let Some(dhat_file) = dhat_file else {
         return format!(
             "No dhat profile of {case_id} was made, so its allocation sites are not known."
         );
     };
     let Some(results_dir) = results_dir else {
-        return format!("Allocation sites: see the dhat profile {profile_file}.");
+        return format!("Allocation sites: see the dhat profile {dhat_file}.");
     };
-    let sites = match read_sites(&results_dir.join(profile_file), ranking) {
+    let sites = match read_sites(&results_dir.join(dhat_file), ranking) {
         Ok(sites) => sites,
         Err(error) => return format!("Allocation sites unavailable: {error:#}"),
     };
     let mut text = format!(
-        "Top allocation sites by bytes {} (dhat profile {profile_file}):",
+        "Top allocation sites by bytes {} (dhat profile {dhat_file}):",
         ranking.heading()
     );
     for site in sites.iter().take(TOP_SITES) {

@@ -12,12 +12,13 @@
 //! as before, and its regressions list the head's sites alone.
 
 use crate::judge::check_expression::Metric;
-use crate::judge::regression::{Change, classify, format_percent_change};
+use crate::judge::regression::{classify, format_percent_change};
 use crate::judge::tolerance::tolerance_for;
 use crate::noise::Noise;
 use crate::site_diff::{BaselineSites, SiteSummary};
 use anyhow::Context as _;
 use schema::results::CaseField;
+use schema::results::Change;
 use schema::results::{Results, RunInfo};
 use schema::spec::Spec;
 use serde::{Deserialize, Serialize};
@@ -64,7 +65,7 @@ fn site_summaries(results: &Results, run_dir: &Path) -> (BaselineSites, Vec<Stri
     let mut sites = BaselineSites::new();
     let mut unreadable = Vec::new();
     for case in results.cases.iter().filter(|case| is_guarded(case)) {
-        let Some(profile) = &case.profile_file else {
+        let Some(profile) = &case.dhat_file else {
             continue;
         };
         match SiteSummary::read(&run_dir.join(profile)) {
@@ -108,9 +109,7 @@ pub fn read_baseline(path: &Path) -> anyhow::Result<Option<Results>> {
 /// Whether a case's figures are guarded by a baseline: every case but the counterfactuals (`load-test --prove`),
 /// which are evidence that verdicts can fail, never figures to guard.
 fn is_guarded(case: &schema::results::Case) -> bool {
-    !case
-        .variant
-        .starts_with(planning::suite::COUNTERFACTUAL_PREFIX)
+    case.counterfactual.is_none()
 }
 
 /// `results` reduced to what a baseline keeps.
@@ -122,8 +121,8 @@ pub fn baseline_of(results: &Results) -> Results {
     for case in &mut baseline.cases {
         case.timeline.clear();
         case.phases.clear();
-        case.profile_file = None;
-        case.profile = None;
+        case.dhat_file = None;
+        case.dhat_run = None;
         // A committed file holds no one machine's paths: a process is named by its program alone.
         if let Some(tree) = &mut case.tree {
             if let Some(largest) = &mut tree.largest_process {
@@ -209,7 +208,7 @@ pub fn cases_without_baseline(
             specs
                 .iter()
                 .find(|spec| spec.scenario == case.scenario)
-                .is_none_or(|spec| spec.regression.judges_role(&case.variant))
+                .is_none_or(|spec| spec.regression.judges_role(&case.role))
         })
         .filter(|case| !baseline.cases.iter().any(|old| old.id == case.id))
         .map(|case| case.id.clone())
@@ -446,7 +445,7 @@ mod tests {
             baseline
                 .cases
                 .iter()
-                .all(|c| c.timeline.is_empty() && c.profile_file.is_none())
+                .all(|c| c.timeline.is_empty() && c.dhat_file.is_none())
         );
         assert_eq!(
             baseline.cases[2].peak_heap_bytes,
@@ -594,8 +593,9 @@ mod tests {
         // A counterfactual case (`--prove`) is never in a baseline, so never named as missing from one.
         let mut proved = fixture();
         let mut counterfactual = proved.cases[0].clone();
-        counterfactual.variant = format!("{}undone", planning::suite::COUNTERFACTUAL_PREFIX);
-        counterfactual.id = format!("{}/{}/x=1", counterfactual.scenario, counterfactual.variant);
+        counterfactual.role = schema::results::counterfactual_role("undone");
+        counterfactual.counterfactual = Some("undone".into());
+        counterfactual.id = format!("{}/{}/x=1", counterfactual.scenario, counterfactual.role);
         proved.cases.push(counterfactual);
         assert_eq!(
             cases_without_baseline(&proved, &fixture(), &[]),

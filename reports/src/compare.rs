@@ -16,7 +16,7 @@ use crate::charts::growth::GrowthChart;
 use crate::charts::style::{render_chart, role_colour};
 use crate::charts::timeline::{TimelineChart, TimelineLine};
 use crate::judge::check_expression::Metric;
-use crate::judge::regression::{Change, classify, regression_verdicts};
+use crate::judge::regression::{classify, regression_verdicts};
 use crate::judge::tolerance::{Tolerance, tolerance_for};
 use crate::noise::Noise;
 use crate::render::bounded_markdown::{BoundedText, COMMENT_LIMIT};
@@ -28,6 +28,7 @@ use crate::site_diff::{
 };
 use anyhow::{Context as _, bail};
 use schema::results::CaseField;
+use schema::results::Change;
 use schema::results::{Case, Results, Verdict};
 use schema::spec::Spec;
 use serde::Serialize;
@@ -307,7 +308,7 @@ pub fn verdict_changes(old: &Results, new: &Results) -> Vec<VerdictChange> {
         results
             .verdicts
             .iter()
-            .filter(|v| v.kind != "regression")
+            .filter(|v| v.kind != schema::results::VerdictKind::Regression)
             .cloned()
             .collect()
     };
@@ -318,7 +319,7 @@ pub fn verdict_changes(old: &Results, new: &Results) -> Vec<VerdictChange> {
         let before = base.iter().find(|b| b.id == verdict.id);
         changes.push(VerdictChange {
             id: verdict.id.clone(),
-            kind: verdict.kind.clone(),
+            kind: verdict.kind.to_string(),
             base: before.map(|b| b.pass),
             head: Some(verdict.pass),
             change: match (before.map(|b| b.pass), verdict.pass) {
@@ -338,7 +339,7 @@ pub fn verdict_changes(old: &Results, new: &Results) -> Vec<VerdictChange> {
     for verdict in base.iter().filter(|b| !head.iter().any(|h| h.id == b.id)) {
         changes.push(VerdictChange {
             id: verdict.id.clone(),
-            kind: verdict.kind.clone(),
+            kind: verdict.kind.to_string(),
             base: Some(verdict.pass),
             head: None,
             change: "no longer judged",
@@ -694,14 +695,14 @@ fn compare_scenario(
     for (index, case) in scenario.largest_case_of_each_role() {
         if let Some(old_case) = old_of(case) {
             lines.push(TimelineLine {
-                label: format!("base {}", case.variant),
+                label: format!("base {}", case.role),
                 case: old_case,
                 colour: role_colour(index),
                 faded: true,
             });
         }
         lines.push(TimelineLine {
-            label: format!("head {}", case.variant),
+            label: format!("head {}", case.role),
             case,
             colour: role_colour(index),
             faded: false,

@@ -292,7 +292,7 @@ pub fn fields_of_verdict(verdict: &Verdict) -> Vec<CaseField> {
             })
             .collect()
     };
-    let mut fields = if verdict.kind == "regression" {
+    let mut fields = if verdict.kind == schema::results::VerdictKind::Regression {
         named(&verdict.id)
     } else {
         named(&verdict.subject)
@@ -558,12 +558,12 @@ pub fn explain_against_baseline(
 ) {
     for verdict in verdicts
         .iter_mut()
-        .filter(|v| v.kind == "regression" && !v.pass)
+        .filter(|v| v.kind == schema::results::VerdictKind::Regression && !v.pass)
     {
         let Some(case) = results.cases.iter().find(|c| c.id == verdict.subject) else {
             continue;
         };
-        let Some(profile) = &case.profile_file else {
+        let Some(profile) = &case.dhat_file else {
             continue;
         };
         let Some(summary) = baseline_sites.get(&case.id) else {
@@ -698,9 +698,11 @@ mod tests {
 
     #[test]
     fn a_verdict_names_the_fields_it_is_about() {
-        let verdict = |kind: &str, id: &str, subject: &str| Verdict {
+        use schema::results::VerdictKind;
+        let verdict = |kind: VerdictKind, id: &str, subject: &str| Verdict {
+            change: None,
             id: id.into(),
-            kind: kind.into(),
+            kind,
             subject: subject.into(),
             text: String::new(),
             expected: String::new(),
@@ -710,7 +712,7 @@ mod tests {
         };
         assert_eq!(
             fields_of_verdict(&verdict(
-                "regression",
+                VerdictKind::Regression,
                 "s/after/n=1/end_heap_bytes",
                 "s/after/n=1"
             )),
@@ -718,14 +720,14 @@ mod tests {
         );
         assert_eq!(
             fields_of_verdict(&verdict(
-                "claim",
+                VerdictKind::Claim,
                 "s/ratio",
                 "before.total_alloc_bytes / after.total_alloc_bytes"
             )),
             [CaseField::TotalAllocBytes]
         );
         assert_eq!(
-            fields_of_verdict(&verdict("outcome", "s/ok", "after.outcome")),
+            fields_of_verdict(&verdict(VerdictKind::Outcome, "s/ok", "after.outcome")),
             [CaseField::PeakHeapBytes]
         );
     }

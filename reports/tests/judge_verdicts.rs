@@ -300,7 +300,10 @@ Top allocation sites by bytes live at the heap peak (dhat profile profiles/large
         "large-session/after/log_bytes=67108864 peak_rss_bytes: within noise against the baseline: previously 100 MiB, now 104 MiB (+4.0%; tolerance +25.0% and 8.00 MiB: no measured noise for this figure, the conservative default)",
     );
     let verdicts = reports::judge::judge(&results, &[spec_from(&spec)], Some(&baseline));
-    let regressions = verdicts.iter().filter(|v| v.kind == "regression").count();
+    let regressions = verdicts
+        .iter()
+        .filter(|v| v.kind == schema::results::VerdictKind::Regression)
+        .count();
     assert!(
         !verdicts.iter().any(|v| v.id == format!("{after}/wall_ms")),
         "wall time is not judged against a baseline"
@@ -316,16 +319,15 @@ Top allocation sites by bytes live at the heap peak (dhat profile profiles/large
     let judged = |role: &str| -> Vec<String> {
         verdicts
             .iter()
-            .filter(|v| v.kind == "regression" && v.subject.split('/').nth(1) == Some(role))
+            .filter(|v| {
+                v.kind == schema::results::VerdictKind::Regression
+                    && v.subject.split('/').nth(1) == Some(role)
+            })
             .map(|v| v.id.rsplit('/').next().unwrap().to_string())
             .collect()
     };
     assert!(judged("before").is_empty());
-    let after_cases = results
-        .cases
-        .iter()
-        .filter(|c| c.variant == "after")
-        .count();
+    let after_cases = results.cases.iter().filter(|c| c.role == "after").count();
     assert!(after_cases > 0);
     assert_eq!(judged("after"), vec!["peak_heap_bytes"; after_cases]);
     assert!(judged("best").iter().any(|figure| figure == "alloc_count"));
@@ -391,11 +393,12 @@ fn with_counterfactual_cases(results: &mut Results, technique: &str, peak: u64) 
     let copies: Vec<_> = results
         .cases
         .iter()
-        .filter(|case| case.variant == "best")
+        .filter(|case| case.role == "best")
         .cloned()
         .map(|mut case| {
-            case.variant = planning::suite::counterfactual_role(technique);
-            case.id = schema::results::Case::make_id(&case.scenario, &case.variant, &case.size);
+            case.role = schema::results::counterfactual_role(technique);
+            case.counterfactual = Some(technique.to_string());
+            case.id = schema::results::Case::make_id(&case.scenario, &case.role, &case.size);
             case.technique = Some(technique.to_string());
             case.peak_heap_bytes = Some(peak);
             case
@@ -507,7 +510,7 @@ scenarios/large-session.toml:56:10: verdict after-streams: it judges a fix but n
 #[test]
 fn leak_verdicts_judge_the_end_heap_and_the_heap_at_one_phase_against_an_earlier_one() {
     let mut results = fixture_results();
-    for case in results.cases.iter_mut().filter(|c| c.variant == "best") {
+    for case in results.cases.iter_mut().filter(|c| c.role == "best") {
         case.phases[0].heap_bytes = Some(1 << 20);
         case.phases[1].heap_bytes = Some((1 << 20) + 16 * 1024);
     }
@@ -531,7 +534,7 @@ fn leak_verdicts_judge_the_end_heap_and_the_heap_at_one_phase_against_an_earlier
         (leak.pass, leak.measured.as_str()),
         (false, "1.02 (1.02 MiB / 1.00 MiB) at log_bytes=64.0 MiB")
     );
-    for case in results.cases.iter_mut().filter(|c| c.variant == "best") {
+    for case in results.cases.iter_mut().filter(|c| c.role == "best") {
         case.phases[1].heap_bytes = Some(1 << 20);
     }
     let held = verdict(

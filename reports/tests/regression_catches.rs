@@ -82,7 +82,7 @@ fn every_judged_case_fails_the_regression_check_at_the_target_change() {
             .find(|spec| spec.scenario == case.scenario)
             .is_none_or(|spec| {
                 spec.regression
-                    .judges(&case.variant, CaseField::PeakHeapBytes.name())
+                    .judges(&case.role, CaseField::PeakHeapBytes.name())
             });
         if !judged {
             continue;

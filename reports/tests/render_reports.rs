@@ -170,8 +170,9 @@ fn summary_of_a_run_where_everything_fails_stays_under_the_comment_limit() {
     }
     results.verdicts = (0..3000)
         .map(|index| schema::results::Verdict {
+            change: None,
             id: format!("scenario-{}/claim-{index}", index % 40),
-            kind: "claim".to_string(),
+            kind: schema::results::VerdictKind::Claim,
             subject: "before.peak_heap_bytes".to_string(),
             text: format!(
                 "claim {index} does not hold: {}",

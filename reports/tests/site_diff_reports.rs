@@ -115,7 +115,7 @@ fn compare_shows_where_the_memory_went_in_both_pages() {
 fn bless_keeps_the_top_sites_and_a_regression_against_it_names_what_grew() {
     let run = tempfile::tempdir().unwrap();
     let mut blessed = fixture_results();
-    case_mut(&mut blessed, CASE).profile_file = Some(unpack(run.path(), "base"));
+    case_mut(&mut blessed, CASE).dhat_file = Some(unpack(run.path(), "base"));
     let dir = tempfile::tempdir().unwrap();
     let with_sites = dir.path().join("baseline.json");
     let without_sites = dir.path().join("baseline-without-sites.json");
@@ -152,10 +152,11 @@ fn bless_keeps_the_top_sites_and_a_regression_against_it_names_what_grew() {
     // A later run leaks: its regression names the leaking site against the baseline's summary.
     let head_dir = tempfile::tempdir().unwrap();
     let mut head = fixture_results();
-    case_mut(&mut head, CASE).profile_file = Some(unpack(head_dir.path(), "leak"));
+    case_mut(&mut head, CASE).dhat_file = Some(unpack(head_dir.path(), "leak"));
     let mut verdicts = vec![Verdict {
+        change: None,
         id: format!("{CASE}/end_heap_bytes"),
-        kind: "regression".to_string(),
+        kind: schema::results::VerdictKind::Regression,
         subject: CASE.to_string(),
         text: "end_heap_bytes: regressed against the baseline".to_string(),
         expected: String::new(),

@@ -21,6 +21,7 @@ fn calibration(bytes: u64, steps: u64, hold: &str) -> PlannedCase {
         unit: "bytes".into(),
     };
     PlannedCase {
+        counterfactual: None,
         id: schema::results::Case::make_id("calibration", "known", &size),
         scenario: "calibration".into(),
         role: "known".into(),
@@ -32,7 +33,7 @@ fn calibration(bytes: u64, steps: u64, hold: &str) -> PlannedCase {
             .as_object()
             .unwrap()
             .clone(),
-        profile_run: false,
+        dhat_run: false,
     }
 }
 

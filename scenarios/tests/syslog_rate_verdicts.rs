@@ -27,7 +27,7 @@ fn smoke_profile_meets_the_registered_verdicts() {
         assert!(metric("fast_path_misses_at_insert") > 0.0, "{id}");
         assert_eq!(metric("trims_failed"), 0.0, "{id}");
         assert_eq!(metric("trims_started"), metric("trims_completed"), "{id}");
-        if case.variant == "after" {
+        if case.role == "after" {
             assert!(metric("fast_path_misses_in_trims") > 0.0, "{id}");
         }
     }

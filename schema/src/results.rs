@@ -1,4 +1,9 @@
-//! `results.json`, schema `memproof.results/v1`: the one record of a run that every report is rendered from.
+//! `results.json`, schema `memproof.results/v2`: the one record of a run that every report is rendered from.
+//!
+//! v2 names what v1 left to be recovered from text: a case's `role` (v1: `variant`), its `counterfactual`
+//! technique (v1: a `counterfactual:` prefix on the role), its `dhat_file` and `dhat_run` (v1: `profile_file`,
+//! `profile`, which also meant the load profile), a verdict's `kind` as one of [`VerdictKind`] and a regression
+//! verdict's [`Change`]. A v1 file still reads: [`Results::read`] upgrades it ([`upgrade_v1`]).
 //!
 //! The field names are a contract with other tools (CI dashboards, `cargo xtask compare`, our own checks), so they
 //! are spelled out here once and documented field by field, in the manner of dhat's `HeapStats`. A figure that
@@ -10,7 +15,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The schema tag written into every results file.
-pub const SCHEMA: &str = "memproof.results/v1";
+pub const SCHEMA: &str = "memproof.results/v2";
+
+/// The schema before v2, still read (baselines committed before it, runs kept by CI).
+pub const SCHEMA_V1: &str = "memproof.results/v1";
 
 /// The file name of the results inside a run's output directory.
 pub const RESULTS_FILE: &str = "results.json";
@@ -161,14 +169,21 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// One case: a scenario's variant at one size, run in a process of its own.
+/// One case: a scenario's role at one size, run in a process of its own.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Case {
-    /// `scenario/variant/size-name=value`, unique within a run, stable across runs (baselines key on it).
+    /// `scenario/role/size-name=value`, unique within a run, stable across runs (baselines key on it).
     pub id: String,
     pub scenario: String,
-    /// The role the case plays (`before`, `after`, `best`, …), as the scenario's spec names it.
-    pub variant: String,
+    /// The role the case plays (`before`, `after`, `best`, …), as the scenario's spec names it; for a
+    /// counterfactual case, `counterfactual:TECHNIQUE` (so its id is unique), with the technique in
+    /// `counterfactual`.
+    #[serde(alias = "variant")]
+    pub role: String,
+    /// For a case `load-test --prove` added: the technique that stands in for a fix (the fix minus one change).
+    /// Such a case is evidence that a verdict can fail, never a figure to guard. Absent for every other case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterfactual: Option<String>,
     /// The technique behind the role (`parse_all`, `raw_prefix_scan`, …), or `null` for external commands.
     #[serde(default)]
     pub technique: Option<String>,
@@ -210,10 +225,11 @@ pub struct Case {
     pub metrics: BTreeMap<String, serde_json::Value>,
     /// Path of the dhat profile of this case, relative to the output directory; `null` when no profile run was made
     /// or it did not finish. DHAT's viewer (`dh_view.html`) opens it.
-    pub profile_file: Option<String>,
-    /// Figures of the dhat profile run of the same case, when one was made: a cross-check of the heap figures.
-    #[serde(default)]
-    pub profile: Option<ProfileRun>,
+    #[serde(alias = "profile_file")]
+    pub dhat_file: Option<String>,
+    /// Figures of the dhat run of the same case, when one was made: a cross-check of the heap figures.
+    #[serde(default, alias = "profile")]
+    pub dhat_run: Option<DhatRun>,
     /// The process tree of the timeline run: its total, its largest process, what was left running.
     #[serde(default)]
     pub tree: Option<TreeReport>,
@@ -356,10 +372,10 @@ pub struct Phase {
     pub heap_bytes: Option<u64>,
 }
 
-/// The figures of a case's separate dhat profile run. dhat serialises every allocation, so the run's RSS and time
+/// The figures of a case's separate dhat run. dhat serialises every allocation, so the run's RSS and time
 /// are not comparable with the real program (docs/measured.md); its heap figures are exact.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ProfileRun {
+pub struct DhatRun {
     pub outcome: Outcome,
     /// dhat's `max_bytes`: bytes live at the global peak.
     pub peak_heap_bytes: Option<u64>,
@@ -379,10 +395,8 @@ pub struct ProfileRun {
 pub struct Verdict {
     /// Unique within a run: `scenario/verdict-id`.
     pub id: String,
-    /// `budget`, `claim`, `outcome`, `growth`, `regression`, `calibration`, or `case` (a case that did not end
-    /// the way its spec expects).
-    pub kind: String,
-    /// What is judged: a case id, a scenario, or `variant.metric`.
+    pub kind: VerdictKind,
+    /// What is judged: a case id, a scenario, or `role.metric`.
     pub subject: String,
     /// The claim in words, as a person reads it; on failure, the failure text.
     pub text: String,
@@ -395,6 +409,80 @@ pub struct Verdict {
     /// fix minus the one change the verdict is about); absent when the run did not prove it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterfactual: Option<CounterfactualResult>,
+    /// For a regression verdict: how the figure moved against the baseline, beyond its tolerance or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+}
+
+/// The `reason` of a command case's heap run, in its `dhat_run` block (a heap run, not a dhat run: a command has no
+/// dhat, so the block holds what its own meter reported).
+pub const HEAP_RUN_REASON: &str = "heap";
+
+/// What a verdict judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictKind {
+    /// A figure under a bound the spec sets.
+    Budget,
+    /// A pull request's claim: one role's figure against another's.
+    Claim,
+    /// How a case ended (ok, oom-killed, …).
+    Outcome,
+    /// How a figure grows with the size of the load.
+    Growth,
+    /// A figure against the same case of a baseline.
+    Regression,
+    /// The calibration case's figures against the answer known in advance.
+    Calibration,
+    /// A case that did not end the way its spec expects.
+    Case,
+}
+
+impl VerdictKind {
+    /// The kinds a spec may write (`kind = "…"` of a `[[verdicts]]` entry); the others the judge makes itself.
+    pub const WRITTEN_IN_SPECS: [VerdictKind; 4] = [
+        VerdictKind::Budget,
+        VerdictKind::Claim,
+        VerdictKind::Outcome,
+        VerdictKind::Growth,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Budget => "budget",
+            VerdictKind::Claim => "claim",
+            VerdictKind::Outcome => "outcome",
+            VerdictKind::Growth => "growth",
+            VerdictKind::Regression => "regression",
+            VerdictKind::Calibration => "calibration",
+            VerdictKind::Case => "case",
+        }
+    }
+}
+
+impl std::fmt::Display for VerdictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// criterion's three words for how a figure moved against its baseline, under its tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    Regressed,
+    Improved,
+    WithinNoise,
+}
+
+impl Change {
+    pub fn word(self) -> &'static str {
+        match self {
+            Change::Regressed => "regressed",
+            Change::Improved => "improved",
+            Change::WithinNoise => "within noise",
+        }
+    }
 }
 
 /// A verdict judged on its counterfactual. A verdict is evidence of its fix only if `failed` is true.
@@ -434,14 +522,14 @@ impl Results {
                 error.column()
             )
         })?;
-        if results.schema != SCHEMA {
-            anyhow::bail!(
-                "{}: schema is {:?}, expected {SCHEMA:?}",
+        match results.schema.as_str() {
+            SCHEMA => Ok(results),
+            SCHEMA_V1 => Ok(upgrade_v1(results)),
+            other => anyhow::bail!(
+                "{}: schema is {other:?}, expected {SCHEMA:?} (or {SCHEMA_V1:?})",
                 path.display(),
-                results.schema
-            );
+            ),
         }
-        Ok(results)
     }
 
     /// Writes the results, pretty-printed, replacing the file atomically.
@@ -469,7 +557,7 @@ impl Results {
     /// prints at its end and the reports show, so a reader knows which allocation sites exist and why those.
     pub fn profiled(&self) -> impl Iterator<Item = (&Case, &str)> {
         self.cases.iter().filter_map(|case| {
-            let reason = case.profile.as_ref()?.reason.as_deref()?;
+            let reason = case.dhat_run.as_ref()?.reason.as_deref()?;
             Some((case, reason))
         })
     }
@@ -480,16 +568,53 @@ impl Results {
 pub struct CaseIdentity {
     pub id: String,
     pub scenario: String,
-    pub variant: String,
+    pub role: String,
     pub technique: Option<String>,
+    /// The technique standing in for a fix, for a counterfactual case ([`Case::counterfactual`]).
+    pub counterfactual: Option<String>,
     pub size: Size,
     pub limit_bytes: Option<u64>,
 }
 
+/// What a v1 role that names a counterfactual case starts with (v2 says it in [`Case::counterfactual`]).
+const V1_COUNTERFACTUAL_PREFIX: &str = "counterfactual:";
+
+/// The role a counterfactual case of `technique` is recorded under, `counterfactual:TECHNIQUE`: no spec role has a
+/// colon, so its case id cannot collide with a role's. Readers ask [`Case::counterfactual`], never the role.
+pub fn counterfactual_role(technique: &str) -> String {
+    format!("{V1_COUNTERFACTUAL_PREFIX}{technique}")
+}
+
+/// A v1 results file in v2's terms: the fields serde's aliases cannot carry over are recovered here, the one place
+/// v1's text is read: a counterfactual case from its role's prefix, a regression verdict's change from its words.
+pub fn upgrade_v1(mut results: Results) -> Results {
+    for case in &mut results.cases {
+        if case.counterfactual.is_none() {
+            case.counterfactual = case
+                .role
+                .strip_prefix(V1_COUNTERFACTUAL_PREFIX)
+                .map(str::to_string);
+        }
+    }
+    for verdict in &mut results.verdicts {
+        if verdict.kind == VerdictKind::Regression && verdict.change.is_none() {
+            verdict.change = [Change::Regressed, Change::Improved, Change::WithinNoise]
+                .into_iter()
+                .find(|change| {
+                    verdict
+                        .text
+                        .contains(&format!(": {} against", change.word()))
+                });
+        }
+    }
+    results.schema = SCHEMA.to_string();
+    results
+}
+
 impl Case {
-    /// The case id for a scenario, variant and size, as results.json spells it.
-    pub fn make_id(scenario: &str, variant: &str, size: &Size) -> String {
-        format!("{scenario}/{variant}/{}={}", size.name, size.value)
+    /// The case id for a scenario, role and size, as results.json spells it.
+    pub fn make_id(scenario: &str, role: &str, size: &Size) -> String {
+        format!("{scenario}/{role}/{}={}", size.name, size.value)
     }
 }
 
@@ -607,9 +732,10 @@ mod tests {
                 },
             },
             cases: vec![Case {
+                counterfactual: None,
                 id: Case::make_id("syslog-rate", "after", &size),
                 scenario: "syslog-rate".into(),
-                variant: "after".into(),
+                role: "after".into(),
                 technique: Some("raw_prefix_scan".into()),
                 size,
                 outcome: Outcome::Ok,
@@ -633,16 +759,17 @@ mod tests {
                     t_ms: 0.0,
                 }],
                 metrics: BTreeMap::new(),
-                profile_file: None,
-                profile: None,
+                dhat_file: None,
+                dhat_run: None,
                 tree: None,
                 output: None,
                 repeat: None,
             }],
             without_baseline: Vec::new(),
             verdicts: vec![Verdict {
+                change: None,
                 id: "a/b".into(),
-                kind: "claim".into(),
+                kind: VerdictKind::Claim,
                 subject: "s".into(),
                 text: "t".into(),
                 expected: "e".into(),
@@ -686,7 +813,7 @@ mod tests {
             &[
                 "id",
                 "scenario",
-                "variant",
+                "role",
                 "size",
                 "outcome",
                 "exit",
@@ -700,7 +827,7 @@ mod tests {
                 "timeline",
                 "phases",
                 "metrics",
-                "profile_file",
+                "dhat_file",
             ],
         );
         has_all(&case["size"], &["name", "value", "unit"]);
@@ -730,9 +857,47 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let error = Results::read(&path).unwrap_err().to_string();
         assert!(
-            error.ends_with("schema is \"memproof.results/v0\", expected \"memproof.results/v1\""),
+            error.ends_with(
+                "schema is \"memproof.results/v0\", expected \"memproof.results/v2\" (or \"memproof.results/v1\")"
+            ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_v1_file_reads_as_v2_with_its_roles_counterfactuals_dhat_runs_and_changes_named() {
+        let mut results = sample_results();
+        let mut counterfactual = results.cases[0].clone();
+        counterfactual.role = counterfactual_role("undone");
+        counterfactual.counterfactual = Some("undone".into());
+        results.cases.push(counterfactual);
+        results.cases[0].dhat_file = Some("profiles/x.dhat.json".into());
+        let mut regression = results.verdicts[0].clone();
+        regression.kind = VerdictKind::Regression;
+        regression.text =
+            "toy/after/n=1 peak_heap_bytes: improved against the baseline: previously 2 MiB".into();
+        regression.change = Some(Change::Improved);
+        results.verdicts.push(regression);
+        // v1 as it was written: the old names, no `counterfactual` or `change`.
+        let mut v1 = serde_json::to_value(&results).unwrap();
+        v1["schema"] = SCHEMA_V1.into();
+        for case in v1["cases"].as_array_mut().unwrap() {
+            let case = case.as_object_mut().unwrap();
+            let role = case.remove("role").unwrap();
+            case.insert("variant".into(), role);
+            let file = case.remove("dhat_file").unwrap();
+            case.insert("profile_file".into(), file);
+            let run = case.remove("dhat_run").unwrap_or_default();
+            case.insert("profile".into(), run);
+            case.remove("counterfactual");
+        }
+        for verdict in v1["verdicts"].as_array_mut().unwrap() {
+            verdict.as_object_mut().unwrap().remove("change");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        std::fs::write(&path, serde_json::to_string(&v1).unwrap()).unwrap();
+        assert_eq!(Results::read(&path).unwrap(), results);
     }
 
     #[test]

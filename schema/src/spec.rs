@@ -38,6 +38,7 @@
 //! ```
 
 use crate::external_command::{self, ExternalDriver, ExternalTechnique};
+use crate::results::VerdictKind;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -139,8 +140,9 @@ pub struct Profile {
     pub size: SizeSweep,
     /// Parameters handed to every case of the profile.
     pub params: serde_json::Map<String, serde_json::Value>,
-    /// Whether each variant at the largest size also gets a dhat profile run.
-    pub profile_runs: bool,
+    /// Whether each role at the largest size also gets a dhat run (`dhat_runs`; v1 specs wrote `profile_runs`,
+    /// which still reads).
+    pub dhat_runs: bool,
     /// Roles to run in this profile; all when absent.
     pub roles: Option<Vec<String>>,
     /// Roles whose cases run several times, judged on the median (`repeat = { roles = ["before"], runs = 5 }`).
@@ -183,8 +185,8 @@ pub struct SizeSweep {
 #[derive(Debug, Clone)]
 pub struct VerdictSpec {
     pub id: String,
-    /// `budget`, `claim`, `outcome` or `growth`.
-    pub kind: String,
+    /// One of [`VerdictKind::WRITTEN_IN_SPECS`]: `budget`, `claim`, `outcome` or `growth`.
+    pub kind: VerdictKind,
     /// The claim in words, quoted in reports.
     pub text: String,
     /// The expression, e.g. `before.peak_heap_bytes / after.peak_heap_bytes >= 30`.
@@ -287,8 +289,8 @@ struct RawProfile {
     size: SizeSweep,
     #[serde(default)]
     params: toml::Table,
-    #[serde(default = "default_true")]
-    profile_runs: bool,
+    #[serde(default = "default_true", alias = "profile_runs")]
+    dhat_runs: bool,
     roles: Option<Vec<String>>,
     repeat: Option<RepeatSpec>,
 }
@@ -301,7 +303,7 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 struct RawVerdict {
     id: String,
-    kind: String,
+    kind: Spanned<String>,
     text: String,
     check: Spanned<String>,
     at: Option<toml::Value>,
@@ -623,7 +625,7 @@ fn check_profile(profile: RawProfile, roles: &[String]) -> anyhow::Result<Profil
         timeout,
         size: profile.size,
         params,
-        profile_runs: profile.profile_runs,
+        dhat_runs: profile.dhat_runs,
         roles: profile.roles,
         repeat: profile.repeat,
     })
@@ -698,6 +700,22 @@ fn check_verdicts(
         }
         let id = verdict.id;
         let in_verdict = |error: anyhow::Error| anyhow::anyhow!("{here}: verdict {id}: {error}");
+        let Some(kind) = VerdictKind::WRITTEN_IN_SPECS
+            .into_iter()
+            .find(|kind| kind.as_str() == verdict.kind.get_ref())
+        else {
+            let (line, col) = line_col(source.text, verdict.kind.span().start);
+            let written: Vec<&str> = VerdictKind::WRITTEN_IN_SPECS
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect();
+            bail!(
+                "{}:{line}:{col}: verdict {id}: kind {:?}: expected one of {}",
+                source.path.display(),
+                verdict.kind.get_ref(),
+                written.join(", ")
+            );
+        };
         let at = parse_at(verdict.at.as_ref()).map_err(in_verdict)?;
         let expect_refuted = parse_expect(verdict.expect.as_deref()).map_err(in_verdict)?;
         if let Some(wanted) = &verdict.profiles
@@ -715,7 +733,7 @@ fn check_verdicts(
             .map_err(in_verdict)?;
         verdicts.push(VerdictSpec {
             id,
-            kind: verdict.kind,
+            kind,
             text: verdict.text,
             check: verdict.check.into_inner(),
             check_line,
@@ -926,10 +944,29 @@ params = { clients = 2 }
         assert_eq!(ci.timeout, Duration::from_secs(10));
         assert_eq!(ci.size.values, vec![10.0, 20.0, 40.0]);
         assert_eq!(ci.params["item_bytes"], serde_json::json!(1000));
-        assert!(ci.profile_runs);
+        assert!(ci.dhat_runs);
         let verdict = &spec.verdicts[0];
         assert_eq!(verdict.at, At::Largest);
         assert_eq!((verdict.check_line, verdict.check_col), (19, 10));
+    }
+
+    #[test]
+    fn an_unknown_verdict_kind_points_at_the_kind() {
+        let text = good().replace("kind = \"claim\"", "kind = \"ratio\"");
+        let error = Spec::parse(Path::new("scenarios/toy.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        let line = text
+            .lines()
+            .position(|line| line.starts_with("kind = \"ratio\""))
+            .unwrap()
+            + 1;
+        assert_eq!(
+            error,
+            format!(
+                "scenarios/toy.toml:{line}:8: verdict cuts: kind \"ratio\": expected one of budget, claim, outcome, growth"
+            )
+        );
     }
 
     #[test]

@@ -17,12 +17,9 @@
 //! `limit_leaks`), and the live heap after one phase against an earlier one
 //! (`best.phases.restart.heap_bytes / best.phases.load.heap_bytes <= 1`, as dhat-rs's `curr_bytes` asserts).
 
-use schema::results::CaseField;
 use schema::results::{Case, Outcome};
+use schema::results::{CaseField, VerdictKind};
 use schema::spec::{Spec, VerdictSpec};
-
-/// The verdict kinds a spec may declare.
-pub const VERDICT_KINDS: [&str; 4] = ["budget", "claim", "outcome", "growth"];
 
 /// A figure of a case that a verdict can name.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,12 +31,12 @@ pub enum Metric {
     /// `phases.<name>.heap_bytes`: the bytes live when the case marked phase `<name>` (its first mark of that name;
     /// a space in a phase's name is written `_`). Leak verdicts hold one phase's figure against an earlier one's.
     PhaseHeap(String),
-    /// A figure results.json records in a case's `tree`, `limit` or `profile` block, by its path there
+    /// A figure results.json records in a case's `tree`, `limit` or `dhat_run` block, by its path there
     /// ([`RECORDED_FIGURES`]): `tree.peak_pss_bytes` is the whole process tree's, a command's truest total.
     Recorded(&'static str),
 }
 
-/// The numeric figures of a case's `tree`, `limit` and `profile` blocks a check can name, by their path in
+/// The numeric figures of a case's `tree`, `limit` and `dhat_run` blocks a check can name, by their path in
 /// results.json. A test keeps the list whole: every number those blocks serialise is here.
 pub const RECORDED_FIGURES: [&str; 12] = [
     "tree.peak_pss_bytes",
@@ -50,10 +47,10 @@ pub const RECORDED_FIGURES: [&str; 12] = [
     "tree.mean_pss_poll_ms",
     "limit.poll_interval_ms",
     "limit.overshoot_bytes",
-    "profile.peak_heap_bytes",
-    "profile.total_alloc_bytes",
-    "profile.alloc_count",
-    "profile.wall_ms",
+    "dhat_run.peak_heap_bytes",
+    "dhat_run.total_alloc_bytes",
+    "dhat_run.alloc_count",
+    "dhat_run.wall_ms",
 ];
 
 impl Metric {
@@ -83,7 +80,7 @@ impl Metric {
                 let value = match block {
                     "tree" => serde_json::to_value(case.tree.as_ref()?),
                     "limit" => serde_json::to_value(case.limit.as_ref()?),
-                    "profile" => serde_json::to_value(case.profile.as_ref()?),
+                    "dhat_run" => serde_json::to_value(case.dhat_run.as_ref()?),
                     _ => return None,
                 }
                 .ok()?;
@@ -282,12 +279,12 @@ pub enum CheckExpression {
 
 impl CheckExpression {
     /// The kind word the expression's form belongs to.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> VerdictKind {
         match self {
-            CheckExpression::Budget { .. } => "budget",
-            CheckExpression::Claim { .. } => "claim",
-            CheckExpression::Outcome { .. } => "outcome",
-            CheckExpression::Growth { .. } => "growth",
+            CheckExpression::Budget { .. } => VerdictKind::Budget,
+            CheckExpression::Claim { .. } => VerdictKind::Claim,
+            CheckExpression::Outcome { .. } => VerdictKind::Outcome,
+            CheckExpression::Growth { .. } => VerdictKind::Growth,
         }
     }
 }
@@ -720,15 +717,6 @@ fn parse_tokens(
 /// `{spec path}:{line}:{col}: verdict {id}: {what was expected}`.
 pub fn parse_verdict_check(spec: &Spec, verdict: &VerdictSpec) -> anyhow::Result<CheckExpression> {
     let place = |column_offset: usize| verdict.place(&spec.path, column_offset);
-    if !VERDICT_KINDS.contains(&verdict.kind.as_str()) {
-        anyhow::bail!(
-            "{}: verdict {}: unknown kind {:?}: expected one of {}",
-            place(0),
-            verdict.id,
-            verdict.kind,
-            VERDICT_KINDS.join(", ")
-        );
-    }
     let roles: Vec<&str> = spec.variants.iter().map(|v| v.role.as_str()).collect();
     let parsed = tokenize(&verdict.check)
         .and_then(|tokens| parse_tokens(&tokens, &roles, verdict.check.chars().count()));
@@ -745,19 +733,19 @@ pub fn parse_verdict_check(spec: &Spec, verdict: &VerdictSpec) -> anyhow::Result
             "{}: verdict {}: kind = {:?} but the check is written as a {} verdict: expected {}",
             place(0),
             verdict.id,
-            verdict.kind,
+            verdict.kind.as_str(),
             expression.kind(),
-            form_of_kind(&verdict.kind)
+            form_of_kind(verdict.kind)
         );
     }
     Ok(expression)
 }
 
-fn form_of_kind(kind: &str) -> &'static str {
+fn form_of_kind(kind: VerdictKind) -> &'static str {
     match kind {
-        "budget" => "`<role>.<metric> <op> <number>[unit]`",
-        "claim" => "`<role>.<metric> / <role>.<metric> <op> <number>`",
-        "outcome" => "`<role>.outcome == <ok|failed|oom-killed|timed-out>`",
+        VerdictKind::Budget => "`<role>.<metric> <op> <number>[unit]`",
+        VerdictKind::Claim => "`<role>.<metric> / <role>.<metric> <op> <number>`",
+        VerdictKind::Outcome => "`<role>.outcome == <ok|failed|oom-killed|timed-out>`",
         _ => "`<role>.<metric> is flat` or `is linear`",
     }
 }
@@ -878,7 +866,7 @@ mod tests {
             (
                 "budget",
                 "after.peak_heap <= 1MiB",
-                "scenarios/toy.toml:16:16: verdict v: unknown metric \"peak_heap\": expected one of peak_heap_bytes, peak_rss_bytes, total_alloc_bytes, alloc_count, end_heap_bytes, wall_ms, tree.peak_pss_bytes, tree.largest_process.peak_rss_bytes, tree.most_processes, tree.polls, tree.pss_polls, tree.mean_pss_poll_ms, limit.poll_interval_ms, limit.overshoot_bytes, profile.peak_heap_bytes, profile.total_alloc_bytes, profile.alloc_count, profile.wall_ms, metrics.<name> (a figure the scenario reports), phases.<name>.heap_bytes (live heap at a phase mark) or outcome",
+                "scenarios/toy.toml:16:16: verdict v: unknown metric \"peak_heap\": expected one of peak_heap_bytes, peak_rss_bytes, total_alloc_bytes, alloc_count, end_heap_bytes, wall_ms, tree.peak_pss_bytes, tree.largest_process.peak_rss_bytes, tree.most_processes, tree.polls, tree.pss_polls, tree.mean_pss_poll_ms, limit.poll_interval_ms, limit.overshoot_bytes, dhat_run.peak_heap_bytes, dhat_run.total_alloc_bytes, dhat_run.alloc_count, dhat_run.wall_ms, metrics.<name> (a figure the scenario reports), phases.<name>.heap_bytes (live heap at a phase mark) or outcome",
             ),
             (
                 "budget",
@@ -931,11 +919,6 @@ mod tests {
                 "scenarios/toy.toml:16:10: verdict v: kind = \"budget\" but the check is written as a claim verdict: expected `<role>.<metric> <op> <number>[unit]`",
             ),
             (
-                "ratio",
-                "before.peak_heap_bytes / after.peak_heap_bytes >= 10",
-                "scenarios/toy.toml:16:10: verdict v: unknown kind \"ratio\": expected one of budget, claim, outcome, growth",
-            ),
-            (
                 "budget",
                 "after.peak_heap_bytes <= 1MiB; rm",
                 "scenarios/toy.toml:16:39: verdict v: unexpected ';': expected `<role>.<metric> <op> <number>[unit]`, `<role>.<metric> / <role>.<metric> <op> <number>`, `<role>.outcome == <outcome>` or `<role>.<metric> is flat|linear`",
@@ -968,7 +951,7 @@ mod tests {
 
     #[test]
     fn every_number_of_a_cases_tree_limit_and_profile_can_be_named_in_a_check() {
-        use schema::results::{LimitReport, Outcome, ProcessPeak, ProfileRun, TreeReport};
+        use schema::results::{DhatRun, LimitReport, Outcome, ProcessPeak, TreeReport};
         fn numbers(prefix: &str, value: &serde_json::Value, into: &mut Vec<String>) {
             match value {
                 serde_json::Value::Number(_) => into.push(prefix.to_string()),
@@ -999,7 +982,7 @@ mod tests {
             overshoot_bytes: 0,
             killed_by_watchdog: false,
         };
-        let profile = ProfileRun {
+        let profile = DhatRun {
             outcome: Outcome::Ok,
             peak_heap_bytes: Some(1),
             total_alloc_bytes: Some(2),
@@ -1011,7 +994,7 @@ mod tests {
         numbers("tree", &serde_json::to_value(&tree).unwrap(), &mut found);
         numbers("limit", &serde_json::to_value(&limit).unwrap(), &mut found);
         numbers(
-            "profile",
+            "dhat_run",
             &serde_json::to_value(&profile).unwrap(),
             &mut found,
         );
@@ -1023,12 +1006,12 @@ mod tests {
         assert_eq!(found, listed);
         // Each is read from the case it names.
         let mut case: Case = serde_json::from_value(serde_json::json!({
-            "id": "s/r/n=1", "scenario": "s", "variant": "r", "technique": null,
+            "id": "s/r/n=1", "scenario": "s", "role": "r", "technique": null,
             "size": {"name": "n", "value": 1.0, "unit": "items"}, "outcome": "ok",
             "exit": {"code": 0, "signal": null, "message": null}, "limit_bytes": null, "limit": null,
             "peak_rss_bytes": null, "peak_heap_bytes": null, "total_alloc_bytes": null, "alloc_count": null,
             "end_heap_bytes": null, "wall_ms": 1.0, "timeline": [], "phases": [], "metrics": {},
-            "profile_file": null, "profile": null
+            "dhat_file": null, "dhat_run": null
         }))
         .unwrap();
         assert_eq!(Metric::Recorded("tree.peak_pss_bytes").value(&case), None);

@@ -14,8 +14,7 @@
 //! plays (`before`'s, say) is judged on that role's cases, so it is proven in every run.
 
 use super::{CheckExpression, ScenarioCases, Unjudgeable, evaluate, roles_of};
-use planning::suite::counterfactual_role;
-use schema::results::{CounterfactualResult, Outcome, Verdict};
+use schema::results::{CounterfactualResult, Outcome, Verdict, counterfactual_role};
 use schema::spec::{Counterfactual, Spec, VerdictSpec};
 
 /// The words a verdict that passes on its counterfactual fails with.

@@ -128,7 +128,7 @@ pub fn judge(results: &Results, specs: &[Spec], baseline: Option<&Results>) -> V
     judge_in(results, None, specs, baseline)
 }
 
-/// Judges the results; `results_dir` is the run's output directory, where each case's `profile_file` lies, so a
+/// Judges the results; `results_dir` is the run's output directory, where each case's `dhat_file` lies, so a
 /// failing heap verdict lists the top allocation sites of the failing case.
 ///
 /// Returns one verdict per spec verdict that applies to `results.run.profile` (for scenarios that have cases in
@@ -182,8 +182,9 @@ fn judge_in(
                     counterfactual::prove(verdict, &scenario, spec, verdict_spec, &expression)
                 }
                 Err(error) => Verdict {
+                    change: None,
                     id: format!("{}/{}", spec.scenario, verdict_spec.id),
-                    kind: verdict_spec.kind.clone(),
+                    kind: verdict_spec.kind,
                     subject: spec.scenario.clone(),
                     text: format!("{error:#}"),
                     expected: verdict_spec.check.clone(),
@@ -198,9 +199,7 @@ fn judge_in(
         // A counterfactual case may well end oom-killed: that is the evidence; its verdicts judge it.
         if case.outcome != Outcome::Ok
             && !expected_cases.contains(&case.id.as_str())
-            && !case
-                .variant
-                .starts_with(planning::suite::COUNTERFACTUAL_PREFIX)
+            && case.counterfactual.is_none()
         {
             verdicts.push(unexpected_outcome_verdict(case));
         }
@@ -238,8 +237,9 @@ fn unexpected_outcome_verdict(case: &Case) -> Verdict {
         format!(" ({})", how.join(", "))
     };
     Verdict {
+        change: None,
         id: case.id.clone(),
-        kind: "case".to_string(),
+        kind: schema::results::VerdictKind::Case,
         subject: case.id.clone(),
         text: format!(
             "{} ended {}{how} and no outcome verdict expects it{message}",
@@ -307,7 +307,7 @@ impl<'a> ScenarioCases<'a> {
         self.cases
             .iter()
             .copied()
-            .filter(|case| case.variant == variant)
+            .filter(|case| case.role == variant)
             .collect()
     }
 
@@ -802,8 +802,9 @@ fn judge_one(
         }
     };
     Verdict {
+        change: None,
         id,
-        kind: verdict_spec.kind.clone(),
+        kind: verdict_spec.kind,
         subject: subject_of(expression),
         text,
         expected,

@@ -15,7 +15,8 @@ use super::check_expression::Metric;
 use super::tolerance::{Tolerance, tolerance_for};
 use crate::allocation_sites::push_case_sites;
 use crate::noise::Noise;
-use schema::results::CaseField;
+use schema::results::{CaseField, Change, VerdictKind};
+
 use schema::results::{Case, Results, Verdict};
 use schema::spec::Spec;
 use std::path::Path;
@@ -31,24 +32,6 @@ pub const JUDGED_FIELDS: [CaseField; 5] = [
     CaseField::AllocCount,
     CaseField::EndHeapBytes,
 ];
-
-/// criterion's three words for a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Regressed,
-    Improved,
-    WithinNoise,
-}
-
-impl Change {
-    pub fn word(self) -> &'static str {
-        match self {
-            Change::Regressed => "regressed",
-            Change::Improved => "improved",
-            Change::WithinNoise => "within noise",
-        }
-    }
-}
 
 /// Classifies a change from `old` to `new` under `tolerance`.
 pub fn classify(old: f64, new: f64, tolerance: Tolerance) -> Change {
@@ -89,10 +72,7 @@ pub fn regression_verdicts(
     let mut verdicts = Vec::new();
     for case in &new.cases {
         // A counterfactual case is evidence that a verdict can fail, not a figure of the project to guard.
-        if case
-            .variant
-            .starts_with(planning::suite::COUNTERFACTUAL_PREFIX)
-        {
+        if case.counterfactual.is_some() {
             continue;
         }
         let Some(old_case) = old.cases.iter().find(|old_case| old_case.id == case.id) else {
@@ -103,7 +83,7 @@ pub fn regression_verdicts(
             .find(|spec| spec.scenario == case.scenario)
             .map(|spec| &spec.regression);
         for field in JUDGED_FIELDS {
-            if regression.is_some_and(|judged| !judged.judges(&case.variant, field.name())) {
+            if regression.is_some_and(|judged| !judged.judges(&case.role, field.name())) {
                 continue;
             }
             if let (Some(old_value), Some(new_value)) = (field.value(old_case), field.value(case)) {
@@ -147,8 +127,9 @@ fn regression_verdict(
         push_case_sites(&mut text, results_dir, case, ranking);
     }
     Verdict {
+        change: Some(change),
         id: format!("{}/{}", case.id, field.name()),
-        kind: "regression".to_string(),
+        kind: VerdictKind::Regression,
         subject: case.id.clone(),
         text,
         expected: format!("<= {} ({allowed})", metric.format(old_value)),

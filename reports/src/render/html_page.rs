@@ -135,7 +135,7 @@ fn case_row(case: &Case) -> CaseRow {
     }
     CaseRow {
         id: case.id.clone(),
-        role: case.variant.clone(),
+        role: case.role.clone(),
         technique: case.technique.clone().unwrap_or_else(|| "–".to_string()),
         size: size_label(case),
         outcome: case.outcome.as_str().to_string(),
@@ -149,13 +149,13 @@ fn case_row(case: &Case) -> CaseRow {
             .map_or_else(|| "–".to_string(), |c| c.to_string()),
         wall: format_milliseconds(case.wall_ms),
         limit: optional_bytes(case.limit_bytes),
-        profile_href: case.profile_file.as_ref().map(|file| {
+        profile_href: case.dhat_file.as_ref().map(|file| {
             file.replace('%', "%25")
                 .replace(' ', "%20")
                 .replace('#', "%23")
                 .replace('?', "%3F")
         }),
-        profile_reason: case.profile.as_ref().and_then(|p| p.reason.clone()),
+        profile_reason: case.dhat_run.as_ref().and_then(|p| p.reason.clone()),
     }
 }
 
@@ -182,7 +182,7 @@ fn scenario_view<'a>(scenario: &ScenarioReport, verdicts: &'a [Verdict]) -> Scen
             .largest_case_of_each_role()
             .into_iter()
             .map(|(_, case)| HeadlineFigure {
-                role: case.variant.clone(),
+                role: case.role.clone(),
                 size: size_label(case),
                 peak_heap: optional_bytes(case.peak_heap_bytes),
                 peak_rss: optional_bytes(case.peak_rss_bytes),
@@ -203,12 +203,12 @@ fn scenario_view<'a>(scenario: &ScenarioReport, verdicts: &'a [Verdict]) -> Scen
         passing: own
             .iter()
             .copied()
-            .filter(|v| v.pass && v.kind != "regression")
+            .filter(|v| v.pass && v.kind != schema::results::VerdictKind::Regression)
             .collect(),
         passing_regressions: own
             .iter()
             .copied()
-            .filter(|v| v.pass && v.kind == "regression")
+            .filter(|v| v.pass && v.kind == schema::results::VerdictKind::Regression)
             .collect(),
         cases: scenario.cases.iter().map(|case| case_row(case)).collect(),
     }
@@ -242,7 +242,9 @@ pub fn index_page<'a>(results: &'a Results, scenarios: &[ScenarioReport]) -> Ind
         verdict_count: verdicts.len(),
         failed_count,
         case_count: results.cases.len(),
-        has_baseline: verdicts.iter().any(|v| v.kind == "regression"),
+        has_baseline: verdicts
+            .iter()
+            .any(|v| v.kind == schema::results::VerdictKind::Regression),
         without_baseline: crate::baseline::without_baseline_notice(
             &results.without_baseline,
             &results.run,

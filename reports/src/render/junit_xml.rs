@@ -40,7 +40,7 @@ pub fn render_junit(results: &Results) -> String {
             let opening = format!(
                 "    <testcase classname=\"memproof.{}.{}\" name=\"{}\" time=\"0\"",
                 escape_markup(scenario),
-                escape_markup(&verdict.kind),
+                escape_markup(verdict.kind.as_str()),
                 escape_markup(&verdict.id)
             );
             if let (true, Some(proof)) = (
@@ -57,7 +57,7 @@ pub fn render_junit(results: &Results) -> String {
                 let headline = verdict.text.lines().next().unwrap_or_default();
                 xml.push_str(&format!(
                     "{opening}>\n      <failure type=\"{}\" message=\"{}\">{}\nexpected: {}\nmeasured: {}</failure>\n    </testcase>\n",
-                    escape_markup(&verdict.kind),
+                    escape_markup(verdict.kind.as_str()),
                     escape_markup(headline),
                     escape_markup(&verdict.text),
                     escape_markup(&verdict.expected),

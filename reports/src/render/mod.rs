@@ -32,7 +32,11 @@ pub fn verdicts_for_main_table(verdicts: &[Verdict]) -> Vec<&Verdict> {
     verdicts
         .iter()
         .filter(|v| !v.pass)
-        .chain(verdicts.iter().filter(|v| v.pass && v.kind != "regression"))
+        .chain(
+            verdicts
+                .iter()
+                .filter(|v| v.pass && v.kind != schema::results::VerdictKind::Regression),
+        )
         .collect()
 }
 
@@ -76,7 +80,7 @@ impl ScenarioReport<'_> {
         self.cases
             .iter()
             .copied()
-            .find(|case| case.variant == role && case.size.value == size)
+            .find(|case| case.role == role && case.size.value == size)
     }
 
     /// Each role's case at the largest size that role ran.
@@ -88,7 +92,7 @@ impl ScenarioReport<'_> {
                 self.cases
                     .iter()
                     .rev()
-                    .find(|case| &case.variant == role)
+                    .find(|case| &case.role == role)
                     .map(|case| (index, *case))
             })
             .collect()
@@ -111,19 +115,15 @@ pub fn scenario_reports<'a>(results: &'a Results, specs: &'a [Spec]) -> Vec<Scen
                 .map(|spec| spec.variants.iter().map(|v| v.role.clone()).collect())
                 .unwrap_or_default();
             for case in results.scenario_cases(name) {
-                if !roles.contains(&case.variant) {
-                    roles.push(case.variant.clone());
+                if !roles.contains(&case.role) {
+                    roles.push(case.role.clone());
                 }
             }
-            roles.retain(|role| {
-                results
-                    .scenario_cases(name)
-                    .any(|case| &case.variant == role)
-            });
+            roles.retain(|role| results.scenario_cases(name).any(|case| &case.role == role));
             let role_rank = |case: &Case| {
                 roles
                     .iter()
-                    .position(|r| r == &case.variant)
+                    .position(|r| r == &case.role)
                     .unwrap_or(usize::MAX)
             };
             let mut cases: Vec<&Case> = results.scenario_cases(name).collect();
@@ -185,7 +185,7 @@ pub fn growth_chart(report: &ScenarioReport) -> Option<GrowthChart> {
                 points: report
                     .cases
                     .iter()
-                    .filter(|case| &case.variant == role && case.outcome == Outcome::Ok)
+                    .filter(|case| &case.role == role && case.outcome == Outcome::Ok)
                     .filter_map(|case| {
                         case.peak_heap_bytes
                             .map(|bytes| (case.size.value, bytes as f64))
@@ -216,7 +216,7 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
         lines: largest
             .iter()
             .map(|(index, case)| TimelineLine {
-                label: case.variant.clone(),
+                label: case.role.clone(),
                 case,
                 colour: role_colour(*index),
                 faded: false,
@@ -256,7 +256,7 @@ fn draw_scenario_charts(report: &mut ScenarioReport, charts_dir: &Path) -> anyho
         roles: largest
             .iter()
             .map(|(index, case)| RoleBars {
-                role: case.variant.clone(),
+                role: case.role.clone(),
                 colour: role_colour(*index),
                 peak_heap_bytes: case.peak_heap_bytes,
                 peak_rss_bytes: case.peak_rss_bytes,

@@ -9,7 +9,7 @@
 use super::ScenarioReport;
 use super::text_escaping::escape_markdown_cell;
 use crate::judge::{format_size_value, size_label};
-use schema::results::{Case, Outcome, Results, Verdict};
+use schema::results::{Case, Change, Outcome, Results, Verdict};
 use std::collections::BTreeMap;
 
 /// How the first role's figure compares with another's: `2.50x less`, `1.30x more`, `same`.
@@ -179,7 +179,7 @@ fn verdict_words(verdict: &Verdict) -> String {
 fn headline_figure(case: &Case) -> String {
     let mut words = format!(
         "{} {}",
-        case.variant,
+        case.role,
         case.peak_heap_bytes.map_or_else(
             || "not measured".to_string(),
             |bytes| schema::units::format_bytes(bytes as f64)
@@ -202,7 +202,7 @@ fn scenario_row(scenario: &ScenarioReport, verdicts: &[Verdict]) -> String {
     sizes.dedup();
     let proven: Vec<String> = own
         .iter()
-        .filter(|v| v.pass && v.kind == "claim")
+        .filter(|v| v.pass && v.kind == schema::results::VerdictKind::Claim)
         .map(|v| {
             let short =
                 v.id.strip_prefix(&format!("{}/", scenario.scenario))
@@ -345,7 +345,7 @@ pub fn render_summary_within(
     }
     let improved: Vec<String> = verdicts
         .iter()
-        .filter(|v| v.kind == "regression" && v.pass && v.text.contains(": improved against"))
+        .filter(|v| v.pass && v.change == Some(Change::Improved))
         .map(verdict_table_row)
         .collect();
     if !improved.is_empty() {
@@ -362,7 +362,10 @@ pub fn render_summary_within(
         .collect();
     out.push_rows(&rows);
     out.push("\n");
-    let regressions = verdicts.iter().filter(|v| v.kind == "regression").count();
+    let regressions = verdicts
+        .iter()
+        .filter(|v| v.kind == schema::results::VerdictKind::Regression)
+        .count();
     if regressions == 0 {
         out.push(&format!(
             "No baseline was compared, so there are no regression verdicts. Record one with `{}`.\n\n",
@@ -374,17 +377,12 @@ pub fn render_summary_within(
         {
             out.push(&format!("{notice}\n\n"));
         }
-        let count = |word: &str| {
-            verdicts
-                .iter()
-                .filter(|v| v.kind == "regression" && v.text.contains(&format!(": {word} against")))
-                .count()
-        };
+        let count = |change: Change| verdicts.iter().filter(|v| v.change == Some(change)).count();
         out.push(&format!(
             "Against the baseline, {regressions} figures compared: {} regressed, {} improved, {} within noise.\n\n",
-            count("regressed"),
-            count("improved"),
-            count("within noise")
+            count(Change::Regressed),
+            count(Change::Improved),
+            count(Change::WithinNoise)
         ));
     }
     if !failed.is_empty() {
@@ -404,7 +402,7 @@ pub fn render_summary_within(
     }
     let passing: Vec<String> = verdicts
         .iter()
-        .filter(|v| v.pass && v.kind != "regression")
+        .filter(|v| v.pass && v.kind != schema::results::VerdictKind::Regression)
         .map(verdict_table_row)
         .collect();
     if !passing.is_empty() {
@@ -507,12 +505,12 @@ mod tests {
         )
         .unwrap();
         for case in &mut results.cases {
-            case.profile = None;
+            case.dhat_run = None;
         }
         let none = render_summary(&results, &[]);
         assert!(none.contains("No case was profiled under dhat in this run."));
         for (index, reason) in [(1, "spec"), (2, "spec"), (3, "failed: large-session/x")] {
-            results.cases[index].profile = Some(schema::results::ProfileRun {
+            results.cases[index].dhat_run = Some(schema::results::DhatRun {
                 outcome: Outcome::Ok,
                 peak_heap_bytes: Some(1),
                 total_alloc_bytes: Some(1),

@@ -51,7 +51,7 @@ pub fn judge_spec_profile(
     };
     let mut cases = Vec::new();
     for mut planned in plan(&specs, profile).unwrap() {
-        planned.profile_run = false;
+        planned.dhat_run = false;
         let runs = planning::repeat::runs_for(&specs, profile, &planned, None);
         let case = planning::repeat::run_repeated(runs, |_| {
             run_case(&planned, &binaries, &options, &mut |_| {})
