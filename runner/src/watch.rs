@@ -35,8 +35,13 @@
 //! memproof case, its own `VmHWM` as its last act, or the highest the runner read if it died first; for any other
 //! program, the largest single process of the tree: the highest `VmHWM` polled and `ru_maxrss` the launcher got
 //! from `wait4` for each process it reaped. The tree's total is beside it (`tree.peak_pss_bytes`).
+//!
+//! How a run is judged once it is over is a set of pure tables ([`verdict`]), so that each row can be tested without
+//! running a process tree into it.
 
-use crate::output_capture::{Capture, show_tail};
+mod verdict;
+
+use crate::output_capture::Capture;
 use anyhow::Context as _;
 use meter::procfs;
 use meter::wire::{ChildLine, FinalFigures, LauncherLine};
@@ -965,6 +970,7 @@ impl State {
         }
     }
 
+    /// What the run measured: the state's figures, judged by [`verdict`]'s tables.
     fn into_measured(
         mut self,
         launch: &Launch,
@@ -979,21 +985,14 @@ impl State {
             None => (launcher_status.code(), launcher_status.signal(), None),
         };
         let is_case = launch.probe == ProbeAccess::MemproofCase;
-        let own_hwm = self
-            .final_figures
-            .as_ref()
-            .and_then(|f| f.vm_hwm_bytes)
-            .filter(|_| is_case);
-        let peak_rss_bytes = if is_case {
-            // The case's own high-water mark as its last act; if it died first, the highest the runner read (its
-            // ru_maxrss could be a driver's it had waited for).
-            own_hwm
-                .max(self.program_hwm)
-                .or(self.program_hwm)
-                .or(maxrss)
-        } else {
-            self.tree.largest_process.as_ref().map(|p| p.peak_rss_bytes)
-        };
+        let peak_rss_bytes = verdict::peak_source(
+            is_case,
+            self.final_figures.as_ref().and_then(|f| f.vm_hwm_bytes),
+            self.program_hwm,
+            maxrss,
+            self.tree.largest_process.as_ref().map(|p| p.peak_rss_bytes),
+        )
+        .bytes();
         let sampled_peak_rss_bytes = self.tree.peak_pss_bytes;
         let over_limit = launch
             .limit_bytes
@@ -1002,197 +1001,60 @@ impl State {
         let case_error = self
             .final_figures
             .as_ref()
-            .and_then(|f| f.error.clone())
+            .and_then(|f| f.error.as_deref())
             .filter(|_| is_case);
         let reported = self.final_figures.is_some() || !is_case;
-        let outcome = match kill {
-            Some(Kill::Interrupt(_)) => Outcome::Interrupted,
-            Some(Kill::Timeout) => Outcome::TimedOut,
-            Some(Kill::Limit) => Outcome::OomKilled,
-            Some(Kill::Requested) => Outcome::Failed,
-            None if over_limit => Outcome::OverLimit,
-            None if code == Some(0) && case_error.is_none() && reported => Outcome::Ok,
-            None => Outcome::Failed,
+        let outcome = verdict::outcome(kill, over_limit, code, case_error.is_some(), reported);
+        let left_note =
+            verdict::left_running_note(&self.tree.left_running, self.left_running_count);
+        let ending = verdict::Ending {
+            kill,
+            code,
+            signal,
+            timeout: launch.timeout,
+            limit_bytes: launch.limit_bytes,
+            peak_rss_bytes,
+            peak_charged_bytes: self.peak_charged_bytes,
+            peak_file_bytes: self.peak_file_bytes,
+            launch_failed: self.launch_failed.as_deref(),
+            case_error,
+            launcher_lost: self.exited.is_none() && self.launch_failed.is_none(),
+            stderr_tail: &stderr_tail,
         };
-        let limit_text = || schema::units::format_bytes(launch.limit_bytes.unwrap_or(0) as f64);
-        let peak_text =
-            || peak_rss_bytes.map_or("unknown".into(), |p| schema::units::format_bytes(p as f64));
-        let left = &self.tree.left_running;
-        let left_note = (!left.is_empty()).then(|| {
-            let names: Vec<String> = left
-                .iter()
-                .map(|l| format!("{} ({})", l.pid, l.command))
-                .collect();
-            let more = match self.left_running_count.saturating_sub(left.len()) {
-                0 => String::new(),
-                more => format!(" and {more} more ({} in all)", self.left_running_count),
-            };
-            format!(
-                "left running when it exited, killed: {}{more}",
-                names.join(", ")
-            )
+        let headline = verdict::headline(outcome, &ending, left_note.as_ref());
+        let lower_bound = verdict::lower_bound_reasons(&verdict::Blind {
+            hwm_resets: &self.hwm_resets,
+            exit_records_unavailable: self.exit_records_unavailable.as_deref(),
+            exit_records_lost: self.exit_records_lost,
+            sigchld_ignorers: &self.sigchld_ignorers,
+            never_polled: self.tree.most_processes == 0
+                && self.exited.is_some()
+                && launch.limit_bytes.is_some(),
+            interval: launch.interval,
         });
-        let launcher_lost = self.exited.is_none() && self.launch_failed.is_none();
-        let message = match outcome {
-            Outcome::Ok => left_note.clone(),
-            Outcome::Interrupted => Some(format!(
-                "interrupted by {}: the whole process tree was killed",
-                match kill {
-                    Some(Kill::Interrupt(signal)) => crate::interrupt::name(signal),
-                    _ => "a signal",
-                }
-            )),
-            Outcome::TimedOut => Some(format!(
-                "still running after {:.1} s, killed with its whole process tree",
-                launch.timeout.as_secs_f64()
-            )),
-            Outcome::OomKilled => Some(format!(
-                "killed at its memory limit of {}: what the process tree held that a container could not reclaim \
-                 (anonymous and shared memory) reached {}; file pages beside it, the most a poll saw: {} (largest process {})",
-                limit_text(),
-                schema::units::format_bytes(self.peak_charged_bytes.unwrap_or(0) as f64),
-                schema::units::format_bytes(self.peak_file_bytes.unwrap_or(0) as f64),
-                peak_text()
-            )),
-            Outcome::OverLimit => Some(format!(
-                "went over its memory limit of {} between two polls (kernel high-water mark {}), so it was not killed",
-                limit_text(),
-                peak_text()
-            )),
-            Outcome::Failed => Some(
-                self.launch_failed
-                    .clone()
-                    .or(case_error)
-                    .map(|error| format!("{error}\n{}", show_tail(&stderr_tail)))
-                    .unwrap_or_else(|| {
-                        if launcher_lost {
-                            let how = match (code, signal) {
-                                (_, Some(signal)) => format!("killed by signal {signal}"),
-                                (code, _) => format!("exited with status {}", code.unwrap_or(-1)),
-                            };
-                            return format!(
-                                "memproof-launch was {how} before the program ended (a process of the tree signalled \
-                                 it): the runner killed what it had started; the program's exit status and ru_maxrss \
-                                 are unknown\n{}",
-                                show_tail(&stderr_tail)
-                            );
-                        }
-                        let how = match (code, signal) {
-                            (_, Some(signal)) => format!("killed by signal {signal}"),
-                            (Some(code), _) if code != 0 => format!("exited with status {code}"),
-                            _ => "exited without reporting its final figures".to_string(),
-                        };
-                        format!("{how}\n{}", show_tail(&stderr_tail))
-                    }),
-            ),
-        };
-        let mut notes: Vec<String> = Vec::new();
-        if outcome != Outcome::Ok {
-            notes.extend(left_note);
-        }
-        if self.phases_dropped > 0 {
-            notes.push(format!(
-                "{} phases past the first {MAX_PHASES} were not kept",
-                self.phases_dropped
-            ));
-        }
-        if self.launcher_killed {
-            notes.push(format!(
-                "memproof-launch did not exit within {} s of the kill (stopped again and again, or stuck), so the \
-                 runner killed it too",
-                LAUNCHER_GRACE.as_secs()
-            ));
-        }
-        if self.launcher_stops > 0 {
-            notes.push(format!(
-                "the launcher was found stopped {} time(s) (a process of the tree sent it SIGSTOP) and continued",
-                self.launcher_stops
-            ));
-        }
-        let mut lower_bound: Vec<String> = Vec::new();
-        if !self.hwm_resets.is_empty() {
-            lower_bound.push(format!(
-                "a process reset its kernel high-water mark (/proc/PID/clear_refs), which resets ru_maxrss too, so what \
-                 it held before the last poll that saw it is unknown: {}",
-                self.hwm_resets.join(", ")
-            ));
-        }
-        let blind_to_exits = self.exit_records_unavailable.clone().or_else(|| {
-            self.exit_records_lost
-                .then(|| "some of the kernel's exit records were lost".to_string())
-        });
-        if let Some(why) = blind_to_exits
-            && !self.sigchld_ignorers.is_empty()
-        {
-            let names: Vec<String> = self
-                .sigchld_ignorers
-                .iter()
-                .map(|(pid, command)| format!("{pid} ({command})"))
-                .collect();
-            lower_bound.push(format!(
-                "the kernel reaps the children of a process that ignores SIGCHLD, and nobody can read their \
-                 ru_maxrss ({why}): a child that lived between two polls ({} ms apart) is not in the peaks: {}",
-                launch.interval.as_millis(),
-                names.join(", ")
-            ));
-        }
-        if self.tree.most_processes == 0 && self.exited.is_some() && launch.limit_bytes.is_some() {
-            lower_bound.push(format!(
-                "no poll saw the tree while it ran (polled every {} ms): the total is unknown, and the limit was \
-                 judged on the kernel's high-water marks alone",
-                launch.interval.as_millis()
-            ));
-        }
-        for reason in &lower_bound {
-            notes.push(format!("lower bound: {reason}"));
-        }
-        if !self.left_behind.is_empty() {
-            notes.push(format!(
-                "shared memory left behind after the run: {}",
-                self.left_behind.join(", ")
-            ));
-        }
-        if self.unmeasured_count > 0 {
-            let names: Vec<String> = self
-                .unmeasured
-                .iter()
-                .map(|(pid, peak)| match peak {
-                    Some(peak) => format!(
-                        "{pid} (peak heap {})",
-                        schema::units::format_bytes(*peak as f64)
-                    ),
-                    None => format!("{pid} (a forked copy)"),
-                })
-                .collect();
-            notes.push(format!(
-                "the heap figures are the measured process's only: {} other process(es) of the tree ran with the \
-                 preload library and are not counted: {}",
-                self.unmeasured_count,
-                names.join(", ")
-            ));
-        }
-        if !self.unwatched.is_zero() {
-            notes.push(format!(
-                "memproof did not run for {:.1} s in all (longest pause {:.1} s: it was stopped, or got no CPU): the \
-                 limit was not checked then; the kernel's high-water marks still judge over-limit",
-                self.unwatched.as_secs_f64(),
-                self.longest_unwatched.as_secs_f64()
-            ));
-        }
-        let message = match (message, notes.is_empty()) {
-            (message, true) => message,
-            (Some(message), false) => Some(format!("{message}\n{}", notes.join("\n"))),
-            (None, false) => Some(notes.join("\n")),
-        };
-        let killed_at_limit = kill == Some(Kill::Limit);
-        let limit = launch.limit_bytes.map(|limit| LimitReport {
-            mechanism: "watchdog".to_string(),
-            poll_interval_ms: launch.interval.as_secs_f64() * 1e3,
-            overshoot_bytes: peak_rss_bytes
-                .max(self.tree.peak_pss_bytes)
-                .map_or(0, |peak| peak.saturating_sub(limit)),
-            killed_by_watchdog: killed_at_limit,
-        });
+        let notes = verdict::notes(
+            outcome,
+            left_note,
+            &verdict::Remarks {
+                phases_dropped: self.phases_dropped,
+                launcher_killed: self.launcher_killed,
+                launcher_stops: self.launcher_stops,
+                lower_bound: &lower_bound,
+                left_behind: &self.left_behind,
+                unmeasured: &self.unmeasured,
+                unmeasured_count: self.unmeasured_count,
+                unwatched: self.unwatched,
+                longest_unwatched: self.longest_unwatched,
+            },
+        );
+        let message = verdict::message(headline, &notes);
+        let limit = verdict::limit_report(
+            launch.limit_bytes,
+            launch.interval,
+            peak_rss_bytes,
+            self.tree.peak_pss_bytes,
+            kill == Some(Kill::Limit),
+        );
         let mut timeline = merge_timeline(self.rss, self.heap);
         thin_timeline(&mut timeline, MAX_TIMELINE_POINTS);
         let mut phases = self.phases;
@@ -1203,22 +1065,8 @@ impl State {
                 heap_bytes: None,
             });
         }
-        let mut stray_lines = self.stray;
-        if let Some(protocol) = self.unsupported_protocol {
-            stray_lines.insert(
-                0,
-                format!(
-                    "hello spoke probe protocol {protocol}, this memproof speaks {}: none of its lines were taken",
-                    meter::wire::PROTOCOL_VERSION
-                ),
-            );
-        }
-        if self.stray_count > stray_lines.len() {
-            stray_lines.push(format!(
-                "<{} more stray lines>",
-                self.stray_count - stray_lines.len()
-            ));
-        }
+        let stray_lines =
+            verdict::stray_lines(self.stray, self.stray_count, self.unsupported_protocol);
         Measured {
             outcome,
             exit: Exit {
@@ -1333,6 +1181,7 @@ pub fn thin_timeline(timeline: &mut Vec<Sample>, max_points: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output_capture::show_tail;
 
     fn rss(t_ms: f64, bytes: u64) -> Sample {
         Sample {
