@@ -36,15 +36,18 @@
 //! program, the largest single process of the tree: the highest `VmHWM` polled and `ru_maxrss` the launcher got
 //! from `wait4` for each process it reaped. The tree's total is beside it (`tree.peak_pss_bytes`).
 //!
-//! How a run is judged once it is over is a set of pure tables ([`verdict`]), so that each row can be tested without
+//! The loop is a value of its own, one turn at a time ([`poll_loop`]), so that the states it can be in have names;
+//! how a run is judged once it is over is a set of pure tables ([`verdict`]), so that each row can be tested without
 //! running a process tree into it.
 
+mod poll_loop;
 mod verdict;
 
 use crate::output_capture::Capture;
 use anyhow::Context as _;
 use meter::procfs;
 use meter::wire::{ChildLine, FinalFigures, LauncherLine};
+use poll_loop::Step;
 use schema::results::{
     Exit, LeftRunning, LimitReport, Outcome, Phase, ProcessPeak, Sample, TreeReport,
 };
@@ -275,12 +278,48 @@ pub fn run_until(
     mut on_progress: impl FnMut(Progress),
 ) -> anyhow::Result<Measured> {
     check_timeout(launch.timeout)?;
+    let spawned = spawn(launch)?;
+    let mut watch = poll_loop::Watch::new(
+        launch,
+        stop,
+        spawned.launcher_pid,
+        spawned.started,
+        spawned.started_ns,
+    );
+    let events = &spawned.events;
+    while let Step::Continue | Step::KillDecided(_) = watch.step(events, &mut on_progress) {}
+    let (state, kill) = watch.finish();
+    spawned.drain(launch, state, kill)
+}
+
+/// A launcher just started, with what the run needs of its start once the watch loop is over.
+struct Spawned {
+    launcher: std::process::Child,
+    launcher_pid: u32,
+    /// Registered while the run is under way, for the whole run.
+    _registered: crate::orphans::LauncherGuard,
+    /// When the launcher was spawned, on the runner's clock and on the monotonic clock the probe's times are in.
+    started: Instant,
+    started_ns: u64,
+    /// The control pipe's and the probe pipe's lines, from their reader threads.
+    events: mpsc::Receiver<Event>,
+    control_thread: std::thread::JoinHandle<()>,
+    probe_thread: Option<std::thread::JoinHandle<()>>,
+    capture: Capture,
+    /// `/dev/shm` before the run, to name what appeared in it.
+    dev_shm_before: std::collections::HashMap<(u64, u64), (String, u64)>,
+    exit_records: Result<crate::exit_records::Listener, String>,
+}
+
+/// Starts `launch`'s program through its launcher, with the control pipe and (when given) the probe pipe, and the
+/// threads that read them.
+fn spawn(launch: &Launch) -> anyhow::Result<Spawned> {
     let (control_read, control_write) = pipe()?;
     let probe = match launch.probe {
         ProbeAccess::Off => None,
         _ => Some(pipe()?),
     };
-    let mut capture = Capture::open(launch.output_stem.as_deref())?;
+    let capture = Capture::open(launch.output_stem.as_deref())?;
     let mut command = Command::new(&launch.launcher);
     command
         .arg(&launch.program)
@@ -361,7 +400,7 @@ pub fn run_until(
     let exit_records = crate::exit_records::listen();
     let started = Instant::now();
     let started_ns = meter::probe::monotonic_ns();
-    let mut launcher = command
+    let launcher = command
         .spawn()
         .with_context(|| format!("cannot start the launcher {}", launch.launcher.display()))?;
     drop(control_write);
@@ -398,170 +437,100 @@ pub fn run_until(
         })
     });
     drop(sender);
+    Ok(Spawned {
+        launcher,
+        launcher_pid,
+        _registered,
+        started,
+        started_ns,
+        events,
+        control_thread,
+        probe_thread,
+        capture,
+        dev_shm_before,
+        exit_records,
+    })
+}
 
-    let t_ms = |mono_ns: u64| mono_ns.saturating_sub(started_ns) as f64 / 1e6;
-    let mut state = State::default();
-    let mut buffer = Vec::with_capacity(4096);
-    let mut next_poll = Instant::now();
-    let deadline = started + launch.timeout;
-    let mut kill: Option<Kill> = None;
-    let mut killed_since: Option<Instant> = None;
-    let mut pss_time = Duration::ZERO;
-    let mut last_turn = Instant::now();
-    while !state.control_closed {
-        let now = Instant::now();
-        let gap = now.duration_since(last_turn);
-        last_turn = now;
-        let mut resumed = false;
-        if gap >= UNWATCHED_GAP && state.exited.is_none() && kill.is_none() {
-            // The runner did not run (stopped, or starved): poll at once, proportional sizes included.
-            state.unwatched += gap;
-            state.longest_unwatched = state.longest_unwatched.max(gap);
-            next_poll = now;
-            resumed = true;
-        }
-        if kill.is_none() {
-            if let Some(signal) = crate::interrupt::received() {
-                kill = Some(Kill::Interrupt(signal));
-            } else if now >= deadline {
-                kill = Some(Kill::Timeout);
-            } else if stop.is_some_and(|stop| stop.requested()) {
-                kill = Some(Kill::Requested);
-            }
-        }
-        if now >= next_poll && state.exited.is_none() {
-            let elapsed = started.elapsed();
-            // The proportional set sizes cost a walk of every page table (19 ms for a 1 GiB process on a loaded
-            // machine): read them while that stays within a tenth of the time, and whenever the cheap sum of the
-            // resident sets says the limit may have been crossed, since only they can tell.
-            let pss_affordable =
-                resumed || pss_time.as_secs_f64() * PSS_TIME_SHARE_INVERSE <= elapsed.as_secs_f64();
-            let poll_started = Instant::now();
-            let mut tree = crate::process_tree::memory_of_descendants(
-                launcher_pid,
-                &mut buffer,
-                pss_affordable,
-            );
-            if !pss_affordable
-                && launch
-                    .limit_bytes
-                    .is_some_and(|limit| tree.unreclaimable_rss_bytes > limit)
-            {
-                tree = crate::process_tree::memory_of_descendants(launcher_pid, &mut buffer, true);
-            }
-            if let Some(charged) = &mut tree.charged_bytes {
-                // System V segments the tree created and nobody attaches are in no process's memory.
-                *charged += crate::shared_memory::segments()
-                    .iter()
-                    .filter(|s| s.attached == 0 && state.belonging.knows(s.creator))
-                    .map(|s| s.resident_bytes)
-                    .sum::<u64>();
-            }
-            if tree.pss_bytes.is_some() {
-                pss_time += poll_started.elapsed();
-                state.tree.pss_polls += 1;
-            }
-            state.tree.polls += 1;
-            let now_ms = started.elapsed().as_secs_f64() * 1e3;
-            if !tree.processes.is_empty() {
-                state.take_tree(&tree, now_ms);
-                if let Some(limit) = launch.limit_bytes
-                    && tree.charged_bytes.is_some_and(|total| total > limit)
-                    && kill.is_none()
-                {
-                    kill = Some(Kill::Limit);
-                    state.kill_t_ms = Some(now_ms);
+impl Spawned {
+    /// After the loop: reaps the launcher and the orphans it left, takes the pipes' last lines, the wall time, the
+    /// shared memory left behind and the kernel's exit records, and judges the run.
+    fn drain(
+        self,
+        launch: &Launch,
+        mut state: State,
+        kill: Option<Kill>,
+    ) -> anyhow::Result<Measured> {
+        let Spawned {
+            mut launcher,
+            launcher_pid: _,
+            _registered,
+            started,
+            started_ns,
+            events,
+            control_thread,
+            probe_thread,
+            mut capture,
+            dev_shm_before,
+            exit_records,
+        } = self;
+        let t_ms = |mono_ns: u64| since_start_ms(started_ns, mono_ns);
+        // The control pipe closes when the launcher exits, after it killed and reaped whatever the program left.
+        let launcher_status = launcher.wait().context("cannot wait for the launcher")?;
+        // A launcher killed by the program left its orphans to this process: name, kill and reap them.
+        for swept in crate::orphans::sweep(&mut state.belonging) {
+            match swept {
+                crate::orphans::Swept::Killed { pid, command } => {
+                    state.left_running(LeftRunning { pid, command })
+                }
+                crate::orphans::Swept::Reaped { pid, maxrss_bytes } => {
+                    state.note_process_peak(pid, maxrss_bytes, false)
                 }
             }
-            on_progress(Progress {
-                elapsed: started.elapsed(),
-                rss_bytes: state.rss.last().and_then(|s| s.rss_bytes),
-                heap_bytes: state.heap.last().and_then(|s| s.heap_bytes),
-            });
-            next_poll = (next_poll + launch.interval).max(Instant::now());
-            // The program may have stopped its launcher (`kill -STOP $PPID`): it could not reap or report.
-            if meter::procfs::state_of(launcher_pid) == Some('T') {
-                state.launcher_stops += 1;
-                // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
-                unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGCONT) };
+        }
+        let _ = control_thread.join();
+        // Every holder of the probe pipe is dead now: drain what is left, for at most two seconds.
+        let drain_until = Instant::now() + Duration::from_secs(2);
+        while let Ok(event) =
+            events.recv_timeout(drain_until.saturating_duration_since(Instant::now()))
+        {
+            state.take(event, &t_ms);
+        }
+        drop(events);
+        if let Some(thread) = probe_thread
+            && thread.is_finished()
+        {
+            let _ = thread.join();
+        }
+        let wall_ms = match (state.launched_ns, state.exited.as_ref()) {
+            (Some(launched), Some(exited)) => exited.mono_ns.saturating_sub(launched) as f64 / 1e6,
+            _ => started.elapsed().as_secs_f64() * 1e3,
+        };
+        state.left_behind = left_behind(&state.belonging, &dev_shm_before);
+        match exit_records {
+            Ok(listener) => {
+                let (records, lost) = listener.finish();
+                let belonging = &state.belonging;
+                for record in crate::exit_records::of_tree(&records, |pid| belonging.knows(pid)) {
+                    state.note_process_peak(record.pid, record.hiwater_rss_bytes, false);
+                }
+                state.exit_records_lost = lost;
             }
+            Err(why) => state.exit_records_unavailable = Some(why),
         }
-        if kill.is_some() {
-            // What the launcher finds alive after this is dying of the runner's kill, not left behind by the program.
-            state.killing = true;
-            // Again on every turn until the launcher is gone: a process forked during one pass dies in the next.
-            kill_tree(launcher_pid, state.pid, &state.belonging);
-            let since = *killed_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= LAUNCHER_GRACE && !state.launcher_killed {
-                // Stopped again and again, or stuck: the run ends without its report, bounded all the same.
-                state.launcher_killed = true;
-                // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
-                unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGKILL) };
-            }
-        }
-        let mut wake = next_poll.min(Instant::now() + INTERRUPT_CHECK);
-        if kill.is_none() {
-            wake = wake.min(deadline);
-        }
-        match events.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Ok(event) => state.take(event, &t_ms),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
+        let stderr_tail = capture.stderr_tail();
+        let (stdout_file, stderr_file) = capture.keep_non_empty();
+        let mut measured = state.into_measured(launch, launcher_status, wall_ms, kill, stderr_tail);
+        measured.stdout_file = stdout_file;
+        measured.stderr_file = stderr_file;
+        Ok(measured)
     }
-    // The control pipe closes when the launcher exits, after it killed and reaped whatever the program left.
-    let launcher_status = launcher.wait().context("cannot wait for the launcher")?;
-    // A launcher killed by the program left its orphans to this process: name, kill and reap them.
-    for swept in crate::orphans::sweep(&mut state.belonging) {
-        match swept {
-            crate::orphans::Swept::Killed { pid, command } => {
-                state.left_running(LeftRunning { pid, command })
-            }
-            crate::orphans::Swept::Reaped { pid, maxrss_bytes } => {
-                state.note_process_peak(pid, maxrss_bytes, false)
-            }
-        }
-    }
-    let _ = control_thread.join();
-    // Every holder of the probe pipe is dead now: drain what is left, for at most two seconds.
-    let drain_until = Instant::now() + Duration::from_secs(2);
-    while let Ok(event) = events.recv_timeout(drain_until.saturating_duration_since(Instant::now()))
-    {
-        state.take(event, &t_ms);
-    }
-    drop(events);
-    if let Some(thread) = probe_thread
-        && thread.is_finished()
-    {
-        let _ = thread.join();
-    }
-    let wall_ms = match (state.launched_ns, state.exited.as_ref()) {
-        (Some(launched), Some(exited)) => exited.mono_ns.saturating_sub(launched) as f64 / 1e6,
-        _ => started.elapsed().as_secs_f64() * 1e3,
-    };
-    state.tree.mean_pss_poll_ms = if state.tree.pss_polls > 0 {
-        pss_time.as_secs_f64() * 1e3 / state.tree.pss_polls as f64
-    } else {
-        0.0
-    };
-    state.left_behind = left_behind(&state.belonging, &dev_shm_before);
-    match exit_records {
-        Ok(listener) => {
-            let (records, lost) = listener.finish();
-            let belonging = &state.belonging;
-            for record in crate::exit_records::of_tree(&records, |pid| belonging.knows(pid)) {
-                state.note_process_peak(record.pid, record.hiwater_rss_bytes, false);
-            }
-            state.exit_records_lost = lost;
-        }
-        Err(why) => state.exit_records_unavailable = Some(why),
-    }
-    let stderr_tail = capture.stderr_tail();
-    let (stdout_file, stderr_file) = capture.keep_non_empty();
-    let mut measured = state.into_measured(launch, launcher_status, wall_ms, kill, stderr_tail);
-    measured.stdout_file = stdout_file;
-    measured.stderr_file = stderr_file;
-    Ok(measured)
+}
+
+/// Milliseconds from the launcher's spawn (`started_ns`) to `mono_ns`, both on the monotonic clock: a time on the
+/// timeline of something the probe sent.
+fn since_start_ms(started_ns: u64, mono_ns: u64) -> f64 {
+    mono_ns.saturating_sub(started_ns) as f64 / 1e6
 }
 
 /// Shared memory the run left behind, which outlives it and is charged to whoever created it: System V segments a
