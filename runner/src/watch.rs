@@ -35,11 +35,19 @@
 //! memproof case, its own `VmHWM` as its last act, or the highest the runner read if it died first; for any other
 //! program, the largest single process of the tree: the highest `VmHWM` polled and `ru_maxrss` the launcher got
 //! from `wait4` for each process it reaped. The tree's total is beside it (`tree.peak_pss_bytes`).
+//!
+//! The loop is a value of its own, one turn at a time ([`poll_loop`]), so that the states it can be in have names;
+//! how a run is judged once it is over is a set of pure tables ([`verdict`]), so that each row can be tested without
+//! running a process tree into it.
 
-use crate::output_capture::{Capture, show_tail};
+mod poll_loop;
+mod verdict;
+
+use crate::output_capture::Capture;
 use anyhow::Context as _;
 use meter::procfs;
 use meter::wire::{ChildLine, FinalFigures, LauncherLine};
+use poll_loop::Step;
 use schema::results::{
     Exit, LeftRunning, LimitReport, Outcome, Phase, ProcessPeak, Sample, TreeReport,
 };
@@ -270,12 +278,48 @@ pub fn run_until(
     mut on_progress: impl FnMut(Progress),
 ) -> anyhow::Result<Measured> {
     check_timeout(launch.timeout)?;
+    let spawned = spawn(launch)?;
+    let mut watch = poll_loop::Watch::new(
+        launch,
+        stop,
+        spawned.launcher_pid,
+        spawned.started,
+        spawned.started_ns,
+    );
+    let events = &spawned.events;
+    while let Step::Continue | Step::KillDecided(_) = watch.step(events, &mut on_progress) {}
+    let (state, kill) = watch.finish();
+    spawned.drain(launch, state, kill)
+}
+
+/// A launcher just started, with what the run needs of its start once the watch loop is over.
+struct Spawned {
+    launcher: std::process::Child,
+    launcher_pid: u32,
+    /// Registered while the run is under way, for the whole run.
+    _registered: crate::orphans::LauncherGuard,
+    /// When the launcher was spawned, on the runner's clock and on the monotonic clock the probe's times are in.
+    started: Instant,
+    started_ns: u64,
+    /// The control pipe's and the probe pipe's lines, from their reader threads.
+    events: mpsc::Receiver<Event>,
+    control_thread: std::thread::JoinHandle<()>,
+    probe_thread: Option<std::thread::JoinHandle<()>>,
+    capture: Capture,
+    /// `/dev/shm` before the run, to name what appeared in it.
+    dev_shm_before: std::collections::HashMap<(u64, u64), (String, u64)>,
+    exit_records: Result<crate::exit_records::Listener, String>,
+}
+
+/// Starts `launch`'s program through its launcher, with the control pipe and (when given) the probe pipe, and the
+/// threads that read them.
+fn spawn(launch: &Launch) -> anyhow::Result<Spawned> {
     let (control_read, control_write) = pipe()?;
     let probe = match launch.probe {
         ProbeAccess::Off => None,
         _ => Some(pipe()?),
     };
-    let mut capture = Capture::open(launch.output_stem.as_deref())?;
+    let capture = Capture::open(launch.output_stem.as_deref())?;
     let mut command = Command::new(&launch.launcher);
     command
         .arg(&launch.program)
@@ -356,7 +400,7 @@ pub fn run_until(
     let exit_records = crate::exit_records::listen();
     let started = Instant::now();
     let started_ns = meter::probe::monotonic_ns();
-    let mut launcher = command
+    let launcher = command
         .spawn()
         .with_context(|| format!("cannot start the launcher {}", launch.launcher.display()))?;
     drop(control_write);
@@ -393,170 +437,100 @@ pub fn run_until(
         })
     });
     drop(sender);
+    Ok(Spawned {
+        launcher,
+        launcher_pid,
+        _registered,
+        started,
+        started_ns,
+        events,
+        control_thread,
+        probe_thread,
+        capture,
+        dev_shm_before,
+        exit_records,
+    })
+}
 
-    let t_ms = |mono_ns: u64| mono_ns.saturating_sub(started_ns) as f64 / 1e6;
-    let mut state = State::default();
-    let mut buffer = Vec::with_capacity(4096);
-    let mut next_poll = Instant::now();
-    let deadline = started + launch.timeout;
-    let mut kill: Option<Kill> = None;
-    let mut killed_since: Option<Instant> = None;
-    let mut pss_time = Duration::ZERO;
-    let mut last_turn = Instant::now();
-    while !state.control_closed {
-        let now = Instant::now();
-        let gap = now.duration_since(last_turn);
-        last_turn = now;
-        let mut resumed = false;
-        if gap >= UNWATCHED_GAP && state.exited.is_none() && kill.is_none() {
-            // The runner did not run (stopped, or starved): poll at once, proportional sizes included.
-            state.unwatched += gap;
-            state.longest_unwatched = state.longest_unwatched.max(gap);
-            next_poll = now;
-            resumed = true;
-        }
-        if kill.is_none() {
-            if let Some(signal) = crate::interrupt::received() {
-                kill = Some(Kill::Interrupt(signal));
-            } else if now >= deadline {
-                kill = Some(Kill::Timeout);
-            } else if stop.is_some_and(|stop| stop.requested()) {
-                kill = Some(Kill::Requested);
-            }
-        }
-        if now >= next_poll && state.exited.is_none() {
-            let elapsed = started.elapsed();
-            // The proportional set sizes cost a walk of every page table (19 ms for a 1 GiB process on a loaded
-            // machine): read them while that stays within a tenth of the time, and whenever the cheap sum of the
-            // resident sets says the limit may have been crossed, since only they can tell.
-            let pss_affordable =
-                resumed || pss_time.as_secs_f64() * PSS_TIME_SHARE_INVERSE <= elapsed.as_secs_f64();
-            let poll_started = Instant::now();
-            let mut tree = crate::process_tree::memory_of_descendants(
-                launcher_pid,
-                &mut buffer,
-                pss_affordable,
-            );
-            if !pss_affordable
-                && launch
-                    .limit_bytes
-                    .is_some_and(|limit| tree.unreclaimable_rss_bytes > limit)
-            {
-                tree = crate::process_tree::memory_of_descendants(launcher_pid, &mut buffer, true);
-            }
-            if let Some(charged) = &mut tree.charged_bytes {
-                // System V segments the tree created and nobody attaches are in no process's memory.
-                *charged += crate::shared_memory::segments()
-                    .iter()
-                    .filter(|s| s.attached == 0 && state.belonging.knows(s.creator))
-                    .map(|s| s.resident_bytes)
-                    .sum::<u64>();
-            }
-            if tree.pss_bytes.is_some() {
-                pss_time += poll_started.elapsed();
-                state.tree.pss_polls += 1;
-            }
-            state.tree.polls += 1;
-            let now_ms = started.elapsed().as_secs_f64() * 1e3;
-            if !tree.processes.is_empty() {
-                state.take_tree(&tree, now_ms);
-                if let Some(limit) = launch.limit_bytes
-                    && tree.charged_bytes.is_some_and(|total| total > limit)
-                    && kill.is_none()
-                {
-                    kill = Some(Kill::Limit);
-                    state.kill_t_ms = Some(now_ms);
+impl Spawned {
+    /// After the loop: reaps the launcher and the orphans it left, takes the pipes' last lines, the wall time, the
+    /// shared memory left behind and the kernel's exit records, and judges the run.
+    fn drain(
+        self,
+        launch: &Launch,
+        mut state: State,
+        kill: Option<Kill>,
+    ) -> anyhow::Result<Measured> {
+        let Spawned {
+            mut launcher,
+            launcher_pid: _,
+            _registered,
+            started,
+            started_ns,
+            events,
+            control_thread,
+            probe_thread,
+            mut capture,
+            dev_shm_before,
+            exit_records,
+        } = self;
+        let t_ms = |mono_ns: u64| since_start_ms(started_ns, mono_ns);
+        // The control pipe closes when the launcher exits, after it killed and reaped whatever the program left.
+        let launcher_status = launcher.wait().context("cannot wait for the launcher")?;
+        // A launcher killed by the program left its orphans to this process: name, kill and reap them.
+        for swept in crate::orphans::sweep(&mut state.belonging) {
+            match swept {
+                crate::orphans::Swept::Killed { pid, command } => {
+                    state.left_running(LeftRunning { pid, command })
+                }
+                crate::orphans::Swept::Reaped { pid, maxrss_bytes } => {
+                    state.note_process_peak(pid, maxrss_bytes, false)
                 }
             }
-            on_progress(Progress {
-                elapsed: started.elapsed(),
-                rss_bytes: state.rss.last().and_then(|s| s.rss_bytes),
-                heap_bytes: state.heap.last().and_then(|s| s.heap_bytes),
-            });
-            next_poll = (next_poll + launch.interval).max(Instant::now());
-            // The program may have stopped its launcher (`kill -STOP $PPID`): it could not reap or report.
-            if meter::procfs::state_of(launcher_pid) == Some('T') {
-                state.launcher_stops += 1;
-                // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
-                unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGCONT) };
+        }
+        let _ = control_thread.join();
+        // Every holder of the probe pipe is dead now: drain what is left, for at most two seconds.
+        let drain_until = Instant::now() + Duration::from_secs(2);
+        while let Ok(event) =
+            events.recv_timeout(drain_until.saturating_duration_since(Instant::now()))
+        {
+            state.take(event, &t_ms);
+        }
+        drop(events);
+        if let Some(thread) = probe_thread
+            && thread.is_finished()
+        {
+            let _ = thread.join();
+        }
+        let wall_ms = match (state.launched_ns, state.exited.as_ref()) {
+            (Some(launched), Some(exited)) => exited.mono_ns.saturating_sub(launched) as f64 / 1e6,
+            _ => started.elapsed().as_secs_f64() * 1e3,
+        };
+        state.left_behind = left_behind(&state.belonging, &dev_shm_before);
+        match exit_records {
+            Ok(listener) => {
+                let (records, lost) = listener.finish();
+                let belonging = &state.belonging;
+                for record in crate::exit_records::of_tree(&records, |pid| belonging.knows(pid)) {
+                    state.note_process_peak(record.pid, record.hiwater_rss_bytes, false);
+                }
+                state.exit_records_lost = lost;
             }
+            Err(why) => state.exit_records_unavailable = Some(why),
         }
-        if kill.is_some() {
-            // What the launcher finds alive after this is dying of the runner's kill, not left behind by the program.
-            state.killing = true;
-            // Again on every turn until the launcher is gone: a process forked during one pass dies in the next.
-            kill_tree(launcher_pid, state.pid, &state.belonging);
-            let since = *killed_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= LAUNCHER_GRACE && !state.launcher_killed {
-                // Stopped again and again, or stuck: the run ends without its report, bounded all the same.
-                state.launcher_killed = true;
-                // SAFETY: kill(2) on the launcher, this process's child, not reaped yet.
-                unsafe { libc::kill(launcher_pid as libc::pid_t, libc::SIGKILL) };
-            }
-        }
-        let mut wake = next_poll.min(Instant::now() + INTERRUPT_CHECK);
-        if kill.is_none() {
-            wake = wake.min(deadline);
-        }
-        match events.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Ok(event) => state.take(event, &t_ms),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
+        let stderr_tail = capture.stderr_tail();
+        let (stdout_file, stderr_file) = capture.keep_non_empty();
+        let mut measured = state.into_measured(launch, launcher_status, wall_ms, kill, stderr_tail);
+        measured.stdout_file = stdout_file;
+        measured.stderr_file = stderr_file;
+        Ok(measured)
     }
-    // The control pipe closes when the launcher exits, after it killed and reaped whatever the program left.
-    let launcher_status = launcher.wait().context("cannot wait for the launcher")?;
-    // A launcher killed by the program left its orphans to this process: name, kill and reap them.
-    for swept in crate::orphans::sweep(&mut state.belonging) {
-        match swept {
-            crate::orphans::Swept::Killed { pid, command } => {
-                state.left_running(LeftRunning { pid, command })
-            }
-            crate::orphans::Swept::Reaped { pid, maxrss_bytes } => {
-                state.note_process_peak(pid, maxrss_bytes, false)
-            }
-        }
-    }
-    let _ = control_thread.join();
-    // Every holder of the probe pipe is dead now: drain what is left, for at most two seconds.
-    let drain_until = Instant::now() + Duration::from_secs(2);
-    while let Ok(event) = events.recv_timeout(drain_until.saturating_duration_since(Instant::now()))
-    {
-        state.take(event, &t_ms);
-    }
-    drop(events);
-    if let Some(thread) = probe_thread
-        && thread.is_finished()
-    {
-        let _ = thread.join();
-    }
-    let wall_ms = match (state.launched_ns, state.exited.as_ref()) {
-        (Some(launched), Some(exited)) => exited.mono_ns.saturating_sub(launched) as f64 / 1e6,
-        _ => started.elapsed().as_secs_f64() * 1e3,
-    };
-    state.tree.mean_pss_poll_ms = if state.tree.pss_polls > 0 {
-        pss_time.as_secs_f64() * 1e3 / state.tree.pss_polls as f64
-    } else {
-        0.0
-    };
-    state.left_behind = left_behind(&state.belonging, &dev_shm_before);
-    match exit_records {
-        Ok(listener) => {
-            let (records, lost) = listener.finish();
-            let belonging = &state.belonging;
-            for record in crate::exit_records::of_tree(&records, |pid| belonging.knows(pid)) {
-                state.note_process_peak(record.pid, record.hiwater_rss_bytes, false);
-            }
-            state.exit_records_lost = lost;
-        }
-        Err(why) => state.exit_records_unavailable = Some(why),
-    }
-    let stderr_tail = capture.stderr_tail();
-    let (stdout_file, stderr_file) = capture.keep_non_empty();
-    let mut measured = state.into_measured(launch, launcher_status, wall_ms, kill, stderr_tail);
-    measured.stdout_file = stdout_file;
-    measured.stderr_file = stderr_file;
-    Ok(measured)
+}
+
+/// Milliseconds from the launcher's spawn (`started_ns`) to `mono_ns`, both on the monotonic clock: a time on the
+/// timeline of something the probe sent.
+fn since_start_ms(started_ns: u64, mono_ns: u64) -> f64 {
+    mono_ns.saturating_sub(started_ns) as f64 / 1e6
 }
 
 /// Shared memory the run left behind, which outlives it and is charged to whoever created it: System V segments a
@@ -965,6 +939,7 @@ impl State {
         }
     }
 
+    /// What the run measured: the state's figures, judged by [`verdict`]'s tables.
     fn into_measured(
         mut self,
         launch: &Launch,
@@ -979,21 +954,14 @@ impl State {
             None => (launcher_status.code(), launcher_status.signal(), None),
         };
         let is_case = launch.probe == ProbeAccess::MemproofCase;
-        let own_hwm = self
-            .final_figures
-            .as_ref()
-            .and_then(|f| f.vm_hwm_bytes)
-            .filter(|_| is_case);
-        let peak_rss_bytes = if is_case {
-            // The case's own high-water mark as its last act; if it died first, the highest the runner read (its
-            // ru_maxrss could be a driver's it had waited for).
-            own_hwm
-                .max(self.program_hwm)
-                .or(self.program_hwm)
-                .or(maxrss)
-        } else {
-            self.tree.largest_process.as_ref().map(|p| p.peak_rss_bytes)
-        };
+        let peak_rss_bytes = verdict::peak_source(
+            is_case,
+            self.final_figures.as_ref().and_then(|f| f.vm_hwm_bytes),
+            self.program_hwm,
+            maxrss,
+            self.tree.largest_process.as_ref().map(|p| p.peak_rss_bytes),
+        )
+        .bytes();
         let sampled_peak_rss_bytes = self.tree.peak_pss_bytes;
         let over_limit = launch
             .limit_bytes
@@ -1002,197 +970,60 @@ impl State {
         let case_error = self
             .final_figures
             .as_ref()
-            .and_then(|f| f.error.clone())
+            .and_then(|f| f.error.as_deref())
             .filter(|_| is_case);
         let reported = self.final_figures.is_some() || !is_case;
-        let outcome = match kill {
-            Some(Kill::Interrupt(_)) => Outcome::Interrupted,
-            Some(Kill::Timeout) => Outcome::TimedOut,
-            Some(Kill::Limit) => Outcome::OomKilled,
-            Some(Kill::Requested) => Outcome::Failed,
-            None if over_limit => Outcome::OverLimit,
-            None if code == Some(0) && case_error.is_none() && reported => Outcome::Ok,
-            None => Outcome::Failed,
+        let outcome = verdict::outcome(kill, over_limit, code, case_error.is_some(), reported);
+        let left_note =
+            verdict::left_running_note(&self.tree.left_running, self.left_running_count);
+        let ending = verdict::Ending {
+            kill,
+            code,
+            signal,
+            timeout: launch.timeout,
+            limit_bytes: launch.limit_bytes,
+            peak_rss_bytes,
+            peak_charged_bytes: self.peak_charged_bytes,
+            peak_file_bytes: self.peak_file_bytes,
+            launch_failed: self.launch_failed.as_deref(),
+            case_error,
+            launcher_lost: self.exited.is_none() && self.launch_failed.is_none(),
+            stderr_tail: &stderr_tail,
         };
-        let limit_text = || schema::units::format_bytes(launch.limit_bytes.unwrap_or(0) as f64);
-        let peak_text =
-            || peak_rss_bytes.map_or("unknown".into(), |p| schema::units::format_bytes(p as f64));
-        let left = &self.tree.left_running;
-        let left_note = (!left.is_empty()).then(|| {
-            let names: Vec<String> = left
-                .iter()
-                .map(|l| format!("{} ({})", l.pid, l.command))
-                .collect();
-            let more = match self.left_running_count.saturating_sub(left.len()) {
-                0 => String::new(),
-                more => format!(" and {more} more ({} in all)", self.left_running_count),
-            };
-            format!(
-                "left running when it exited, killed: {}{more}",
-                names.join(", ")
-            )
+        let headline = verdict::headline(outcome, &ending, left_note.as_ref());
+        let lower_bound = verdict::lower_bound_reasons(&verdict::Blind {
+            hwm_resets: &self.hwm_resets,
+            exit_records_unavailable: self.exit_records_unavailable.as_deref(),
+            exit_records_lost: self.exit_records_lost,
+            sigchld_ignorers: &self.sigchld_ignorers,
+            never_polled: self.tree.most_processes == 0
+                && self.exited.is_some()
+                && launch.limit_bytes.is_some(),
+            interval: launch.interval,
         });
-        let launcher_lost = self.exited.is_none() && self.launch_failed.is_none();
-        let message = match outcome {
-            Outcome::Ok => left_note.clone(),
-            Outcome::Interrupted => Some(format!(
-                "interrupted by {}: the whole process tree was killed",
-                match kill {
-                    Some(Kill::Interrupt(signal)) => crate::interrupt::name(signal),
-                    _ => "a signal",
-                }
-            )),
-            Outcome::TimedOut => Some(format!(
-                "still running after {:.1} s, killed with its whole process tree",
-                launch.timeout.as_secs_f64()
-            )),
-            Outcome::OomKilled => Some(format!(
-                "killed at its memory limit of {}: what the process tree held that a container could not reclaim \
-                 (anonymous and shared memory) reached {}; file pages beside it, the most a poll saw: {} (largest process {})",
-                limit_text(),
-                schema::units::format_bytes(self.peak_charged_bytes.unwrap_or(0) as f64),
-                schema::units::format_bytes(self.peak_file_bytes.unwrap_or(0) as f64),
-                peak_text()
-            )),
-            Outcome::OverLimit => Some(format!(
-                "went over its memory limit of {} between two polls (kernel high-water mark {}), so it was not killed",
-                limit_text(),
-                peak_text()
-            )),
-            Outcome::Failed => Some(
-                self.launch_failed
-                    .clone()
-                    .or(case_error)
-                    .map(|error| format!("{error}\n{}", show_tail(&stderr_tail)))
-                    .unwrap_or_else(|| {
-                        if launcher_lost {
-                            let how = match (code, signal) {
-                                (_, Some(signal)) => format!("killed by signal {signal}"),
-                                (code, _) => format!("exited with status {}", code.unwrap_or(-1)),
-                            };
-                            return format!(
-                                "memproof-launch was {how} before the program ended (a process of the tree signalled \
-                                 it): the runner killed what it had started; the program's exit status and ru_maxrss \
-                                 are unknown\n{}",
-                                show_tail(&stderr_tail)
-                            );
-                        }
-                        let how = match (code, signal) {
-                            (_, Some(signal)) => format!("killed by signal {signal}"),
-                            (Some(code), _) if code != 0 => format!("exited with status {code}"),
-                            _ => "exited without reporting its final figures".to_string(),
-                        };
-                        format!("{how}\n{}", show_tail(&stderr_tail))
-                    }),
-            ),
-        };
-        let mut notes: Vec<String> = Vec::new();
-        if outcome != Outcome::Ok {
-            notes.extend(left_note);
-        }
-        if self.phases_dropped > 0 {
-            notes.push(format!(
-                "{} phases past the first {MAX_PHASES} were not kept",
-                self.phases_dropped
-            ));
-        }
-        if self.launcher_killed {
-            notes.push(format!(
-                "memproof-launch did not exit within {} s of the kill (stopped again and again, or stuck), so the \
-                 runner killed it too",
-                LAUNCHER_GRACE.as_secs()
-            ));
-        }
-        if self.launcher_stops > 0 {
-            notes.push(format!(
-                "the launcher was found stopped {} time(s) (a process of the tree sent it SIGSTOP) and continued",
-                self.launcher_stops
-            ));
-        }
-        let mut lower_bound: Vec<String> = Vec::new();
-        if !self.hwm_resets.is_empty() {
-            lower_bound.push(format!(
-                "a process reset its kernel high-water mark (/proc/PID/clear_refs), which resets ru_maxrss too, so what \
-                 it held before the last poll that saw it is unknown: {}",
-                self.hwm_resets.join(", ")
-            ));
-        }
-        let blind_to_exits = self.exit_records_unavailable.clone().or_else(|| {
-            self.exit_records_lost
-                .then(|| "some of the kernel's exit records were lost".to_string())
-        });
-        if let Some(why) = blind_to_exits
-            && !self.sigchld_ignorers.is_empty()
-        {
-            let names: Vec<String> = self
-                .sigchld_ignorers
-                .iter()
-                .map(|(pid, command)| format!("{pid} ({command})"))
-                .collect();
-            lower_bound.push(format!(
-                "the kernel reaps the children of a process that ignores SIGCHLD, and nobody can read their \
-                 ru_maxrss ({why}): a child that lived between two polls ({} ms apart) is not in the peaks: {}",
-                launch.interval.as_millis(),
-                names.join(", ")
-            ));
-        }
-        if self.tree.most_processes == 0 && self.exited.is_some() && launch.limit_bytes.is_some() {
-            lower_bound.push(format!(
-                "no poll saw the tree while it ran (polled every {} ms): the total is unknown, and the limit was \
-                 judged on the kernel's high-water marks alone",
-                launch.interval.as_millis()
-            ));
-        }
-        for reason in &lower_bound {
-            notes.push(format!("lower bound: {reason}"));
-        }
-        if !self.left_behind.is_empty() {
-            notes.push(format!(
-                "shared memory left behind after the run: {}",
-                self.left_behind.join(", ")
-            ));
-        }
-        if self.unmeasured_count > 0 {
-            let names: Vec<String> = self
-                .unmeasured
-                .iter()
-                .map(|(pid, peak)| match peak {
-                    Some(peak) => format!(
-                        "{pid} (peak heap {})",
-                        schema::units::format_bytes(*peak as f64)
-                    ),
-                    None => format!("{pid} (a forked copy)"),
-                })
-                .collect();
-            notes.push(format!(
-                "the heap figures are the measured process's only: {} other process(es) of the tree ran with the \
-                 preload library and are not counted: {}",
-                self.unmeasured_count,
-                names.join(", ")
-            ));
-        }
-        if !self.unwatched.is_zero() {
-            notes.push(format!(
-                "memproof did not run for {:.1} s in all (longest pause {:.1} s: it was stopped, or got no CPU): the \
-                 limit was not checked then; the kernel's high-water marks still judge over-limit",
-                self.unwatched.as_secs_f64(),
-                self.longest_unwatched.as_secs_f64()
-            ));
-        }
-        let message = match (message, notes.is_empty()) {
-            (message, true) => message,
-            (Some(message), false) => Some(format!("{message}\n{}", notes.join("\n"))),
-            (None, false) => Some(notes.join("\n")),
-        };
-        let killed_at_limit = kill == Some(Kill::Limit);
-        let limit = launch.limit_bytes.map(|limit| LimitReport {
-            mechanism: "watchdog".to_string(),
-            poll_interval_ms: launch.interval.as_secs_f64() * 1e3,
-            overshoot_bytes: peak_rss_bytes
-                .max(self.tree.peak_pss_bytes)
-                .map_or(0, |peak| peak.saturating_sub(limit)),
-            killed_by_watchdog: killed_at_limit,
-        });
+        let notes = verdict::notes(
+            outcome,
+            left_note,
+            &verdict::Remarks {
+                phases_dropped: self.phases_dropped,
+                launcher_killed: self.launcher_killed,
+                launcher_stops: self.launcher_stops,
+                lower_bound: &lower_bound,
+                left_behind: &self.left_behind,
+                unmeasured: &self.unmeasured,
+                unmeasured_count: self.unmeasured_count,
+                unwatched: self.unwatched,
+                longest_unwatched: self.longest_unwatched,
+            },
+        );
+        let message = verdict::message(headline, &notes);
+        let limit = verdict::limit_report(
+            launch.limit_bytes,
+            launch.interval,
+            peak_rss_bytes,
+            self.tree.peak_pss_bytes,
+            kill == Some(Kill::Limit),
+        );
         let mut timeline = merge_timeline(self.rss, self.heap);
         thin_timeline(&mut timeline, MAX_TIMELINE_POINTS);
         let mut phases = self.phases;
@@ -1203,22 +1034,8 @@ impl State {
                 heap_bytes: None,
             });
         }
-        let mut stray_lines = self.stray;
-        if let Some(protocol) = self.unsupported_protocol {
-            stray_lines.insert(
-                0,
-                format!(
-                    "hello spoke probe protocol {protocol}, this memproof speaks {}: none of its lines were taken",
-                    meter::wire::PROTOCOL_VERSION
-                ),
-            );
-        }
-        if self.stray_count > stray_lines.len() {
-            stray_lines.push(format!(
-                "<{} more stray lines>",
-                self.stray_count - stray_lines.len()
-            ));
-        }
+        let stray_lines =
+            verdict::stray_lines(self.stray, self.stray_count, self.unsupported_protocol);
         Measured {
             outcome,
             exit: Exit {
@@ -1333,6 +1150,7 @@ pub fn thin_timeline(timeline: &mut Vec<Sample>, max_points: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output_capture::show_tail;
 
     fn rss(t_ms: f64, bytes: u64) -> Sample {
         Sample {
