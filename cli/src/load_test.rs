@@ -206,17 +206,48 @@ impl LoadTest {
     }
 
     /// Runs the load test of the specs at `home`, with the case binaries in `bin_dir` when the caller built them
-    /// (`xtask mutants`, for a mutated copy of the tree), else built here when a scenario needs them.
+    /// (`xtask mutants`, for a mutated copy of the tree), else built here when a scenario needs them. The stages, in
+    /// order: [`Self::plan`] (which cases, checked), [`Self::prepare`] (binaries, output directory, baseline and
+    /// noise, all before the first case), [`Self::run_cases`], [`Self::judge_and_profile`] (judged, then the failed
+    /// verdicts' cases profiled under dhat and judged again), and [`finish`] (the reports and the exit status). A
+    /// dry run stops after planning; an interrupted run and a shard stop after running.
     pub fn run_in(&self, home: &SpecHome, bin_dir: Option<&Path>) -> anyhow::Result<Finished> {
+        let plan = self.plan(home)?;
+        if self.dry_run {
+            return self.print_dry_run(home, plan);
+        }
+        let prepared = self.prepare(home, &plan, bin_dir)?;
+        let mut results = self.run_cases(home, &plan, &prepared)?;
+        let out_dir = &prepared.out_dir;
+        if results
+            .cases
+            .iter()
+            .any(|case| case.outcome == Outcome::Interrupted)
+        {
+            return finish_interrupted(&mut results, &plan.specs, out_dir, prepared.cases.len());
+        }
+        let _ = std::fs::remove_dir(out_dir.join("work"));
+        if let Some(shard) = self.shard {
+            // A shard holds part of each sweep: growth and claims are judged on all of them, by the merge.
+            results.verdicts = planning::calibration::verdicts(&results.cases);
+            return finish_shard(&results, shard, out_dir);
+        }
+        self.judge_and_profile(&mut results, &plan, &prepared)?;
+        finish(&results, &plan.specs, out_dir)
+    }
+
+    /// The cases of this run: the specs chosen and checked, every case of the profile (and, under `--prove`, the
+    /// counterfactuals'), each with the dhat run `--dhat` asks for, and every program they start found.
+    fn plan(&self, home: &SpecHome) -> anyhow::Result<Plan> {
         preflight::check_interval("--interval", self.interval)?;
         preflight::check_interval("--heap-interval", self.heap_interval)?;
         let specs = select_specs(home, &self.scenarios)?;
         reports::judge::check_specs(&specs)?;
-        let mut planned = suite::plan(&specs, &self.profile)?;
+        let mut cases = suite::plan(&specs, &self.profile)?;
         if self.prove {
-            planned.extend(suite::plan_counterfactuals(&specs, &self.profile)?);
+            cases.extend(suite::plan_counterfactuals(&specs, &self.profile)?);
         }
-        for case in &mut planned {
+        for case in &mut cases {
             // A command has no dhat run: its heap comes from its own probe or the preload library.
             case.dhat_run = !is_command_case(&specs, case)
                 && match self.dhat {
@@ -225,38 +256,54 @@ impl LoadTest {
                     DhatRuns::Spec => case.dhat_run,
                 };
         }
-        preflight::commands(&specs, &planned, None)?;
+        preflight::commands(&specs, &cases, None)?;
+        Ok(Plan { specs, cases })
+    }
+
+    /// `--dry-run`: where the specs, baseline, noise and reports are, and the cases planned (this shard's share).
+    fn print_dry_run(&self, home: &SpecHome, plan: Plan) -> anyhow::Result<Finished> {
         let out = match &self.out {
             Some(out) => out.clone(),
             None => crate::output_dir::default_out(&self.profile)?,
         };
-        if self.dry_run {
-            if let Some(shard) = self.shard {
-                // The share this shard would run, balanced as the run itself balances it.
-                planned = select_shard(planned, shard, self.read_baseline(home, &out)?.as_ref());
-            }
-            println!("specs: {}", home.dir.display());
-            if let Some(root) = &home.checkout {
-                println!("workspace: {}", root.display());
-                println!(
-                    "binaries: {}",
-                    build::workspace_target()?.join("release").display()
-                );
-            }
-            println!(
-                "baseline: {}",
-                self.baseline.as_ref().unwrap_or(&home.baseline).display()
-            );
-            println!(
-                "noise: {}",
-                self.noise.as_ref().unwrap_or(&home.noise).display()
-            );
-            println!("reports: {}", std::path::absolute(&out)?.display());
-            for case in &planned {
-                println!("case: {}", case.id);
-            }
-            return Ok(Finished::Passed);
+        let mut planned = plan.cases;
+        if let Some(shard) = self.shard {
+            // The share this shard would run, balanced as the run itself balances it.
+            planned = select_shard(planned, shard, self.read_baseline(home, &out)?.as_ref());
         }
+        println!("specs: {}", home.dir.display());
+        if let Some(root) = &home.checkout {
+            println!("workspace: {}", root.display());
+            println!(
+                "binaries: {}",
+                build::workspace_target()?.join("release").display()
+            );
+        }
+        println!(
+            "baseline: {}",
+            self.baseline.as_ref().unwrap_or(&home.baseline).display()
+        );
+        println!(
+            "noise: {}",
+            self.noise.as_ref().unwrap_or(&home.noise).display()
+        );
+        println!("reports: {}", std::path::absolute(&out)?.display());
+        for case in &planned {
+            println!("case: {}", case.id);
+        }
+        Ok(Finished::Passed)
+    }
+
+    /// Everything a run needs before its first case, so that none of it fails an hour in: the case binaries (built
+    /// when a scenario needs them) and the preload library, the output directory (locked), each scenario's
+    /// `[prepare]`, the baseline, its site summaries and the noise.
+    fn prepare(
+        &self,
+        home: &SpecHome,
+        plan: &Plan,
+        bin_dir: Option<&Path>,
+    ) -> anyhow::Result<Prepared> {
+        let (specs, planned) = (&plan.specs, &plan.cases);
         let needs_preload = planned.iter().any(|case| {
             specs
                 .iter()
@@ -269,7 +316,7 @@ impl LoadTest {
         } else {
             None
         };
-        let needs_case_binaries = planned.iter().any(|case| !is_command_case(&specs, case));
+        let needs_case_binaries = planned.iter().any(|case| !is_command_case(specs, case));
         let binaries = match bin_dir {
             Some(dir) => Binaries::in_dir(dir),
             None if needs_case_binaries => {
@@ -279,8 +326,8 @@ impl LoadTest {
             None => Binaries::in_dir(home::launcher()?.parent().unwrap_or(Path::new("."))),
         };
         let out_dir = crate::output_dir::output_dir(self.out.as_deref(), &self.profile)?;
-        planning::command_case::prepare(&specs, &planned, &out_dir)?;
-        preflight::commands(&specs, &planned, Some(&out_dir))?;
+        planning::command_case::prepare(specs, planned, &out_dir)?;
+        preflight::commands(specs, planned, Some(&out_dir))?;
         let baseline = self.read_baseline(home, &out_dir)?;
         // Read before the first case too: a regression against the baseline names the sites that grew, from the
         // top sites bless kept.
@@ -301,17 +348,52 @@ impl LoadTest {
                 home.command(&format!("noise --profile {}", self.profile)),
             );
         }
-        if let Some(shard) = self.shard {
-            planned = select_shard(planned, shard, baseline.as_ref());
-        }
-        runner::interrupt::install()?;
         let options = SuiteOptions {
             profile: self.profile.clone(),
-            out_dir: out_dir.clone(),
+            out_dir: out_dir.to_path_buf(),
             interval: self.interval,
             sample_ms: self.heap_interval.as_millis().max(1) as u64,
             seed: self.seed,
         };
+        let mut cases = planned.clone();
+        if let Some(shard) = self.shard {
+            cases = select_shard(cases, shard, baseline.as_ref());
+        }
+        // A repeated case counts once per run, so the counter ends at the number of runs it printed.
+        let runs: usize = cases
+            .iter()
+            .map(|case| {
+                planning::repeat::runs_for(specs, &self.profile, case, self.repeat).max(1) as usize
+            })
+            .sum();
+        Ok(Prepared {
+            cases,
+            printer: std::sync::Mutex::new(Printer::new(runs)),
+            binaries,
+            preload,
+            needs_case_binaries,
+            out_dir,
+            options,
+            baseline,
+            baseline_sites,
+            noise,
+        })
+    }
+
+    /// Runs this machine's share of the planned cases (`--jobs` at once, repeated roles as often as asked), each in
+    /// a process of its own, writing results.json after every case so an interrupt, a crash or a full disk keeps
+    /// every case that finished. The results are not judged yet.
+    fn run_cases(
+        &self,
+        home: &SpecHome,
+        plan: &Plan,
+        prepared: &Prepared,
+    ) -> anyhow::Result<Results> {
+        let specs = &plan.specs;
+        let (binaries, options, out_dir) =
+            (&prepared.binaries, &prepared.options, &prepared.out_dir);
+        let planned = &prepared.cases;
+        runner::interrupt::install()?;
         let shard_text = self
             .shard
             .map_or(String::new(), |shard| format!(", shard {shard}"));
@@ -327,24 +409,11 @@ impl LoadTest {
         run.jobs = self.jobs;
         run.shard = self.shard;
         run.invocation = Some(home.invocation());
-        // A repeated case counts once per run, so the counter ends at the number of runs it printed.
-        let runs: usize = planned
-            .iter()
-            .map(|case| {
-                planning::repeat::runs_for(&specs, &self.profile, case, self.repeat).max(1) as usize
-            })
-            .sum();
-        let printer = std::sync::Mutex::new(Printer::new(runs));
-        let on_event = |event: suite::SuiteEvent<'_>| {
-            printer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .event(event)
-        };
+        let on_event = |event: suite::SuiteEvent<'_>| prepared.print(event);
         let run_one = |case: &suite::PlannedCase| {
             let spec = specs.iter().find(|s| s.scenario == case.scenario);
             let external = spec.and_then(|s| Some((s, s.external_technique(&case.technique)?)));
-            let runs = planning::repeat::runs_for(&specs, &self.profile, case, self.repeat);
+            let runs = planning::repeat::runs_for(specs, &self.profile, case, self.repeat);
             planning::repeat::run_repeated(runs, |index| {
                 // One dhat profile is enough: only the first run makes it.
                 let mut run = case.clone();
@@ -354,20 +423,17 @@ impl LoadTest {
                         &run,
                         spec,
                         technique,
-                        &binaries,
-                        preload.as_deref(),
-                        &options,
+                        binaries,
+                        prepared.preload.as_deref(),
+                        options,
                         &mut |event| on_event(event),
                     ),
-                    None => {
-                        suite::run_case(&run, &binaries, &options, &mut |event| on_event(event))
-                    }
+                    None => suite::run_case(&run, binaries, options, &mut |event| on_event(event)),
                 }
             })
         };
         let results_path = out_dir.join(schema::results::RESULTS_FILE);
-        // Written after every case, so an interrupt, a crash or a full disk keeps every case that finished; a write
-        // that fails stops the run. An interrupted case stops new cases from starting.
+        // A write that fails stops the run. An interrupted case stops new cases from starting.
         let after_each = |done: &[&schema::results::Case]| -> anyhow::Result<bool> {
             let partial =
                 Results::unjudged(run.clone(), done.iter().map(|&case| case.clone()).collect());
@@ -375,55 +441,60 @@ impl LoadTest {
             Ok(done.iter().any(|case| case.outcome == Outcome::Interrupted))
         };
         let available = planning::parallel::available_memory()?;
-        let order = start_order(&planned, self.jobs, baseline.as_ref());
+        let order = start_order(planned, self.jobs, prepared.baseline.as_ref());
         let cases = planning::parallel::run_all(
-            &planned,
+            planned,
             &order,
             self.jobs as usize,
             available,
             &run_one,
             &after_each,
         )?;
-        let mut results = Results::unjudged(run, cases);
-        if results
-            .cases
-            .iter()
-            .any(|case| case.outcome == Outcome::Interrupted)
-        {
-            return finish_interrupted(&mut results, &specs, &out_dir, planned.len());
-        }
-        let _ = std::fs::remove_dir(out_dir.join("work"));
-        if let Some(shard) = self.shard {
-            // A shard holds part of each sweep: growth and claims are judged on all of them, by the merge.
-            results.verdicts = planning::calibration::verdicts(&results.cases);
-            return finish_shard(&results, shard, &out_dir);
-        }
+        Ok(Results::unjudged(run, cases))
+    }
+
+    /// The verdicts of a whole run: judged against the specs, the baseline and the noise; then, under `--dhat spec`
+    /// and `failed`, the cases of failed verdicts that have no dhat run get one and the run is judged again, so a
+    /// failure names its allocation sites; then the cases the baseline does not hold are named.
+    fn judge_and_profile(
+        &self,
+        results: &mut Results,
+        plan: &Plan,
+        prepared: &Prepared,
+    ) -> anyhow::Result<()> {
+        let (specs, planned) = (&plan.specs, &prepared.cases);
+        let out_dir = &prepared.out_dir;
         if self.dhat == DhatRuns::All {
             for profile in results.cases.iter_mut().filter_map(|c| c.dhat_run.as_mut()) {
                 profile.reason = Some("all".into());
             }
         }
         let judge = |results: &Results| {
-            let mut verdicts =
-                judge_run(results, &specs, baseline.as_ref(), noise.as_ref(), &out_dir);
+            let mut verdicts = judge_run(
+                results,
+                specs,
+                prepared.baseline.as_ref(),
+                prepared.noise.as_ref(),
+                out_dir,
+            );
             reports::site_diff::explain_against_baseline(
                 &mut verdicts,
                 results,
-                &out_dir,
-                &baseline_sites,
+                out_dir,
+                &prepared.baseline_sites,
             );
             verdicts
         };
-        results.verdicts = judge(&results);
+        results.verdicts = judge(results);
         if matches!(self.dhat, DhatRuns::Failed | DhatRuns::Spec) {
             // A failure names its allocation sites whatever the spec profiles: a spec that leaves a sweep's
             // profile runs out (hook-storm's at ci: 7 s of a 65 s run) still gets them where a verdict failed.
             // A command never gets one: its sites come from its own language's tools.
-            let wanted = cases_to_profile(&planned, &results.verdicts);
+            let wanted = cases_to_profile(planned, &results.verdicts);
             let mut profiled_any = false;
             for (at, verdict_id) in &wanted {
                 let case = &planned[*at];
-                if is_command_case(&specs, case) {
+                if is_command_case(specs, case) {
                     continue;
                 }
                 let Some(result) = results.cases.iter_mut().find(|c| c.id == case.id) else {
@@ -436,21 +507,21 @@ impl LoadTest {
                 suite::profile_after(
                     case,
                     result,
-                    &binaries,
-                    &options,
+                    &prepared.binaries,
+                    &prepared.options,
                     &format!("failed: {verdict_id}"),
-                    &mut |event| on_event(event),
+                    &mut |event| prepared.print(event),
                 )?;
             }
             let _ = std::fs::remove_dir(out_dir.join("work"));
             if profiled_any {
                 // Judged again, so a failed verdict's text names the allocation sites from its new profile.
-                results.verdicts = judge(&results);
+                results.verdicts = judge(results);
             }
         }
-        if let Some(baseline) = &baseline {
+        if let Some(baseline) = &prepared.baseline {
             results.without_baseline =
-                reports::baseline::cases_without_baseline(&results, baseline, &specs);
+                reports::baseline::cases_without_baseline(results, baseline, specs);
         }
         if let Some(notice) =
             reports::baseline::without_baseline_notice(&results.without_baseline, &results.run)
@@ -461,7 +532,7 @@ impl LoadTest {
             .profiled()
             .map(|(case, reason)| format!("{} ({reason})", case.id))
             .collect();
-        if needs_case_binaries {
+        if prepared.needs_case_binaries {
             eprintln!(
                 "memproof: dhat profiles ({}): {}",
                 self.dhat,
@@ -472,7 +543,39 @@ impl LoadTest {
                 }
             );
         }
-        finish(&results, &specs, &out_dir)
+        Ok(())
+    }
+}
+
+/// The planned run: the specs it judges and every case it may run (a shard runs its share of them).
+struct Plan {
+    specs: Vec<Spec>,
+    cases: Vec<suite::PlannedCase>,
+}
+
+/// What a run made ready before its first case.
+struct Prepared {
+    /// The cases this machine runs: the plan's, or this shard's share of them.
+    cases: Vec<suite::PlannedCase>,
+    /// The progress lines, shared by the cases' runs and the dhat runs after judging.
+    printer: std::sync::Mutex<Printer>,
+    binaries: Binaries,
+    preload: Option<PathBuf>,
+    /// Whether any case runs memproof's own case binaries (only then are dhat profiles spoken of).
+    needs_case_binaries: bool,
+    out_dir: crate::output_dir::OutputDir,
+    options: SuiteOptions,
+    baseline: Option<Results>,
+    baseline_sites: reports::site_diff::BaselineSites,
+    noise: Option<reports::noise::Noise>,
+}
+
+impl Prepared {
+    fn print(&self, event: suite::SuiteEvent<'_>) {
+        self.printer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .event(event);
     }
 }
 
