@@ -133,7 +133,7 @@ pub fn select_specs(home: &SpecHome, wanted: &[String]) -> anyhow::Result<Vec<Sp
             );
         }
     }
-    let calibration = planning::calibration::SCENARIO;
+    let calibration = schema::spec::CALIBRATION_SCENARIO;
     specs
         .retain(|s| s.scenario == calibration || wanted.is_empty() || wanted.contains(&s.scenario));
     let needs_case_binaries = specs
@@ -229,7 +229,7 @@ impl LoadTest {
         let _ = std::fs::remove_dir(out_dir.join("work"));
         if let Some(shard) = self.shard {
             // A shard holds part of each sweep: growth and claims are judged on all of them, by the merge.
-            results.verdicts = planning::calibration::verdicts(&results.cases);
+            results.verdicts = reports::judge::calibration::verdicts(&results.cases);
             return finish_shard(&results, shard, out_dir);
         }
         self.judge_and_profile(&mut results, &plan, &prepared)?;
@@ -628,7 +628,7 @@ pub fn judge_run(
     noise: Option<&reports::noise::Noise>,
     out_dir: &Path,
 ) -> Vec<schema::results::Verdict> {
-    let mut verdicts = planning::calibration::verdicts(&results.cases);
+    let mut verdicts = reports::judge::calibration::verdicts(&results.cases);
     verdicts.extend(reports::judge::judge(results, specs, None));
     if let Some(baseline) = baseline {
         verdicts.extend(reports::judge::regression::regression_verdicts(
@@ -658,7 +658,7 @@ fn start_order(
         .map(planning::shard::baseline_weights)
         .unwrap_or_default();
     let ids: Vec<&str> = planned.iter().map(|case| case.id.as_str()).collect();
-    let calibration = |at: usize| planned[at].scenario == planning::calibration::SCENARIO;
+    let calibration = |at: usize| planned[at].scenario == schema::spec::CALIBRATION_SCENARIO;
     let (mut first, rest): (Vec<usize>, Vec<usize>) =
         planning::shard::longest_first(&ids, &weights)
             .into_iter()
@@ -679,7 +679,7 @@ fn select_shard(
         .map(planning::shard::baseline_weights)
         .unwrap_or_default();
     let ids: Vec<&str> = planned.iter().map(|case| case.id.as_str()).collect();
-    let always = |at: usize| planned[at].scenario == planning::calibration::SCENARIO;
+    let always = |at: usize| planned[at].scenario == schema::spec::CALIBRATION_SCENARIO;
     let mine = planning::shard::select(&ids, &always, &weights, shard);
     mine.into_iter().map(|at| planned[at].clone()).collect()
 }
@@ -712,7 +712,7 @@ pub fn cases_to_profile(
     let mut wanted: Vec<(usize, String)> = Vec::new();
     for verdict in verdicts.iter().filter(|v| !v.pass) {
         let scenario = verdict.id.split('/').next().unwrap_or_default();
-        if scenario == planning::calibration::SCENARIO {
+        if scenario == schema::spec::CALIBRATION_SCENARIO {
             continue;
         }
         let own: Vec<usize> = (0..planned.len())
@@ -933,7 +933,7 @@ mod spec_dir_tests {
             assert!(
                 specs
                     .iter()
-                    .all(|s| s.scenario != planning::calibration::SCENARIO
+                    .all(|s| s.scenario != schema::spec::CALIBRATION_SCENARIO
                         && s.built_in_techniques().is_empty())
             );
         }

@@ -45,7 +45,7 @@ impl Merge {
         }
         let runs = check_shards(runs)?;
         let is_calibration =
-            |case: &schema::results::Case| case.scenario == planning::calibration::SCENARIO;
+            |case: &schema::results::Case| case.scenario == schema::spec::CALIBRATION_SCENARIO;
         let mut cases = join_cases(&runs, &is_calibration)?;
         let first = &runs[0].results.run;
         let profile = first.profile.clone();
@@ -55,7 +55,7 @@ impl Merge {
         let mut scenarios: Vec<String> = cases
             .iter()
             .map(|case| case.scenario.clone())
-            .filter(|name| name != planning::calibration::SCENARIO)
+            .filter(|name| name != schema::spec::CALIBRATION_SCENARIO)
             .collect();
         scenarios.sort();
         scenarios.dedup();

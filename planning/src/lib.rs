@@ -4,7 +4,6 @@
 //! own programs and read the heap they report; [`calibration`] is the case whose answer is known in advance; [`host`]
 //! records the machine a run was on.
 
-pub mod calibration;
 pub mod command_case;
 pub mod external;
 pub mod fixtures;

@@ -181,6 +181,10 @@ pub struct SizeSweep {
     pub values: Vec<f64>,
 }
 
+/// The scenario every load test runs first and in every shard: the case whose figures are known in advance, so the
+/// meters are checked before any other figure is believed.
+pub const CALIBRATION_SCENARIO: &str = "calibration";
+
 /// A verdict as written in a spec; the judge parses `check`.
 #[derive(Debug, Clone)]
 pub struct VerdictSpec {

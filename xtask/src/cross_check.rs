@@ -97,7 +97,7 @@ impl CrossCheck {
             tools,
         };
         for spec in &specs {
-            let is_calibration = spec.scenario == planning::calibration::SCENARIO;
+            let is_calibration = spec.scenario == schema::spec::CALIBRATION_SCENARIO;
             if !is_calibration && self.no_scenarios {
                 continue;
             }

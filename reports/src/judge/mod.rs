@@ -12,6 +12,7 @@
 //! measured values with units, then for a heap figure the top allocation sites of the failing case from its dhat
 //! profile ([`crate::allocation_sites`]).
 
+pub mod calibration;
 pub mod check_expression;
 pub mod counterfactual;
 pub mod growth_fit;

@@ -1,4 +1,5 @@
-//! The harness checking itself: verdicts on the calibration case, which runs first in every load test.
+//! The meters checking themselves: verdicts on the calibration case, which runs first in every load test. The judge
+//! makes them, as it makes every verdict: the planner only runs the case first.
 //!
 //! The calibration cases allocate and touch a known number of bytes (`scenarios/calibration.toml`), one on a
 //! single thread (`known`), one on several threads in barrier-separated phases (`threads`). If the heap meter does
@@ -13,7 +14,7 @@ use schema::results::{Case, Outcome, Verdict, VerdictKind};
 use schema::units::format_bytes;
 
 /// The scenario name of the calibration case.
-pub const SCENARIO: &str = "calibration";
+pub const SCENARIO: &str = schema::spec::CALIBRATION_SCENARIO;
 
 fn metric_u64(case: &Case, name: &str) -> Option<u64> {
     case.metrics.get(name).and_then(serde_json::Value::as_u64)
