@@ -18,8 +18,13 @@ fn main() {
         .to_path_buf();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     for watched in [
-        "harness/src",
-        "harness/Cargo.toml",
+        // The launcher is the runner's, which builds on the meter and the schema.
+        "runner/src",
+        "runner/Cargo.toml",
+        "meter/src",
+        "meter/Cargo.toml",
+        "schema/src",
+        "schema/Cargo.toml",
         "preload/src",
         "preload/Cargo.toml",
         "Cargo.lock",
