@@ -12,7 +12,7 @@ use crate::preflight;
 use anyhow::Context as _;
 use planning::external::{self, HeapSource};
 use runner::{self, Launch, ProbeAccess};
-use schema::results::{Case, CaseIdentity, Outcome, OutputFiles, Results, Size};
+use schema::results::{Case, CaseIdentity, Outcome, OutputFiles, Results, Size, TreeReport};
 use schema::units::format_bytes;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -59,22 +59,22 @@ impl Measure {
         let launcher = home::launcher()?;
         let out_dir = crate::output_dir::output_dir(self.out.as_deref(), "measure")?;
         let (program, args) = self.command.split_first().context("no command given")?;
-        let blind_spot = self
-            .heap
-            .is_some()
-            .then(|| external::preload_blind_spot(std::path::Path::new(program)))
-            .flatten();
-        let source = if let Some(why) = &blind_spot {
-            // Not loaded where it cannot see: a heap of zero would be a lie.
-            eprintln!("memproof: no heap figures: {why}");
-            HeapSource::None
-        } else if self.heap.is_some() {
+        let wanted = if self.heap.is_some() {
             HeapSource::Preload(home::preload()?)
         } else if self.probe {
             HeapSource::Probe
         } else {
             HeapSource::None
         };
+        let (source, blind_spot) = external::effective_heap_source(
+            wanted,
+            std::path::Path::new(program),
+            &Default::default(),
+        );
+        if let Some(why) = &blind_spot {
+            // Not loaded where it cannot see: a heap of zero, or part of it as the whole, would be a lie.
+            eprintln!("memproof: no heap figures: {why}");
+        }
         let launch = Launch {
             launcher,
             program: PathBuf::from(program),
@@ -125,43 +125,7 @@ impl Measure {
             value: 1.0,
             unit: "run".into(),
         };
-        if let Some(maxrss) = measured.maxrss_bytes {
-            measured
-                .metrics
-                .insert("ru_maxrss_bytes".into(), maxrss.into());
-        }
-        if measured.left_running_count > 0 {
-            measured.metrics.insert(
-                "left_running_count".into(),
-                measured.left_running_count.into(),
-            );
-        }
-        for (name, bytes) in [
-            ("peak_charged_bytes", measured.peak_charged_bytes),
-            ("peak_file_bytes", measured.peak_file_bytes),
-        ] {
-            if let Some(bytes) = bytes {
-                measured.metrics.insert(name.into(), bytes.into());
-            }
-        }
-        for (name, notes) in [
-            ("lower_bound", measured.lower_bound.clone()),
-            ("left_behind", measured.left_behind.clone()),
-        ] {
-            if !notes.is_empty() {
-                measured.metrics.insert(name.into(), notes.into());
-            }
-        }
-        if measured.unwatched_ms > 0.0 {
-            measured
-                .metrics
-                .insert("unwatched_ms".into(), measured.unwatched_ms.into());
-        }
-        if let Some(sampled) = measured.sampled_peak_rss_bytes {
-            measured
-                .metrics
-                .insert("sampled_peak_rss_bytes".into(), sampled.into());
-        }
+        record_diagnostics(&mut measured);
         let command_line: Vec<String> = self
             .command
             .iter()
@@ -196,35 +160,7 @@ impl Measure {
             limit_bytes: self.limit,
         };
         let case = planning::external::recorded_case(identity, measured, heap, output);
-        let bytes = |b: Option<u64>| {
-            b.map_or("-".into(), |b| {
-                format!("{} ({b} B)", format_bytes(b as f64))
-            })
-        };
-        eprintln!(
-            "memproof: {}  {}  peak RSS {} (largest process), tree total {} ({} at most)  {:.3} s",
-            command_line.join(" "),
-            case.outcome,
-            bytes(case.peak_rss_bytes),
-            bytes(tree.peak_pss_bytes),
-            match tree.most_processes {
-                1 => "1 process".to_string(),
-                n => format!("{n} processes"),
-            },
-            case.wall_ms / 1e3
-        );
-        if heap.is_some() {
-            eprintln!(
-                "memproof: heap: peak {}  end {}  total {}  allocations {}",
-                bytes(case.peak_heap_bytes),
-                bytes(case.end_heap_bytes),
-                bytes(case.total_alloc_bytes),
-                case.alloc_count.map_or("-".into(), |n| n.to_string())
-            );
-        }
-        if let Some(message) = &case.exit.message {
-            eprintln!("{message}");
-        }
+        print_summary(&case, &tree, &command_line, heap.is_some());
         for file in output_paths.iter().flatten() {
             eprintln!("memproof: the command's output is in {}", file.display());
         }
@@ -243,5 +179,82 @@ impl Measure {
             }
             _ => Finished::Failed,
         })
+    }
+}
+
+/// The run in a few lines on stderr: outcome, peak RSS of the largest process and of the tree, time, and the heap
+/// when the program reported one.
+fn print_summary(case: &Case, tree: &TreeReport, command_line: &[String], heap_reported: bool) {
+    let bytes = |b: Option<u64>| {
+        b.map_or("-".into(), |b| {
+            format!("{} ({b} B)", format_bytes(b as f64))
+        })
+    };
+    eprintln!(
+        "memproof: {}  {}  peak RSS {} (largest process), tree total {} ({} at most)  {:.3} s",
+        command_line.join(" "),
+        case.outcome,
+        bytes(case.peak_rss_bytes),
+        bytes(tree.peak_pss_bytes),
+        match tree.most_processes {
+            1 => "1 process".to_string(),
+            n => format!("{n} processes"),
+        },
+        case.wall_ms / 1e3
+    );
+    if heap_reported {
+        eprintln!(
+            "memproof: heap: peak {}  end {}  total {}  allocations {}",
+            bytes(case.peak_heap_bytes),
+            bytes(case.end_heap_bytes),
+            bytes(case.total_alloc_bytes),
+            case.alloc_count.map_or("-".into(), |n| n.to_string())
+        );
+    }
+    if let Some(message) = &case.exit.message {
+        eprintln!("{message}");
+    }
+}
+
+/// What the runner saw beyond the figures results.json has fields for (the launcher's `ru_maxrss`, descendants left
+/// running, the unreclaimable and file-page peaks, why a peak is a lower bound, shared memory left behind, time the
+/// runner did not watch, the highest polled total), kept as the run's metrics so `measure` loses none of it.
+fn record_diagnostics(measured: &mut runner::Measured) {
+    if let Some(maxrss) = measured.maxrss_bytes {
+        measured
+            .metrics
+            .insert("ru_maxrss_bytes".into(), maxrss.into());
+    }
+    if measured.left_running_count > 0 {
+        measured.metrics.insert(
+            "left_running_count".into(),
+            measured.left_running_count.into(),
+        );
+    }
+    for (name, bytes) in [
+        ("peak_charged_bytes", measured.peak_charged_bytes),
+        ("peak_file_bytes", measured.peak_file_bytes),
+    ] {
+        if let Some(bytes) = bytes {
+            measured.metrics.insert(name.into(), bytes.into());
+        }
+    }
+    for (name, notes) in [
+        ("lower_bound", measured.lower_bound.clone()),
+        ("left_behind", measured.left_behind.clone()),
+    ] {
+        if !notes.is_empty() {
+            measured.metrics.insert(name.into(), notes.into());
+        }
+    }
+    if measured.unwatched_ms > 0.0 {
+        measured
+            .metrics
+            .insert("unwatched_ms".into(), measured.unwatched_ms.into());
+    }
+    if let Some(sampled) = measured.sampled_peak_rss_bytes {
+        measured
+            .metrics
+            .insert("sampled_peak_rss_bytes".into(), sampled.into());
     }
 }

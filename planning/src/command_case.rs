@@ -120,19 +120,8 @@ pub fn run(
         .first()
         .expect("checked when the spec was read");
     let program = program.replace("{spec_dir}", &spec_dir.to_string_lossy());
-    // Where preload cannot see (all of) the heap, it is not loaded, and the case says why instead of reporting a
-    // heap of zero or a part of it as the whole.
-    let blind_spot = matches!(source, HeapSource::Preload(_))
-        .then(|| {
-            external::preload_blind_spot(Path::new(&program))
-                .or_else(|| external::preload_partial_view(Path::new(&program), &technique.env))
-        })
-        .flatten();
-    let source = if blind_spot.is_some() {
-        HeapSource::None
-    } else {
-        source
-    };
+    let (source, blind_spot) =
+        external::effective_heap_source(source, Path::new(&program), &technique.env);
     let (relative_case_dir, case_dir) = crate::suite::case_dir(case, options)?;
     let run = TechniqueRun {
         case,

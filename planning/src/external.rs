@@ -82,6 +82,25 @@ pub fn preload_env(library: &Path) -> (OsString, OsString) {
     (OsString::from("LD_PRELOAD"), library.as_os_str().to_owned())
 }
 
+/// The heap source a program really gets when `wanted` is asked for: the preload library is not loaded where it
+/// cannot see the heap, or would see only part of it ([`preload_blind_spot`], [`preload_partial_view`]), and the
+/// reason is returned instead, so a run reports no heap rather than a heap of zero or a part as the whole. The one
+/// decision `measure` and a spec's command case share; `env` is what the program gets beyond memproof's own
+/// environment (a technique's `env`; empty under `measure`).
+pub fn effective_heap_source(
+    wanted: HeapSource,
+    program: &Path,
+    env: &std::collections::BTreeMap<String, String>,
+) -> (HeapSource, Option<String>) {
+    if !matches!(wanted, HeapSource::Preload(_)) {
+        return (wanted, None);
+    }
+    match preload_blind_spot(program).or_else(|| preload_partial_view(program, env)) {
+        Some(why) => (HeapSource::None, Some(why)),
+        None => (wanted, None),
+    }
+}
+
 /// Why the preload library cannot see a program's heap, when that can be told from its file: a static binary has
 /// no dynamic loader to load the library, and a Go program's heap never goes through malloc. `None` when the
 /// library can see it (or the file cannot be read: the run itself will say).
@@ -148,8 +167,8 @@ pub fn preload_partial_view(
     }
     Some(format!(
         "{} is CPython: pymalloc serves its small objects from arenas it maps itself, so the preload library \
-         would see only part of the heap; set `env = {{ {PYTHON_MALLOC_ENV} = \"malloc\" }}` on the technique, or \
-         use the Python probe client (heap = \"probe\")",
+         would see only part of the heap; set {PYTHON_MALLOC_ENV}=malloc (in a spec, `env = {{ {PYTHON_MALLOC_ENV} = \
+         \"malloc\" }}` on the technique), or use the Python probe client (heap = \"probe\", or measure --probe)",
         path.display()
     ))
 }
