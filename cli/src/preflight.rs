@@ -157,9 +157,115 @@ pub fn commands(
     Ok(())
 }
 
+/// Every spec whose planned cases run in memproof's own case binaries has `params`, in the run's `profile`, that its
+/// scenario reads: `case_binary check-params` once per spec, before the first case. A scenario reads its params as
+/// a struct that refuses unknown keys, so a misspelt optional key (`min_trim_duraton`) would otherwise fail every
+/// case of the scenario, or, before the structs, be ignored and its default measured. The load test never links the
+/// scenarios, so the case binary answers; the error is one line, `{spec}:{line}:{col}: profile P: params: {why}`,
+/// at the spec's `params` table. A command scenario's params are its own programs' (`{param.NAME}`): never checked.
+pub fn scenario_params(
+    specs: &[Spec],
+    planned: &[PlannedCase],
+    profile: &str,
+    case_binary: &Path,
+) -> anyhow::Result<()> {
+    for spec in specs {
+        let runs_case_binary = planned.iter().any(|case| {
+            case.scenario == spec.scenario && !spec.external.contains_key(&case.technique)
+        });
+        let Some(written) = spec.profiles.get(profile).filter(|_| runs_case_binary) else {
+            continue;
+        };
+        let output = std::process::Command::new(case_binary)
+            .args(["check-params", "--scenario", &spec.scenario, "--params"])
+            .arg(serde_json::Value::Object(written.params.clone()).to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", case_binary.display()))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let why = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+            let (line, col) = written.params_line_col;
+            let place = format!("{}:{line}:{col}", spec.path.display());
+            if output.status.code() == Some(1) {
+                bail!("{place}: profile {profile}: params: {why}");
+            }
+            bail!(
+                "{place}: profile {profile}: params: {} check-params failed ({}): {why}",
+                case_binary.display(),
+                output.status
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in for `memproof-case`: logs each call's arguments, and refuses params that hold `item_bytez` as the
+    /// real one does a key its scenario does not read.
+    fn stand_in_case_binary(dir: &Path) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.join("memproof-case");
+        let script = format!(
+            "#!/bin/sh\necho \"$@\" >> {}\ncase \"$*\" in *item_bytez*) echo 'unknown field `item_bytez`, expected `item_bytes`' >&2; exit 1;; esac\n",
+            dir.join("calls").display()
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_misspelt_param_of_a_built_in_scenario_is_refused_at_its_spec_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let case_binary = stand_in_case_binary(dir.path());
+        let profiles = |params: &str| {
+            format!(
+                "[profiles.ci]\nsize = {{ name = \"n\", unit = \"b\", values = [1, 2] }}\nparams = {params}\n\
+                 [profiles.smoke]\nsize = {{ name = \"n\", unit = \"b\", values = [1] }}\nparams = {{ item_bytez = 1 }}\n"
+            )
+        };
+        let toy = |params: &str| {
+            let text = schema::toy_spec::toy_spec(
+                "toy",
+                &[("before", "copy_all"), ("after", "stream")],
+                &profiles(params),
+            );
+            Spec::parse(Path::new("scenarios/toy.toml"), &text).unwrap()
+        };
+        // A command scenario's params are its programs' own: never checked, whatever they hold.
+        let command = Spec::parse(
+            Path::new("examples/cmd.toml"),
+            &format!(
+                "scenario = \"cmd\"\ntitle = \"t\"\nsummary = \"s\"\n\
+                 variants = [{{ role = \"before\", technique = \"a\", command = [\"true\", \"{{param.item_bytez}}\"] }}]\n{}",
+                profiles("{ item_bytez = 1 }")
+            ),
+        )
+        .unwrap();
+
+        let specs = [toy("{ item_bytes = 1 }"), command.clone()];
+        let planned = planning::suite::plan(&specs, "ci").unwrap();
+        scenario_params(&specs, &planned, "ci", &case_binary).unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert_eq!(
+            calls, "check-params --scenario toy --params {\"item_bytes\":1}\n",
+            "once per spec, for the run's profile only, never for a command scenario"
+        );
+
+        let specs = [toy("{ item_bytez = 1 }"), command];
+        let planned = planning::suite::plan(&specs, "ci").unwrap();
+        let error = scenario_params(&specs, &planned, "ci", &case_binary).unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "scenarios/toy.toml:11:10: profile ci: params: unknown field `item_bytez`, expected `item_bytes`"
+        );
+        // No case of the spec planned (another scenario chosen): nothing to check.
+        scenario_params(&specs, &[], "ci", &case_binary).unwrap();
+    }
 
     #[test]
     fn flag_values_outside_their_range_are_refused_in_words() {

@@ -10,12 +10,32 @@
 //! to 64 KiB per other thread, and a leak of about 16 KiB on another thread moved `end_heap_bytes` by 26 bytes.
 //! Each thread also churns small blocks below the peak, the calls a lazily counting meter could lose.
 
+use crate::params::required;
 use crate::{CaseContext, Scenario};
 use anyhow::bail;
 use meter::probe;
+use serde::Deserialize;
+use std::time::Duration;
 
 /// The calibration scenario. Its size is the known number of bytes; `steps` parameter splits it.
 pub struct Calibration;
+
+/// The calibration's parameters: one table for both techniques, each reading its own (a missing one is an error of
+/// the technique that needs it); a key neither reads is refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationParams {
+    /// `touch_known_steps`: the equal steps the known bytes are allocated in (at least 1).
+    pub steps: Option<u64>,
+    /// `touch_known_steps`: how long the blocks are held, and spread over the steps.
+    #[serde(default, deserialize_with = "crate::params::optional_duration")]
+    pub hold: Option<Duration>,
+    /// `threads_known_pattern`: the threads (at least 1).
+    pub threads: Option<u64>,
+    /// `threads_known_pattern`: the bytes each thread leaks (the leak test's; 0 when absent).
+    #[serde(default, deserialize_with = "crate::params::size")]
+    pub leak: u64,
+}
 
 /// One page; touching a byte per page makes the whole block resident.
 const PAGE: usize = 4096;
@@ -30,10 +50,18 @@ impl Scenario for Calibration {
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
+        let params: CalibrationParams = case.read_params()?;
         match case.technique.as_str() {
-            "threads_known_pattern" => threads_known_pattern(case),
-            _ => touch_known_steps(case),
+            "threads_known_pattern" => threads_known_pattern(case, &params),
+            _ => touch_known_steps(case, &params),
         }
+    }
+
+    fn check_params(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        crate::params::read::<CalibrationParams>(params).map(drop)
     }
 }
 
@@ -50,10 +78,10 @@ fn touched_block(bytes: usize) -> Vec<u8> {
     block
 }
 
-fn touch_known_steps(case: &CaseContext) -> anyhow::Result<()> {
+fn touch_known_steps(case: &CaseContext, params: &CalibrationParams) -> anyhow::Result<()> {
     let known_bytes = case.size_u64() as usize;
-    let steps = case.param_u64("steps")?.max(1) as usize;
-    let hold = case.param_duration("hold")?;
+    let steps = required(params.steps, "calibration", "steps")?.max(1) as usize;
+    let hold = required(params.hold, "calibration", "hold")?;
     if !known_bytes.is_multiple_of(steps) {
         bail!("calibration: {known_bytes} bytes do not split into {steps} equal steps");
     }
@@ -116,10 +144,10 @@ fn churn(thread: usize) {
 /// allocate B (as big) — all hold A and B at once, the peak; free A; churn; allocate C (half of A), free all. Each
 /// thread then leaks `leak` bytes (0 but in the leak test). Every phase waits for every thread, so the peak is
 /// the same in any order of the calls: what was live before plus the known bytes.
-fn threads_known_pattern(case: &CaseContext) -> anyhow::Result<()> {
+fn threads_known_pattern(case: &CaseContext, params: &CalibrationParams) -> anyhow::Result<()> {
     let known_bytes = case.size_u64() as usize;
-    let threads = case.param_u64("threads")?.max(1) as usize;
-    let leak = case.param_u64("leak").unwrap_or(0) as usize;
+    let threads = required(params.threads, "calibration", "threads")?.max(1) as usize;
+    let leak = params.leak as usize;
     if !known_bytes.is_multiple_of(2 * threads) {
         bail!(
             "calibration: {known_bytes} bytes do not split into 2 equal blocks on each of {threads} threads"

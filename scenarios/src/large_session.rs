@@ -34,6 +34,26 @@ use std::time::{Duration, Instant};
 /// The scenario.
 pub struct LargeSession;
 
+/// The scenario's parameters (the module's doc says what each does); a key it does not read is refused.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LargeSessionParams {
+    /// HTTP clients taking turns.
+    pub clients: u64,
+    /// Requests each client makes, alternating events and export.
+    pub requests_per_client: u64,
+    /// A state snapshot every this many events.
+    pub large_event_every: u64,
+    /// The snapshot's size.
+    #[serde(deserialize_with = "crate::params::size")]
+    pub large_event_bytes: u64,
+    /// The one event over the merged fix's 1 MiB scanner; 0 for none.
+    #[serde(deserialize_with = "crate::params::size")]
+    pub overlong_event_bytes: u64,
+    /// Where in the log the overlong event stands, as a fraction of it.
+    pub overlong_at_fraction: f64,
+}
+
 /// The log directory inside the fixture's data directory.
 const LOG_DIR: &str = "logs";
 
@@ -55,7 +75,12 @@ impl Scenario for LargeSession {
         names
     }
 
+    fn check_params(&self, params: &serde_json::Map<String, Value>) -> anyhow::Result<()> {
+        crate::params::read::<LargeSessionParams>(params).map(drop)
+    }
+
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
+        let params: LargeSessionParams = case.read_params()?;
         let collect_before_sending = case.technique == STREAM_TO_BODY_COLLECTED;
         let technique = if collect_before_sending {
             LogReadTechnique::StreamToBody
@@ -79,8 +104,8 @@ impl Scenario for LargeSession {
         let load_args = json!({
             "mode": "load",
             "log_path": log_path,
-            "clients": case.param_u64("clients")?,
-            "requests_per_client": case.param_u64("requests_per_client")?,
+            "clients": params.clients,
+            "requests_per_client": params.requests_per_client,
         });
         let (figures, evicted_while_streaming) = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -120,12 +145,13 @@ impl Scenario for LargeSession {
     }
 
     fn fixture_key(&self, case: &CaseContext) -> anyhow::Result<Option<Value>> {
+        let params: LargeSessionParams = case.read_params()?;
         Ok(Some(json!({
             "target_bytes": case.size_u64(),
-            "large_event_every": case.param_u64("large_event_every")?,
-            "large_event_bytes": case.param_u64("large_event_bytes")?,
-            "overlong_event_bytes": case.param_u64("overlong_event_bytes")?,
-            "overlong_at_fraction": case.param_f64("overlong_at_fraction")?,
+            "large_event_every": params.large_event_every,
+            "large_event_bytes": params.large_event_bytes,
+            "overlong_event_bytes": params.overlong_event_bytes,
+            "overlong_at_fraction": params.overlong_at_fraction,
             "seed": case.seed,
         })))
     }

@@ -22,6 +22,94 @@ pub mod syslog_rate;
 
 pub use meter::probe::DHAT_FILE_ENV;
 
+/// Reading a profile's `params` as a scenario's own typed struct, and the units its fields are written in.
+///
+/// Each scenario declares its parameters as a `#[serde(deny_unknown_fields)]` struct, read once per case instead of
+/// key by key, so a key no scenario reads (`min_trim_duraton`) is refused with the keys it expected, by the case and
+/// before any case runs ([`Scenario::check_params`]). The helpers here read values as the spec writes them: a size as
+/// a whole number or a string with units (`"16KiB"`), a duration as a string (`"60ms"`), with the parsers the spec's
+/// own limits and timeouts use ([`schema::units`]).
+pub mod params {
+    use serde::de::{self, Deserializer, Visitor};
+    use std::fmt;
+    use std::time::Duration;
+
+    /// `params` as `T`; the error is serde's message alone (unknown field `x`, expected one of …), so each caller
+    /// says where the table stands. Borrows the table instead of copying it, so a case's figures see no more
+    /// allocation than reading each key by name made.
+    pub fn read<'a, T: serde::Deserialize<'a>>(
+        params: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<T> {
+        T::deserialize(params).map_err(|error| anyhow::anyhow!("{error}"))
+    }
+
+    /// A size: a whole number (bytes), or a string with units as `schema::units::parse_size` reads them (`"300KiB"`).
+    pub fn size<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<u64>,
+    {
+        let bytes = deserializer.deserialize_any(SizeVisitor)?;
+        T::try_from(bytes).map_err(|_| de::Error::custom(format!("size {bytes} is too large")))
+    }
+
+    /// Reads a size's whole number or text.
+    struct SizeVisitor;
+
+    impl Visitor<'_> for SizeVisitor {
+        type Value = u64;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a whole number, or a size like \"300KiB\"")
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+            Ok(value)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+            u64::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
+            schema::units::parse_size(text).map_err(E::custom)
+        }
+    }
+
+    /// A duration, written like `"3s"` or `"250ms"` (`schema::units::parse_duration`).
+    pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        deserializer.deserialize_str(DurationVisitor)
+    }
+
+    /// An optional [`duration`]: with `#[serde(default)]`, `None` when the key is absent.
+    pub fn optional_duration<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        duration(deserializer).map(Some)
+    }
+
+    /// Reads a duration's text.
+    struct DurationVisitor;
+
+    impl Visitor<'_> for DurationVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a duration like \"3s\"")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+            schema::units::parse_duration(text).map_err(E::custom)
+        }
+    }
+
+    /// A parameter a technique needs that its scenario's struct holds as optional (the calibration's techniques
+    /// each read some of one table); the error names it.
+    pub fn required<T>(value: Option<T>, scenario: &str, name: &str) -> anyhow::Result<T> {
+        value.ok_or_else(|| anyhow::anyhow!("scenario {scenario}: params: missing field `{name}`"))
+    }
+}
+
 /// What one case is asked to do.
 #[derive(Debug, Clone)]
 pub struct CaseContext {
@@ -43,66 +131,10 @@ pub struct CaseContext {
 }
 
 impl CaseContext {
-    fn param(&self, name: &str) -> anyhow::Result<&serde_json::Value> {
-        self.params.get(name).with_context(|| {
-            let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
-            format!(
-                "scenario {}: parameter {name:?} is missing (given: {})",
-                self.scenario,
-                known.join(", ")
-            )
-        })
-    }
-
-    /// A whole-number parameter; sizes may be written as strings with units (`"300KiB"`).
-    pub fn param_u64(&self, name: &str) -> anyhow::Result<u64> {
-        let value = self.param(name)?;
-        match value {
-            serde_json::Value::Number(number) if number.as_u64().is_some() => {
-                Ok(number.as_u64().unwrap_or(0))
-            }
-            serde_json::Value::String(text) => schema::units::parse_size(text)
-                .with_context(|| format!("scenario {}: parameter {name}", self.scenario)),
-            other => bail!(
-                "scenario {}: parameter {name} = {other}: expected a whole number",
-                self.scenario
-            ),
-        }
-    }
-
-    /// A number parameter.
-    pub fn param_f64(&self, name: &str) -> anyhow::Result<f64> {
-        let value = self.param(name)?;
-        value.as_f64().with_context(|| {
-            format!(
-                "scenario {}: parameter {name} = {value}: expected a number",
-                self.scenario
-            )
-        })
-    }
-
-    /// A duration parameter, written like `"3s"` or `"250ms"`.
-    pub fn param_duration(&self, name: &str) -> anyhow::Result<std::time::Duration> {
-        let value = self.param(name)?;
-        let text = value.as_str().with_context(|| {
-            format!(
-                "scenario {}: parameter {name} = {value}: expected a duration like \"3s\"",
-                self.scenario
-            )
-        })?;
-        schema::units::parse_duration(text)
-            .with_context(|| format!("scenario {}: parameter {name}", self.scenario))
-    }
-
-    /// A string parameter.
-    pub fn param_str(&self, name: &str) -> anyhow::Result<&str> {
-        let value = self.param(name)?;
-        value.as_str().with_context(|| {
-            format!(
-                "scenario {}: parameter {name} = {value}: expected a string",
-                self.scenario
-            )
-        })
+    /// The profile's `params` read once as the scenario's own struct `T` (which refuses unknown keys), so that a
+    /// misspelt key is an error naming it instead of a default used without a word; the error names the scenario.
+    pub fn read_params<'a, T: serde::Deserialize<'a>>(&'a self) -> anyhow::Result<T> {
+        params::read(&self.params).with_context(|| format!("scenario {}: params", self.scenario))
     }
 
     /// The size as a whole number.
@@ -201,6 +233,13 @@ pub trait Scenario: Sync {
     fn techniques(&self) -> Vec<&'static str>;
     /// The measured side. Marks phases and reports metrics through `meter::probe`.
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()>;
+    /// Reads a profile's `params` as this scenario's own struct, as its cases will ([`params::read`]), so that the
+    /// load test refuses a misspelt or unknown key before the first case (`memproof-case check-params`) rather than
+    /// a run ignoring it. The error is serde's message: the unknown key and the ones expected.
+    fn check_params(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()>;
     /// The load side, in a process of its own started by [`spawn_driver`]; returns its figures.
     fn run_driver(&self, args: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
         let _ = args;
@@ -329,6 +368,9 @@ const FIXTURE_FLAGS: [&[&str]; 2] = [&CASE_IDENTITY_FLAGS, &["--seed", "--cache"
 /// The flags `memproof-case driver` takes, each with a value.
 const DRIVER_FLAGS: [&[&str]; 1] = [&["--scenario", "--args"]];
 
+/// The flags `memproof-case check-params` takes, each with a value.
+const CHECK_PARAMS_FLAGS: [&[&str]; 1] = [&["--scenario", "--params"]];
+
 /// Checks that `args` (the subcommand, then flag and value pairs) holds only flags of `known`, each once: a
 /// misspelt flag would otherwise be ignored and its default used without a word.
 fn check_flags(args: &[String], known: &[&[&str]]) -> anyhow::Result<()> {
@@ -416,6 +458,19 @@ fn run_fixture(args: &[String]) -> anyhow::Result<planning::fixtures::Answer> {
     })
 }
 
+/// `memproof-case check-params --scenario S --params JSON`: reads a profile's params as the scenario's struct, so
+/// the load test (which never links the scenarios) can refuse an unknown key before its first case.
+fn run_check_params(args: &[String]) -> anyhow::Result<()> {
+    check_flags(args, &CHECK_PARAMS_FLAGS)?;
+    let scenario = find(flag(args, "--scenario")?)?;
+    let params: serde_json::Value =
+        serde_json::from_str(flag(args, "--params")?).context("--params is not JSON")?;
+    let params = params
+        .as_object()
+        .context("--params is not a JSON object")?;
+    scenario.check_params(params)
+}
+
 fn run_case(args: &[String]) -> anyhow::Result<()> {
     let case = parse_case(args, &CASE_FLAGS)?;
     let scenario = find(&case.scenario)?;
@@ -433,7 +488,9 @@ fn run_case(args: &[String]) -> anyhow::Result<()> {
 /// The `main` of both case binaries.
 ///
 /// `memproof-case case --scenario S --role R --technique T --size-name N --size-value V --params JSON --work-dir D`
-/// runs one case; `memproof-case driver --scenario S --args JSON` runs a scenario's driver and prints its figures.
+/// runs one case; `memproof-case driver --scenario S --args JSON` runs a scenario's driver and prints its figures;
+/// `memproof-case check-params --scenario S --params JSON` exits 0 when the scenario reads the params, else 1 with
+/// the reason alone on stderr (the load test quotes it after the spec's `file:line:col`).
 pub fn case_main(meter: HeapMeter) -> ExitCode {
     if let Err(error) = malloc_policy::pin_mmap_threshold() {
         eprintln!("memproof-case: {error:#}");
@@ -461,6 +518,16 @@ pub fn case_main(meter: HeapMeter) -> ExitCode {
                 }
                 Err(error) => {
                     eprintln!("memproof-case driver: {error:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Some("check-params") => {
+            drop(probe);
+            match run_check_params(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("{error:#}");
                     ExitCode::from(1)
                 }
             }
@@ -500,7 +567,7 @@ pub fn case_main(meter: HeapMeter) -> ExitCode {
         }
         _ => {
             eprintln!(
-                "memproof-case: usage: memproof-case case --scenario S --role R --technique T --size-name N --size-value V --params JSON --work-dir DIR [--fixture DIR] | memproof-case fixture (the case's flags) --cache DIR | memproof-case driver --scenario S --args JSON"
+                "memproof-case: usage: memproof-case case --scenario S --role R --technique T --size-name N --size-value V --params JSON --work-dir DIR [--fixture DIR] | memproof-case fixture (the case's flags) --cache DIR | memproof-case driver --scenario S --args JSON | memproof-case check-params --scenario S --params JSON"
             );
             ExitCode::from(2)
         }
@@ -517,6 +584,209 @@ mod tests {
 
     const CASE: &str = "case --scenario calibration --role known --technique touch_known_steps --size-name bytes \
                         --size-value 16 --params {\"steps\":4} --seed 7 --work-dir /tmp/w";
+
+    /// The repository's own specs (`scenarios/*.toml`), each with its scenario.
+    fn own_specs() -> Vec<(schema::spec::Spec, &'static dyn Scenario)> {
+        let specs = schema::spec::read_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        specs
+            .into_iter()
+            .map(|spec| {
+                let scenario = find(&spec.scenario).unwrap();
+                (spec, scenario)
+            })
+            .collect()
+    }
+
+    fn map(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn every_profile_of_the_repositorys_specs_has_params_its_scenario_reads() {
+        let specs = own_specs();
+        let mut covered: Vec<&str> = specs.iter().map(|(_, scenario)| scenario.name()).collect();
+        covered.sort_unstable();
+        let mut registered: Vec<&str> = registry().iter().map(|s| s.name()).collect();
+        registered.sort_unstable();
+        assert_eq!(covered, registered, "a scenario without a spec");
+        for (spec, scenario) in &specs {
+            assert!(!spec.profiles.is_empty(), "{}", spec.path.display());
+            for (name, profile) in &spec.profiles {
+                scenario
+                    .check_params(&profile.params)
+                    .unwrap_or_else(|error| {
+                        panic!("{}: profile {name}: {error}", spec.path.display())
+                    });
+            }
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_naming_it_and_the_keys_expected() {
+        for (spec, scenario) in own_specs() {
+            for (name, profile) in &spec.profiles {
+                for key in profile.params.keys() {
+                    let mut params = profile.params.clone();
+                    let value = params.remove(key).unwrap();
+                    let misspelt = format!("{key}x");
+                    params.insert(misspelt.clone(), value);
+                    let error = scenario.check_params(&params).unwrap_err().to_string();
+                    assert!(
+                        error.starts_with(&format!("unknown field `{misspelt}`, expected one of ")),
+                        "{}: profile {name}: {error}",
+                        spec.scenario
+                    );
+                    assert!(error.contains(&format!("`{key}`")), "{error}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_read_as_numbers_or_with_units_and_durations_as_text() {
+        let syslog: syslog_rate::SyslogRateParams = params::read(&map(serde_json::json!({
+            "record_bytes": "32KiB", "workflows": 2, "messages": 150, "rate_per_second": 500,
+            "invalid_every": 30, "odd_records_every": 25, "min_trim_duration": "60ms"
+        })))
+        .unwrap();
+        assert_eq!(syslog.record_bytes, 32 * 1024);
+        assert_eq!(syslog.rate_per_second, 500.0);
+        assert_eq!(
+            syslog.min_trim_duration,
+            std::time::Duration::from_millis(60)
+        );
+        // Optional: absent is no minimum, as before the struct.
+        let syslog: syslog_rate::SyslogRateParams = params::read(&map(serde_json::json!({
+            "record_bytes": 32768, "workflows": 2, "messages": 150, "rate_per_second": 500.5,
+            "invalid_every": 30, "odd_records_every": 25
+        })))
+        .unwrap();
+        assert_eq!(syslog.record_bytes, 32768);
+        assert_eq!(syslog.min_trim_duration, std::time::Duration::ZERO);
+
+        let calibration: calibration::CalibrationParams = params::read(&map(
+            serde_json::json!({ "steps": 4, "hold": "50ms", "threads": 4 }),
+        ))
+        .unwrap();
+        assert_eq!(calibration.steps, Some(4));
+        assert_eq!(calibration.hold, Some(std::time::Duration::from_millis(50)));
+        assert_eq!(calibration.leak, 0);
+        let calibration: calibration::CalibrationParams =
+            params::read(&map(serde_json::json!({ "threads": 2, "leak": "16KiB" }))).unwrap();
+        assert_eq!((calibration.steps, calibration.hold), (None, None));
+        assert_eq!(calibration.leak, 16 * 1024);
+
+        let startup: startup::StartupParams = params::read(&map(serde_json::json!({
+            "workflows": 36, "module_bytes": "192KiB", "size_spread": 0.25, "data_fraction": 0.25,
+            "trigger_wait": "40ms", "corrupt_workflows": 3
+        })))
+        .unwrap();
+        assert_eq!(startup.module_bytes, 192 * 1024);
+        assert_eq!(startup.trigger_wait, std::time::Duration::from_millis(40));
+
+        let large: large_session::LargeSessionParams = params::read(&map(serde_json::json!({
+            "clients": 3, "requests_per_client": 2, "large_event_every": 400,
+            "large_event_bytes": 300000, "overlong_event_bytes": "1MiB", "overlong_at_fraction": 0.9
+        })))
+        .unwrap();
+        assert_eq!(large.overlong_event_bytes, 1 << 20);
+        assert_eq!(large.overlong_at_fraction, 0.9);
+
+        let hook: hook_storm::HookStormParams = params::read(&map(serde_json::json!({
+            "storm_events": 60, "storm_sessions": 40, "new_sessions": 15, "ended_sessions": 8,
+            "connections": 8, "events_per_second": 150, "debounce": "100ms",
+            "max_events_per_session": 1000, "max_event_bytes": "256KiB",
+            "compact_min_journal_bytes": "128KiB", "min_body_bytes": 200, "max_body_bytes": 10000,
+            "long_session_events": 1500
+        })))
+        .unwrap();
+        assert_eq!(hook.debounce, std::time::Duration::from_millis(100));
+        assert_eq!(hook.max_event_bytes, 256 * 1024);
+        assert_eq!(hook.compact_min_journal_bytes, 128 * 1024);
+    }
+
+    #[test]
+    fn a_mistyped_or_missing_param_is_an_error_naming_it() {
+        let read = |value: serde_json::Value| {
+            params::read::<startup::StartupParams>(&map(value))
+                .unwrap_err()
+                .to_string()
+        };
+        let good = serde_json::json!({
+            "workflows": 36, "module_bytes": "192KiB", "size_spread": 0.25, "data_fraction": 0.25,
+            "trigger_wait": "40ms", "corrupt_workflows": 3
+        });
+        let with = |key: &str, value: serde_json::Value| {
+            let mut params = good.clone();
+            params[key] = value;
+            params
+        };
+        assert!(
+            read(with("module_bytes", serde_json::json!(-1))).contains("expected a whole number"),
+            "{}",
+            read(with("module_bytes", serde_json::json!(-1)))
+        );
+        assert!(read(with("module_bytes", serde_json::json!("12 parsecs"))).contains("12 parsecs"));
+        assert!(
+            read(with("trigger_wait", serde_json::json!(40))).contains("a duration like \"3s\"")
+        );
+        let mut missing = good.clone();
+        missing.as_object_mut().unwrap().remove("workflows");
+        assert_eq!(read(missing), "missing field `workflows`");
+        // A technique's own parameter the calibration's table holds as optional.
+        let case = CaseContext {
+            scenario: "calibration".into(),
+            role: "known".into(),
+            technique: "touch_known_steps".into(),
+            size_name: "bytes".into(),
+            size_value: 4096.0,
+            params: map(serde_json::json!({ "steps": 1 })),
+            work_dir: PathBuf::from("/nonexistent"),
+            seed: 1,
+            fixture_dir: None,
+        };
+        assert_eq!(
+            calibration::Calibration
+                .run_case(&case)
+                .unwrap_err()
+                .to_string(),
+            "scenario calibration: params: missing field `hold`"
+        );
+        let case = CaseContext {
+            params: map(serde_json::json!({ "steps": 1, "hodl": "1ms" })),
+            ..case
+        };
+        assert_eq!(
+            format!(
+                "{:#}",
+                calibration::Calibration.run_case(&case).unwrap_err()
+            ),
+            "scenario calibration: params: unknown field `hodl`, expected one of `steps`, `hold`, `threads`, `leak`"
+        );
+    }
+
+    #[test]
+    fn check_params_answers_for_the_scenario_it_names() {
+        let check = |text: &str| run_check_params(&args(text));
+        check("check-params --scenario calibration --params {\"steps\":4,\"hold\":\"5ms\"}")
+            .unwrap();
+        let error =
+            check("check-params --scenario syslog-rate --params {\"min_trim_duraton\":\"60ms\"}")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            error.starts_with("unknown field `min_trim_duraton`, expected one of `record_bytes`, "),
+            "{error}"
+        );
+        let error = check("check-params --scenario nope --params {}")
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("unknown scenario \"nope\""), "{error}");
+        let error = check("check-params --scenario calibration --params []")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "--params is not a JSON object");
+    }
 
     #[test]
     fn a_case_with_every_flag_it_knows_parses() {

@@ -65,19 +65,40 @@ pub fn corrupt_indices(workflows: usize, corrupt: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The store to generate and the trigger wait, from a case's parameters; every missing or mistyped parameter is
-/// an error naming it.
+/// The scenario's parameters (the module's doc says what each does); a key it does not read is refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartupParams {
+    /// Workflows in the store.
+    pub workflows: usize,
+    /// Each workflow's uncompressed module, before the spread.
+    #[serde(deserialize_with = "crate::params::size")]
+    pub module_bytes: u64,
+    /// Module sizes mix by ± this fraction.
+    pub size_spread: f64,
+    /// The fraction of a module that is data.
+    pub data_fraction: f64,
+    /// How long each init waits for its triggers after the compile.
+    #[serde(deserialize_with = "crate::params::duration")]
+    pub trigger_wait: std::time::Duration,
+    /// Stored workflows written corrupt.
+    pub corrupt_workflows: usize,
+}
+
+/// The store to generate and the trigger wait, from a case's parameters; every missing, mistyped or unknown
+/// parameter is an error naming it.
 pub fn startup_params(case: &CaseContext) -> anyhow::Result<(StoreRequest, std::time::Duration)> {
+    let params: StartupParams = case.read_params()?;
     let request = StoreRequest {
         dir: PathBuf::from(SPECS_DIR),
-        workflows: case.param_u64("workflows")? as usize,
-        module_bytes: case.param_u64("module_bytes")?,
-        size_spread: case.param_f64("size_spread")?,
-        data_fraction: case.param_f64("data_fraction")?,
-        corrupt_workflows: case.param_u64("corrupt_workflows")? as usize,
+        workflows: params.workflows,
+        module_bytes: params.module_bytes,
+        size_spread: params.size_spread,
+        data_fraction: params.data_fraction,
+        corrupt_workflows: params.corrupt_workflows,
         seed: case.seed,
     };
-    Ok((request, case.param_duration("trigger_wait")?))
+    Ok((request, params.trigger_wait))
 }
 
 /// Generates and stores the workflows; returns the store's figures.
@@ -158,6 +179,13 @@ impl Scenario for Startup {
         let mut names = InitTechnique::NAMES.to_vec();
         names.push(WITHOUT_GIVE_BACK);
         names
+    }
+
+    fn check_params(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        crate::params::read::<StartupParams>(params).map(drop)
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {

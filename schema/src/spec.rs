@@ -140,6 +140,9 @@ pub struct Profile {
     pub size: SizeSweep,
     /// Parameters handed to every case of the profile.
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// `(line, column)`, 1-based, of the `params` table in the spec (of the profile's name when it has none), so an
+    /// error found in the params later, by the scenario that reads them, points where they are written.
+    pub params_line_col: (usize, usize),
     /// Whether each role at the largest size also gets a dhat run (`dhat_runs`; v1 specs wrote `profile_runs`,
     /// which still reads).
     pub dhat_runs: bool,
@@ -291,8 +294,7 @@ struct RawProfile {
     limit: Option<String>,
     timeout: Option<String>,
     size: SizeSweep,
-    #[serde(default)]
-    params: toml::Table,
+    params: Option<Spanned<toml::Table>>,
     #[serde(default = "default_true", alias = "profile_runs")]
     dhat_runs: bool,
     roles: Option<Vec<String>>,
@@ -574,6 +576,7 @@ fn check_profiles(
     let mut profiles = BTreeMap::new();
     for (name, profile) in raw {
         let place = source.place(name.span());
+        let name_at = name.span().start;
         let name = name.into_inner();
         if !PROFILES.contains(&name.as_str()) {
             bail!(
@@ -581,15 +584,24 @@ fn check_profiles(
                 PROFILES.join(", ")
             );
         }
-        let profile = check_profile(profile, roles)
+        let params_at = profile
+            .params
+            .as_ref()
+            .map_or(name_at, |params| params.span().start);
+        let params_line_col = line_col(source.text, params_at);
+        let profile = check_profile(profile, roles, params_line_col)
             .map_err(|error| anyhow::anyhow!("{place}: profile {name}: {error}"))?;
         profiles.insert(name, profile);
     }
     Ok(profiles)
 }
 
-/// One profile's values; the error is what follows `profile NAME: `.
-fn check_profile(profile: RawProfile, roles: &[String]) -> anyhow::Result<Profile> {
+/// One profile's values, its `params` table at `params_line_col`; the error is what follows `profile NAME: `.
+fn check_profile(
+    profile: RawProfile,
+    roles: &[String],
+    params_line_col: (usize, usize),
+) -> anyhow::Result<Profile> {
     let limit_bytes = profile
         .limit
         .as_deref()
@@ -620,7 +632,7 @@ fn check_profile(profile: RawProfile, roles: &[String]) -> anyhow::Result<Profil
             );
         }
     }
-    let params = serde_json::to_value(&profile.params)?
+    let params = serde_json::to_value(profile.params.map(Spanned::into_inner).unwrap_or_default())?
         .as_object()
         .cloned()
         .unwrap_or_default();
@@ -629,6 +641,7 @@ fn check_profile(profile: RawProfile, roles: &[String]) -> anyhow::Result<Profil
         timeout,
         size: profile.size,
         params,
+        params_line_col,
         dhat_runs: profile.dhat_runs,
         roles: profile.roles,
         repeat: profile.repeat,
@@ -936,6 +949,37 @@ params = { clients = 2 }
             ),
             "scenarios/toy.toml:4:44: technique a: command: unknown placeholder {sise}: expected one of {size}, {size_name}, {params}, {role}, {technique}, {work_dir}, {spec_dir}, {build_dir}, or {param.NAME}",
         );
+    }
+
+    #[test]
+    fn a_profiles_params_keep_where_they_are_written() {
+        let text = r#"
+scenario = "toy"
+title = "t"
+summary = "s"
+variants = [{ role = "before", technique = "a" }]
+[profiles.ci]
+size = { name = "n", unit = "b", values = [1] }
+params = { steps = 4, hold = "50ms" }
+[profiles.smoke]
+size = { name = "n", unit = "b", values = [1] }
+[profiles.full]
+size = { name = "n", unit = "b", values = [1] }
+params.steps = 8
+"#;
+        let spec = Spec::parse(Path::new("toy.toml"), text).unwrap();
+        // The inline table's opening brace.
+        assert_eq!(spec.profiles["ci"].params_line_col, (8, 10));
+        assert_eq!(
+            spec.profiles["ci"].params["hold"],
+            serde_json::json!("50ms")
+        );
+        // No params: the profile's name, where they would be written.
+        assert_eq!(spec.profiles["smoke"].params_line_col, (9, 11));
+        assert!(spec.profiles["smoke"].params.is_empty());
+        // Dotted keys (`params.steps = 8`): the first of them.
+        assert_eq!(spec.profiles["full"].params_line_col, (13, 1));
+        assert_eq!(spec.profiles["full"].params["steps"], serde_json::json!(8));
     }
 
     #[test]

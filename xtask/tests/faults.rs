@@ -211,6 +211,61 @@ fn a_missing_or_broken_baseline_is_an_error_before_the_first_case() {
 }
 
 #[test]
+fn a_misspelt_param_of_memproofs_own_scenario_stops_the_run_before_the_first_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = dir.path().join("specs");
+    std::fs::create_dir(&specs).unwrap();
+    // The calibration spec with the smoke profile's `hold` misspelt, at tiny sizes: were a case to run, it would
+    // be over in a moment.
+    let calibration = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/calibration.toml"),
+    )
+    .unwrap()
+    .replace(
+        "values = [16777216] }\nparams = { steps = 4, hold = \"50ms\"",
+        "values = [65536] }\nparams = { steps = 4, hodl = \"5ms\"",
+    );
+    assert!(
+        calibration.contains("hodl"),
+        "the spec changed: misspell another way"
+    );
+    let spec = specs.join("calibration.toml");
+    std::fs::write(&spec, &calibration).unwrap();
+    let line = calibration
+        .lines()
+        .position(|line| line.contains("hodl"))
+        .unwrap()
+        + 1;
+    let out = dir.path().join("run");
+    let output = xtask()
+        .args([
+            "load-test",
+            "--profile",
+            "smoke",
+            "--dhat",
+            "none",
+            "--spec-dir",
+        ])
+        .arg(&specs)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "memproof: {}:{line}:10: profile smoke: params: unknown field `hodl`, expected one of `steps`, `hold`, `threads`, `leak`\n",
+        spec.display()
+    );
+    assert!(stderr.ends_with(&expected), "{stderr}");
+    assert!(
+        !stderr.contains("memproof: load test, profile"),
+        "a case started: {stderr}"
+    );
+    assert!(!out.join("results.json").exists(), "a case ran");
+}
+
+#[test]
 fn load_test_interrupted_keeps_the_finished_cases_and_the_interrupted_one() {
     let dir = tempfile::tempdir().unwrap();
     let child = smoke_load_test("startup")

@@ -219,6 +219,43 @@ pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the tokio runtime")
 }
 
+/// The scenario's parameters: the store's settings and the storm's shape; a key it does not read is refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookStormParams {
+    /// The merged fix's cap of events kept per session.
+    pub max_events_per_session: usize,
+    /// The debounced store's write window.
+    #[serde(deserialize_with = "crate::params::duration")]
+    pub debounce: Duration,
+    /// The largest event the store accepts (the storm sends one byte more once).
+    #[serde(deserialize_with = "crate::params::size")]
+    pub max_event_bytes: usize,
+    /// The journal size below which the store does not compact.
+    #[serde(deserialize_with = "crate::params::size")]
+    pub compact_min_journal_bytes: u64,
+    /// Events the storm sends.
+    pub storm_events: usize,
+    /// Sessions the storm's events go to.
+    pub storm_sessions: usize,
+    /// Sessions the storm starts.
+    pub new_sessions: usize,
+    /// Sessions the storm ends.
+    pub ended_sessions: usize,
+    /// Connections the driver sends over.
+    pub connections: usize,
+    /// The storm's rate on its own clock.
+    pub events_per_second: f64,
+    /// The smallest event body.
+    #[serde(deserialize_with = "crate::params::size")]
+    pub min_body_bytes: usize,
+    /// The largest event body.
+    #[serde(deserialize_with = "crate::params::size")]
+    pub max_body_bytes: usize,
+    /// Events of the `one_long_session` storm.
+    pub long_session_events: usize,
+}
+
 /// Everything a case needs from its params.
 struct CaseSetup {
     settings: StoreSettings,
@@ -240,29 +277,30 @@ struct CaseSetup {
 
 impl CaseSetup {
     fn from_case(case: &CaseContext) -> anyhow::Result<CaseSetup> {
+        let params: HookStormParams = case.read_params()?;
         Ok(CaseSetup {
             socket_dir: tempfile::Builder::new()
                 .prefix("memproof-hook-storm")
                 .tempdir()
                 .context("cannot create a directory for the store's socket")?,
             settings: StoreSettings {
-                max_events_per_session: case.param_u64("max_events_per_session")? as usize,
-                debounce_ms: case.param_duration("debounce")?.as_millis() as u64,
-                max_event_bytes: case.param_u64("max_event_bytes")? as usize,
-                compact_min_journal_bytes: case.param_u64("compact_min_journal_bytes")?,
+                max_events_per_session: params.max_events_per_session,
+                debounce_ms: params.debounce.as_millis() as u64,
+                max_event_bytes: params.max_event_bytes,
+                compact_min_journal_bytes: params.compact_min_journal_bytes,
                 undone: None,
                 keep_ended_sessions_at_load: false,
                 keep_every_event: false,
             },
-            storm_events: case.param_u64("storm_events")? as usize,
-            storm_sessions: case.param_u64("storm_sessions")? as usize,
-            new_sessions: case.param_u64("new_sessions")? as usize,
-            ended_sessions: case.param_u64("ended_sessions")? as usize,
-            connections: case.param_u64("connections")? as usize,
-            events_per_second: case.param_f64("events_per_second")?,
-            min_body_bytes: case.param_u64("min_body_bytes")? as usize,
-            max_body_bytes: case.param_u64("max_body_bytes")? as usize,
-            long_session_events: case.param_u64("long_session_events")? as usize,
+            storm_events: params.storm_events,
+            storm_sessions: params.storm_sessions,
+            new_sessions: params.new_sessions,
+            ended_sessions: params.ended_sessions,
+            connections: params.connections,
+            events_per_second: params.events_per_second,
+            min_body_bytes: params.min_body_bytes,
+            max_body_bytes: params.max_body_bytes,
+            long_session_events: params.long_session_events,
         })
     }
 
@@ -366,6 +404,13 @@ impl Scenario for HookStorm {
 
     fn techniques(&self) -> Vec<&'static str> {
         TECHNIQUES.to_vec()
+    }
+
+    fn check_params(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        crate::params::read::<HookStormParams>(params).map(drop)
     }
 
     fn fixture_key(&self, case: &CaseContext) -> anyhow::Result<Option<serde_json::Value>> {

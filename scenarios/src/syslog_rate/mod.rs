@@ -81,6 +81,13 @@ impl Scenario for SyslogRate {
         run_syslog_case(case)
     }
 
+    fn check_params(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        crate::params::read::<SyslogRateParams>(params).map(drop)
+    }
+
     fn fixture_key(&self, case: &CaseContext) -> anyhow::Result<Option<serde_json::Value>> {
         let params = case_params(case)?;
         Ok(Some(serde_json::to_value(TableKey {
@@ -161,6 +168,28 @@ fn populate(key: &TableKey, path: &std::path::Path) -> anyhow::Result<PopulatedT
     })
 }
 
+/// The scenario's parameters as the spec writes them; a key it does not read is refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogRateParams {
+    /// Each record's size.
+    #[serde(deserialize_with = "crate::params::size")]
+    pub record_bytes: usize,
+    /// Workflows the records and the stream's messages spread over.
+    pub workflows: u64,
+    /// Messages the driver sends.
+    pub messages: u64,
+    /// The driver's send rate.
+    pub rate_per_second: f64,
+    /// Every this many messages one is not RFC 5424.
+    pub invalid_every: u64,
+    /// Every this many records one has an odd shape the prefix read misses.
+    pub odd_records_every: u64,
+    /// How long a trim stays in flight at least (optional, default none).
+    #[serde(default, deserialize_with = "crate::params::duration")]
+    pub min_trim_duration: Duration,
+}
+
 /// The case's parameters, checked.
 struct CaseParams {
     records: u64,
@@ -175,19 +204,16 @@ struct CaseParams {
 }
 
 fn case_params(case: &CaseContext) -> anyhow::Result<CaseParams> {
+    let written: SyslogRateParams = case.read_params()?;
     let params = CaseParams {
         records: case.size_u64(),
-        record_bytes: case.param_u64("record_bytes")? as usize,
-        workflows: case.param_u64("workflows")?,
-        messages: case.param_u64("messages")?,
-        rate_per_second: case.param_f64("rate_per_second")?,
-        invalid_every: case.param_u64("invalid_every")?,
-        odd_records_every: case.param_u64("odd_records_every")?,
-        min_trim_duration: if case.params.contains_key("min_trim_duration") {
-            case.param_duration("min_trim_duration")?
-        } else {
-            Duration::ZERO
-        },
+        record_bytes: written.record_bytes,
+        workflows: written.workflows,
+        messages: written.messages,
+        rate_per_second: written.rate_per_second,
+        invalid_every: written.invalid_every,
+        odd_records_every: written.odd_records_every,
+        min_trim_duration: written.min_trim_duration,
     };
     if params.workflows == 0 || params.records < params.workflows {
         bail!(
