@@ -325,7 +325,7 @@ impl LoadTest {
             // Command scenarios only: the launcher is all they run under.
             None => Binaries::in_dir(home::launcher()?.parent().unwrap_or(Path::new("."))),
         };
-        preflight::scenario_params(&specs, &planned, &self.profile, &binaries.case)?;
+        preflight::scenario_params(specs, planned, &self.profile, &binaries.case)?;
         let out_dir = crate::output_dir::output_dir(self.out.as_deref(), &self.profile)?;
         planning::command_case::prepare(specs, planned, &out_dir)?;
         preflight::commands(specs, planned, Some(&out_dir))?;
