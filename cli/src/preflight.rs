@@ -157,12 +157,14 @@ pub fn commands(
     Ok(())
 }
 
-/// Every spec whose planned cases run in memproof's own case binaries has `params`, in the run's `profile`, that its
-/// scenario reads: `case_binary check-params` once per spec, before the first case. A scenario reads its params as
-/// a struct that refuses unknown keys, so a misspelt optional key (`min_trim_duraton`) would otherwise fail every
-/// case of the scenario, or, before the structs, be ignored and its default measured. The load test never links the
-/// scenarios, so the case binary answers; the error is one line, `{spec}:{line}:{col}: profile P: params: {why}`,
-/// at the spec's `params` table. A command scenario's params are its own programs' (`{param.NAME}`): never checked.
+/// Refuses, before the first case, params that a memproof scenario does not read: `case_binary check-params` once
+/// for each distinct params table a planned case of the spec gets (the profile's, with a role's or a
+/// counterfactual's own laid over them). A scenario reads its params as a struct that refuses unknown keys, so a
+/// misspelt optional key (`min_trim_duraton`) would otherwise fail every case of the scenario, or, before the
+/// structs, be ignored and its default measured. The load test never links the scenarios, so the case binary
+/// answers; the error is one line at the spec's `params` table, `{spec}:{line}:{col}: profile P: params: {why}`, or
+/// at the role whose own params it gets, `… : role R in profile P: params: {why}`. A command scenario's params are
+/// its own programs' (`{param.NAME}`): never checked.
 pub fn scenario_params(
     specs: &[Spec],
     planned: &[PlannedCase],
@@ -170,28 +172,46 @@ pub fn scenario_params(
     case_binary: &Path,
 ) -> anyhow::Result<()> {
     for spec in specs {
-        let runs_case_binary = planned.iter().any(|case| {
-            case.scenario == spec.scenario && !spec.external.contains_key(&case.technique)
-        });
-        let Some(written) = spec.profiles.get(profile).filter(|_| runs_case_binary) else {
+        let Some(written) = spec.profiles.get(profile) else {
             continue;
         };
-        let output = std::process::Command::new(case_binary)
-            .args(["check-params", "--scenario", &spec.scenario, "--params"])
-            .arg(serde_json::Value::Object(written.params.clone()).to_string())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {}", case_binary.display()))?;
-        if !output.status.success() {
+        let mut checked: Vec<&serde_json::Map<String, serde_json::Value>> = Vec::new();
+        for case in planned.iter().filter(|case| {
+            case.scenario == spec.scenario && !spec.external.contains_key(&case.technique)
+        }) {
+            if checked.contains(&&case.params) {
+                continue;
+            }
+            checked.push(&case.params);
+            let output = std::process::Command::new(case_binary)
+                .args(["check-params", "--scenario", &spec.scenario, "--params"])
+                .arg(serde_json::Value::Object(case.params.clone()).to_string())
+                .stdin(std::process::Stdio::null())
+                .output()
+                .with_context(|| format!("cannot run {}", case_binary.display()))?;
+            if output.status.success() {
+                continue;
+            }
             let stderr = String::from_utf8_lossy(&output.stderr);
             let why = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
-            let (line, col) = written.params_line_col;
+            // Where the params are written: the role's own, when it has any, else the profile's.
+            let role = spec
+                .variants
+                .iter()
+                .find(|v| v.role == case.role && !v.params.is_empty());
+            let ((line, col), whose) = match role {
+                Some(variant) => (
+                    variant.line_col,
+                    format!("role {} in profile {profile}", variant.role),
+                ),
+                None => (written.params_line_col, format!("profile {profile}")),
+            };
             let place = format!("{}:{line}:{col}", spec.path.display());
             if output.status.code() == Some(1) {
-                bail!("{place}: profile {profile}: params: {why}");
+                bail!("{place}: {whose}: params: {why}");
             }
             bail!(
-                "{place}: profile {profile}: params: {} check-params failed ({}): {why}",
+                "{place}: {whose}: params: {} check-params failed ({}): {why}",
                 case_binary.display(),
                 output.status
             );
@@ -265,6 +285,39 @@ mod tests {
         );
         // No case of the spec planned (another scenario chosen): nothing to check.
         scenario_params(&specs, &[], "ci", &case_binary).unwrap();
+
+        // A role's own params are laid over the profile's, checked as its cases get them, and an error in them
+        // points at the role.
+        let text = schema::toy_spec::toy_spec(
+            "toy",
+            &[("before", "copy_all"), ("after", "stream")],
+            &profiles("{ item_bytes = 1 }"),
+        )
+        .replace(
+            "{ role = \"after\", technique = \"stream\" }",
+            "{ role = \"after\", technique = \"stream\", params = { item_bytez = 2 } }",
+        );
+        let line = text
+            .lines()
+            .position(|l| l.contains("item_bytez = 2"))
+            .unwrap()
+            + 1;
+        let col = text
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .find("\"after\"")
+            .unwrap()
+            + 1;
+        let specs = [Spec::parse(Path::new("scenarios/toy.toml"), &text).unwrap()];
+        let planned = planning::suite::plan(&specs, "ci").unwrap();
+        let error = scenario_params(&specs, &planned, "ci", &case_binary).unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            format!(
+                "scenarios/toy.toml:{line}:{col}: role after in profile ci: params: unknown field `item_bytez`, expected `item_bytes`"
+            )
+        );
     }
 
     #[test]

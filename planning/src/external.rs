@@ -244,7 +244,7 @@ pub fn recorded_case(
     output: Option<OutputFiles>,
 ) -> Case {
     Case {
-        counterfactual: None,
+        counterfactual: identity.counterfactual,
         id: identity.id,
         scenario: identity.scenario,
         role: identity.role,

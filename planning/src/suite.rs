@@ -122,7 +122,7 @@ pub fn plan(specs: &[Spec], profile_name: &str) -> anyhow::Result<Vec<PlannedCas
                     size,
                     limit_bytes: profile.limit_bytes,
                     timeout: profile.timeout,
-                    params: profile.params.clone(),
+                    params: Spec::params_of(profile, &variant.params),
                     dhat_run: profile.dhat_runs && Some(value) == largest,
                     counterfactual: None,
                 });
@@ -147,12 +147,16 @@ pub fn plan_counterfactuals(
         };
         let mut sizes = profile.size.values.clone();
         sizes.sort_by(f64::total_cmp);
-        let mut wanted: Vec<(String, f64)> = Vec::new();
+        type Params = serde_json::Map<String, serde_json::Value>;
+        let mut wanted: Vec<(String, Params, f64)> = Vec::new();
         for verdict in spec.verdicts_for(profile_name) {
-            let Some(Counterfactual::Technique { technique, .. }) = &verdict.counterfactual else {
+            let Some(Counterfactual::Technique {
+                technique, params, ..
+            }) = &verdict.counterfactual
+            else {
                 continue;
             };
-            if spec.role_playing(technique).is_some() {
+            if spec.role_playing(technique, params).is_some() {
                 continue;
             }
             let at_sizes: Vec<f64> = match verdict.at {
@@ -163,19 +167,20 @@ pub fn plan_counterfactuals(
                 At::Value(value) => vec![value],
             };
             for value in at_sizes {
-                if !wanted.contains(&(technique.clone(), value)) {
-                    wanted.push((technique.clone(), value));
+                let entry = (technique.clone(), params.clone(), value);
+                if !wanted.contains(&entry) {
+                    wanted.push(entry);
                 }
             }
         }
-        wanted.sort_by(|a, b| a.1.total_cmp(&b.1));
-        for (technique, value) in wanted {
+        wanted.sort_by(|a, b| a.2.total_cmp(&b.2));
+        for (technique, params, value) in wanted {
             let size = Size {
                 name: profile.size.name.clone(),
                 value,
                 unit: profile.size.unit.clone(),
             };
-            let role = counterfactual_role(&technique);
+            let role = counterfactual_role(&technique, &params);
             planned.push(PlannedCase {
                 id: Case::make_id(&spec.scenario, &role, &size),
                 scenario: spec.scenario.clone(),
@@ -185,7 +190,7 @@ pub fn plan_counterfactuals(
                 size,
                 limit_bytes: profile.limit_bytes,
                 timeout: profile.timeout,
-                params: profile.params.clone(),
+                params: Spec::params_of(profile, &params),
                 dhat_run: false,
             });
         }

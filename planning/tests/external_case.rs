@@ -126,3 +126,33 @@ fn a_failing_driver_fails_the_case_and_says_so() {
         "{message}"
     );
 }
+
+/// A run's record keeps who the case is as its planner said, a counterfactual's technique included: the judge tells
+/// evidence from figures to guard by that field alone (a counterfactual case is never judged for regression).
+#[test]
+fn a_recorded_case_keeps_who_it_is_a_counterfactual_included() {
+    let launch = runner::test_support::launch(
+        runner::test_support::launcher(),
+        "true",
+        Vec::<String>::new(),
+    );
+    let measured = runner::test_support::run_ok(&launch);
+    let role = schema::results::counterfactual_role("undone", &Default::default());
+    let identity = schema::results::CaseIdentity {
+        id: format!("toy/{role}/n=1"),
+        scenario: "toy".into(),
+        role: role.clone(),
+        technique: Some("undone".into()),
+        counterfactual: Some("undone".into()),
+        size: schema::results::Size {
+            name: "n".into(),
+            value: 1.0,
+            unit: "items".into(),
+        },
+        limit_bytes: None,
+    };
+    let case = planning::external::recorded_case(identity, measured, None, None);
+    assert_eq!(case.counterfactual.as_deref(), Some("undone"));
+    assert_eq!(case.role, role);
+    assert_eq!(case.outcome, Outcome::Ok);
+}

@@ -593,7 +593,7 @@ mod tests {
         // A counterfactual case (`--prove`) is never in a baseline, so never named as missing from one.
         let mut proved = fixture();
         let mut counterfactual = proved.cases[0].clone();
-        counterfactual.role = schema::results::counterfactual_role("undone");
+        counterfactual.role = schema::results::counterfactual_role("undone", &Default::default());
         counterfactual.counterfactual = Some("undone".into());
         counterfactual.id = format!("{}/{}/x=1", counterfactual.scenario, counterfactual.role);
         proved.cases.push(counterfactual);

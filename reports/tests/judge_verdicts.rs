@@ -396,7 +396,7 @@ fn with_counterfactual_cases(results: &mut Results, technique: &str, peak: u64) 
         .filter(|case| case.role == "best")
         .cloned()
         .map(|mut case| {
-            case.role = schema::results::counterfactual_role(technique);
+            case.role = schema::results::counterfactual_role(technique, &Default::default());
             case.counterfactual = Some(technique.to_string());
             case.id = schema::results::Case::make_id(&case.scenario, &case.role, &case.size);
             case.technique = Some(technique.to_string());

@@ -611,32 +611,49 @@ mod tests {
         assert_eq!(covered, registered, "a scenario without a spec");
         for (spec, scenario) in &specs {
             assert!(!spec.profiles.is_empty(), "{}", spec.path.display());
-            for (name, profile) in &spec.profiles {
-                scenario
-                    .check_params(&profile.params)
-                    .unwrap_or_else(|error| {
-                        panic!("{}: profile {name}: {error}", spec.path.display())
+            for name in spec.profiles.keys() {
+                for case in cases_params(spec, name) {
+                    scenario.check_params(&case.1).unwrap_or_else(|error| {
+                        panic!("{}: {}: {error}", spec.path.display(), case.0)
                     });
+                }
             }
         }
+    }
+
+    /// Every case of `spec`'s profile `name`, its counterfactuals' included, by id, with the params it gets.
+    fn cases_params(
+        spec: &schema::spec::Spec,
+        name: &str,
+    ) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+        let specs = std::slice::from_ref(spec);
+        let mut planned = planning::suite::plan(specs, name).unwrap();
+        planned.extend(planning::suite::plan_counterfactuals(specs, name).unwrap());
+        planned
+            .into_iter()
+            .map(|case| (case.id, case.params))
+            .collect()
     }
 
     #[test]
     fn a_misspelt_key_is_refused_naming_it_and_the_keys_expected() {
         for (spec, scenario) in own_specs() {
-            for (name, profile) in &spec.profiles {
-                for key in profile.params.keys() {
-                    let mut params = profile.params.clone();
-                    let value = params.remove(key).unwrap();
-                    let misspelt = format!("{key}x");
-                    params.insert(misspelt.clone(), value);
-                    let error = scenario.check_params(&params).unwrap_err().to_string();
-                    assert!(
-                        error.starts_with(&format!("unknown field `{misspelt}`, expected one of ")),
-                        "{}: profile {name}: {error}",
-                        spec.scenario
-                    );
-                    assert!(error.contains(&format!("`{key}`")), "{error}");
+            for name in spec.profiles.keys() {
+                for (id, written) in cases_params(&spec, name) {
+                    for key in written.keys() {
+                        let mut params = written.clone();
+                        let value = params.remove(key).unwrap();
+                        let misspelt = format!("{key}x");
+                        params.insert(misspelt.clone(), value);
+                        let error = scenario.check_params(&params).unwrap_err().to_string();
+                        assert!(
+                            error.starts_with(&format!(
+                                "unknown field `{misspelt}`, expected one of "
+                            )),
+                            "{id}: {error}"
+                        );
+                        assert!(error.contains(&format!("`{key}`")), "{error}");
+                    }
                 }
             }
         }
@@ -697,9 +714,10 @@ mod tests {
             "connections": 8, "events_per_second": 150, "debounce": "100ms",
             "max_events_per_session": 1000, "max_event_bytes": "256KiB",
             "compact_min_journal_bytes": "128KiB", "min_body_bytes": 200, "max_body_bytes": 10000,
-            "long_session_events": 1500
+            "long_session_events": 1500, "ending": "sigkill_restart"
         })))
         .unwrap();
+        assert_eq!(hook.ending, hook_storm::Ending::SigkillRestart);
         assert_eq!(hook.debounce, std::time::Duration::from_millis(100));
         assert_eq!(hook.max_event_bytes, 256 * 1024);
         assert_eq!(hook.compact_min_journal_bytes, 128 * 1024);

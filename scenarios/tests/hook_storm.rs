@@ -22,12 +22,13 @@ fn work_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs one case and returns its metrics (the case never writes to stdout, so the probe can use it).
-fn run_case(technique: &str, starting_events: u64) -> BTreeMap<String, f64> {
-    let dir = work_dir(&format!(
-        "{}-{starting_events}",
-        technique.replace('/', "-")
-    ));
+/// Runs one case of store `technique` with `ending` and returns its metrics (the case never writes to stdout, so
+/// the probe can use it).
+fn run_case(technique: &str, ending: &str, starting_events: u64) -> BTreeMap<String, f64> {
+    let dir = work_dir(&format!("{technique}-{ending}-{starting_events}"));
+    let mut params: serde_json::Value = serde_json::from_str(PARAMS).unwrap();
+    params["ending"] = ending.into();
+    let params = params.to_string();
     let output = Command::new(env!("CARGO_BIN_EXE_memproof-case"))
         .args([
             "case",
@@ -44,7 +45,7 @@ fn run_case(technique: &str, starting_events: u64) -> BTreeMap<String, f64> {
             "--size-value",
             &starting_events.to_string(),
         ])
-        .args(["--params", PARAMS, "--seed", "11"])
+        .args(["--params", &params, "--seed", "11"])
         .arg("--work-dir")
         .arg(&dir)
         .env("MEMPROOF_PROBE_FD", "1")
@@ -53,7 +54,7 @@ fn run_case(technique: &str, starting_events: u64) -> BTreeMap<String, f64> {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         output.status.success(),
-        "{technique}: {}\n{}",
+        "{technique} {ending}: {}\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
@@ -91,16 +92,16 @@ fn endings_lose_what_each_technique_documents_and_nothing_more() {
         "journal_with_snapshot",
         "clone_all_sync_write",
     ] {
-        let graceful = run_case(&format!("{store}/graceful_shutdown"), 100);
+        let graceful = run_case(store, "graceful_shutdown", 100);
         assert_eq!(
             graceful["events_lost"], 0.0,
             "{store} graceful: {graceful:?}"
         );
         assert_eq!(graceful["events_acknowledged"], 40.0);
         assert_eq!(graceful["refused_bad_inputs"], 2.0);
-        let pruned = run_case(&format!("{store}/pruned_restart"), 100);
+        let pruned = run_case(store, "pruned_restart", 100);
         assert_eq!(pruned["events_lost"], 0.0, "{store} pruned: {pruned:?}");
-        let killed = run_case(&format!("{store}/sigkill_restart"), 100);
+        let killed = run_case(store, "sigkill_restart", 100);
         assert!(killed["events_acknowledged"] >= killed["killed_after_acks"]);
         // What the debounced store may lose on a kill is `fix-loses-at-most-one-window-on-sigkill`'s, judged with
         // the spec's bound below.
@@ -118,10 +119,10 @@ fn smoke_profile_meets_its_spec_verdicts() {
 
 #[test]
 fn one_long_session_shows_the_cap_the_record_and_the_clone_free_write_each_undone() {
-    let fix = run_case("debounced_snapshot/one_long_session", 100);
-    let no_cap = run_case("debounced_snapshot_without_cap/one_long_session", 100);
-    let scan = run_case("debounced_snapshot_with_seq_scan/one_long_session", 100);
-    let clone = run_case("debounced_snapshot_with_clone/one_long_session", 100);
+    let fix = run_case("debounced_snapshot", "one_long_session", 100);
+    let no_cap = run_case("debounced_snapshot_without_cap", "one_long_session", 100);
+    let scan = run_case("debounced_snapshot_with_seq_scan", "one_long_session", 100);
+    let clone = run_case("debounced_snapshot_with_clone", "one_long_session", 100);
     for metrics in [&fix, &no_cap, &scan, &clone] {
         assert_eq!(metrics["events_lost"], 0.0, "{metrics:?}");
         assert_eq!(metrics["events_acknowledged"], 1200.0, "{metrics:?}");

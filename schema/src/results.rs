@@ -579,10 +579,22 @@ pub struct CaseIdentity {
 /// What a v1 role that names a counterfactual case starts with (v2 says it in [`Case::counterfactual`]).
 const V1_COUNTERFACTUAL_PREFIX: &str = "counterfactual:";
 
-/// The role a counterfactual case of `technique` is recorded under, `counterfactual:TECHNIQUE`: no spec role has a
-/// colon, so its case id cannot collide with a role's. Readers ask [`Case::counterfactual`], never the role.
-pub fn counterfactual_role(technique: &str) -> String {
-    format!("{V1_COUNTERFACTUAL_PREFIX}{technique}")
+/// The role a counterfactual case of `technique` is recorded under, `counterfactual:TECHNIQUE`, and, when the
+/// counterfactual has params of its own, `+KEY=VALUE` for each (`counterfactual:never_flushes+ending=sigkill_restart`):
+/// no spec role has a colon, so its case id cannot collide with a role's, nor two counterfactuals' with each other.
+/// Readers ask [`Case::counterfactual`], never the role.
+pub fn counterfactual_role(
+    technique: &str,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let mut role = format!("{V1_COUNTERFACTUAL_PREFIX}{technique}");
+    for (key, value) in params {
+        let value = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string);
+        role.push_str(&format!("+{key}={value}"));
+    }
+    role
 }
 
 /// A v1 results file in v2's terms: the fields serde's aliases cannot carry over are recovered here, the one place
@@ -868,7 +880,7 @@ mod tests {
     fn a_v1_file_reads_as_v2_with_its_roles_counterfactuals_dhat_runs_and_changes_named() {
         let mut results = sample_results();
         let mut counterfactual = results.cases[0].clone();
-        counterfactual.role = counterfactual_role("undone");
+        counterfactual.role = counterfactual_role("undone", &serde_json::Map::new());
         counterfactual.counterfactual = Some("undone".into());
         results.cases.push(counterfactual);
         results.cases[0].dhat_file = Some("profiles/x.dhat.json".into());

@@ -128,6 +128,14 @@ pub struct Variant {
     /// The program that plays the technique, when it is not one of memproof's Rust cases.
     #[serde(default)]
     pub command: Option<Vec<String>>,
+    /// The role's own params, laid over the profile's for its cases ([`Spec::params_of`]): a role that needs
+    /// another load than its technique's default (hook-storm's endings: a graceful shutdown, a SIGKILL, a pruned
+    /// restart) declares it here instead of encoding it in its technique's name.
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// `(line, column)`, 1-based, of the role in the spec, so an error in its params points where it is written.
+    #[serde(skip)]
+    pub line_col: (usize, usize),
 }
 
 /// What one profile runs.
@@ -227,6 +235,9 @@ pub enum Counterfactual {
     Technique {
         role: Option<String>,
         technique: String,
+        /// Laid over the profile's params for the counterfactual's cases, as a role's are: the load the fix it
+        /// stands in for runs under (hook-storm's `ending`).
+        params: serde_json::Map<String, serde_json::Value>,
     },
     /// The verdict guards a behaviour no fix changed (it holds for `before` too): the reason, shown in reports.
     None { reason: String },
@@ -237,6 +248,7 @@ pub enum Counterfactual {
 struct RawCounterfactual {
     role: Option<String>,
     technique: Option<String>,
+    params: Option<toml::Table>,
     none: Option<String>,
 }
 
@@ -276,15 +288,29 @@ struct RawVariant {
     technique: Spanned<String>,
     #[serde(default)]
     command: Option<Vec<String>>,
+    #[serde(default)]
+    params: Option<toml::Table>,
 }
 
 impl RawVariant {
-    fn into_variant(self) -> Variant {
-        Variant {
+    fn into_variant(self, text: &str) -> anyhow::Result<Variant> {
+        Ok(Variant {
+            line_col: line_col(text, self.role.span().start),
             role: self.role.into_inner(),
             technique: self.technique.into_inner(),
             command: self.command,
-        }
+            params: json_map(self.params)?,
+        })
+    }
+}
+
+/// A TOML table as the JSON object a case is handed; an absent table is empty.
+fn json_map(
+    table: Option<toml::Table>,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    match table.map(serde_json::to_value).transpose()? {
+        Some(serde_json::Value::Object(map)) => Ok(map),
+        _ => Ok(serde_json::Map::new()),
     }
 }
 
@@ -400,8 +426,8 @@ impl Spec {
                 .variants
                 .into_inner()
                 .into_iter()
-                .map(RawVariant::into_variant)
-                .collect(),
+                .map(|variant| variant.into_variant(source.text))
+                .collect::<anyhow::Result<_>>()?,
             profiles,
             verdicts,
             regression,
@@ -450,12 +476,27 @@ impl Spec {
             .map(|v| v.technique.as_str())
     }
 
-    /// The role that plays `technique`, if one does.
-    pub fn role_playing(&self, technique: &str) -> Option<&str> {
+    /// The role that plays `technique` under the same own params, if one does (its cases then stand for the
+    /// technique: a counterfactual some role already plays needs no cases of its own).
+    pub fn role_playing(
+        &self,
+        technique: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&str> {
         self.variants
             .iter()
-            .find(|v| v.technique == technique)
+            .find(|v| v.technique == technique && v.params == *params)
             .map(|v| v.role.as_str())
+    }
+
+    /// The params a case of `variant` gets in `profile`: the profile's, with the role's own laid over them.
+    pub fn params_of(
+        profile: &Profile,
+        own: &serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut params = profile.params.clone();
+        params.extend(own.clone());
+        params
     }
 
     /// The roles that run in `profile`, in spec order.
@@ -799,6 +840,7 @@ fn parse_counterfactual(
         RawCounterfactual {
             role,
             technique: Some(technique),
+            params,
             none: None,
         } if !technique.is_empty() => {
             if let Some(role) = &role
@@ -809,15 +851,20 @@ fn parse_counterfactual(
                     roles.join(", ")
                 );
             }
-            Ok(Counterfactual::Technique { role, technique })
+            Ok(Counterfactual::Technique {
+                role,
+                technique,
+                params: json_map(params)?,
+            })
         }
         RawCounterfactual {
             role: None,
             technique: None,
+            params: None,
             none: Some(reason),
         } if !reason.trim().is_empty() => Ok(Counterfactual::None { reason }),
         _ => bail!(
-            "counterfactual: expected {{ technique = \"...\" }} (optionally with role = \"...\") or {{ none = \"why no fix is judged\" }}"
+            "counterfactual: expected {{ technique = \"...\" }} (optionally with role = \"...\" and params = {{ ... }}) or {{ none = \"why no fix is judged\" }}"
         ),
     }
 }
@@ -1185,10 +1232,34 @@ params.steps = 8
             spec.verdicts[0].counterfactual,
             Some(Counterfactual::Technique {
                 role: Some("after".into()),
-                technique: "copy_some".into()
+                technique: "copy_some".into(),
+                params: serde_json::Map::new(),
             })
         );
-        assert_eq!(spec.role_playing("copy_all"), Some("before"));
+        assert_eq!(
+            spec.role_playing("copy_all", &serde_json::Map::new()),
+            Some("before")
+        );
+        // A counterfactual with params of its own, and a role with its own: each laid over the profile's.
+        let text = good.replace(
+            "{ role = \"after\", technique = \"stream\" }",
+            "{ role = \"after\", technique = \"stream\", params = { item_bytes = 5 } }",
+        ) + "counterfactual = { technique = \"copy_some\", params = { item_bytes = 7 } }\n";
+        let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
+        let Some(Counterfactual::Technique { params, .. }) = &spec.verdicts[0].counterfactual
+        else {
+            panic!("{:?}", spec.verdicts[0].counterfactual);
+        };
+        assert_eq!(params["item_bytes"], 7);
+        let ci = &spec.profiles["ci"];
+        let after = &spec.variants[1];
+        assert_eq!(Spec::params_of(ci, &after.params)["item_bytes"], 5);
+        assert_eq!(
+            Spec::params_of(ci, &spec.variants[0].params)["item_bytes"],
+            1000
+        );
+        assert_eq!(spec.role_playing("stream", &after.params), Some("after"));
+        assert_eq!(spec.role_playing("stream", &serde_json::Map::new()), None);
         let text = format!("{good}counterfactual = {{ none = \"no fix changed it\" }}\n");
         let spec = Spec::parse(Path::new("toy.toml"), &text).unwrap();
         assert_eq!(
@@ -1201,7 +1272,7 @@ params.steps = 8
             format!("{good}counterfactual = {{ technique = \"copy_some\", none = \"why\" }}\n");
         check_error(
             &both,
-            "scenarios/toy.toml:19:10: verdict cuts: counterfactual: expected { technique = \"...\" } (optionally with role = \"...\") or { none = \"why no fix is judged\" }",
+            "scenarios/toy.toml:19:10: verdict cuts: counterfactual: expected { technique = \"...\" } (optionally with role = \"...\" and params = { ... }) or { none = \"why no fix is judged\" }",
         );
         let unknown_role =
             format!("{good}counterfactual = {{ role = \"best\", technique = \"copy_some\" }}\n");

@@ -84,12 +84,16 @@ pub fn check_counterfactual(
             )]
         }
         Some(Counterfactual::None { .. }) => Vec::new(),
-        Some(Counterfactual::Technique { role, technique }) => {
+        Some(Counterfactual::Technique {
+            role,
+            technique,
+            params,
+        }) => {
             let mut errors = Vec::new();
             match stood_for_role(expression, role.as_deref()) {
                 Err(why) => errors.push(format!("{place}: {why}")),
                 Ok(role) => {
-                    if spec.technique(&role) == Some(technique.as_str()) {
+                    if spec.role_playing(technique, params) == Some(role.as_str()) {
                         errors.push(format!(
                             "{place}: counterfactual technique {technique} is the one {role} plays: expected the fix minus one change"
                         ));
@@ -101,6 +105,24 @@ pub fn check_counterfactual(
     }
 }
 
+/// A counterfactual as its verdict's texts name it: the technique, and its own params when it has any
+/// (`debounced_snapshot_never_flushes (ending = sigkill_restart)`).
+fn described(technique: &str, params: &serde_json::Map<String, serde_json::Value>) -> String {
+    if params.is_empty() {
+        return technique.to_string();
+    }
+    let params: Vec<String> = params
+        .iter()
+        .map(|(key, value)| {
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
+            format!("{key} = {value}")
+        })
+        .collect();
+    format!("{technique} ({})", params.join(", "))
+}
+
 /// Holds `verdict` (already judged on the run's role cases) against its counterfactual when the run has the
 /// counterfactual's cases, and fails it with [`CANNOT_FAIL`] if it passes there too.
 pub(super) fn prove(
@@ -110,15 +132,21 @@ pub(super) fn prove(
     verdict_spec: &VerdictSpec,
     expression: &CheckExpression,
 ) -> Verdict {
-    let Some(Counterfactual::Technique { role, technique }) = &verdict_spec.counterfactual else {
+    let Some(Counterfactual::Technique {
+        role,
+        technique,
+        params,
+    }) = &verdict_spec.counterfactual
+    else {
         return verdict;
     };
+    let shown = described(technique, params);
     let Ok(role) = stood_for_role(expression, role.as_deref()) else {
         return verdict;
     };
     let variant = spec
-        .role_playing(technique)
-        .map_or_else(|| counterfactual_role(technique), str::to_string);
+        .role_playing(technique, params)
+        .map_or_else(|| counterfactual_role(technique, params), str::to_string);
     let stand_in = scenario.with_stand_in(&role, &variant);
     let cases = stand_in.of_role(&role);
     if cases.is_empty() {
@@ -138,7 +166,7 @@ pub(super) fn prove(
                 .trim_end()
         );
         verdict.counterfactual = Some(CounterfactualResult {
-            technique: technique.clone(),
+            technique: shown,
             measured: format!("{} ended failed", broken.id),
             failed: false,
         });
@@ -154,12 +182,12 @@ pub(super) fn prove(
     if !failed {
         verdict.pass = false;
         verdict.text = format!(
-            "{}: \"{}\" {CANNOT_FAIL}: on its counterfactual {technique} (standing in for {role}) it measured {measured}",
+            "{}: \"{}\" {CANNOT_FAIL}: on its counterfactual {shown} (standing in for {role}) it measured {measured}",
             verdict.id, verdict_spec.text
         );
     }
     verdict.counterfactual = Some(CounterfactualResult {
-        technique: technique.clone(),
+        technique: shown,
         measured,
         failed,
     });

@@ -5,8 +5,9 @@
 //! about 110 MB allocated per mutation; hooks fired across ~220 sessions, the heap reached 4 GB and the process was
 //! restarted 595 times. Here a driver process plays such a storm over a Unix domain socket against the store, which
 //! starts from a seed-shaped state of `size` events (the scenario's shared fixture: written once per size and seed
-//! by a process of its own, copied into each case's work directory), and the case ends in one of three ways (the technique names
-//! `<store technique>/<ending>`):
+//! by a process of its own, copied into each case's work directory), and the case ends in one of these ways (the
+//! role's `ending` param: a spec declares it on the role, `params = { ending = "sigkill_restart" }`, beside the
+//! store technique that plays it):
 //! - `graceful_shutdown`: the store is this (measured) process; after the storm it flushes, then restarts (loads
 //!   its file again) and counts what it finds.
 //! - `sigkill_restart`: the store is a subprocess the driver SIGKILLs right after a seeded number of acknowledged
@@ -47,9 +48,10 @@ use std::time::{Duration, Instant};
 /// The `hook-storm` scenario.
 pub struct HookStorm;
 
-/// How a case ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
+/// How a case ends: the `ending` param.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
     GracefulShutdown,
     OneLongSession,
     SigkillRestart,
@@ -59,27 +61,20 @@ enum Ending {
 /// The starting state's file, in the fixture and in each case's work directory.
 const STATE_FILE: &str = "sessions.json";
 
-const TECHNIQUES: [&str; 19] = [
-    "clone_all_sync_write/graceful_shutdown",
-    "clone_all_sync_write/sigkill_restart",
-    "clone_all_sync_write/pruned_restart",
-    "debounced_snapshot/graceful_shutdown",
-    "debounced_snapshot/sigkill_restart",
-    "debounced_snapshot/pruned_restart",
-    "journal_with_snapshot/graceful_shutdown",
-    "journal_with_snapshot/sigkill_restart",
-    "journal_with_snapshot/pruned_restart",
-    "debounced_snapshot/one_long_session",
-    // Counterfactuals (`load-test --prove`): a fix with one change undone ([`STORE_COUNTERFACTUALS`]).
-    "debounced_snapshot_never_flushes/graceful_shutdown",
-    "debounced_snapshot_never_flushes/sigkill_restart",
-    "debounced_snapshot_without_startup_prune/graceful_shutdown",
-    "journal_with_snapshot_never_writes/graceful_shutdown",
-    "journal_with_snapshot_without_journal/graceful_shutdown",
-    "debounced_snapshot_without_debounce/graceful_shutdown",
-    "debounced_snapshot_without_cap/one_long_session",
-    "debounced_snapshot_with_seq_scan/one_long_session",
-    "debounced_snapshot_with_clone/one_long_session",
+/// The store techniques a role may name: the three stores, then the counterfactuals (`load-test --prove`), each a
+/// fix with one change undone ([`STORE_COUNTERFACTUALS`]).
+const TECHNIQUES: [&str; 11] = [
+    "clone_all_sync_write",
+    "debounced_snapshot",
+    "journal_with_snapshot",
+    "debounced_snapshot_never_flushes",
+    "debounced_snapshot_without_startup_prune",
+    "journal_with_snapshot_never_writes",
+    "journal_with_snapshot_without_journal",
+    "debounced_snapshot_without_debounce",
+    "debounced_snapshot_without_cap",
+    "debounced_snapshot_with_seq_scan",
+    "debounced_snapshot_with_clone",
 ];
 
 /// The counterfactual store techniques: the fix's store, and the one change of it that is undone.
@@ -153,28 +148,15 @@ impl StoreCounterfactual {
     }
 }
 
-fn parse_technique(text: &str) -> anyhow::Result<(StoreTechnique, Ending, StoreCounterfactual)> {
-    let (store, ending) = text
-        .split_once('/')
-        .with_context(|| format!("technique {text:?}: expected <store technique>/<ending>"))?;
-    let (store, counterfactual) = match StoreTechnique::from_name(store) {
-        Some(technique) => (technique, StoreCounterfactual::None),
+fn parse_technique(store: &str) -> anyhow::Result<(StoreTechnique, StoreCounterfactual)> {
+    match StoreTechnique::from_name(store) {
+        Some(technique) => Ok((technique, StoreCounterfactual::None)),
         None => STORE_COUNTERFACTUALS
             .iter()
             .find(|(name, _, _)| *name == store)
             .map(|(_, technique, counterfactual)| (*technique, *counterfactual))
-            .with_context(|| format!("technique {text:?}: unknown store technique {store:?}"))?,
-    };
-    let ending = match ending {
-        "graceful_shutdown" => Ending::GracefulShutdown,
-        "sigkill_restart" => Ending::SigkillRestart,
-        "pruned_restart" => Ending::PrunedRestart,
-        "one_long_session" => Ending::OneLongSession,
-        other => bail!(
-            "technique {text:?}: unknown ending {other:?}: expected graceful_shutdown, sigkill_restart, pruned_restart or one_long_session"
-        ),
-    };
-    Ok((store, ending, counterfactual))
+            .with_context(|| format!("unknown store technique {store:?}")),
+    }
 }
 
 /// The store's settings, from the profile's params.
@@ -254,6 +236,9 @@ pub struct HookStormParams {
     pub max_body_bytes: usize,
     /// Events of the `one_long_session` storm.
     pub long_session_events: usize,
+    /// How the case ends: each role declares its own (`graceful_shutdown`, `sigkill_restart`, `pruned_restart`,
+    /// `one_long_session`); the profile's params hold what every ending shares.
+    pub ending: Ending,
 }
 
 /// Everything a case needs from its params.
@@ -276,9 +261,10 @@ struct CaseSetup {
 }
 
 impl CaseSetup {
-    fn from_case(case: &CaseContext) -> anyhow::Result<CaseSetup> {
+    /// The case's setup, and how it ends.
+    fn from_case(case: &CaseContext) -> anyhow::Result<(CaseSetup, Ending)> {
         let params: HookStormParams = case.read_params()?;
-        Ok(CaseSetup {
+        let setup = CaseSetup {
             socket_dir: tempfile::Builder::new()
                 .prefix("memproof-hook-storm")
                 .tempdir()
@@ -301,7 +287,8 @@ impl CaseSetup {
             min_body_bytes: params.min_body_bytes,
             max_body_bytes: params.max_body_bytes,
             long_session_events: params.long_session_events,
-        })
+        };
+        Ok((setup, params.ending))
     }
 
     fn socket(&self) -> PathBuf {
@@ -442,8 +429,8 @@ impl Scenario for HookStorm {
     }
 
     fn run_case(&self, case: &CaseContext) -> anyhow::Result<()> {
-        let (technique, ending, counterfactual) = parse_technique(&case.technique)?;
-        let mut setup = CaseSetup::from_case(case)?;
+        let (technique, counterfactual) = parse_technique(&case.technique)?;
+        let (mut setup, ending) = CaseSetup::from_case(case)?;
         counterfactual.apply(&mut setup.settings);
         let state_path = case.work_dir.join(STATE_FILE);
         // The starting state is the fixture every ending at this size starts from; the store rewrites its file,
