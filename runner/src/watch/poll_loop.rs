@@ -147,7 +147,10 @@ impl<'a> Watch<'a> {
             started_ns,
             deadline: started + launch.timeout,
             next_poll: Instant::now(),
-            last_turn: Instant::now(),
+            // From the spawn, not from now: a program that stops the runner before its first turn (while it waits
+            // for the launcher's first line) must count as unwatched too, or the first poll after the resume
+            // would look like any other.
+            last_turn: started,
             pss_time: Duration::ZERO,
             phase: Phase::Watching,
             buffer: Vec::with_capacity(4096),
@@ -167,7 +170,8 @@ impl<'a> Watch<'a> {
         let gap = now.duration_since(self.last_turn);
         self.last_turn = now;
         let mut resumed = false;
-        if gap >= UNWATCHED_GAP && self.phase.counts_unwatched() {
+        let watching = self.phase.counts_unwatched();
+        if gap >= UNWATCHED_GAP && watching {
             // The runner did not run (stopped, or starved): poll at once, proportional sizes included.
             self.state.unwatched += gap;
             self.state.longest_unwatched = self.state.longest_unwatched.max(gap);
@@ -194,6 +198,14 @@ impl<'a> Watch<'a> {
         }
         if decided.is_some() || self.phase.killing().is_some() {
             self.kill(decided);
+        }
+        // A runner stopped within this turn, after the clock was read above (the program stopped it while it polled),
+        // did not watch for as long as the turn took: counted too, and the next gap is measured from here.
+        let busy = Instant::now().duration_since(now);
+        if busy >= UNWATCHED_GAP && watching {
+            self.state.unwatched += busy;
+            self.state.longest_unwatched = self.state.longest_unwatched.max(busy);
+            self.last_turn = Instant::now();
         }
         let mut wake = self.next_poll.min(Instant::now() + INTERRUPT_CHECK);
         if self.phase.killing().is_none() {
