@@ -589,12 +589,17 @@ pub fn counterfactual_role(
 ) -> String {
     let mut role = format!("{V1_COUNTERFACTUAL_PREFIX}{technique}");
     for (key, value) in params {
-        let value = value
-            .as_str()
-            .map_or_else(|| value.to_string(), str::to_string);
-        role.push_str(&format!("+{key}={value}"));
+        role.push_str(&format!("+{key}={}", param_text(value)));
     }
     role
+}
+
+/// A param's value as a person writes it: a string bare, anything else as JSON. Both a counterfactual's case role and
+/// its name in a verdict's text spell its params so.
+pub fn param_text(value: &serde_json::Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string)
 }
 
 /// A v1 results file in v2's terms: the fields serde's aliases cannot carry over are recovered here, the one place

@@ -11,10 +11,8 @@
 //! The verdicts of the `known` case are `calibration/NAME`; those of any other case `calibration/ROLE-NAME`.
 
 use schema::results::{Case, Outcome, Verdict, VerdictKind};
+use schema::spec::CALIBRATION_SCENARIO as SCENARIO;
 use schema::units::format_bytes;
-
-/// The scenario name of the calibration case.
-pub const SCENARIO: &str = schema::spec::CALIBRATION_SCENARIO;
 
 fn metric_u64(case: &Case, name: &str) -> Option<u64> {
     case.metrics.get(name).and_then(serde_json::Value::as_u64)

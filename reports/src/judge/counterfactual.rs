@@ -113,12 +113,7 @@ fn described(technique: &str, params: &serde_json::Map<String, serde_json::Value
     }
     let params: Vec<String> = params
         .iter()
-        .map(|(key, value)| {
-            let value = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_string);
-            format!("{key} = {value}")
-        })
+        .map(|(key, value)| format!("{key} = {}", schema::results::param_text(value)))
         .collect();
     format!("{technique} ({})", params.join(", "))
 }
